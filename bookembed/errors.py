@@ -1,0 +1,17 @@
+"""Exceptions whose message is one line that names the input at fault."""
+
+
+class BookembedError(Exception):
+    """Base class: the CLI and the app show ``str(err)`` and no traceback."""
+
+
+class CorpusError(BookembedError):
+    """Bad input records: the message names the file and the line or field."""
+
+
+class ModelFolderError(BookembedError):
+    """A model folder that is missing, damaged or from an incompatible version."""
+
+
+class DownloadError(BookembedError):
+    """A download that failed; the partial file is kept for resuming."""

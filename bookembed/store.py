@@ -1,0 +1,422 @@
+"""The model folder: the one hand-off between training and everything downstream.
+
+``models/<name>/`` holds::
+
+    manifest.json        format version, config, seed, data checksum, counts,
+                         metrics, library versions, time, file list
+    model.keras          the Keras model (loaded only on demand, in safe mode)
+    book_vectors.npy     float32, shape (n_books, dim)
+    link_vectors.npy     float32, shape (n_links, dim)
+    links.json           link vocabulary, position = link id, with book counts
+    books.parquet        books table: title, metadata columns, n_links
+    pairs.npz            book, link (int32) and heldout (bool) arrays
+    history.json         loss per epoch and per chunk of steps
+    projections/         cached map coordinates (written later, see projection.py)
+
+Folders are written to a temporary sibling and swapped in with ``os.replace``,
+so a crash leaves the previous folder intact. Nothing is unpickled on load:
+arrays use ``allow_pickle=False`` and the Keras model is loaded with
+``safe_mode=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bookembed import __version__
+from bookembed.errors import ModelFolderError
+
+FORMAT = "bookembed-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+REQUIRED_FILES = ("book_vectors.npy", "link_vectors.npy", "links.json", "books.parquet", "pairs.npz")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that made (or read) a folder, without importing heavy ones."""
+    from importlib import metadata
+
+    out = {"bookembed": __version__}
+    for dist in ("numpy", "pandas", "pyarrow", "tensorflow", "tensorflow-cpu", "keras"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write JSON to ``path`` through a temporary sibling and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(value, fh, ensure_ascii=False, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """Write one array through a temporary sibling and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def replace_dir_atomic(tmp_dir: Path, target: Path) -> None:
+    """Move a finished ``tmp_dir`` to ``target``, replacing any folder there.
+
+    POSIX cannot rename a folder over a non-empty one, so the old folder is
+    renamed aside first and removed only after the new one is in place. The
+    cached projections of the old folder are not carried over: they describe
+    the old vectors.
+    """
+    target = Path(target)
+    if target.exists():
+        aside = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
+        os.replace(target, aside)
+        try:
+            os.replace(tmp_dir, target)
+        except BaseException:
+            os.replace(aside, target)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(tmp_dir, target)
+
+
+@dataclass(frozen=True)
+class SaveInputs:
+    """Everything a model folder records (plain values)."""
+
+    books: pd.DataFrame
+    links: tuple[str, ...]
+    link_counts: np.ndarray
+    pair_books: np.ndarray
+    pair_links: np.ndarray
+    heldout: np.ndarray
+    book_vectors: np.ndarray
+    link_vectors: np.ndarray
+    config: dict
+    data: dict  # source, checksum, cleaning rules, load report
+    metrics: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+    model: object | None = None  # keras.Model, saved as model.keras when given
+
+
+def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
+    """Write a complete model folder atomically; returns its path.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder, e.g. ``models/demo``. Its parent is created if needed.
+    inputs : SaveInputs
+        Vectors, vocabularies, books table, pairs, config and metrics.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    n_books, n_links = len(inputs.books), len(inputs.links)
+    if inputs.book_vectors.shape[0] != n_books or inputs.link_vectors.shape[0] != n_links:
+        raise ModelFolderError(
+            f"{target}: vectors do not match the vocabularies "
+            f"({inputs.book_vectors.shape[0]} book vectors for {n_books} books, "
+            f"{inputs.link_vectors.shape[0]} link vectors for {n_links} links)"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        np.save(tmp / "book_vectors.npy", np.ascontiguousarray(inputs.book_vectors, dtype=np.float32))
+        np.save(tmp / "link_vectors.npy", np.ascontiguousarray(inputs.link_vectors, dtype=np.float32))
+        with open(tmp / "links.json", "w", encoding="utf-8") as fh:
+            json.dump(
+                {"links": list(inputs.links), "books": [int(c) for c in inputs.link_counts]},
+                fh,
+                ensure_ascii=False,
+            )
+        inputs.books.to_parquet(tmp / "books.parquet", index=False)
+        np.savez(
+            tmp / "pairs.npz",
+            book=np.asarray(inputs.pair_books, dtype=np.int32),
+            link=np.asarray(inputs.pair_links, dtype=np.int32),
+            heldout=np.asarray(inputs.heldout, dtype=bool),
+        )
+        with open(tmp / "history.json", "w", encoding="utf-8") as fh:
+            json.dump(inputs.history, fh)
+        files = list(REQUIRED_FILES) + ["history.json"]
+        if inputs.model is not None:
+            inputs.model.save(tmp / "model.keras")
+            files.append("model.keras")
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "config": inputs.config,
+            "seed": inputs.config.get("seed"),
+            "data": inputs.data,
+            "counts": {
+                "books": n_books,
+                "links": n_links,
+                "pairs": int(len(inputs.pair_books)),
+                "heldout_pairs": int(np.count_nonzero(inputs.heldout)),
+                "dim": int(inputs.book_vectors.shape[1]),
+            },
+            "metrics": inputs.metrics,
+            "versions": library_versions(),
+            "files": files,
+        }
+        with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, ensure_ascii=False, indent=1)
+        os.chmod(tmp, 0o755)
+        replace_dir_atomic(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+@dataclass(eq=False)
+class ModelFolder:
+    """A loaded model folder: plain arrays and tables, no Keras.
+
+    Attributes
+    ----------
+    path : Path
+    manifest : dict
+    books : DataFrame, shape (n_books, k)
+        ``title`` first; row i is book id i.
+    links : tuple of str, length n_links
+    link_counts : ndarray of int64, shape (n_links,)
+    book_vectors : ndarray of float32, shape (n_books, dim)
+    link_vectors : ndarray of float32, shape (n_links, dim)
+    pair_books, pair_links : ndarray of int32, shape (n_pairs,)
+    heldout : ndarray of bool, shape (n_pairs,)
+    history : dict
+    """
+
+    path: Path
+    manifest: dict
+    books: pd.DataFrame
+    links: tuple[str, ...]
+    link_counts: np.ndarray
+    book_vectors: np.ndarray
+    link_vectors: np.ndarray
+    pair_books: np.ndarray
+    pair_links: np.ndarray
+    heldout: np.ndarray
+    history: dict
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def n_books(self) -> int:
+        return len(self.books)
+
+    @property
+    def n_links(self) -> int:
+        return len(self.links)
+
+    @property
+    def dim(self) -> int:
+        return int(self.book_vectors.shape[1])
+
+    @property
+    def titles(self) -> list[str]:
+        if "titles" not in self._cache:
+            self._cache["titles"] = self.books["title"].tolist()
+        return self._cache["titles"]
+
+    @property
+    def title_index(self) -> dict[str, int]:
+        if "title_index" not in self._cache:
+            self._cache["title_index"] = {t: i for i, t in enumerate(self.titles)}
+        return self._cache["title_index"]
+
+    @property
+    def link_index(self) -> dict[str, int]:
+        if "link_index" not in self._cache:
+            self._cache["link_index"] = {t: i for i, t in enumerate(self.links)}
+        return self._cache["link_index"]
+
+    def unit_vectors(self, kind: str = "book") -> np.ndarray:
+        """L2-normalised vectors (computed once), ``kind`` is "book" or "link"."""
+        key = f"unit_{kind}"
+        if key not in self._cache:
+            vectors = self.book_vectors if kind == "book" else self.link_vectors
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            self._cache[key] = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        return self._cache[key]
+
+    def book_links(self, book: int) -> np.ndarray:
+        """Link ids of one book (sorted), from the stored pairs."""
+        if "book_ptr" not in self._cache:
+            order = np.argsort(self.pair_books, kind="stable")
+            ptr = np.zeros(self.n_books + 1, dtype=np.int64)
+            np.cumsum(np.bincount(self.pair_books, minlength=self.n_books), out=ptr[1:])
+            self._cache["book_ptr"] = ptr
+            self._cache["book_links_sorted"] = self.pair_links[order]
+        ptr = self._cache["book_ptr"]
+        return np.sort(self._cache["book_links_sorted"][ptr[book] : ptr[book + 1]])
+
+    def load_keras(self):
+        """The stored Keras model, loaded in safe mode (imports tensorflow)."""
+        file = self.path / "model.keras"
+        if not file.exists():
+            raise ModelFolderError(f"{self.path}: no model.keras in this folder")
+        from bookembed.training import quiet_tensorflow
+
+        quiet_tensorflow()
+        import keras
+
+        try:
+            return keras.saving.load_model(file, safe_mode=True)
+        except Exception as err:
+            raise ModelFolderError(f"{file}: cannot load the Keras model ({type(err).__name__}: {err})") from None
+
+
+def is_model_folder(path: str | Path) -> bool:
+    """True if ``path`` has a manifest (it may still be damaged)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def list_model_folders(root: str | Path = "models") -> list[Path]:
+    """Model folders directly under ``root``, sorted by name (temporary ones skipped)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_model_folder(p))
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The folder's manifest, checked for format and version."""
+    path = Path(path)
+    file = path / MANIFEST
+    if not path.is_dir():
+        raise ModelFolderError(f"{path}: no such model folder")
+    if not file.is_file():
+        raise ModelFolderError(f"{path}: not a model folder (no {MANIFEST})")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFolderError(f"{file}: damaged manifest ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFolderError(f"{file}: not a bookembed model manifest")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFolderError(
+            f"{file}: model folder format version {version} is not supported by this bookembed "
+            f"(which reads version {FORMAT_VERSION}); retrain the model with this version"
+        )
+    return manifest
+
+
+def load_model_folder(path: str | Path) -> ModelFolder:
+    """Read and check a model folder (no Keras import).
+
+    Raises
+    ------
+    ModelFolderError
+        Missing, damaged or inconsistent files, or another format version;
+        the message names the folder and the file.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    for name in REQUIRED_FILES:
+        if not (path / name).is_file():
+            raise ModelFolderError(f"{path}: damaged model folder, {name} is missing")
+
+    def load_npy(name: str) -> np.ndarray:
+        try:
+            return np.load(path / name, allow_pickle=False)
+        except Exception as err:
+            raise ModelFolderError(f"{path / name}: damaged array file ({err})") from None
+
+    book_vectors = load_npy("book_vectors.npy")
+    link_vectors = load_npy("link_vectors.npy")
+    try:
+        with np.load(path / "pairs.npz", allow_pickle=False) as npz:
+            pair_books, pair_links, heldout = npz["book"], npz["link"], npz["heldout"]
+    except Exception as err:
+        raise ModelFolderError(f"{path / 'pairs.npz'}: damaged pairs file ({err})") from None
+    try:
+        vocab = json.loads((path / "links.json").read_text(encoding="utf-8"))
+        links = tuple(vocab["links"])
+        link_counts = np.asarray(vocab["books"], dtype=np.int64)
+    except Exception as err:
+        raise ModelFolderError(f"{path / 'links.json'}: damaged link vocabulary ({err})") from None
+    try:
+        books = pd.read_parquet(path / "books.parquet")
+    except Exception as err:
+        raise ModelFolderError(f"{path / 'books.parquet'}: damaged books table ({err})") from None
+    history: dict = {}
+    if (path / "history.json").is_file():
+        try:
+            history = json.loads((path / "history.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ModelFolderError(f"{path / 'history.json'}: damaged history ({err})") from None
+
+    problems = []
+    if book_vectors.ndim != 2 or book_vectors.shape[0] != len(books):
+        problems.append(f"book_vectors.npy has shape {book_vectors.shape} for {len(books)} books")
+    if link_vectors.ndim != 2 or link_vectors.shape[0] != len(links):
+        problems.append(f"link_vectors.npy has shape {link_vectors.shape} for {len(links)} links")
+    elif book_vectors.ndim == 2 and link_vectors.shape[1] != book_vectors.shape[1]:
+        problems.append("book and link vectors differ in length")
+    if len(link_counts) != len(links):
+        problems.append("links.json has counts for a different number of links")
+    if not (len(pair_books) == len(pair_links) == len(heldout)):
+        problems.append("pairs.npz arrays differ in length")
+    elif len(pair_books) and (pair_books.max() >= len(books) or pair_links.max() >= len(links) or min(pair_books.min(), pair_links.min()) < 0):
+        problems.append("pairs.npz refers to books or links outside the vocabularies")
+    if "title" not in books.columns:
+        problems.append("books.parquet has no title column")
+    counts = manifest.get("counts", {})
+    if counts.get("books") not in (None, len(books)) or counts.get("links") not in (None, len(links)):
+        problems.append("manifest counts do not match the files")
+    if problems:
+        raise ModelFolderError(f"{path}: damaged model folder: {'; '.join(problems)}")
+    if not np.all(np.isfinite(book_vectors)) or not np.all(np.isfinite(link_vectors)):
+        raise ModelFolderError(f"{path}: damaged model folder: vectors contain NaN or Inf")
+    return ModelFolder(
+        path=path,
+        manifest=manifest,
+        books=books,
+        links=links,
+        link_counts=link_counts,
+        book_vectors=book_vectors.astype(np.float32, copy=False),
+        link_vectors=link_vectors.astype(np.float32, copy=False),
+        pair_books=pair_books.astype(np.int32, copy=False),
+        pair_links=pair_links.astype(np.int32, copy=False),
+        heldout=heldout.astype(bool, copy=False),
+        history=history,
+    )
+
+
+def update_manifest(path: str | Path, **changes: Any) -> dict:
+    """Merge top-level keys into the manifest (atomically) and return it."""
+    manifest = read_manifest(path)
+    manifest.update(changes)
+    write_json_atomic(Path(path) / MANIFEST, manifest)
+    return manifest

@@ -1,0 +1,366 @@
+"""The two-embedding Keras model and a fast, seeded trainer for it.
+
+The model is the seed project's: inputs ``book`` and ``link``, embedding layers
+``book_embedding`` and ``link_embedding``, their cosine similarity
+(``Dot(normalize=True)``), trained as regression against +1/-1 (MSE) or, as the
+classification variant, through ``Dense(1, sigmoid)`` against 1/0 (binary
+cross-entropy).
+
+Speed comes from doing a whole chunk of steps inside one ``tf.function``:
+positives are sliced from a shuffled index, negatives are drawn in bulk and
+redrawn where they hit a true pair (a sorted-key ``searchsorted`` test), and
+only the embedding rows a batch touched are updated (a "lazy" Adam over the
+``IndexedSlices`` gradients). No Python runs per example or per step.
+
+TensorFlow is imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from bookembed.errors import BookembedError
+
+TASKS = ("regression", "classification")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; written into the model folder's manifest.
+
+    Attributes
+    ----------
+    dim : int
+        Length of each vector.
+    epochs : int
+        Passes over the training pairs.
+    batch_size : int
+        True pairs per step; each step also draws ``negative_ratio`` times as
+        many random non-pairs.
+    negative_ratio : int
+        Negatives per positive.
+    task : {"regression", "classification"}
+        MSE against +1/-1 on the cosine, or BCE through ``Dense(1, sigmoid)``.
+    learning_rate : float
+        Adam step size.
+    heldout_share : float
+        Share of true pairs kept out of training to measure link-prediction AUC.
+    seed : int
+        Seeds the initial vectors, the held-out split, shuffling and negatives.
+    """
+
+    dim: int = 50
+    epochs: int = 15
+    batch_size: int = 1024
+    negative_ratio: int = 2
+    task: str = "regression"
+    learning_rate: float = 0.01
+    heldout_share: float = 0.05
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.dim < 1:
+            problems.append(f"dim must be at least 1, got {self.dim}")
+        if self.epochs < 1:
+            problems.append(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.negative_ratio < 0:
+            problems.append(f"negative_ratio must be 0 or more, got {self.negative_ratio}")
+        if self.task not in TASKS:
+            problems.append(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if not (self.learning_rate > 0):
+            problems.append(f"learning_rate must be positive, got {self.learning_rate}")
+        if not (0 <= self.heldout_share < 0.5):
+            problems.append(f"heldout_share must be in [0, 0.5), got {self.heldout_share}")
+        if problems:
+            raise BookembedError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report, sent after every chunk of steps."""
+
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # steps done in this epoch
+    steps: int  # steps per epoch
+    loss: float  # mean loss over the chunk
+    examples_per_s: float
+    elapsed_s: float
+
+    @property
+    def fraction(self) -> float:
+        return ((self.epoch - 1) * self.steps + self.step) / max(1, self.epochs * self.steps)
+
+
+@dataclass
+class TrainResult:
+    """What training produced (the model folder stores all of it)."""
+
+    model: object  # keras.Model
+    book_vectors: np.ndarray  # (n_books, dim) float32
+    link_vectors: np.ndarray  # (n_links, dim) float32
+    heldout: np.ndarray  # (n_pairs,) bool: pairs kept out of training
+    history: list[dict] = field(default_factory=list)  # one entry per epoch
+    steps: list[dict] = field(default_factory=list)  # one entry per chunk
+    seconds: float = 0.0
+    examples_per_s: float = 0.0
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ start-up chatter before it is first imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def build_model(n_books: int, n_links: int, dim: int = 50, task: str = "regression", compile: bool = True):
+    """The seed project's model, with explicit sizes.
+
+    Parameters
+    ----------
+    n_books, n_links : int
+        Rows of the ``book_embedding`` and ``link_embedding`` layers.
+    dim : int
+        Vector length.
+    task : {"regression", "classification"}
+        Regression outputs the cosine similarity, shape (batch, 1);
+        classification adds ``Dense(1, sigmoid)``.
+
+    compile : bool
+        Compile with Adam and MSE or binary cross-entropy, as the seed did, so
+        ``model.fit`` works. ``train`` uses its own sparse optimizer and leaves
+        the model uncompiled, so the saved file carries no optimizer state.
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``book`` and ``link`` (int32, shape (batch,)).
+    """
+    if task not in TASKS:
+        raise BookembedError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    quiet_tensorflow()
+    import keras
+
+    book = keras.Input(shape=(), dtype="int32", name="book")
+    link = keras.Input(shape=(), dtype="int32", name="link")
+    book_vec = keras.layers.Embedding(n_books, dim, name="book_embedding")(book)
+    link_vec = keras.layers.Embedding(n_links, dim, name="link_embedding")(link)
+    merged = keras.layers.Dot(axes=1, normalize=True, name="dot_product")([book_vec, link_vec])
+    if task == "classification":
+        out = keras.layers.Dense(1, activation="sigmoid", name="output")(merged)
+        loss = "binary_crossentropy"
+    else:
+        out = merged
+        loss = "mse"
+    model = keras.Model(inputs=[book, link], outputs=out, name="book_link_embedding")
+    if compile:
+        model.compile(optimizer="adam", loss=loss)
+    return model
+
+
+def split_heldout(
+    pair_books: np.ndarray, pair_links: np.ndarray, share: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Choose ``share`` of the pairs to hold out, only among pairs whose book
+    and link both have other pairs (so neither is left with no training signal)."""
+    heldout = np.zeros(len(pair_books), dtype=bool)
+    n_hold = int(round(share * len(pair_books)))
+    if n_hold == 0:
+        return heldout
+    book_deg = np.bincount(pair_books)
+    link_deg = np.bincount(pair_links)
+    eligible = np.flatnonzero((book_deg[pair_books] >= 2) & (link_deg[pair_links] >= 2))
+    if len(eligible) == 0:
+        return heldout
+    chosen = rng.choice(eligible, size=min(n_hold, len(eligible)), replace=False)
+    heldout[chosen] = True
+    return heldout
+
+
+def pair_keys(pair_books: np.ndarray, pair_links: np.ndarray, n_links: int) -> np.ndarray:
+    """Sorted int64 keys ``book * n_links + link`` of the true pairs."""
+    return np.sort(pair_books.astype(np.int64) * n_links + pair_links.astype(np.int64))
+
+
+def train(
+    pair_books: np.ndarray,
+    pair_links: np.ndarray,
+    n_books: int,
+    n_links: int,
+    config: TrainConfig = TrainConfig(),
+    progress: Callable[[Progress], object] | None = None,
+    steps_per_call: int = 25,
+) -> TrainResult:
+    """Train book and link vectors on (book, link) pairs.
+
+    Parameters
+    ----------
+    pair_books, pair_links : ndarray of int, shape (n_pairs,)
+        True pairs (book id, link id), unique.
+    n_books, n_links : int
+        Vocabulary sizes.
+    config : TrainConfig
+        Hyperparameters and seed.
+    progress : callable, optional
+        Called with a ``Progress`` after every ``steps_per_call`` steps.
+    steps_per_call : int
+        Steps run inside one ``tf.function`` call between progress reports.
+
+    Returns
+    -------
+    TrainResult
+    """
+    if len(pair_books) == 0:
+        raise BookembedError("no pairs to train on")
+    quiet_tensorflow()
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    pair_books = np.asarray(pair_books, dtype=np.int32)
+    pair_links = np.asarray(pair_links, dtype=np.int32)
+    heldout = split_heldout(pair_books, pair_links, config.heldout_share, rng)
+    train_idx = np.flatnonzero(~heldout).astype(np.int32)
+
+    model = build_model(n_books, n_links, config.dim, config.task, compile=False)
+    book_var = model.get_layer("book_embedding").embeddings.value
+    link_var = model.get_layer("link_embedding").embeddings.value
+    dense_vars = []
+    if config.task == "classification":
+        dense_vars = [w.value for w in model.get_layer("output").trainable_weights]
+
+    batch = int(config.batch_size)
+    n_neg = batch * int(config.negative_ratio)
+    neg_label = 0.0 if config.task == "classification" else -1.0
+    # Every true pair, held-out ones included, is rejected as a negative.
+    keys = tf.constant(pair_keys(pair_books, pair_links, n_links))
+    n_keys = int(keys.shape[0])
+    t_books = tf.constant(pair_books)
+    t_links = tf.constant(pair_links)
+    labels = tf.concat([tf.ones([batch]), tf.fill([n_neg], neg_label)], axis=0)
+    gen = tf.random.Generator.from_seed(config.seed)
+
+    lr = tf.constant(config.learning_rate, tf.float32)
+    b1, b2, eps = 0.9, 0.999, 1e-7
+    step_var = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+    slots = {
+        id(v): (tf.Variable(tf.zeros_like(v), trainable=False), tf.Variable(tf.zeros_like(v), trainable=False))
+        for v in [book_var, link_var, *dense_vars]
+    }
+
+    def is_true_pair(b, l):
+        key = tf.cast(b, tf.int64) * n_links + tf.cast(l, tf.int64)
+        pos = tf.minimum(tf.searchsorted(keys, key), n_keys - 1)
+        return tf.equal(tf.gather(keys, pos), key)
+
+    def draw_negatives():
+        b = gen.uniform([n_neg], 0, n_books, dtype=tf.int32)
+        l = gen.uniform([n_neg], 0, n_links, dtype=tf.int32)
+
+        def cond(b, l, i):
+            return tf.logical_and(i < 50, tf.reduce_any(is_true_pair(b, l)))
+
+        def body(b, l, i):
+            hit = is_true_pair(b, l)
+            b = tf.where(hit, gen.uniform([n_neg], 0, n_books, dtype=tf.int32), b)
+            l = tf.where(hit, gen.uniform([n_neg], 0, n_links, dtype=tf.int32), l)
+            return b, l, i + 1
+
+        b, l, _ = tf.while_loop(cond, body, (b, l, tf.constant(0)))
+        return b, l
+
+    def lazy_adam(var, grad, lr_t):
+        m, v = slots[id(var)]
+        rows, where = tf.unique(grad.indices)
+        g = tf.math.unsorted_segment_sum(grad.values, where, tf.shape(rows)[0])
+        m_rows = b1 * tf.gather(m, rows) + (1.0 - b1) * g
+        v_rows = b2 * tf.gather(v, rows) + (1.0 - b2) * tf.square(g)
+        m.scatter_update(tf.IndexedSlices(m_rows, rows))
+        v.scatter_update(tf.IndexedSlices(v_rows, rows))
+        var.scatter_sub(tf.IndexedSlices(lr_t * m_rows / (tf.sqrt(v_rows) + eps), rows))
+
+    def dense_adam(var, grad, lr_t):
+        m, v = slots[id(var)]
+        m.assign(b1 * m + (1.0 - b1) * grad)
+        v.assign(b2 * v + (1.0 - b2) * tf.square(grad))
+        var.assign_sub(lr_t * m / (tf.sqrt(v) + eps))
+
+    train_vars = [book_var, link_var, *dense_vars]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, batch], tf.int32)])
+    def run_chunk(chunk):
+        total = tf.constant(0.0)
+        for i in tf.range(tf.shape(chunk)[0]):
+            picked = chunk[i]
+            neg_b, neg_l = draw_negatives()
+            books = tf.concat([tf.gather(t_books, picked), neg_b], axis=0)
+            links = tf.concat([tf.gather(t_links, picked), neg_l], axis=0)
+            with tf.GradientTape() as tape:
+                pred = tf.reshape(model({"book": books, "link": links}, training=True), [-1])
+                if config.task == "classification":
+                    loss = tf.reduce_mean(keras.losses.binary_crossentropy(labels[:, None], pred[:, None]))
+                else:
+                    loss = tf.reduce_mean(tf.square(pred - labels))
+            grads = tape.gradient(loss, train_vars)
+            step_var.assign_add(1.0)
+            t = step_var
+            lr_t = lr * tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
+            lazy_adam(book_var, grads[0], lr_t)
+            lazy_adam(link_var, grads[1], lr_t)
+            for var, grad in zip(dense_vars, grads[2:]):
+                dense_adam(var, grad, lr_t)
+            total += loss
+        return total / tf.cast(tf.shape(chunk)[0], tf.float32)
+
+    steps = max(1, math.ceil(len(train_idx) / batch))
+    per_step = batch + n_neg
+    result = TrainResult(model=model, book_vectors=None, link_vectors=None, heldout=heldout)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        order = rng.permutation(train_idx)
+        pad = steps * batch - len(order)
+        if pad:
+            order = np.concatenate([order, rng.choice(train_idx, size=pad)])
+        order = order.reshape(steps, batch)
+        losses = []
+        for first in range(0, steps, steps_per_call):
+            chunk = order[first : first + steps_per_call]
+            t0 = time.perf_counter()
+            loss = float(run_chunk(tf.constant(chunk)))
+            dt = time.perf_counter() - t0
+            losses.append((loss, len(chunk)))
+            report = Progress(
+                epoch=epoch,
+                epochs=config.epochs,
+                step=first + len(chunk),
+                steps=steps,
+                loss=loss,
+                examples_per_s=len(chunk) * per_step / dt if dt > 0 else float("inf"),
+                elapsed_s=time.perf_counter() - start,
+            )
+            result.steps.append(asdict(report))
+            if progress is not None:
+                progress(report)
+        seconds = time.perf_counter() - epoch_start
+        mean_loss = sum(loss * n for loss, n in losses) / steps
+        result.history.append(
+            {"epoch": epoch, "loss": mean_loss, "seconds": seconds, "examples_per_s": steps * per_step / seconds}
+        )
+    result.seconds = time.perf_counter() - start
+    result.examples_per_s = config.epochs * steps * per_step / result.seconds
+    result.book_vectors = np.asarray(book_var.numpy(), dtype=np.float32)
+    result.link_vectors = np.asarray(link_var.numpy(), dtype=np.float32)
+    return result
