@@ -26,7 +26,9 @@ YEAR_KEYS = (
 )
 AUTHOR_KEYS = ("author", "authors", "editor")
 
-_REF_PAIR = re.compile(r"<\s*ref\b[^>]*?(?<!/)\s*>.*?<\s*/\s*ref\s*>", re.I | re.S)
+# The opening tag may not end in "/" (even "/ >"): that is a self-closing ref,
+# and pairing it with a later </ref> would swallow the text between them.
+_REF_PAIR = re.compile(r"<\s*ref\b(?:[^>/]|/(?!\s*>))*>.*?<\s*/\s*ref\s*>", re.I | re.S)
 _REF_SELF = re.compile(r"<\s*ref\b[^>]*/\s*>", re.I | re.S)
 _COMMENT = re.compile(r"<\s*!\s*--.*?(--\s*>|$)", re.S)
 _BR = re.compile(r"<\s*br\s*/?\s*>", re.I)
@@ -38,7 +40,7 @@ _ENTITIES = {"nbsp": " ", "amp": "&", "ndash": "–", "mdash": "—", "quot": '"
 _ENTITY = re.compile(r"&\s*(" + "|".join(_ENTITIES) + r")\s*;", re.I)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _YEAR = re.compile(r"(?<!\d)(\d{3,4})(?!\d)")
-_BC = re.compile(r"(?<!\d)(\d{1,4})\s*(?:BC|BCE|B\.C\.)(?![a-z])", re.I)
+_BC = re.compile(r"(?<!\d)(\d{1,4})(?:\s*[–—-]\s*\d{1,4})?\s*(?:BC|BCE|B\.C\.)(?![a-z])", re.I)
 _CENTURY = re.compile(r"(\d{1,2})(?:st|nd|rd|th)\s+century(\s*(?:BC|BCE))?", re.I)
 _INT = re.compile(r"\d[\d,]*")
 

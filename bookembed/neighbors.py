@@ -152,7 +152,8 @@ def _meta_columns(model, ids: np.ndarray) -> dict:
     out = {}
     for col in ("author", "primary_genre", "year"):
         if col in books.columns:
-            out["genre" if col == "primary_genre" else col] = books[col].to_numpy()[ids]
+            # .array keeps nullable integers (a missing year stays <NA>, not 1869.0)
+            out["genre" if col == "primary_genre" else col] = books[col].array[ids]
     return out
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from bookembed.errors import BookembedError
 
 TASKS = ("regression", "classification")
+DEFAULT_LR = {"adam": 0.01, "sgd": 0.05}
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,18 @@ class TrainConfig:
         Length of each vector.
     epochs : int
         Passes over the training pairs.
-    batch_size : int
+    batch_size : int or None
         True pairs per step; each step also draws ``negative_ratio`` times as
-        many random non-pairs.
+        many random non-pairs. None picks ``auto_batch_size(n_pairs)``.
     negative_ratio : int
         Negatives per positive.
     task : {"regression", "classification"}
         MSE against +1/-1 on the cosine, or BCE through ``Dense(1, sigmoid)``.
-    learning_rate : float
-        Adam step size.
+    optimizer : {"adam", "sgd"}
+        Lazy Adam (moments kept per row, updated only for the rows a step
+        touches) or plain SGD on the summed loss.
+    learning_rate : float or None
+        Step size; None gives the optimizer's default (``DEFAULT_LR``).
     heldout_share : float
         Share of true pairs kept out of training to measure link-prediction AUC.
     seed : int
@@ -57,10 +61,11 @@ class TrainConfig:
 
     dim: int = 50
     epochs: int = 15
-    batch_size: int = 1024
+    batch_size: int | None = None
     negative_ratio: int = 2
     task: str = "regression"
-    learning_rate: float = 0.01
+    optimizer: str = "sgd"
+    learning_rate: float | None = None
     heldout_share: float = 0.05
     seed: int = 42
 
@@ -70,13 +75,17 @@ class TrainConfig:
             problems.append(f"dim must be at least 1, got {self.dim}")
         if self.epochs < 1:
             problems.append(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             problems.append(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.optimizer not in DEFAULT_LR:
+            problems.append(f"optimizer must be one of {', '.join(DEFAULT_LR)}, got {self.optimizer!r}")
         if self.negative_ratio < 0:
             problems.append(f"negative_ratio must be 0 or more, got {self.negative_ratio}")
         if self.task not in TASKS:
             problems.append(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if not (self.learning_rate > 0):
+        if self.learning_rate is None and self.optimizer in DEFAULT_LR:
+            object.__setattr__(self, "learning_rate", DEFAULT_LR[self.optimizer])
+        if self.learning_rate is not None and not (self.learning_rate > 0):
             problems.append(f"learning_rate must be positive, got {self.learning_rate}")
         if not (0 <= self.heldout_share < 0.5):
             problems.append(f"heldout_share must be in [0, 0.5), got {self.heldout_share}")
@@ -116,6 +125,7 @@ class TrainResult:
     steps: list[dict] = field(default_factory=list)  # one entry per chunk
     seconds: float = 0.0
     examples_per_s: float = 0.0
+    batch_size: int = 0
 
 
 def quiet_tensorflow() -> None:
@@ -173,7 +183,8 @@ def split_heldout(
     pair_books: np.ndarray, pair_links: np.ndarray, share: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Choose ``share`` of the pairs to hold out, only among pairs whose book
-    and link both have other pairs (so neither is left with no training signal)."""
+    and link both have other pairs, and so that every book and link keeps at
+    least one training pair (which may hold out slightly fewer than ``share``)."""
     heldout = np.zeros(len(pair_books), dtype=bool)
     n_hold = int(round(share * len(pair_books)))
     if n_hold == 0:
@@ -185,12 +196,59 @@ def split_heldout(
         return heldout
     chosen = rng.choice(eligible, size=min(n_hold, len(eligible)), replace=False)
     heldout[chosen] = True
+    # Degree >= 2 is not enough when several of a book's (or link's) pairs are
+    # chosen: give each id whose pairs were all held out one of them back.
+    # Returning a pair only adds training signal, so the link pass cannot undo
+    # the book pass.
+    for ids in (pair_books, pair_links):
+        trained = np.bincount(ids[~heldout], minlength=int(ids.max()) + 1)
+        starved = np.flatnonzero(heldout & (trained[ids] == 0))
+        _, first = np.unique(ids[starved], return_index=True)
+        heldout[starved[first]] = False
     return heldout
 
 
 def pair_keys(pair_books: np.ndarray, pair_links: np.ndarray, n_links: int) -> np.ndarray:
     """Sorted int64 keys ``book * n_links + link`` of the true pairs."""
     return np.sort(pair_books.astype(np.int64) * n_links + pair_links.astype(np.int64))
+
+
+# A one-hash Bloom filter of the true pairs: a negative whose bit is set is
+# redrawn. Every true pair sets its bit, so no true pair survives as a
+# negative; about ``fill`` of the non-pairs are redrawn needlessly, which only
+# thins the uniform negative distribution evenly. One memory access per test,
+# where a binary search over 800,000 sorted keys costs about twenty.
+_HASH_B, _HASH_L = 2654435761, 40503
+
+
+def pair_bitmap(pair_books: np.ndarray, pair_links: np.ndarray, bits: int | None = None) -> tuple[np.ndarray, int]:
+    """Bitmap of hashed true pairs, as int32 words, and its log2 size in bits.
+
+    Sized at about 64 bits per pair (at least 2**16), so about 1.5% of non-pairs hash onto a set bit.
+    """
+    n = max(1, len(pair_books))
+    log_bits = bits or int(min(31, max(16, np.ceil(np.log2(n * 64)))))
+    mask = (1 << log_bits) - 1
+    h = (pair_books.astype(np.int64) * _HASH_B + pair_links.astype(np.int64) * _HASH_L) & mask
+    words = np.zeros((1 << log_bits) // 32, dtype=np.uint32)
+    np.bitwise_or.at(words, h >> 5, np.left_shift(np.uint32(1), (h & 31).astype(np.uint32)))
+    return words.view(np.int32), log_bits
+
+
+def maybe_true_pair(words: np.ndarray, log_bits: int, books: np.ndarray, links: np.ndarray) -> np.ndarray:
+    """NumPy twin of the trainer's test: True where (book, link) hashes onto a set bit."""
+    h = (np.asarray(books, np.int64) * _HASH_B + np.asarray(links, np.int64) * _HASH_L) & ((1 << log_bits) - 1)
+    return ((words.view(np.uint32)[h >> 5] >> (h & 31).astype(np.uint32)) & 1).astype(bool)
+
+
+def auto_batch_size(n_pairs: int) -> int:
+    """Positives per step when none is given: about 1% of the pairs, a power of two in [256, 8192].
+
+    Small corpora need many small steps to learn; large ones are learned fine
+    in large steps, which run several times faster per example.
+    """
+    target = max(1, n_pairs // 100)
+    return int(min(8192, max(256, 2 ** int(np.round(np.log2(target))))))
 
 
 def train(
@@ -203,6 +261,13 @@ def train(
     steps_per_call: int = 25,
 ) -> TrainResult:
     """Train book and link vectors on (book, link) pairs.
+
+    Each step takes ``batch_size`` true pairs (label +1) and ``negative_ratio``
+    times as many uniformly random (book, link) non-pairs (label -1, or 0 for
+    classification), computes the model's output and the gradient of the
+    summed loss analytically (``tests/test_training.py`` checks it against
+    Keras autodiff on the saved model), and updates only the rows the step
+    touched.
 
     Parameters
     ----------
@@ -237,43 +302,47 @@ def train(
     model = build_model(n_books, n_links, config.dim, config.task, compile=False)
     book_var = model.get_layer("book_embedding").embeddings.value
     link_var = model.get_layer("link_embedding").embeddings.value
-    dense_vars = []
-    if config.task == "classification":
-        dense_vars = [w.value for w in model.get_layer("output").trainable_weights]
+    classify = config.task == "classification"
+    if classify:
+        kernel, bias = (w.value for w in model.get_layer("output").trainable_weights)
 
-    batch = int(config.batch_size)
+    batch = int(config.batch_size or auto_batch_size(len(train_idx)))
     n_neg = batch * int(config.negative_ratio)
-    neg_label = 0.0 if config.task == "classification" else -1.0
-    # Every true pair, held-out ones included, is rejected as a negative.
-    keys = tf.constant(pair_keys(pair_books, pair_links, n_links))
-    n_keys = int(keys.shape[0])
+    neg_label = 0.0 if classify else -1.0
+    # Every true pair, held-out ones included, is kept out of the negatives.
+    words, log_bits = pair_bitmap(pair_books, pair_links)
+    t_words = tf.constant(words)
+    hash_mask = tf.constant((1 << log_bits) - 1, tf.int64)
     t_books = tf.constant(pair_books)
     t_links = tf.constant(pair_links)
-    labels = tf.concat([tf.ones([batch]), tf.fill([n_neg], neg_label)], axis=0)
+    labels = tf.concat([tf.ones([batch]), tf.fill([n_neg], neg_label)], axis=0)[:, None]
     gen = tf.random.Generator.from_seed(config.seed)
 
+    adam = config.optimizer == "adam"
     lr = tf.constant(config.learning_rate, tf.float32)
     b1, b2, eps = 0.9, 0.999, 1e-7
     step_var = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+    dense_vars = [kernel, bias] if classify else []
     slots = {
         id(v): (tf.Variable(tf.zeros_like(v), trainable=False), tf.Variable(tf.zeros_like(v), trainable=False))
         for v in [book_var, link_var, *dense_vars]
     }
 
-    def is_true_pair(b, l):
-        key = tf.cast(b, tf.int64) * n_links + tf.cast(l, tf.int64)
-        pos = tf.minimum(tf.searchsorted(keys, key), n_keys - 1)
-        return tf.equal(tf.gather(keys, pos), key)
+    def maybe_pair(b, l):
+        h = tf.bitwise.bitwise_and(tf.cast(b, tf.int64) * _HASH_B + tf.cast(l, tf.int64) * _HASH_L, hash_mask)
+        word = tf.gather(t_words, tf.cast(tf.bitwise.right_shift(h, tf.constant(5, tf.int64)), tf.int32))
+        bit = tf.cast(tf.bitwise.bitwise_and(h, tf.constant(31, tf.int64)), tf.int32)
+        return tf.not_equal(tf.bitwise.bitwise_and(tf.bitwise.right_shift(word, bit), 1), 0)
 
     def draw_negatives():
         b = gen.uniform([n_neg], 0, n_books, dtype=tf.int32)
         l = gen.uniform([n_neg], 0, n_links, dtype=tf.int32)
 
         def cond(b, l, i):
-            return tf.logical_and(i < 50, tf.reduce_any(is_true_pair(b, l)))
+            return tf.logical_and(i < 100, tf.reduce_any(maybe_pair(b, l)))
 
         def body(b, l, i):
-            hit = is_true_pair(b, l)
+            hit = maybe_pair(b, l)
             b = tf.where(hit, gen.uniform([n_neg], 0, n_books, dtype=tf.int32), b)
             l = tf.where(hit, gen.uniform([n_neg], 0, n_links, dtype=tf.int32), l)
             return b, l, i + 1
@@ -281,52 +350,73 @@ def train(
         b, l, _ = tf.while_loop(cond, body, (b, l, tf.constant(0)))
         return b, l
 
-    def lazy_adam(var, grad, lr_t):
+    def sparse_update(var, rows_idx, grad, lr_t):
+        if not adam:  # SGD on the summed loss: each example moves its rows by lr * its gradient
+            var.scatter_sub(tf.IndexedSlices(lr * grad, rows_idx))
+            return
+        # lazy Adam: moments of the rows this step touched, duplicates summed first
         m, v = slots[id(var)]
-        rows, where = tf.unique(grad.indices)
-        g = tf.math.unsorted_segment_sum(grad.values, where, tf.shape(rows)[0])
+        rows, where = tf.unique(rows_idx)
+        g = tf.math.unsorted_segment_sum(grad, where, tf.shape(rows)[0])
         m_rows = b1 * tf.gather(m, rows) + (1.0 - b1) * g
         v_rows = b2 * tf.gather(v, rows) + (1.0 - b2) * tf.square(g)
         m.scatter_update(tf.IndexedSlices(m_rows, rows))
         v.scatter_update(tf.IndexedSlices(v_rows, rows))
         var.scatter_sub(tf.IndexedSlices(lr_t * m_rows / (tf.sqrt(v_rows) + eps), rows))
 
-    def dense_adam(var, grad, lr_t):
+    def dense_update(var, grad, lr_t):
+        if not adam:
+            var.assign_sub(lr * grad)
+            return
         m, v = slots[id(var)]
         m.assign(b1 * m + (1.0 - b1) * grad)
         v.assign(b2 * v + (1.0 - b2) * tf.square(grad))
         var.assign_sub(lr_t * m / (tf.sqrt(v) + eps))
 
-    train_vars = [book_var, link_var, *dense_vars]
+    def step(picked):
+        neg_b, neg_l = draw_negatives()
+        books = tf.concat([tf.gather(t_books, picked), neg_b], axis=0)
+        links = tf.concat([tf.gather(t_links, picked), neg_l], axis=0)
+        bv = tf.gather(book_var, books)
+        lv = tf.gather(link_var, links)
+        # Dot(normalize=True): x / sqrt(max(|x|^2, 1e-12))
+        inv_b = tf.math.rsqrt(tf.maximum(tf.reduce_sum(bv * bv, axis=1, keepdims=True), 1e-12))
+        inv_l = tf.math.rsqrt(tf.maximum(tf.reduce_sum(lv * lv, axis=1, keepdims=True), 1e-12))
+        bh, lh = bv * inv_b, lv * inv_l
+        cos = tf.reduce_sum(bh * lh, axis=1, keepdims=True)
+        if classify:
+            z = cos * kernel[0, 0] + bias[0]
+            # binary cross-entropy from logits, and d(loss)/dz = sigmoid(z) - y
+            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z))
+            dz = tf.sigmoid(z) - labels
+            dcos = dz * kernel[0, 0]
+            grad_dense = [tf.reshape(tf.reduce_sum(dz * cos), [1, 1]), tf.reshape(tf.reduce_sum(dz), [1])]
+        else:
+            loss = tf.reduce_mean(tf.square(cos - labels))
+            dcos = 2.0 * (cos - labels)
+            grad_dense = []
+        # d cos / d b = (l^ - cos b^) / |b|, and symmetrically for the link
+        grad_b = dcos * (lh - cos * bh) * inv_b
+        grad_l = dcos * (bh - cos * lh) * inv_l
+        step_var.assign_add(1.0)
+        lr_t = lr * tf.sqrt(1.0 - tf.pow(b2, step_var)) / (1.0 - tf.pow(b1, step_var))
+        sparse_update(book_var, books, grad_b, lr_t)
+        sparse_update(link_var, links, grad_l, lr_t)
+        for var, grad in zip(dense_vars, grad_dense):
+            dense_update(var, grad, lr_t)
+        return loss
 
     @tf.function(input_signature=[tf.TensorSpec([None, batch], tf.int32)])
     def run_chunk(chunk):
         total = tf.constant(0.0)
         for i in tf.range(tf.shape(chunk)[0]):
-            picked = chunk[i]
-            neg_b, neg_l = draw_negatives()
-            books = tf.concat([tf.gather(t_books, picked), neg_b], axis=0)
-            links = tf.concat([tf.gather(t_links, picked), neg_l], axis=0)
-            with tf.GradientTape() as tape:
-                pred = tf.reshape(model({"book": books, "link": links}, training=True), [-1])
-                if config.task == "classification":
-                    loss = tf.reduce_mean(keras.losses.binary_crossentropy(labels[:, None], pred[:, None]))
-                else:
-                    loss = tf.reduce_mean(tf.square(pred - labels))
-            grads = tape.gradient(loss, train_vars)
-            step_var.assign_add(1.0)
-            t = step_var
-            lr_t = lr * tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
-            lazy_adam(book_var, grads[0], lr_t)
-            lazy_adam(link_var, grads[1], lr_t)
-            for var, grad in zip(dense_vars, grads[2:]):
-                dense_adam(var, grad, lr_t)
-            total += loss
+            total += step(chunk[i])
         return total / tf.cast(tf.shape(chunk)[0], tf.float32)
 
     steps = max(1, math.ceil(len(train_idx) / batch))
     per_step = batch + n_neg
     result = TrainResult(model=model, book_vectors=None, link_vectors=None, heldout=heldout)  # type: ignore[arg-type]
+    result.batch_size = batch
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()

@@ -1,0 +1,4 @@
+from bookembed.cli import main
+import sys
+
+sys.exit(main())

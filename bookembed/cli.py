@@ -1,0 +1,325 @@
+"""The ``bookembed`` command line: train, neighbors, evaluate, export, download, info.
+
+Every failure the user can cause prints one line, ``bookembed: error: ...``,
+and exits non-zero; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from bookembed.errors import BookembedError
+
+DEFAULT_MODEL = Path("models") / "demo"
+
+
+def _default_out(data: str) -> Path:
+    if data == "demo":
+        return DEFAULT_MODEL
+    name = Path(data).name
+    for suffix in (".gz", ".ndjson", ".json", ".jsonl", ".csv", ".tsv", ".parquet"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return Path("models") / (name or "model")
+
+
+def _progress_bar(total: int | None, desc: str, unit: str = "it", **kwargs):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True, **kwargs)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bookembed.corpus import CleaningConfig, load_corpus
+    from bookembed.pipeline import train_corpus_to_folder
+    from bookembed.training import TrainConfig
+
+    config = TrainConfig(
+        dim=args.dim,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        negative_ratio=args.negative_ratio,
+        task=args.task,
+        learning_rate=args.learning_rate,
+        heldout_share=args.heldout_share,
+        seed=args.seed,
+    )
+    cleaning = CleaningConfig(min_link_count=args.min_link_count)
+    corpus = load_corpus(args.data, config=cleaning, skip_bad_lines=args.skip_bad_lines, metadata=args.metadata)
+    for line in corpus.report.lines():
+        print(f"bookembed: {line}", file=sys.stderr)
+    print(
+        f"corpus: {corpus.n_books} books, {corpus.n_links} links, {corpus.n_pairs} pairs from {corpus.source}",
+        file=sys.stderr,
+    )
+    out = Path(args.out) if args.out else _default_out(args.data)
+    out.parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
+    bar = None
+    state = {"done": 0}
+
+    def progress(p) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = _progress_bar(p.epochs * p.steps, "training", unit="step")
+        bar.update((p.epoch - 1) * p.steps + p.step - state["done"])
+        state["done"] = (p.epoch - 1) * p.steps + p.step
+        bar.set_postfix_str(f"epoch {p.epoch}/{p.epochs} loss {p.loss:.4f} {p.examples_per_s:,.0f} ex/s")
+
+    try:
+        path, metrics = train_corpus_to_folder(corpus, out, config, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    purity = metrics["genre_purity"]
+    auc = metrics["auc"]
+    print(f"saved {path}")
+    print(
+        f"held-out AUC {auc:.3f}" if auc is not None else "held-out AUC n/a (no pairs held out)",
+        end="; ",
+    )
+    if purity["purity"] is not None:
+        print(f"genre purity@{purity['k']} {purity['purity']:.3f} (chance {purity['chance']:.3f}, {purity['books']} books)")
+    else:
+        print("genre purity n/a (too few books with a genre)")
+    print(f"{metrics['examples_per_s']:,.0f} examples/s, {metrics['train_seconds']:.1f} s")
+    return 0
+
+
+def _rows(frame, columns):
+    out = []
+    for row in frame.to_dict("records"):
+        item = {}
+        for c in columns:
+            if c not in row:
+                continue
+            v = row[c]
+            if hasattr(v, "item"):
+                v = v.item()
+            if v is not None and isinstance(v, float) and math.isnan(v):
+                v = None
+            if c == "shared_links":
+                v = list(v)
+            item[c] = v
+        out.append(item)
+    return out
+
+
+def cmd_neighbors(args: argparse.Namespace) -> int:
+    from bookembed import neighbors as nb
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(args.model)
+    query = args.query
+    if args.link_links:
+        frame, kind = nb.similar_links(model, query[0], args.k, least=args.least), "links like a link"
+        columns = ["rank", "link", "similarity", "books", "shared_books"]
+    elif args.link_books:
+        frame, kind = nb.books_for_link(model, query[0], args.k, least=args.least), "books for a link"
+        columns = ["rank", "title", "similarity", "author", "genre", "year", "links_to_it"]
+    elif args.links:
+        frame, kind = nb.links_for_book(model, query[0], args.k, least=args.least), "links for a book"
+        columns = ["rank", "link", "similarity", "books", "linked"]
+    else:
+        frame = nb.similar_books(model, query, args.k, least=args.least, genre=args.genre)
+        kind = "books like " + ("these books" if len(query) > 1 else "a book")
+        columns = ["rank", "title", "similarity", "author", "genre", "year", "shared_links"]
+    if len(query) > 1 and (args.links or args.link_books or args.link_links):
+        raise BookembedError("several queries are averaged only for books like books; give one name with this mode")
+    rows = _rows(frame, columns)
+    if args.json:
+        json.dump({"query": query, "kind": kind, "least": args.least, "results": rows}, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return 0
+    print(f"{'least' if args.least else 'most'} similar — {kind}: {' + '.join(query)}")
+    for row in rows:
+        name = row.get("title", row.get("link"))
+        extra = []
+        if row.get("author"):
+            extra.append(str(row["author"]))
+        if row.get("year") is not None and "year" in row:
+            extra.append(str(row["year"]))
+        if "shared_links" in row:
+            shared = row["shared_links"]
+            extra.append("shares: " + (", ".join(shared[:6]) + (" …" if len(shared) > 6 else "") if shared else "—"))
+        for flag in ("links_to_it", "linked"):
+            if flag in row:
+                extra.append("links to it" if row[flag] else "no direct link")
+        if "books" in row:
+            extra.append(f"{row['books']} books")
+        print(f"{row['rank']:>3}. {row['similarity']:+.3f}  {name}" + (f"  ({'; '.join(extra)})" if extra else ""))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from bookembed.evaluate import evaluate
+    from bookembed.store import load_model_folder, update_manifest
+
+    model = load_model_folder(args.model)
+    seed = model.manifest.get("seed") or 0
+    result = evaluate(model, seed=seed)
+    if args.write:
+        metrics = dict(model.manifest.get("metrics", {}))
+        metrics.update(result)
+        update_manifest(model.path, metrics=metrics)
+    if args.json:
+        json.dump({"model": str(model.path), **result}, sys.stdout, indent=1)
+        print()
+        return 0
+    purity = result["genre_purity"]
+    print(f"model: {model.path} ({model.n_books} books, {model.n_links} links, dim {model.dim})")
+    if result["auc"] is None:
+        print("held-out link prediction: n/a (no pairs were held out)")
+    else:
+        print(f"held-out link prediction ROC-AUC: {result['auc']:.4f} ({result['heldout_pairs']} held-out pairs vs as many non-pairs)")
+    if purity["purity"] is None:
+        print("genre purity@10: n/a (too few books with a genre)")
+    else:
+        lift = purity["purity"] / purity["chance"] if purity["chance"] else float("inf")
+        print(
+            f"genre purity@{purity['k']}: {purity['purity']:.4f} (chance {purity['chance']:.4f}, "
+            f"{lift:.1f}x; {purity['books']} books with a genre)"
+        )
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from bookembed.download import download
+
+    bar = None
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = _progress_bar(total, "download", unit="B", unit_scale=True, unit_divisor=1024, initial=done)
+        bar.update(done - bar.n)
+
+    try:
+        path = download(args.url, args.out, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"saved {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bookembed.export import export_command
+
+    for line in export_command(args.model, args.out, what=args.what, titles=args.titles, tensorboard=args.tensorboard):
+        print(line)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(args.model)
+    m = model.manifest
+    if args.json:
+        json.dump(m, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return 0
+    print(f"model: {model.path}")
+    print(f"created: {m.get('created')}  data: {m.get('data', {}).get('source')}  sha256 {str(m.get('data', {}).get('checksum'))[:12]}")
+    print(f"counts: {json.dumps(m.get('counts'))}")
+    print(f"config: {json.dumps(m.get('config'))}")
+    print(f"metrics: {json.dumps(m.get('metrics'))}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bookembed import __version__
+
+    parser = argparse.ArgumentParser(prog="bookembed", description="Learn and explore book embeddings.")
+    parser.add_argument("--version", action="version", version=f"bookembed {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model folder from records")
+    p.add_argument("--data", required=True, help="'demo', a Wikipedia-books NDJSON(.gz) file, or a pairs CSV/Parquet")
+    p.add_argument("--out", help="model folder to write (default models/<data name>, models/demo for demo)")
+    p.add_argument("--metadata", help="metadata CSV/Parquet keyed by item, for a pairs table")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--dim", type=int, default=50)
+    p.add_argument("--negative-ratio", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--learning-rate", type=float, default=0.01)
+    p.add_argument("--heldout-share", type=float, default=0.05)
+    p.add_argument("--task", choices=("regression", "classification"), default="regression")
+    p.add_argument("--min-link-count", type=int, default=4)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip malformed records (reported) instead of failing")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("neighbors", help="nearest books or links")
+    p.add_argument("query", nargs="+", help="book title(s); several are averaged; a link with --link-books/--link-links")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--links", action="store_true", help="links nearest to the book")
+    p.add_argument("--link-books", action="store_true", help="the query is a link: books nearest to it")
+    p.add_argument("--link-links", action="store_true", help="the query is a link: links nearest to it")
+    p.add_argument("--least", action="store_true", help="least similar instead")
+    p.add_argument("--genre", help="only books of this primary genre")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_neighbors)
+
+    p = sub.add_parser("evaluate", help="held-out link-prediction AUC and genre purity")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--write", action="store_true", help="also store the figures in the manifest")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="TensorFlow Projector files, TensorBoard logdir, Parquet")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--out", required=True)
+    p.add_argument("--what", choices=("books", "links"), default="books")
+    p.add_argument("--titles", help="file with one title (or link) per line: export only those rows")
+    p.add_argument("--tensorboard", metavar="LOGDIR", help="also write a TensorBoard log directory")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("download", help="download the full dataset (resumable)")
+    from bookembed.download import DEFAULT_OUT, DEFAULT_URL
+
+    p.add_argument("--url", default=DEFAULT_URL)
+    p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("info", help="a model folder's manifest")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
+        parser.error("-k must be at least 1")
+    try:
+        return int(args.func(args) or 0)
+    except BookembedError as err:
+        print(f"bookembed: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bookembed: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as err:  # a path the user gave cannot be read or written
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"bookembed: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

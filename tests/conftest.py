@@ -1,0 +1,173 @@
+"""Shared fixtures: tiny hand-written records, real records, and small model folders."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+P15 = SHARED_DATA / "p15_books.ndjson"
+BOOK_INFO = SHARED_DATA / "book_info.tsv"
+
+
+def record(title, links, **infobox):
+    """One Wikipedia-books record as a JSON list."""
+    return [title, infobox, list(links), [], "2018-09-01T00:00:00Z", 1000]
+
+
+# Three clusters of books that share links within the cluster: Russian
+# realism, Tolkien, Asimov. Every link is used by at least 4 books, so the
+# seed's min_link_count=4 keeps them.
+RUSSIAN = ["Leo Tolstoy", "Russian literature", "Russian Empire", "Realism (arts)", "Moscow", "Category:Russian novels"]
+TOLKIEN = ["J. R. R. Tolkien", "Middle-earth", "High fantasy", "Allen & Unwin", "Hobbit", "Category:Fantasy novels"]
+ASIMOV = ["Isaac Asimov", "Foundation series", "Galactic Empire", "Gnome Press", "Psychohistory", "Category:Science fiction novels"]
+
+TINY_BOOKS = [
+    record("War and Peace", RUSSIAN + ["Napoleonic Wars", "Hardcover"], author="[[Leo Tolstoy]]", genre="Historical novel",
+           country="Russia", language="Russian", pub_date="1869 < ref name=x/ >", pages="1,225"),
+    record("Anna Karenina", RUSSIAN + ["Paperback"], author="Leo Tolstoy", genre="Realist novel", country="Russia",
+           pub_date="1878", publisher="The Russian Messenger"),
+    record("Resurrection (novel)", RUSSIAN[:5], author="Leo Tolstoy", genre="Philosophical novel", release_date="1899"),
+    record("The Death of Ivan Ilyich", RUSSIAN[:4] + ["Category:Russian novels"], author="Leo Tolstoy", genre="Novella",
+           published="1886"),
+    record("The Fellowship of the Ring", TOLKIEN, author="J. R. R. Tolkien", genre="Fantasy < br > High fantasy",
+           publisher="Allen & Unwin", pub_date="29 July 1954"),
+    record("The Two Towers", TOLKIEN, author="J. R. R. Tolkien", genre="Fantasy novel", pub_date="1954"),
+    record("The Return of the King", TOLKIEN[:5], author="J. R. R. Tolkien", genre="Fantasy", pub_date="1955"),
+    record("The Hobbit", TOLKIEN[:4] + ["Category:Fantasy novels", "e-book"], author="J. R. R. Tolkien",
+           genre="''Children's fantasy''", pub_date="1937"),
+    record("Foundation (Asimov novel)", ASIMOV, author="Isaac Asimov", genre="Science fiction", pub_date="1951"),
+    record("Foundation and Empire", ASIMOV, author="Isaac Asimov", genre="Science fiction", pub_date="1952"),
+    record("Second Foundation", ASIMOV[:5], author="Isaac Asimov", genre="Sci-fi", pub_date="1953"),
+    record("I, Robot", ASIMOV[:4] + ["Category:Science fiction novels"], author="Isaac Asimov",
+           genre="Science fiction", pub_date="1950"),
+    record("Wikipedia:Sandbox", RUSSIAN, author="nobody"),
+]
+
+
+def write_ndjson(path: Path, rows) -> Path:
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+@pytest.fixture
+def tiny_path(tmp_path) -> Path:
+    """A 13-record NDJSON file (12 books and one Wikipedia: page)."""
+    return write_ndjson(tmp_path / "tiny.ndjson", TINY_BOOKS)
+
+
+@pytest.fixture(scope="session")
+def real_path() -> Path:
+    if not P15.is_file():
+        pytest.skip(f"real records not found at {P15}")
+    return P15
+
+
+def make_fake_model(path: Path, n_books: int = 60, n_links: int = 40, dim: int = 8, seed: int = 0) -> Path:
+    """A model folder with random vectors and made-up books, written without TensorFlow.
+
+    Titles include characters that must stay text: markup, tabs, quotes,
+    Cyrillic, Chinese and emoji.
+    """
+    from bookembed.store import SaveInputs, save_model_folder
+
+    rng = np.random.default_rng(seed)
+    special = ["<b>Bold</b> & <script>alert(1)</script>", "Tab\there", "=1+1", "Война и мир", "红楼梦",
+               "Emoji 📚 book", '"Quoted"', "  Leading spaces", "*Markdown* _title_", "Line\nbreak"]
+    titles = [special[i] if i < len(special) else f"Book {i}" for i in range(n_books)]
+    genres = ["fantasy", "science fiction", "historical novel", ""]
+    books = pd.DataFrame(
+        {
+            "title": titles,
+            "author": [f"Author {i % 7}" for i in range(n_books)],
+            "genre": [genres[i % 4].title() for i in range(n_books)],
+            "primary_genre": [genres[i % 4] for i in range(n_books)],
+            "country": ["United Kingdom" if i % 2 else "Russia" for i in range(n_books)],
+            "language": ["English"] * n_books,
+            "publisher": [f"Publisher {i % 3}" for i in range(n_books)],
+            "year": pd.array([1800 + i for i in range(n_books)], dtype="Int64"),
+            "pages": pd.array([None if i % 5 == 0 else 100 + i for i in range(n_books)], dtype="Int64"),
+        }
+    )
+    pair_books, pair_links = [], []
+    for b in range(n_books):
+        for link in sorted(rng.choice(n_links, size=5, replace=False)):
+            pair_books.append(b)
+            pair_links.append(int(link))
+    pair_books = np.array(pair_books, dtype=np.int32)
+    pair_links = np.array(pair_links, dtype=np.int32)
+    books["n_links"] = np.bincount(pair_books, minlength=n_books)
+    links = tuple(f"link {j}" for j in range(n_links))
+    heldout = np.zeros(len(pair_books), dtype=bool)
+    heldout[::10] = True
+    return save_model_folder(
+        path,
+        SaveInputs(
+            books=books,
+            links=links,
+            link_counts=np.bincount(pair_links, minlength=n_links).astype(np.int64),
+            pair_books=pair_books,
+            pair_links=pair_links,
+            heldout=heldout,
+            book_vectors=rng.normal(size=(n_books, dim)).astype(np.float32),
+            link_vectors=rng.normal(size=(n_links, dim)).astype(np.float32),
+            config={"dim": dim, "seed": seed, "epochs": 1},
+            data={"source": "fake", "checksum": "0" * 64, "cleaning": {}, "report": []},
+            metrics={"auc": 0.5, "genre_purity": {"purity": 0.3, "chance": 0.25, "k": 10, "books": 45}},
+            history={"epochs": [{"epoch": 1, "loss": 1.0, "seconds": 0.1, "examples_per_s": 1000.0}], "steps": []},
+        ),
+    )
+
+
+@pytest.fixture
+def fake_model(tmp_path) -> Path:
+    """A small model folder (60 books, 40 links, dim 8) made without TensorFlow."""
+    return make_fake_model(tmp_path / "models" / "fake")
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_model(tmp_path_factory) -> Path:
+    """A real model folder trained briefly (TensorFlow) on the tiny records."""
+    from bookembed.pipeline import train_model_folder
+    from bookembed.training import TrainConfig
+
+    base = tmp_path_factory.mktemp("tiny_trained")
+    data = write_ndjson(base / "tiny.ndjson", TINY_BOOKS)
+    path, _, _ = train_model_folder(
+        data, base / "models" / "tiny", TrainConfig(epochs=40, batch_size=16, dim=8, heldout_share=0.0, seed=1)
+    )
+    return path
+
+
+def run_cli(*args, cwd, timeout: float = 300):
+    """Run ``python -m bookembed ARGS`` in ``cwd``; returns the CompletedProcess (text)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONIOENCODING="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "bookembed", *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, encoding="utf-8", env=env, timeout=timeout,
+    )
+
+
+def assert_one_line_error(proc, *fragments: str) -> str:
+    """A CLI failure: non-zero exit, stderr one ``bookembed: error:`` line naming ``fragments``."""
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("bookembed: error:"), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
