@@ -65,7 +65,8 @@ def train_corpus_to_folder(
             heldout=result.heldout,
             book_vectors=result.book_vectors,
             link_vectors=result.link_vectors,
-            config=config.to_dict(),
+            # the batch size actually used (None in the config means "auto")
+            config={**config.to_dict(), "batch_size": result.batch_size},
             data=data,
             metrics=metrics,
             history={"epochs": result.history, "steps": result.steps},
