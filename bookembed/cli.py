@@ -44,6 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         negative_ratio=args.negative_ratio,
         task=args.task,
+        optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         heldout_share=args.heldout_share,
         seed=args.seed,
@@ -249,8 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--dim", type=int, default=50)
     p.add_argument("--negative-ratio", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--learning-rate", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=None, help="positives per step (default: about 1%% of the pairs, 256-8192)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="sparse SGD, or lazy (row-wise) Adam")
+    p.add_argument("--learning-rate", type=float, default=None, help="default 0.05 for sgd, 0.01 for adam")
     p.add_argument("--heldout-share", type=float, default=0.05)
     p.add_argument("--task", choices=("regression", "classification"), default="regression")
     p.add_argument("--min-link-count", type=int, default=4)
