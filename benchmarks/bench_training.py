@@ -9,7 +9,7 @@ measures examples per second of
 * the seed's recipe (Python generator with one-at-a-time rejection, Adam,
   MSE, ``model.fit``), for ``--seed-steps`` steps after one warm-up step;
 * bookembed's trainer (defaults: batch 1024 positives, 2 negatives each), for
-  ``--epochs`` full epochs, graph tracing included in the first.
+  ``--epochs`` full epochs (default 5), graph tracing included in the first.
 
 Prints both and their ratio. Figures vary run to run on a shared machine;
 only the ratio within one run means much.
@@ -47,7 +47,7 @@ def synthetic_pairs(n_books=37_020, n_links=40_000, n_pairs=800_000, seed=0):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed-steps", type=int, default=40, help="steps of the seed recipe to time")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of bookembed's trainer to time")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of bookembed's trainer to time")
     parser.add_argument("--optimizer", choices=("adam", "sgd", "both"), default="both")
     args = parser.parse_args()
 

@@ -241,6 +241,48 @@ def maybe_true_pair(words: np.ndarray, log_bits: int, books: np.ndarray, links: 
     return ((words.view(np.uint32)[h >> 5] >> (h & 31).astype(np.uint32)) & 1).astype(bool)
 
 
+def negative_sampler(pair_books, pair_links, n_books: int, n_links: int, n: int, gen):
+    """A graph-friendly function drawing ``n`` uniform (book, link) pairs that are not true pairs.
+
+    Draws in bulk, then redraws the ones whose bit in ``pair_bitmap`` is set
+    until none is (at most 100 rounds; at a 2% hit rate one or two suffice).
+
+    Returns
+    -------
+    callable
+        ``draw() -> (books, links)``, int32 tensors of shape (n,).
+    """
+    import tensorflow as tf
+
+    words, log_bits = pair_bitmap(np.asarray(pair_books), np.asarray(pair_links))
+    t_words = tf.constant(words)
+    hash_mask = tf.constant((1 << log_bits) - 1, tf.int64)
+
+    def maybe_pair(b, l):
+        h = tf.bitwise.bitwise_and(tf.cast(b, tf.int64) * _HASH_B + tf.cast(l, tf.int64) * _HASH_L, hash_mask)
+        word = tf.gather(t_words, tf.cast(tf.bitwise.right_shift(h, tf.constant(5, tf.int64)), tf.int32))
+        bit = tf.cast(tf.bitwise.bitwise_and(h, tf.constant(31, tf.int64)), tf.int32)
+        return tf.not_equal(tf.bitwise.bitwise_and(tf.bitwise.right_shift(word, bit), 1), 0)
+
+    def draw():
+        b = gen.uniform([n], 0, n_books, dtype=tf.int32)
+        l = gen.uniform([n], 0, n_links, dtype=tf.int32)
+
+        def cond(b, l, i):
+            return tf.logical_and(i < 100, tf.reduce_any(maybe_pair(b, l)))
+
+        def body(b, l, i):
+            hit = maybe_pair(b, l)
+            b = tf.where(hit, gen.uniform([n], 0, n_books, dtype=tf.int32), b)
+            l = tf.where(hit, gen.uniform([n], 0, n_links, dtype=tf.int32), l)
+            return b, l, i + 1
+
+        b, l, _ = tf.while_loop(cond, body, (b, l, tf.constant(0)))
+        return b, l
+
+    return draw
+
+
 def auto_batch_size(n_pairs: int) -> int:
     """Positives per step when none is given: about 1% of the pairs, a power of two in [256, 8192].
 
@@ -249,6 +291,54 @@ def auto_batch_size(n_pairs: int) -> int:
     """
     target = max(1, n_pairs // 100)
     return int(min(8192, max(256, 2 ** int(np.round(np.log2(target))))))
+
+
+def loss_and_gradients(book_rows, link_rows, labels, dense=None):
+    """The model's mean loss and the gradients of its summed loss, in closed form.
+
+    Parameters
+    ----------
+    book_rows, link_rows : tf.Tensor, shape (n, dim)
+        Embedding rows of the examples.
+    labels : tf.Tensor, shape (n, 1)
+        +1/-1 for regression, 1/0 for classification.
+    dense : (kernel, bias) or None
+        The classification head ``Dense(1, sigmoid)``'s weights, shapes (1, 1)
+        and (1,); None for regression.
+
+    Returns
+    -------
+    loss : tf.Tensor, scalar
+        MSE of the cosine against the labels, or binary cross-entropy of
+        ``sigmoid(kernel * cosine + bias)``, averaged over the examples.
+    grad_book, grad_link : tf.Tensor, shape (n, dim)
+        d(sum of per-example losses) / d(rows). SGD moves each row by lr times
+        its examples' gradients, whatever the batch size.
+    grad_dense : list of tf.Tensor
+        Gradients for (kernel, bias); empty for regression.
+    """
+    import tensorflow as tf
+
+    # Dot(normalize=True) divides by sqrt(max(|x|^2, 1e-12))
+    inv_b = tf.math.rsqrt(tf.maximum(tf.reduce_sum(book_rows * book_rows, axis=1, keepdims=True), 1e-12))
+    inv_l = tf.math.rsqrt(tf.maximum(tf.reduce_sum(link_rows * link_rows, axis=1, keepdims=True), 1e-12))
+    bh, lh = book_rows * inv_b, link_rows * inv_l
+    cos = tf.reduce_sum(bh * lh, axis=1, keepdims=True)
+    if dense is not None:
+        kernel, bias = dense
+        z = cos * kernel[0, 0] + bias[0]
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z))
+        dz = tf.sigmoid(z) - labels  # d BCE / d logit
+        dcos = dz * kernel[0, 0]
+        grad_dense = [tf.reshape(tf.reduce_sum(dz * cos), [1, 1]), tf.reshape(tf.reduce_sum(dz), [1])]
+    else:
+        loss = tf.reduce_mean(tf.square(cos - labels))
+        dcos = 2.0 * (cos - labels)
+        grad_dense = []
+    # d cos / d b = (l^ - cos b^) / |b|, and symmetrically for the link
+    grad_b = dcos * (lh - cos * bh) * inv_b
+    grad_l = dcos * (bh - cos * lh) * inv_l
+    return loss, grad_b, grad_l, grad_dense
 
 
 def train(
@@ -310,13 +400,11 @@ def train(
     n_neg = batch * int(config.negative_ratio)
     neg_label = 0.0 if classify else -1.0
     # Every true pair, held-out ones included, is kept out of the negatives.
-    words, log_bits = pair_bitmap(pair_books, pair_links)
-    t_words = tf.constant(words)
-    hash_mask = tf.constant((1 << log_bits) - 1, tf.int64)
     t_books = tf.constant(pair_books)
     t_links = tf.constant(pair_links)
     labels = tf.concat([tf.ones([batch]), tf.fill([n_neg], neg_label)], axis=0)[:, None]
     gen = tf.random.Generator.from_seed(config.seed)
+    draw_negatives = negative_sampler(pair_books, pair_links, n_books, n_links, n_neg, gen)
 
     adam = config.optimizer == "adam"
     lr = tf.constant(config.learning_rate, tf.float32)
@@ -327,28 +415,6 @@ def train(
         id(v): (tf.Variable(tf.zeros_like(v), trainable=False), tf.Variable(tf.zeros_like(v), trainable=False))
         for v in [book_var, link_var, *dense_vars]
     }
-
-    def maybe_pair(b, l):
-        h = tf.bitwise.bitwise_and(tf.cast(b, tf.int64) * _HASH_B + tf.cast(l, tf.int64) * _HASH_L, hash_mask)
-        word = tf.gather(t_words, tf.cast(tf.bitwise.right_shift(h, tf.constant(5, tf.int64)), tf.int32))
-        bit = tf.cast(tf.bitwise.bitwise_and(h, tf.constant(31, tf.int64)), tf.int32)
-        return tf.not_equal(tf.bitwise.bitwise_and(tf.bitwise.right_shift(word, bit), 1), 0)
-
-    def draw_negatives():
-        b = gen.uniform([n_neg], 0, n_books, dtype=tf.int32)
-        l = gen.uniform([n_neg], 0, n_links, dtype=tf.int32)
-
-        def cond(b, l, i):
-            return tf.logical_and(i < 100, tf.reduce_any(maybe_pair(b, l)))
-
-        def body(b, l, i):
-            hit = maybe_pair(b, l)
-            b = tf.where(hit, gen.uniform([n_neg], 0, n_books, dtype=tf.int32), b)
-            l = tf.where(hit, gen.uniform([n_neg], 0, n_links, dtype=tf.int32), l)
-            return b, l, i + 1
-
-        b, l, _ = tf.while_loop(cond, body, (b, l, tf.constant(0)))
-        return b, l
 
     def sparse_update(var, rows_idx, grad, lr_t):
         if not adam:  # SGD on the summed loss: each example moves its rows by lr * its gradient
@@ -379,25 +445,9 @@ def train(
         links = tf.concat([tf.gather(t_links, picked), neg_l], axis=0)
         bv = tf.gather(book_var, books)
         lv = tf.gather(link_var, links)
-        # Dot(normalize=True): x / sqrt(max(|x|^2, 1e-12))
-        inv_b = tf.math.rsqrt(tf.maximum(tf.reduce_sum(bv * bv, axis=1, keepdims=True), 1e-12))
-        inv_l = tf.math.rsqrt(tf.maximum(tf.reduce_sum(lv * lv, axis=1, keepdims=True), 1e-12))
-        bh, lh = bv * inv_b, lv * inv_l
-        cos = tf.reduce_sum(bh * lh, axis=1, keepdims=True)
-        if classify:
-            z = cos * kernel[0, 0] + bias[0]
-            # binary cross-entropy from logits, and d(loss)/dz = sigmoid(z) - y
-            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z))
-            dz = tf.sigmoid(z) - labels
-            dcos = dz * kernel[0, 0]
-            grad_dense = [tf.reshape(tf.reduce_sum(dz * cos), [1, 1]), tf.reshape(tf.reduce_sum(dz), [1])]
-        else:
-            loss = tf.reduce_mean(tf.square(cos - labels))
-            dcos = 2.0 * (cos - labels)
-            grad_dense = []
-        # d cos / d b = (l^ - cos b^) / |b|, and symmetrically for the link
-        grad_b = dcos * (lh - cos * bh) * inv_b
-        grad_l = dcos * (bh - cos * lh) * inv_l
+        loss, grad_b, grad_l, grad_dense = loss_and_gradients(
+            bv, lv, labels, (kernel, bias) if classify else None
+        )
         step_var.assign_add(1.0)
         lr_t = lr * tf.sqrt(1.0 - tf.pow(b2, step_var)) / (1.0 - tf.pow(b1, step_var))
         sparse_update(book_var, books, grad_b, lr_t)

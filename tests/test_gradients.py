@@ -1,0 +1,94 @@
+"""The trainer's closed-form gradients equal Keras autodiff through the saved model's own layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bookembed.training import build_model, loss_and_gradients, maybe_true_pair, pair_bitmap
+
+tf = pytest.importorskip("tensorflow")
+
+
+def autodiff(model, books, links, labels, task):
+    """Gradients of the summed loss w.r.t. the gathered rows and the dense head, through the Keras model."""
+    book_var = model.get_layer("book_embedding").embeddings.value
+    link_var = model.get_layer("link_embedding").embeddings.value
+    dense = [w.value for w in model.get_layer("output").trainable_weights] if task == "classification" else []
+    with tf.GradientTape() as tape:
+        out = tf.reshape(model({"book": books, "link": links}), [-1, 1])
+        if task == "classification":
+            per_example = tf.keras.losses.binary_crossentropy(labels, out, from_logits=False)
+            per_example = tf.reshape(per_example, [-1])
+        else:
+            per_example = tf.reshape(tf.square(out - labels), [-1])
+        total = tf.reduce_sum(per_example)
+    grads = tape.gradient(total, [book_var, link_var, *dense])
+    return [tf.convert_to_tensor(g).numpy() for g in grads], tf.reduce_mean(per_example).numpy()
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_closed_form_matches_autodiff(task):
+    rng = np.random.default_rng(3)
+    n_books, n_links, dim = 7, 5, 6
+    model = build_model(n_books, n_links, dim, task, compile=False)
+    model.get_layer("book_embedding").embeddings.assign(rng.normal(size=(n_books, dim)).astype("float32"))
+    model.get_layer("link_embedding").embeddings.assign(rng.normal(size=(n_links, dim)).astype("float32"))
+    if task == "classification":
+        model.get_layer("output").set_weights([np.array([[1.7]], "float32"), np.array([-0.3], "float32")])
+    # repeated rows on purpose: their gradients must add up
+    books = tf.constant([0, 1, 1, 4, 6, 6, 6, 2], tf.int32)
+    links = tf.constant([0, 0, 3, 2, 4, 4, 1, 3], tf.int32)
+    if task == "classification":
+        labels = tf.constant([[1.0], [0.0], [1.0], [0.0], [1.0], [1.0], [0.0], [0.0]])
+    else:
+        labels = tf.constant([[1.0], [-1.0], [1.0], [-1.0], [1.0], [1.0], [-1.0], [-1.0]])
+    (g_book, g_link, *g_dense), mean_loss = autodiff(model, books, links, labels, task)
+
+    book_var = model.get_layer("book_embedding").embeddings.value
+    link_var = model.get_layer("link_embedding").embeddings.value
+    dense = tuple(w.value for w in model.get_layer("output").trainable_weights) if task == "classification" else None
+    loss, rows_b, rows_l, dense_grads = loss_and_gradients(
+        tf.gather(book_var, books), tf.gather(link_var, links), labels, dense
+    )
+    # scatter the per-example row gradients like the trainer's sparse update does
+    ours_book = tf.math.unsorted_segment_sum(rows_b, books, n_books).numpy()
+    ours_link = tf.math.unsorted_segment_sum(rows_l, links, n_links).numpy()
+    np.testing.assert_allclose(ours_book, g_book, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours_link, g_link, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(float(loss), float(mean_loss), rtol=1e-4)
+    for ours, theirs in zip(dense_grads, g_dense):
+        np.testing.assert_allclose(ours.numpy().reshape(theirs.shape), theirs, rtol=1e-4, atol=1e-5)
+    assert np.abs(g_book).sum() > 0, "the check must compare something"
+
+
+def test_pair_bitmap_flags_every_true_pair_and_few_others():
+    rng = np.random.default_rng(0)
+    n_books, n_links = 3000, 2000
+    keys = np.unique(rng.integers(0, n_books, 60_000).astype(np.int64) * n_links + rng.integers(0, n_links, 60_000))
+    books, links = (keys // n_links).astype(np.int32), (keys % n_links).astype(np.int32)
+    words, log_bits = pair_bitmap(books, links)
+    assert maybe_true_pair(words, log_bits, books, links).all(), "a true pair must never pass as a negative"
+    qb, ql = rng.integers(0, n_books, 200_000), rng.integers(0, n_links, 200_000)
+    non_pairs = ~np.isin(qb.astype(np.int64) * n_links + ql, keys)
+    false_alarms = maybe_true_pair(words, log_bits, qb[non_pairs], ql[non_pairs]).mean()
+    assert false_alarms < 0.05  # about 1/64 by design: only thins the uniform negatives evenly
+
+
+def test_trainer_negatives_never_hit_true_pairs():
+    """The sampler the trainer uses: many draws on a dense corpus, none a true pair, all in range."""
+    from bookembed.training import negative_sampler
+
+    rng = np.random.default_rng(1)
+    n_books, n_links = 40, 30
+    # about a third of all (book, link) cells are true pairs, so uniform draws hit them often
+    keys = np.unique(rng.integers(0, n_books * n_links, 500))
+    books, links = (keys // n_links).astype(np.int32), (keys % n_links).astype(np.int32)
+    draw = tf.function(negative_sampler(books, links, n_books, n_links, 2048, tf.random.Generator.from_seed(5)))
+    drawn = [draw() for _ in range(20)]
+    nb = np.concatenate([b.numpy() for b, _ in drawn])
+    nl = np.concatenate([l.numpy() for _, l in drawn])
+    assert nb.min() >= 0 and nb.max() < n_books and nl.min() >= 0 and nl.max() < n_links
+    assert not np.isin(nb.astype(np.int64) * n_links + nl, keys).any()
+    # still spread over the books and links, not stuck on a few
+    assert len(np.unique(nb)) == n_books and len(np.unique(nl)) == n_links
