@@ -9,10 +9,11 @@ measures examples per second of
 * the seed's recipe (Python generator with one-at-a-time rejection, Adam,
   MSE, ``model.fit``), for ``--seed-steps`` steps after one warm-up step;
 * bookembed's trainer (defaults: batch 1024 positives, 2 negatives each), for
-  ``--epochs`` full epochs (default 5), graph tracing included in the first.
+  ``--epochs`` full epochs, graph tracing included in the first;
 
-Prints both and their ratio. Figures vary run to run on a shared machine;
-only the ratio within one run means much.
+in ``--rounds`` interleaved rounds, and prints per-round figures and the
+medians of the rates and of the per-round ratios. Figures vary run to run on a
+shared machine; the ratio within one round means most.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def synthetic_pairs(n_books=37_020, n_links=40_000, n_pairs=800_000, seed=0):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed-steps", type=int, default=40, help="steps of the seed recipe to time")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs of bookembed's trainer to time")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of bookembed's trainer to time per round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of seed recipe and bookembed")
     parser.add_argument("--optimizer", choices=("adam", "sgd", "both"), default="both")
     args = parser.parse_args()
 
@@ -59,22 +61,34 @@ def main() -> None:
     pb, pl = synthetic_pairs(n_books, n_links)
     print(f"corpus: {n_books:,} books, {n_links:,} links, {len(pb):,} pairs (built in {time.perf_counter() - t0:.1f} s)")
 
-    _, _, seed_examples, seed_seconds = train_seed(pb, pl, n_books, n_links, epochs=1, steps=args.seed_steps)
-    seed_rate = seed_examples / seed_seconds
-    print(f"seed recipe : {seed_examples:>10,} examples in {seed_seconds:6.2f} s = {seed_rate:>12,.0f} examples/s")
-
+    # Interleaved rounds, so a burst of load elsewhere on the machine hits both sides alike.
     optimizers = ("adam", "sgd") if args.optimizer == "both" else (args.optimizer,)
+    rates: dict[str, list[float]] = {"seed": []}
+    ratios: dict[str, list[float]] = {}
+    for rnd in range(1, args.rounds + 1):
+        _, _, n, secs = train_seed(pb, pl, n_books, n_links, epochs=1, steps=args.seed_steps, seed=rnd)
+        seed_rate = n / secs
+        rates["seed"].append(seed_rate)
+        line = [f"round {rnd}: seed recipe {seed_rate:>9,.0f}/s"]
+        for opt in optimizers:
+            result = train(pb, pl, n_books, n_links,
+                           TrainConfig(epochs=args.epochs, heldout_share=0.0, optimizer=opt, seed=rnd))
+            warm = float(np.median([h["examples_per_s"] for h in result.history[1:]] or [result.examples_per_s]))
+            rates.setdefault(f"{opt} overall", []).append(result.examples_per_s)
+            rates.setdefault(f"{opt} warm", []).append(warm)
+            ratios.setdefault(opt, []).append(warm / seed_rate)
+            ratios.setdefault(f"{opt} overall", []).append(result.examples_per_s / seed_rate)
+            line.append(f"{opt} (batch {result.batch_size}) {warm:>11,.0f}/s warm = {warm / seed_rate:4.1f}x")
+        print("; ".join(line), flush=True)
+    print()
+    print(f"{'median of ' + str(args.rounds) + ' rounds':<24}{'examples/s':>14}{'x seed':>9}")
+    print(f"{'seed recipe':<24}{np.median(rates['seed']):>14,.0f}{1:>9.1f}")
     for opt in optimizers:
-        result = train(pb, pl, n_books, n_links, TrainConfig(epochs=args.epochs, heldout_share=0.0, optimizer=opt))
-        ours = result.examples_per_s
-        warm = result.history[-1]["examples_per_s"]
-        n_examples = int(ours * result.seconds)
-        print(f"bookembed {opt:4s} (batch {result.batch_size}): {n_examples:>10,} examples in {result.seconds:6.2f} s "
-              f"= {ours:>12,.0f} examples/s (last epoch alone {warm:,.0f}/s)")
-        print(f"  ratio to the seed recipe: {ours / seed_rate:.1f}x overall, {warm / seed_rate:.1f}x warm")
-        per_epoch = result.history[-1]["seconds"]
-        print(f"  one epoch of {len(pb):,} positives + {2 * len(pb):,} negatives: {per_epoch:.2f} s; "
-              f"15 epochs = about {15 * per_epoch:.0f} s")
+        for kind in ("warm", "overall"):
+            key = opt if kind == "warm" else f"{opt} overall"
+            print(f"{'bookembed ' + opt + ' ' + kind:<24}{np.median(rates[f'{opt} {kind}']):>14,.0f}"
+                  f"{np.median(ratios[key]):>9.1f}")
+    print(f"('overall' counts graph tracing in the first of {args.epochs} epochs; 'warm' is the median later epoch)")
 
 
 if __name__ == "__main__":
