@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bookembed.errors import CorpusError
-from bookembed.metadata import METADATA_FIELDS, book_metadata, parse_pages, parse_year, primary_genre
+from bookembed.metadata import METADATA_FIELDS, book_metadata, clean_text, parse_pages, parse_year, primary_genre
 
 DEMO = "demo"
 DEMO_PATH = Path(__file__).resolve().parent / "data" / "classics.ndjson"
@@ -349,12 +349,21 @@ def build_corpus(
     ``book_links[i]`` are the already-cleaned, per-book-unique links of
     ``titles[i]``; ``metadata`` has one row per title with ``METADATA_FIELDS``.
     """
-    counts: dict[str, int] = {}
-    for links in book_links:
-        for link in links:
-            counts[link] = counts.get(link, 0) + 1
-    kept = [link for link, c in counts.items() if c >= config.min_link_count]
-    kept.sort(key=lambda link: (-counts[link], link))
+    # Dropping a book can take a link below min_link_count, which can take
+    # another book below min_book_links: repeat until both rules hold. With
+    # min_book_links=1 the dropped books had no kept link, so one pass is stable.
+    active = list(range(len(book_links)))
+    while True:
+        counts: dict[str, int] = {}
+        for i in active:
+            for link in book_links[i]:
+                counts[link] = counts.get(link, 0) + 1
+        kept_set = {link for link, c in counts.items() if c >= config.min_link_count}
+        still = [i for i in active if sum(link in kept_set for link in book_links[i]) >= config.min_book_links]
+        if len(still) == len(active):
+            break
+        active = still
+    kept = sorted(kept_set, key=lambda link: (-counts[link], link))
     link_index = {link: j for j, link in enumerate(kept)}
 
     keep_books = []
@@ -500,11 +509,13 @@ def read_metadata_table(path: str | Path, titles: list[str]) -> pd.DataFrame:
         for col in METADATA_FIELDS:
             src = lower.get(col)
             value = frame.at[title, src] if (present and src is not None) else None
-            row[col] = None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+            # Parquet gives NaN, None or pd.NA for a missing value (nullable dtypes)
+            row[col] = None if value is None or (np.ndim(value) == 0 and pd.isna(value)) else value
         row["year"] = parse_year(str(row["year"])) if row["year"] not in (None, "") else None
         row["pages"] = parse_pages(str(row["pages"])) if row["pages"] not in (None, "") else None
         for col in ("author", "genre", "country", "language", "publisher", "primary_genre"):
-            row[col] = "" if row[col] is None else str(row[col])
+            # the same plain-text cleaning as infobox values get
+            row[col] = "" if row[col] is None else clean_text(row[col])
         if not row["primary_genre"]:
             row["primary_genre"] = primary_genre(row["genre"])
         rows.append(row)

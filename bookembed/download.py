@@ -7,6 +7,7 @@ download is complete is it renamed over ``OUT``.
 
 from __future__ import annotations
 
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -91,8 +92,11 @@ def download(
                     done += len(chunk)
                     if progress:
                         progress(done, total)
-        except (OSError, urllib.error.URLError) as err:
-            raise DownloadError(f"{url}: download interrupted after {done} bytes ({err}); run again to resume") from None
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as err:
+            # a dropped chunked response raises http.client.IncompleteRead, not OSError
+            raise DownloadError(
+                f"{url}: download interrupted after {done} bytes ({type(err).__name__}: {err}); run again to resume"
+            ) from None
     if total is not None and done < total:
         raise DownloadError(f"{url}: download interrupted after {done} of {total} bytes; run again to resume")
     os.replace(part, out)

@@ -1,0 +1,253 @@
+"""The ``bookembed`` command line, run as a subprocess in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import TINY_BOOKS, assert_one_line_error, make_fake_model, run_cli, write_ndjson
+
+from bookembed import __version__
+from bookembed.cli import _default_out
+from bookembed.evaluate import evaluate
+from bookembed.neighbors import books_for_link, links_for_book, similar_books, similar_links
+from bookembed.store import load_model_folder, read_manifest
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def trained(work):
+    """A model folder trained by ``bookembed train`` (TensorFlow, a few seconds)."""
+    write_ndjson(work / "tiny.ndjson", TINY_BOOKS)
+    out = work / "models" / "tiny"
+    proc = run_cli("train", "--data", "tiny.ndjson", "--out", out, "--epochs", "30", "--dim", "8", "--batch-size", "16",
+                   "--heldout-share", "0.1", "--seed", "1", "-q", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_train(trained):
+    out, proc = trained
+    assert f"saved {out}" in proc.stdout
+    assert "held-out AUC" in proc.stdout and "genre purity@10" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert "corpus: 12 books" in proc.stderr and "dropped 1 record(s)" in proc.stderr
+    manifest = read_manifest(out)
+    assert manifest["config"]["epochs"] == 30 and manifest["config"]["dim"] == 8 and manifest["seed"] == 1
+    assert manifest["config"]["task"] == "regression" and manifest["config"]["heldout_share"] == 0.1
+    assert manifest["counts"]["books"] == 12 and manifest["counts"]["heldout_pairs"] > 0
+    assert manifest["data"]["source"] == "tiny.ndjson" and manifest["data"]["cleaning"]["min_link_count"] == 4
+    assert manifest["metrics"]["auc"] is not None
+    assert "model.keras" in manifest["files"]
+    model = load_model_folder(out)
+    assert model.load_keras() is not None
+
+
+def test_train_a_pairs_table_with_metadata_classification(work):
+    pairs = pd.DataFrame([(r[0], link) for r in TINY_BOOKS for link in r[2]], columns=["item", "link"])
+    pairs.to_csv(work / "pairs.csv", index=False)
+    pd.DataFrame({"item": ["The Hobbit", "Dune"], "author": ["[[J. R. R. Tolkien]]", "Frank Herbert"],
+                  "genre": ["Fantasy novel", "Science fiction"], "year": ["1937", "1965"]}).to_csv(
+        work / "meta.csv", index=False)
+    out = work / "models" / "pairs"
+    proc = run_cli("train", "--data", "pairs.csv", "--metadata", "meta.csv", "--out", out, "--task", "classification",
+                   "--epochs", "2", "--dim", "4", "--batch-size", "16", "-q", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    model = load_model_folder(out)
+    assert model.n_books == 12 and model.manifest["config"]["task"] == "classification"
+    hobbit = model.books.set_index("title").loc["The Hobbit"]
+    assert hobbit["author"] == "J. R. R. Tolkien" and hobbit["year"] == 1937 and hobbit["primary_genre"] == "fantasy"
+    assert model.load_keras().get_layer("output").get_weights()[0].shape == (1, 1)
+
+
+def test_default_out():
+    assert _default_out("demo") == Path("models") / "demo"
+    assert _default_out("data/found_books_filtered.ndjson.gz") == Path("models") / "found_books_filtered"
+    assert _default_out("pairs.csv") == Path("models") / "pairs"
+
+
+def test_bad_training_settings(work):
+    proc = run_cli("train", "--data", "tiny.ndjson", "--out", work / "never", "--dim", "0", cwd=work)
+    assert_one_line_error(proc, "dim must be at least 1")
+    assert not (work / "never").exists()
+
+
+# ---------------------------------------------------------------- neighbors
+
+
+def neighbors_json(model_dir, *args, cwd):
+    proc = run_cli("neighbors", *args, "--model", model_dir, "--json", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_neighbors_text(trained, work):
+    out, _ = trained
+    proc = run_cli("neighbors", "The Two Towers", "--model", out, "-k", "4", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "most similar — books like a book: The Two Towers"
+    assert len(lines) == 5
+    expected = similar_books(load_model_folder(out), "The Two Towers", k=4)
+    for i, (line, title) in enumerate(zip(lines[1:], expected["title"]), 1):
+        assert line.lstrip().startswith(f"{i}.") and title in line
+    assert "shares:" in lines[1] and "J. R. R. Tolkien" in lines[1]
+
+
+def test_neighbors_json_matches_the_library(trained, work):
+    out, _ = trained
+    data = neighbors_json(out, "War and Peace", "-k", "5", cwd=work)
+    assert data["query"] == ["War and Peace"] and data["kind"] == "books like a book" and data["least"] is False
+    frame = similar_books(load_model_folder(out), "War and Peace", k=5)
+    rows = data["results"]
+    assert [r["title"] for r in rows] == frame["title"].tolist()
+    assert [r["shared_links"] for r in rows] == [list(s) for s in frame["shared_links"]]
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    assert all(isinstance(r["year"], int) for r in rows)
+    assert rows[0]["similarity"] == pytest.approx(frame["similarity"][0], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args, kind, func",
+    [
+        (["J. R. R. Tolkien", "--link-links"], "links like a link", lambda m: similar_links(m, "j. r. r. tolkien", 5)),
+        (["Isaac Asimov", "--link-books"], "books for a link", lambda m: books_for_link(m, "isaac asimov", 5)),
+        (["I, Robot", "--links"], "links for a book", lambda m: links_for_book(m, "I, Robot", 5)),
+        (["The Hobbit", "--least"], "books like a book",
+         lambda m: similar_books(m, "The Hobbit", 5, least=True)),
+        (["The Hobbit", "Anna Karenina"], "books like these books",
+         lambda m: similar_books(m, ["The Hobbit", "Anna Karenina"], 5)),
+        (["The Hobbit", "--genre", "science fiction"], "books like a book",
+         lambda m: similar_books(m, "The Hobbit", 5, genre="science fiction")),
+    ],
+    ids=["link-links", "link-books", "links", "least", "several", "genre"],
+)
+def test_neighbors_modes(trained, work, args, kind, func):
+    out, _ = trained
+    data = neighbors_json(out, *args, "-k", "5", cwd=work)
+    assert data["kind"] == kind
+    frame = func(load_model_folder(out))
+    name = "title" if "title" in frame.columns else "link"
+    assert [r[name] for r in data["results"]] == frame[name].tolist()
+    assert len(data["results"]) == len(frame) > 0
+
+
+def test_neighbors_json_years_are_whole_numbers_or_null(tmp_path):
+    path = make_fake_model(tmp_path / "fake")
+    books = pd.read_parquet(path / "books.parquet")
+    books["year"] = pd.array([None if i % 2 else 1900 + i for i in range(len(books))], dtype="Int64")
+    books.to_parquet(path / "books.parquet", index=False)
+    data = neighbors_json(path, "Book 12", "-k", "20", cwd=tmp_path)
+    years = [r["year"] for r in data["results"]]
+    assert None in years and any(isinstance(y, int) for y in years)
+    assert all(y is None or (isinstance(y, int) and 1900 <= y < 2000) for y in years)
+    text = run_cli("neighbors", "Book 12", "-k", "20", "--model", path, cwd=tmp_path).stdout
+    assert ".0)" not in text and "<NA>" not in text and "nan" not in text
+
+
+def test_neighbors_keeps_odd_titles_as_text(fake_model, tmp_path):
+    data = neighbors_json(fake_model, "<b>Bold</b> & <script>alert(1)</script>", "-k", "59", cwd=tmp_path)
+    titles = {r["title"] for r in data["results"]}
+    assert {"Война и мир", "红楼梦", "Emoji 📚 book", "Tab\there"} <= titles
+
+
+def test_unknown_title(trained, work):
+    out, _ = trained
+    proc = run_cli("neighbors", "war and pease", "--model", out, cwd=work)
+    assert proc.returncode == 1
+    assert_one_line_error(proc, "war and pease", "did you mean", "War and Peace")
+
+
+def test_accent_and_case_insensitive_query(tmp_path):
+    path = make_fake_model(tmp_path / "fake")
+    proc = run_cli("neighbors", "ВОЙНА И МИР", "--model", path, "-k", "2", cwd=tmp_path)
+    assert proc.returncode == 0 and "books like a book: ВОЙНА И МИР" in proc.stdout
+
+
+def test_several_queries_only_for_books(trained, work):
+    out, _ = trained
+    proc = run_cli("neighbors", "isaac asimov", "j. r. r. tolkien", "--link-links", "--model", out, cwd=work)
+    assert_one_line_error(proc, "several queries")
+
+
+def test_missing_and_damaged_model(tmp_path):
+    proc = run_cli("neighbors", "Emma", cwd=tmp_path)  # default --model models/demo, absent here
+    assert_one_line_error(proc, "models/demo", "no such model folder")
+    broken = make_fake_model(tmp_path / "broken")
+    (broken / "link_vectors.npy").unlink()
+    for command in (["neighbors", "Emma"], ["evaluate"], ["info"]):
+        proc = run_cli(*command, "--model", broken, cwd=tmp_path)
+        assert_one_line_error(proc, str(broken), "link_vectors.npy")
+
+
+# ---------------------------------------------------------------- evaluate, info
+
+
+def test_evaluate_json(trained, work):
+    out, _ = trained
+    proc = run_cli("evaluate", "--model", out, "--json", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    model = load_model_folder(out)
+    expected = evaluate(model, seed=model.manifest["seed"])
+    assert data["model"] == str(out)
+    assert data["auc"] == pytest.approx(expected["auc"]) and 0 <= data["auc"] <= 1
+    assert data["heldout_pairs"] == expected["heldout_pairs"] == int(model.heldout.sum())
+    assert data["genre_purity"] == pytest.approx(expected["genre_purity"])
+
+
+def test_evaluate_text_and_write(fake_model, tmp_path):
+    before = read_manifest(fake_model)["metrics"]
+    proc = run_cli("evaluate", "--model", fake_model, "--write", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "held-out link prediction ROC-AUC" in proc.stdout and "genre purity@10" in proc.stdout
+    after = read_manifest(fake_model)["metrics"]
+    expected = evaluate(load_model_folder(fake_model), seed=0)
+    assert after["auc"] == pytest.approx(expected["auc"]) and after["auc"] != before["auc"]
+    assert after["heldout_pairs"] == expected["heldout_pairs"]
+
+
+def test_info(trained, work):
+    out, _ = trained
+    proc = run_cli("info", "--model", out, "--json", cwd=work)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout) == read_manifest(out)
+    text = run_cli("info", "--model", out, cwd=work)
+    assert text.returncode == 0
+    assert f"model: {out}" in text.stdout and '"books": 12' in text.stdout and "tiny.ndjson" in text.stdout
+
+
+# ---------------------------------------------------------------- usage and entry points
+
+
+@pytest.mark.parametrize("args", [[], ["neighbors"], ["neighbors", "Emma", "-k", "0"], ["train"], ["frobnicate"],
+                                  ["train", "--data", "x", "--task", "ranking"]])
+def test_usage_errors_exit_2(tmp_path, args):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "usage: bookembed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_version_and_help(tmp_path):
+    proc = run_cli("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"bookembed {__version__}"
+    helped = run_cli("--help", cwd=tmp_path)
+    for command in ("train", "neighbors", "evaluate", "download", "info"):
+        assert command in helped.stdout
+
+
+def test_console_script(tmp_path):
+    script = Path(sys.executable).with_name("bookembed")
+    if not script.exists():
+        pytest.skip("package not installed with its console script")
+    proc = subprocess.run([str(script), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"bookembed {__version__}"

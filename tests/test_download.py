@@ -1,0 +1,206 @@
+"""Resumable download, served from 127.0.0.1 only: fresh, resumed, restarted, dropped, refused."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import socket
+import threading
+
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+
+from bookembed.download import download
+from bookembed.errors import BookembedError, DownloadError
+
+PAYLOAD = bytes((i * 7 + i // 251) % 256 for i in range(300_000))
+
+
+class State:
+    def __init__(self):
+        self.ranges: list[str | None] = []
+        self.sent = 0
+
+
+def make_handler(mode: str, state: State):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # keep the test output clean
+            pass
+
+        def send_body(self, body: bytes):
+            state.sent += len(body)  # counted first: the client may finish before write() returns here
+            self.wfile.write(body)
+
+        def do_GET(self):
+            header = self.headers.get("Range")
+            state.ranges.append(header)
+            if self.path != "/data.ndjson":
+                self.send_error(404, "Not Found")
+                return
+            start = 0
+            if header and mode == "range":
+                start = int(re.fullmatch(r"bytes=(\d+)-", header).group(1))
+                if start >= len(PAYLOAD):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            else:
+                self.send_response(200)
+            body = PAYLOAD[start:]
+            if mode == "chunked-drop":
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"%x\r\n" % len(body))
+                self.send_body(body[: len(body) // 3])
+                self.close_connection = True
+                return
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Accept-Ranges", "bytes" if mode == "range" else "none")
+            self.end_headers()
+            if mode == "drop":  # promise everything, send a third, hang up
+                self.send_body(body[: len(body) // 3])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.send_body(body)
+
+    return Handler
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    """Loopback only, even where an HTTP proxy is configured (subprocesses inherit this)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def serve():
+    """Start loopback servers: ``serve(mode)`` returns (url, state); all are shut down afterwards."""
+    running = []
+
+    def start(mode: str):
+        state = State()
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(mode, state))
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return f"http://127.0.0.1:{server.server_address[1]}/data.ndjson", state
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_fresh_download(serve, tmp_path):
+    url, state = serve("range")
+    calls = []
+    out = download(url, tmp_path / "data" / "books.ndjson", progress=lambda d, t: calls.append((d, t)), timeout=5)
+    assert out == tmp_path / "data" / "books.ndjson"
+    assert out.read_bytes() == PAYLOAD
+    assert not (tmp_path / "data" / "books.ndjson.part").exists()
+    assert state.ranges == [None]
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[0][0] == 0 and calls[-1] == (len(PAYLOAD), len(PAYLOAD))
+    assert {t for _, t in calls} == {len(PAYLOAD)}
+
+
+def test_resume_completes_the_part_file(serve, tmp_path):
+    url, state = serve("range")
+    out = tmp_path / "books.ndjson"
+    part = tmp_path / "books.ndjson.part"
+    part.write_bytes(PAYLOAD[:123_456])
+    calls = []
+    download(url, out, progress=lambda d, t: calls.append((d, t)), timeout=5)
+    assert out.read_bytes() == PAYLOAD
+    assert not part.exists()
+    assert state.ranges == ["bytes=123456-"]
+    assert state.sent == len(PAYLOAD) - 123_456, "only the rest was fetched"
+    assert calls[0] == (123_456, len(PAYLOAD)) and calls[-1] == (len(PAYLOAD), len(PAYLOAD))
+
+
+def test_resume_when_the_part_is_already_complete(serve, tmp_path):
+    url, state = serve("range")
+    out = tmp_path / "books.ndjson"
+    (tmp_path / "books.ndjson.part").write_bytes(PAYLOAD)
+    download(url, out, timeout=5)
+    assert out.read_bytes() == PAYLOAD and state.sent == 0
+
+
+def test_server_ignoring_range_restarts_cleanly(serve, tmp_path):
+    url, state = serve("no-range")
+    out = tmp_path / "books.ndjson"
+    (tmp_path / "books.ndjson.part").write_bytes(b"stale bytes from another file")
+    download(url, out, timeout=5)
+    assert out.read_bytes() == PAYLOAD
+    assert state.ranges == ["bytes=29-"] and state.sent == len(PAYLOAD)
+
+
+@pytest.mark.parametrize("mode", ["drop", "chunked-drop"])
+def test_dropped_connection_keeps_the_part_and_resumes(serve, tmp_path, mode):
+    out = tmp_path / "books.ndjson"
+    part = tmp_path / "books.ndjson.part"
+    bad_url, _ = serve(mode)
+    with pytest.raises(DownloadError) as info:
+        download(bad_url, out, timeout=5)
+    message = str(info.value)
+    assert bad_url in message and "interrupted" in message and "\n" not in message
+    assert not out.exists(), "an incomplete download is never the final file"
+    assert part.exists()
+    kept = part.read_bytes()
+    assert len(kept) < len(PAYLOAD) and PAYLOAD.startswith(kept)
+
+    good_url, state = serve("range")
+    download(good_url, out, timeout=5)
+    assert out.read_bytes() == PAYLOAD and not part.exists()
+    assert state.sent == len(PAYLOAD) - len(kept)
+
+
+def test_http_error(serve, tmp_path):
+    url, _ = serve("range")
+    with pytest.raises(DownloadError, match="HTTP 404") as info:
+        download(url.replace("data.ndjson", "missing"), tmp_path / "x", timeout=5)
+    assert "/missing" in str(info.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_connection_refused(tmp_path):
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(DownloadError, match="cannot connect"):
+        download(f"http://127.0.0.1:{port}/x", tmp_path / "x", timeout=5)
+    assert not (tmp_path / "x").exists()
+
+
+def test_download_error_is_a_bookembed_error():
+    assert issubclass(DownloadError, BookembedError)
+
+
+# ---------------------------------------------------------------- through the CLI
+
+
+def test_cli_download(serve, tmp_path):
+    url, _ = serve("range")
+    proc = run_cli("download", "--url", url, "--out", "data/full.ndjson", "-q", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "data" / "full.ndjson").read_bytes() == PAYLOAD
+    assert "saved data/full.ndjson" in proc.stdout
+
+
+def test_cli_download_interrupted(serve, tmp_path):
+    url, _ = serve("drop")
+    proc = run_cli("download", "--url", url, "--out", "full.ndjson", "-q", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1
+    assert_one_line_error(proc, url, "run again to resume")
+    assert (tmp_path / "full.ndjson.part").exists() and not (tmp_path / "full.ndjson").exists()

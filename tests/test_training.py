@@ -1,0 +1,252 @@
+"""The two-embedding Keras model and the trainer: structure, cosine output, loss, seeds, negatives, progress."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import TINY_BOOKS, write_ndjson
+
+from bookembed.corpus import CleaningConfig, load_corpus
+from bookembed.errors import BookembedError
+from bookembed.training import Progress, TrainConfig, build_model, pair_keys, split_heldout, train
+
+FAST = dict(dim=8, batch_size=16, epochs=15, heldout_share=0.1)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def cosine(book_vectors, link_vectors, books, links) -> np.ndarray:
+    return np.einsum("ij,ij->i", unit(book_vectors)[books], unit(link_vectors)[links])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    # min_link_count=2 gives a slightly richer tiny corpus than the seed's 4
+    path = write_ndjson(tmp_path_factory.mktemp("training") / "tiny.ndjson", TINY_BOOKS)
+    return load_corpus(path, config=CleaningConfig(min_link_count=2))
+
+
+def run(corpus, **settings):
+    return train(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links, TrainConfig(**{**FAST, **settings}))
+
+
+@pytest.fixture(scope="module")
+def regression(corpus):
+    return run(corpus, seed=3)
+
+
+# ---------------------------------------------------------------- the model
+
+
+def test_regression_model_structure():
+    model = build_model(7, 5, dim=4, task="regression")
+    assert sorted(model.input_names if hasattr(model, "input_names") else [i.name for i in model.inputs]) == ["book", "link"]
+    book, link = model.get_layer("book_embedding"), model.get_layer("link_embedding")
+    assert (book.input_dim, book.output_dim) == (7, 4)
+    assert (link.input_dim, link.output_dim) == (5, 4)
+    dot = model.get_layer("dot_product")
+    assert type(dot).__name__ == "Dot" and dot.normalize is True and dot.axes in (1, [1, 1], (1, 1))
+    assert model.layers[-1] is dot, "regression outputs the cosine itself"
+    assert not [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    assert model.loss == "mse"
+
+
+def test_classification_model_structure():
+    model = build_model(7, 5, dim=4, task="classification")
+    out = model.get_layer("output")
+    assert type(out).__name__ == "Dense" and out.units == 1
+    assert out.activation.__name__ == "sigmoid"
+    assert model.layers[-1] is out
+    assert model.loss == "binary_crossentropy"
+    assert model.get_layer("dot_product").normalize is True
+
+
+def test_uncompiled_model_has_no_optimizer_state():
+    model = build_model(3, 3, dim=2, compile=False)
+    assert not model.compiled
+
+
+def test_unknown_task_is_refused():
+    with pytest.raises(BookembedError, match="task must be one of"):
+        build_model(3, 3, task="ranking")
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_model_output_is_the_cosine_of_its_embeddings(task):
+    model = build_model(6, 9, dim=5, task=task)
+    rng = np.random.default_rng(0)
+    books = rng.integers(0, 6, 40).astype("int32")
+    links = rng.integers(0, 9, 40).astype("int32")
+    out = model.predict({"book": books, "link": links}, verbose=0).reshape(-1)
+    cos = cosine(model.get_layer("book_embedding").get_weights()[0],
+                 model.get_layer("link_embedding").get_weights()[0], books, links)
+    if task == "classification":
+        w, b = model.get_layer("output").get_weights()
+        cos = 1 / (1 + np.exp(-(cos * w[0, 0] + b[0])))
+    np.testing.assert_allclose(out, cos, rtol=1e-4, atol=1e-5)
+
+
+def test_model_fits_with_keras_as_the_seed_did():
+    # build_model(compile=True) is the seed's model: plain model.fit works on it
+    model = build_model(4, 4, dim=3)
+    books = np.array([0, 1, 2, 3], dtype="int32")
+    history = model.fit({"book": books, "link": books}, np.ones(4), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_trained_model_output_equals_cosine_of_returned_vectors(corpus, regression):
+    out = regression.model.predict({"book": corpus.pair_books, "link": corpus.pair_links}, verbose=0).reshape(-1)
+    expected = cosine(regression.book_vectors, regression.link_vectors, corpus.pair_books, corpus.pair_links)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    assert regression.book_vectors.shape == (corpus.n_books, 8) and regression.book_vectors.dtype == np.float32
+    assert regression.link_vectors.shape == (corpus.n_links, 8) and regression.link_vectors.dtype == np.float32
+
+
+def test_training_reduces_the_loss(regression):
+    losses = [h["loss"] for h in regression.history]
+    assert len(losses) == 15
+    assert all(math.isfinite(x) for x in losses)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_training_separates_pairs_from_non_pairs(corpus, regression):
+    from bookembed.evaluate import sample_non_pairs
+
+    true = cosine(regression.book_vectors, regression.link_vectors, corpus.pair_books, corpus.pair_links)
+    nb, nl = sample_non_pairs(500, corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links,
+                              np.random.default_rng(0))
+    other = cosine(regression.book_vectors, regression.link_vectors, nb, nl)
+    trained = ~regression.heldout
+    assert true[trained].mean() > other.mean() + 0.5
+
+
+def test_classification_trains(corpus):
+    result = run(corpus, task="classification", seed=5, epochs=10)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    out = result.model.predict({"book": corpus.pair_books, "link": corpus.pair_links}, verbose=0).reshape(-1)
+    assert np.all((out > 0) & (out < 1))
+    w, b = result.model.get_layer("output").get_weights()
+    cos = cosine(result.book_vectors, result.link_vectors, corpus.pair_books, corpus.pair_links)
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-(cos * w[0, 0] + b[0]))), rtol=1e-4, atol=1e-5)
+
+
+def test_same_seed_same_vectors_other_seed_different(corpus, regression):
+    again = run(corpus, seed=3)
+    np.testing.assert_allclose(again.book_vectors, regression.book_vectors, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(again.link_vectors, regression.link_vectors, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(again.heldout, regression.heldout)
+    other = run(corpus, seed=4)
+    assert not np.allclose(other.book_vectors, regression.book_vectors, atol=1e-3)
+
+
+def test_progress_callback(corpus):
+    seen: list[Progress] = []
+    config = TrainConfig(**{**FAST, "epochs": 3, "batch_size": 4, "heldout_share": 0.0})
+    result = train(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links, config,
+                   progress=seen.append, steps_per_call=5)
+    steps = math.ceil(corpus.n_pairs / 4)
+    calls_per_epoch = math.ceil(steps / 5)
+    assert len(seen) == 3 * calls_per_epoch
+    assert all(p.epochs == 3 and p.steps == steps for p in seen)
+    assert [p.epoch for p in seen] == [e for e in (1, 2, 3) for _ in range(calls_per_epoch)]
+    for epoch in (1, 2, 3):
+        done = [p.step for p in seen if p.epoch == epoch]
+        assert done == sorted(done) and done[-1] == steps and all(0 < s <= steps for s in done)
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(math.isfinite(p.loss) and p.loss >= 0 and p.examples_per_s > 0 for p in seen)
+    elapsed = [p.elapsed_s for p in seen]
+    assert elapsed == sorted(elapsed)
+    assert len(result.steps) == len(seen) and [h["epoch"] for h in result.history] == [1, 2, 3]
+
+
+def test_no_pairs_is_refused():
+    with pytest.raises(BookembedError, match="no pairs"):
+        train(np.array([], dtype=np.int32), np.array([], dtype=np.int32), 3, 3, TrainConfig(epochs=1))
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("dim", 0), ("epochs", 0), ("batch_size", 0), ("negative_ratio", -1), ("task", "ranking"),
+     ("learning_rate", 0.0), ("learning_rate", float("nan")), ("heldout_share", 0.5), ("heldout_share", -0.1)],
+)
+def test_train_config_is_checked(field, value):
+    with pytest.raises(BookembedError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_train_config_round_trips_as_data():
+    config = TrainConfig(dim=16, seed=9, task="classification")
+    assert TrainConfig(**config.to_dict()) == config
+
+
+# ---------------------------------------------------------------- negatives never hit true pairs
+# The membership test on ``pair_keys`` is what ``evaluate.sample_non_pairs`` uses (tested
+# there); the trainer's own sampler is tested in test_gradients.py.
+
+
+def key_test(keys: np.ndarray, books: np.ndarray, links: np.ndarray, n_links: int) -> np.ndarray:
+    """Membership by searchsorted on the sorted keys, index clipped, as the samplers do it."""
+    query = books.astype(np.int64) * n_links + links.astype(np.int64)
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return keys[pos] == query
+
+
+def random_pairs(n_books, n_links, n, seed):
+    rng = np.random.default_rng(seed)
+    keys = np.unique(rng.integers(0, n_books * n_links, n))
+    return (keys // n_links).astype(np.int32), (keys % n_links).astype(np.int32)
+
+
+@pytest.mark.parametrize("n_books, n_links, n", [(30, 20, 200), (5, 7, 34), (50, 3, 10), (1, 4, 3)])
+def test_pair_keys_membership_is_exact(n_books, n_links, n):
+    pb, pl = random_pairs(n_books, n_links, n, seed=n)
+    order = np.random.default_rng(1).permutation(len(pb))  # any input order
+    keys = pair_keys(pb[order], pl[order], n_links)
+    assert keys.dtype == np.int64 and np.all(np.diff(keys) > 0)
+    grid_b, grid_l = np.divmod(np.arange(n_books * n_links), n_links)
+    hits = key_test(keys, grid_b, grid_l, n_links)
+    truth = {(int(b), int(l)) for b, l in zip(pb, pl)}
+    assert {(int(b), int(l)) for b, l in zip(grid_b[hits], grid_l[hits])} == truth
+
+
+def test_pair_keys_do_not_overflow_for_large_vocabularies():
+    pb = np.array([70_000, 69_999], dtype=np.int32)
+    pl = np.array([60_000, 59_999], dtype=np.int32)
+    keys = pair_keys(pb, pl, 60_001)
+    assert list(keys) == sorted([70_000 * 60_001 + 60_000, 69_999 * 60_001 + 59_999])
+
+
+# ---------------------------------------------------------------- the held-out split
+
+
+def test_split_heldout_share_and_eligibility():
+    pb, pl = random_pairs(40, 25, 400, seed=2)
+    heldout = split_heldout(pb, pl, 0.1, np.random.default_rng(0))
+    assert heldout.dtype == bool and heldout.shape == pb.shape
+    assert 0 < heldout.sum() <= round(0.1 * len(pb))
+    assert heldout.sum() >= 0.8 * round(0.1 * len(pb))
+    assert not split_heldout(pb, pl, 0.0, np.random.default_rng(0)).any()
+    same = split_heldout(pb, pl, 0.1, np.random.default_rng(0))
+    assert np.array_equal(heldout, same)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_split_heldout_leaves_every_book_and_link_something_to_learn_from(seed):
+    # Sparse pairs and a large share: many books have only two or three pairs.
+    pb, pl = random_pairs(200, 30, 500, seed=seed)
+    heldout = split_heldout(pb, pl, 0.45, np.random.default_rng(seed))
+    assert heldout.any()
+    for ids, n in ((pb, 200), (pl, 30)):
+        has_pairs = np.bincount(ids, minlength=n) > 0
+        trained = np.bincount(ids[~heldout], minlength=n) > 0
+        assert np.array_equal(has_pairs, trained)
