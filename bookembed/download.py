@@ -73,9 +73,13 @@ def download(
     with response:
         status = getattr(response, "status", 200)
         length = response.headers.get("Content-Length")
-        if done and status == 206:
+        content_range = response.headers.get("Content-Range", "")
+        resumes_here = content_range.startswith(f"bytes {done}-")
+        if done and status == 206 and resumes_here:
             total = done + int(length) if length else None
             mode = "ab"
+        elif status == 206:  # a range we did not ask for: appending would corrupt the file
+            raise DownloadError(f"{url}: server answered with range {content_range!r}, expected bytes {done}-")
         else:  # the server ignored the range: start again
             done = 0
             total = int(length) if length else None

@@ -38,6 +38,8 @@ def sample_non_pairs(
     keys = pair_keys(pair_books, pair_links, n_links)
     books = rng.integers(0, n_books, n)
     links = rng.integers(0, n_links, n)
+    if len(keys) == 0:
+        return books, links
     for _ in range(100):
         query = books.astype(np.int64) * n_links + links
         pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)

@@ -92,6 +92,8 @@ def replace_dir_atomic(tmp_dir: Path, target: Path) -> None:
     the old vectors.
     """
     target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise ModelFolderError(f"{target}: exists and is not a folder; not replacing it")
     if target.exists():
         aside = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
         os.replace(target, aside)
@@ -135,6 +137,8 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
         Vectors, vocabularies, books table, pairs, config and metrics.
     """
     target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ModelFolderError(f"{target}: exists and is not a folder; not replacing it")
     target.parent.mkdir(parents=True, exist_ok=True)
     n_books, n_links = len(inputs.books), len(inputs.links)
     if inputs.book_vectors.shape[0] != n_books or inputs.link_vectors.shape[0] != n_links:

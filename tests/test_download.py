@@ -41,6 +41,13 @@ def make_handler(mode: str, state: State):
                 self.send_error(404, "Not Found")
                 return
             start = 0
+            if header and mode == "wrong-range":  # answers a resume with a range nobody asked for
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes 0-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+                self.send_header("Content-Length", str(len(PAYLOAD)))
+                self.end_headers()
+                self.send_body(PAYLOAD)
+                return
             if header and mode == "range":
                 start = int(re.fullmatch(r"bytes=(\d+)-", header).group(1))
                 if start >= len(PAYLOAD):
@@ -204,3 +211,15 @@ def test_cli_download_interrupted(serve, tmp_path):
     assert proc.returncode == 1
     assert_one_line_error(proc, url, "run again to resume")
     assert (tmp_path / "full.ndjson.part").exists() and not (tmp_path / "full.ndjson").exists()
+
+
+def test_a_resume_answered_with_another_range_is_refused_not_appended(serve, tmp_path):
+    url, state = serve("wrong-range")
+    out = tmp_path / "data.ndjson"
+    part = tmp_path / "data.ndjson.part"
+    part.write_bytes(PAYLOAD[:1000])
+    with pytest.raises(DownloadError, match="range"):
+        download(url, out)
+    assert state.ranges == ["bytes=1000-"]
+    assert not out.exists()
+    assert part.read_bytes() == PAYLOAD[:1000], "the partial file is left as it was"

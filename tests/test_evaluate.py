@@ -181,3 +181,11 @@ def test_trained_tiny_model_has_high_purity(tiny_trained_model):
     genres = model.books["author"].tolist()  # three clusters by author, 4 books each
     result = genre_purity(model.book_vectors, genres, k=3)
     assert result["purity"] > result["chance"] + 0.3
+
+
+def test_sample_non_pairs_with_no_true_pairs():
+    from bookembed.evaluate import sample_non_pairs
+
+    empty = np.array([], dtype=np.int32)
+    b, l = sample_non_pairs(50, empty, empty, 5, 7, np.random.default_rng(0))
+    assert len(b) == len(l) == 50 and b.max() < 5 and l.max() < 7

@@ -418,3 +418,15 @@ def test_load_keras_uses_safe_mode(folder):
         load_model_folder(folder).load_keras()
     assert "model.keras" in str(info.value)
     assert "safe" in str(info.value).lower() or "lambda" in str(info.value).lower()
+
+
+def test_a_file_in_the_way_is_not_replaced(tmp_path):
+    from bookembed.errors import ModelFolderError
+    from conftest import make_fake_model
+
+    target = tmp_path / "models" / "x"
+    target.parent.mkdir()
+    target.write_text("precious")
+    with pytest.raises(ModelFolderError, match="not a folder"):
+        make_fake_model(target)
+    assert target.read_text() == "precious"
