@@ -1,0 +1,345 @@
+"""How fast the dashboard answers, measured in headless Chromium on a full-size model.
+
+    .venv/bin/python benchmarks/bench_app.py            # all figures
+    .venv/bin/python benchmarks/bench_app.py --quick    # skip the UMAP/t-SNE compute timings
+
+The model has the full dataset's size: the 37,020 real titles and infobox
+values of ``../shared/data/book_info.tsv`` with clustered random vectors (by
+genre and author), so search, hover and colour groups look like the real
+thing. It is built once under ``benchmarks/out/`` (git-ignored) and reused.
+
+Figures printed:
+
+* first page: seconds from ``streamlit run`` to the Search page being drawn,
+  on ``models/demo`` (or the 37k model when there is no demo yet);
+* search: seconds from pressing Enter on a title to the result table showing
+  the expected neighbour, on the 37k model;
+* map: seconds from clicking "Map" in the navigation to all 37,020 points
+  being drawn by Plotly, with the projection cached;
+* projection compute times for 37k books (PCA, UMAP, t-SNE), unless --quick.
+
+Timings are medians over ``--repeat`` runs; no figure is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "benchmarks" / "out"
+BOOK_INFO = ROOT.parent / "shared" / "data" / "book_info.tsv"
+PYTHON = sys.executable
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+def make_big_model(path: Path, n_books: int = 37020, dim: int = 50, seed: int = 0) -> Path:
+    """A model folder of the full dataset's size, written without TensorFlow.
+
+    Titles and metadata come from ``book_info.tsv`` when it is there (else
+    made up). Vectors are genre centre + author centre + noise, so books of a
+    genre and of an author cluster; "Anna Karenina" is placed next to "War and
+    Peace" so a search for one finds the other.
+    """
+    from bookembed.metadata import primary_genre
+    from bookembed.store import SaveInputs, save_model_folder
+
+    rng = np.random.default_rng(seed)
+    if BOOK_INFO.is_file():
+        # Two rows carry quoted tabs; take the outer fields and keep every row.
+        rows = [line.rstrip("\n").split("\t") for line in BOOK_INFO.read_text(encoding="utf-8").splitlines()[1:]]
+        cols = ["title", "author", "genre", "pages", "language", "country", "publisher"]
+        info = pd.DataFrame([r[:4] + r[-3:] if len(r) > 7 else r + [""] * (7 - len(r)) for r in rows], columns=cols)
+        info = info.head(n_books).drop_duplicates("title").reset_index(drop=True)
+    else:
+        info = pd.DataFrame({"title": [f"Book {i}" for i in range(n_books)], "author": "", "genre": "",
+                             "country": "", "language": "", "publisher": ""})
+    n = len(info)
+    genre = info["genre"].map(primary_genre)
+    books = pd.DataFrame({
+        "title": info["title"],
+        "author": info["author"].str.title(),
+        "genre": info["genre"],
+        "primary_genre": genre,
+        "country": info["country"].str.title(),
+        "language": info.get("language", "").astype(str),
+        "publisher": info["publisher"].str.title(),
+        "year": pd.array(np.where(rng.random(n) < 0.8, rng.integers(1800, 2018, n), -1), dtype="Int64"),
+        "pages": pd.array(rng.integers(80, 900, n), dtype="Int64"),
+    })
+    books.loc[books["year"] < 0, "year"] = pd.NA
+
+    # Latent topics: the 60 largest genres, books without one spread over them.
+    top = genre[genre != ""].value_counts().index[:60]
+    codes = np.where(genre.isin(top), pd.Categorical(genre.where(genre.isin(top)), categories=top).codes,
+                     rng.integers(0, len(top), n))
+    centres = rng.normal(size=(len(top), dim)) * 1.6
+    author_codes = pd.factorize(books["author"].where(books["author"] != "", books["title"]))[0]
+    author_centres = rng.normal(size=(author_codes.max() + 1, dim)) * 0.9
+    vectors = centres[codes] + author_centres[author_codes] + rng.normal(size=(n, dim)) * 0.6
+    titles = books["title"].tolist()
+    if "War and Peace" in titles and "Anna Karenina" in titles:
+        wp, ak = titles.index("War and Peace"), titles.index("Anna Karenina")
+        vectors[ak] = vectors[wp] + rng.normal(size=dim) * 0.05
+
+    # Links: a few from the book's topic pool, its author page, its country.
+    n_pool = 40
+    pair_books, pair_links = [], []
+    per_book = rng.integers(8, 25, n)
+    for b in range(n):
+        pool = codes[b] * n_pool + rng.choice(n_pool, size=min(per_book[b], n_pool), replace=False)
+        pair_books.append(np.full(len(pool), b))
+        pair_links.append(pool)
+    pair_books = np.concatenate(pair_books).astype(np.int32)
+    pair_links = np.concatenate(pair_links).astype(np.int32)
+    n_links = len(top) * n_pool
+    link_names = tuple(f"{top[j // n_pool]} topic {j % n_pool}" for j in range(n_links))
+    order = np.lexsort((pair_links, pair_books))
+    pair_books, pair_links = pair_books[order], pair_links[order]
+    books["n_links"] = np.bincount(pair_books, minlength=n)
+    heldout = rng.random(len(pair_books)) < 0.05
+    return save_model_folder(path, SaveInputs(
+        books=books, links=link_names, link_counts=np.bincount(pair_links, minlength=n_links).astype(np.int64),
+        pair_books=pair_books, pair_links=pair_links, heldout=heldout,
+        book_vectors=vectors.astype(np.float32), link_vectors=rng.normal(size=(n_links, dim)).astype(np.float32),
+        config={"dim": dim, "seed": seed, "epochs": 1, "note": "benchmark model: random clustered vectors"},
+        data={"source": "benchmark (book_info.tsv + random vectors)", "checksum": "0" * 64, "cleaning": {}, "report": []},
+        metrics={"auc": None, "genre_purity": {"purity": None, "chance": None, "k": 10, "books": 0}},
+        history={"epochs": [{"epoch": 1, "loss": 1.0, "seconds": 0.0, "examples_per_s": 0.0}], "steps": []},
+    ))
+
+
+def big_model(models_dir: Path) -> Path:
+    """The cached 37k model under ``models_dir/big`` (built on first use)."""
+    from bookembed.store import is_model_folder
+
+    path = models_dir / "big"
+    if not is_model_folder(path):
+        print(f"building the 37k benchmark model in {path} …", flush=True)
+        make_big_model(path)
+    return path
+
+
+# ---------------------------------------------------------------- server and browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`streamlit run app.py` as a subprocess; ``started`` is when it was launched."""
+
+    def __init__(self, models_dir: Path | None, log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        if models_dir is None:
+            env.pop("BOOKEMBED_MODELS_DIR", None)
+        else:
+            env["BOOKEMBED_MODELS_DIR"] = str(models_dir)
+        self.log = open(log, "wb")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
+             "--server.port", str(self.port), "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("streamlit did not start; see " + self.log.name)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+WAIT_BOOKS = """n => { const gd = document.querySelector('.js-plotly-plot');
+  if (!gd || !gd._fullData) return false;
+  let total = 0; for (const t of gd._fullData) if (t.meta === 'books') total += t._length || t.x.length;
+  return total === n && !!gd.querySelector('canvas'); }"""
+WAIT_CELL = """t => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).some(td => td.innerText === t)"""
+WAIT_TEXT = """t => Array.from(document.querySelectorAll('[data-testid=stText]')).some(e => e.innerText === t)"""
+
+
+def painted(page) -> None:
+    """Wait for two animation frames: what was just put in the DOM has been drawn."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def first_page_times(browser, models_dir: Path | None, repeat: int, log: Path) -> list[float]:
+    """Seconds from `streamlit run` to the Search page drawn in the browser (a fresh server each time)."""
+    out = []
+    for _ in range(repeat):
+        with Server(models_dir, log) as server:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            server.wait_healthy()
+            page.goto(server.url)
+            page.get_by_label("Book", exact=True).wait_for(timeout=60000)
+            painted(page)
+            out.append(time.perf_counter() - server.started)
+            page.close()
+    return out
+
+
+def search_and_map_times(browser, models_dir: Path, model_name: str, titles: list[str], repeat: int, log: Path) -> dict:
+    """Search answers (Enter to the expected top result drawn) and map draws (nav click to every point drawn)."""
+    from bookembed.neighbors import similar_books
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(models_dir / model_name)
+    expected = {t: similar_books(model, t, 10)["title"].iloc[0] for t in titles}
+    result: dict = {"search": [], "search_first": None, "map": [], "map_first": None, "map_reload": []}
+    with Server(models_dir, log) as server:
+        server.wait_healthy()
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server.url}/?model={model_name}")
+        box = page.get_by_label("Book", exact=True)
+        box.wait_for(timeout=60000)
+        for round_ in range(repeat + 1):
+            for title in titles:
+                box.fill(title)
+                started = time.perf_counter()
+                box.press("Enter")
+                page.wait_for_function(WAIT_TEXT, arg=title, timeout=60000)
+                page.wait_for_function(WAIT_CELL, arg=expected[title], timeout=60000)
+                painted(page)
+                elapsed = time.perf_counter() - started
+                if result["search_first"] is None:
+                    result["search_first"] = elapsed  # builds the folded-title and link caches
+                else:
+                    result["search"].append(elapsed)
+        for round_ in range(repeat + 1):
+            started = time.perf_counter()
+            page.get_by_role("link", name="Map").click()
+            page.wait_for_function(WAIT_BOOKS, arg=model.n_books, timeout=120000, polling=50)
+            painted(page)
+            elapsed = time.perf_counter() - started
+            if result["map_first"] is None:
+                result["map_first"] = elapsed  # hover labels built, plotly imported on the server
+            else:
+                result["map"].append(elapsed)
+            page.get_by_role("link", name="Search").click()
+            box.wait_for(timeout=60000)
+        for _ in range(repeat):
+            started = time.perf_counter()
+            page.goto(f"{server.url}/map?model={model_name}")
+            page.wait_for_function(WAIT_BOOKS, arg=model.n_books, timeout=120000, polling=50)
+            painted(page)
+            result["map_reload"].append(time.perf_counter() - started)
+        spec_bytes = page.evaluate("() => JSON.stringify(document.querySelector('.js-plotly-plot').data).length")
+        result["map_json_bytes"] = spec_bytes
+        page.close()
+    return result
+
+
+def projection_times(models_dir: Path, quick: bool) -> dict:
+    """Seconds to compute each projection of the 37k vectors (and its faithfulness), in this process."""
+    from bookembed import projection as proj
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(models_dir / "big")
+    out = {}
+    methods = [proj.PCASettings()] if quick else [proj.PCASettings(), proj.UMAPSettings(), proj.TSNESettings()]
+    for settings in methods:
+        started = time.perf_counter()
+        _, info = proj.compute_projection(model.book_vectors, settings)
+        out[proj.describe(settings)] = (time.perf_counter() - started, info["faithfulness"])
+    return out
+
+
+def fmt(values) -> str:
+    if not values:
+        return "n/a"
+    values = list(values)
+    return f"median {statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="timed repetitions of each step")
+    parser.add_argument("--quick", action="store_true", help="only PCA among the projection compute timings")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    models_dir = OUT / "models"
+    big = big_model(models_dir)
+    from bookembed import projection as proj
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(big)
+    if proj.load_projection(model, proj.UMAPSettings()) is None:
+        print("computing the cached UMAP projection of the 37k model (once) …", flush=True)
+        started = time.perf_counter()
+        proj.project(model, proj.UMAPSettings())
+        print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+
+    demo = ROOT / "models" / "demo"
+    log = OUT / "streamlit.log"
+    titles = ["War and Peace", "Nineteen Eighty-Four", "The Hobbit", "Pride and Prejudice", "Brave New World"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            first = first_page_times(browser, None if (demo / "manifest.json").is_file() else models_dir,
+                                     args.repeat, log)
+            timings = search_and_map_times(browser, models_dir, "big", titles, args.repeat, log)
+        finally:
+            browser.close()
+    compute = projection_times(models_dir, args.quick)
+
+    print()
+    print(f"bookembed dashboard benchmark: {model.n_books:,} books, {os.cpu_count()} CPU cores, headless Chromium")
+    which = "models/demo" if (demo / "manifest.json").is_file() else "the 37k model (no models/demo yet)"
+    print(f"first page after `streamlit run` ({which}):  {fmt(first)}   target < 5 s")
+    print(f"search answers and redraws (37k):       {fmt(timings['search'])}   target < 1 s")
+    print(f"  first search after start:             {timings['search_first']:.2f} s (builds title and link caches)")
+    print(f"map draws all points, nav click (37k):  {fmt(timings['map'])}   target < 3 s")
+    print(f"  first map after start:                {timings['map_first']:.2f} s (hover labels, plotly import)")
+    print(f"map draws all points, page load (37k):  {fmt(timings['map_reload'])}")
+    print(f"  figure data in the browser:           {timings['map_json_bytes'] / 1e6:.1f} MB of JSON")
+    for name, (seconds, faith) in compute.items():
+        print(f"compute {name}: {seconds:.1f} s, faithfulness {faith:.1%}")
+
+
+if __name__ == "__main__":
+    main()

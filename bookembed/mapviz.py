@@ -1,0 +1,320 @@
+"""Plotly figures for the app, built by pure functions (no Streamlit, no files).
+
+The map draws every book: one WebGL trace (``Scattergl``, or ``Scatter3d`` in
+3-D) per colour group, each point carrying its book id in ``customdata`` so a
+box or lasso selection maps back to books. Trace ``meta`` says what a trace
+holds: ``"books"`` for the points themselves (each book exactly once),
+``"query"``, ``"neighbours"`` and ``"selection"`` for the highlights on top.
+
+Every string from the data (titles, infobox values) is escaped before it
+reaches Plotly, whose labels understand a little HTML: ``<b>`` in a title must
+show as ``<b>``, not turn the text bold.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+COLOR_BY = {
+    "genre": "primary_genre",
+    "author": "author",
+    "country": "country",
+    "language": "language",
+    "publisher": "publisher",
+    "year": "year",
+}
+OTHER = "other"
+UNKNOWN = "(unknown)"
+GREY_OTHER = "#b8bec6"
+GREY_UNKNOWN = "#dde1e6"
+# Plotly's default ten, then Dark24 without near-duplicates of them.
+PALETTE = (
+    "#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52",
+    "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#B68100", "#750D86", "#EB663B", "#511CFB", "#00A08B",
+    "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516",
+)
+MAX_GROUPS = len(PALETTE)
+
+
+def escape_label(text: object) -> str:
+    """Text for a Plotly label: ``& < >`` as entities, line breaks as spaces."""
+    s = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace("\r", " ").replace("\n", " ")
+
+
+def hover_texts(books: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Hover labels: the escaped title, and a line "author<br>genre, year, country".
+
+    Two arrays, joined by the traces' ``hovertemplate`` (the title in bold):
+    fewer angle brackets per point, which Plotly's JSON writes as six-byte
+    escapes, keeps the 37k-book map's payload about a quarter smaller.
+
+    Returns
+    -------
+    titles, details : ndarray of object (str), shape (n_books,)
+    """
+
+    def column(name: str) -> list[str]:
+        if name not in books.columns:
+            return [""] * len(books)
+        values = books[name]
+        if name == "year":
+            return ["" if pd.isna(v) else str(int(v)) for v in values]
+        return [escape_label(_shorten(v)) for v in values.fillna("")]
+
+    titles = np.array([escape_label(t) for t in books["title"]], dtype=object)
+    authors, genres, years, countries = column("author"), column("genre"), column("year"), column("country")
+    details = np.empty(len(books), dtype=object)
+    for i in range(len(books)):
+        facts = ", ".join(x for x in (genres[i], years[i], countries[i]) if x)
+        details[i] = f"{authors[i]}<br>{facts}" if authors[i] and facts else authors[i] or facts
+    return titles, details
+
+
+def _shorten(value: object, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def category_labels(values: Sequence, top_n: int) -> tuple[np.ndarray, list[str]]:
+    """Group values into the ``top_n`` most common, ``"other"`` and ``"(unknown)"``.
+
+    Parameters
+    ----------
+    values : sequence of str
+        One per book; empty or missing means unknown.
+    top_n : int
+
+    Returns
+    -------
+    labels : ndarray of object, shape (n,)
+        The group of each book.
+    groups : list of str
+        The kept values, most common first (ties by name), then ``"other"``
+        and ``"(unknown)"`` where present.
+    """
+    series = pd.Series(values, dtype="object").fillna("").astype(str).str.strip()
+    counts = series[series != ""].value_counts()
+    counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    top = list(counts.index[: max(0, top_n)])
+    labels = np.where(series.isin(top), series, OTHER).astype(object)
+    labels[(series == "").to_numpy()] = UNKNOWN
+    groups = top + [g for g in (OTHER, UNKNOWN) if (labels == g).any()]
+    return labels, groups
+
+
+def _trace(coords: np.ndarray, ids: np.ndarray, dims: int, *, name: str, marker: dict, meta: str, hover=None, **extra) -> dict:
+    trace = {
+        "type": "scattergl" if dims == 2 else "scatter3d",
+        "mode": "markers",
+        "name": escape_label(name),
+        "x": coords[ids, 0],
+        "y": coords[ids, 1],
+        "customdata": ids,
+        "marker": marker,
+        "meta": meta,
+        **extra,
+    }
+    if dims == 3:
+        trace["z"] = coords[ids, 2]
+    if hover is not None:
+        trace["text"] = hover[0][ids]
+        trace["hovertext"] = hover[1][ids]
+        trace["hovertemplate"] = "<b>%{text}</b><br>%{hovertext}<extra></extra>"
+    else:
+        trace["hoverinfo"] = "skip"
+    return trace
+
+
+def map_figure(
+    coords: np.ndarray,
+    books: pd.DataFrame,
+    *,
+    color_by: str = "genre",
+    top_n: int = 10,
+    hover: tuple[np.ndarray, np.ndarray] | None = None,
+    query_ids: Sequence[int] = (),
+    neighbour_ids: Sequence[int] = (),
+    located: int | None = None,
+    selected_ids: Sequence[int] | None = None,
+    point_size: float | None = None,
+    opacity: float = 0.75,
+    height: int = 720,
+    uirevision: str | None = None,
+):
+    """The book map: every book once, coloured by a metadata column, with highlights on top.
+
+    Parameters
+    ----------
+    coords : ndarray, shape (n_books, 2 or 3)
+        Row i is book id i.
+    books : DataFrame, shape (n_books, k)
+        The model's books table.
+    color_by : str
+        A key of ``COLOR_BY``: ``genre`` (the primary genre), ``author``,
+        ``country``, ``language``, ``publisher`` or ``year`` (a colour scale).
+    top_n : int
+        Categorical colourings keep the ``top_n`` largest groups; the rest are
+        ``other``, books without a value ``(unknown)``.
+    hover : (ndarray, ndarray), optional
+        Precomputed ``hover_texts(books)``.
+    query_ids, neighbour_ids : sequence of int
+        Drawn as stars and rings on top.
+    located : int, optional
+        A book to point at with an arrow and its title.
+    selected_ids : sequence of int, optional
+        Shown as Plotly's selection (others dimmed) in 2-D.
+    point_size : float, optional
+        Marker size; by default smaller the more books there are.
+    opacity : float
+    height : int
+    uirevision : str, optional
+        Keeps zoom and legend state across redraws with the same value.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    coords = np.asarray(coords, dtype=np.float32)
+    n, dims = coords.shape
+    if len(books) != n:
+        raise ValueError(f"{n} coordinates for {len(books)} books")
+    if color_by not in COLOR_BY:
+        raise ValueError(f"cannot colour by {color_by!r}; use one of {', '.join(COLOR_BY)}")
+    if hover is None:
+        hover = hover_texts(books)
+    column = COLOR_BY[color_by]
+    if point_size is None:
+        point_size = 7.0 if n < 500 else 5.0 if n < 5000 else 3.5
+    traces: list[dict] = []
+    # 3-D markers are drawn larger for the same size.
+    base_marker = {"size": point_size if dims == 2 else point_size * 0.6, "opacity": opacity, "line": {"width": 0}}
+
+    if column == "year":
+        years = books["year"] if "year" in books.columns else pd.Series([pd.NA] * n)
+        known = ~years.isna().to_numpy()
+        ids = np.flatnonzero(~known)
+        if len(ids):
+            traces.append(_trace(coords, ids, dims, name="(no year)", meta="books", hover=hover,
+                                 marker={**base_marker, "color": GREY_UNKNOWN}))
+        ids = np.flatnonzero(known)
+        if len(ids):
+            values = years.to_numpy(dtype="float64", na_value=np.nan)[ids]
+            lo, hi = np.nanpercentile(values, [2, 98]) if len(values) else (0, 1)
+            traces.append(_trace(coords, ids, dims, name="year", meta="books", hover=hover, marker={
+                **base_marker, "color": values, "colorscale": "Viridis", "cmin": float(lo), "cmax": float(max(hi, lo + 1)),
+                "colorbar": {"title": {"text": "year"}, "thickness": 14}, "showscale": True,
+            }))
+    else:
+        values = books[column] if column in books.columns else pd.Series([""] * n)
+        labels, groups = category_labels(values, min(top_n, MAX_GROUPS))
+        colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups) if g not in (OTHER, UNKNOWN)}
+        colours[OTHER], colours[UNKNOWN] = GREY_OTHER, GREY_UNKNOWN
+        # Grey groups first (underneath), then the coloured ones, smallest on top.
+        draw = [g for g in (UNKNOWN, OTHER) if g in groups] + [g for g in groups if g not in (OTHER, UNKNOWN)][::-1]
+        for g in draw:
+            ids = np.flatnonzero(labels == g)
+            traces.append(_trace(coords, ids, dims, name=f"{g} ({len(ids):,})", meta="books", hover=hover,
+                                 marker={**base_marker, "color": colours[g]}, legendrank=1000 + groups.index(g)))
+
+    if selected_ids is not None and dims == 2:
+        chosen = set(int(i) for i in selected_ids)
+        for t in traces:
+            t["selectedpoints"] = [j for j, i in enumerate(t["customdata"]) if int(i) in chosen]
+
+    ring = {"size": max(9.0, point_size * 2.5), "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#d62728"}}
+    if dims == 3:
+        ring = {"size": max(5.0, point_size * 1.6), "color": "#d62728", "symbol": "circle-open"}
+    if len(neighbour_ids):
+        traces.append(_trace(coords, np.asarray(neighbour_ids, dtype=np.int64), dims, name="neighbours",
+                             meta="neighbours", hover=hover, marker=ring, legendrank=1))
+    if len(query_ids):
+        star = {"size": max(16.0, point_size * 4), "color": "#ffd400", "symbol": "star",
+                "line": {"width": 1.5, "color": "#000000"}}
+        if dims == 3:
+            star = {"size": max(8.0, point_size * 2.5), "color": "#ffd400", "symbol": "diamond",
+                    "line": {"width": 1, "color": "#000000"}}
+        traces.append(_trace(coords, np.asarray(query_ids, dtype=np.int64), dims, name="query",
+                             meta="query", hover=hover, marker=star, legendrank=0))
+
+    layout: dict = {
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+        "legend": {"itemsizing": "constant", "title": {"text": color_by}},
+        "hoverlabel": {"align": "left"},
+        "uirevision": uirevision,
+        "plot_bgcolor": "#ffffff",
+    }
+    axis = {"showticklabels": False, "title": {"text": ""}, "zeroline": False, "showgrid": False}
+    if dims == 2:
+        layout.update(xaxis={**axis, "range": robust_range(coords[:, 0])},
+                      yaxis={**axis, "range": robust_range(coords[:, 1])}, dragmode="select")
+    else:
+        layout["scene"] = {"xaxis": {**axis, "showbackground": False}, "yaxis": {**axis, "showbackground": False},
+                           "zaxis": {**axis, "showbackground": False}}
+    if located is not None:
+        note = {"text": f"<b>{escape_label(books['title'].iloc[int(located)])}</b>", "showarrow": True,
+                "arrowhead": 2, "arrowwidth": 1.5, "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#444"}
+        x, y = float(coords[located, 0]), float(coords[located, 1])
+        if dims == 2:
+            layout["annotations"] = [{**note, "x": x, "y": y, "ax": 40, "ay": -40}]
+        else:
+            layout["scene"]["annotations"] = [{**note, "x": x, "y": y, "z": float(coords[located, 2]), "ax": 40, "ay": -40}]
+    return go.Figure(data=traces, layout=layout)
+
+
+def robust_range(values: np.ndarray, share: float = 0.01, pad: float = 0.08) -> list[float]:
+    """An axis range that shows all but the farthest ``share`` of points at each end, padded.
+
+    UMAP places books with almost no links far away from the rest; fitting the
+    axes to them would squash everything else into a corner. Zooming out (or
+    the toolbar's autoscale) still shows them.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return [-1.0, 1.0]
+    vmin, vmax = float(values.min()), float(values.max())
+    lo, hi = np.quantile(values, [share, 1 - share]) if len(values) >= 200 else (vmin, vmax)
+    span = max(float(hi - lo), 1e-6)
+    return [max(lo - pad * span, vmin - 0.02 * span), min(hi + pad * span, vmax + 0.02 * span)]
+
+
+def book_ids_in(figure, meta: str = "books") -> np.ndarray:
+    """The book ids drawn by the figure's traces of one kind (``customdata``), in trace order."""
+    parts = [np.asarray(t.customdata, dtype=np.int64) for t in figure.data if t.meta == meta and t.customdata is not None]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+def loss_figure(history: dict, height: int = 320):
+    """Training loss: per epoch (line and markers) and per chunk of steps (thin line), when recorded.
+
+    ``history`` is the model folder's ``{"epochs": [{epoch, loss, ...}], "steps": [...]}``;
+    step entries with ``epoch``/``step``/``steps`` are placed at fractional epochs.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    steps = [s for s in history.get("steps", []) if isinstance(s, dict) and "loss" in s]
+    if steps:
+        x = [_fractional_epoch(s) for s in steps]
+        fig.add_trace(go.Scatter(x=x, y=[s["loss"] for s in steps], mode="lines", name="per chunk",
+                                 line={"width": 1, "color": "#9db4d8"}))
+    epochs = [e for e in history.get("epochs", []) if isinstance(e, dict) and "loss" in e]
+    if epochs:
+        fig.add_trace(go.Scatter(x=[e.get("epoch", i + 1) for i, e in enumerate(epochs)], y=[e["loss"] for e in epochs],
+                                 mode="lines+markers", name="epoch mean", line={"width": 2, "color": "#1f4e9c"}))
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="epoch",
+                      yaxis_title="loss", legend={"orientation": "h", "y": 1.1})
+    return fig
+
+
+def _fractional_epoch(step: dict) -> float:
+    if "epoch" in step and "step" in step and step.get("steps"):
+        return float(step["epoch"]) - 1 + float(step["step"]) / float(step["steps"])
+    return float(step.get("epoch", step.get("step", 0)))

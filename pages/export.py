@@ -1,0 +1,40 @@
+"""Export: files for the TensorFlow Projector (projector.tensorflow.org), all books or the map selection."""
+
+import streamlit as st
+
+from bookembed import ui
+
+model = ui.require_model()
+st.title("Export")
+st.write(
+    "Open [projector.tensorflow.org](https://projector.tensorflow.org), choose **Load**, and give it the vectors "
+    "TSV and the metadata TSV; or host the files with the config JSON. Saved map views become bookmarks."
+)
+
+what = st.radio("Vectors of", ["books", "links"], horizontal=True, key="export_what")
+count = model.n_books if what == "books" else model.n_links
+st.caption(f"{count:,} {what} × {model.dim} dimensions")
+files = ui.projector_export(model, what)
+prefix = f"{model.name}-{what}"
+mimes = {".tsv": "text/tab-separated-values", ".json": "application/json"}
+columns = st.columns(len(files) + 1)
+for column, (name, data) in zip(columns, files.items()):
+    column.download_button(name, data=data, file_name=f"{prefix}-{name}", on_click="ignore",
+                           mime=mimes.get(name[name.rfind("."):], "application/octet-stream"),
+                           icon=":material/download:", key=f"export_{name}")
+columns[-1].download_button("All as zip", data=lambda: ui.projector_zip(model, what), type="primary",
+                            file_name=f"{prefix}-projector.zip", mime="application/zip", on_click="ignore",
+                            icon=":material/folder_zip:", key="export_zip")
+
+st.subheader("Current selection")
+selected = st.session_state.get(ui.SELECTED, [])
+if not selected:
+    st.info("Nothing selected. Select books on the Map page with the box or lasso tool to export only those.",
+            icon=":material/info:")
+else:
+    st.caption(f"{len(selected):,} books selected on the Map page")
+    st.download_button("Selection for the Projector (zip)", data=lambda: ui.projector_zip(model, ids=selected),
+                       file_name=f"{model.name}-selection-projector.zip", mime="application/zip",
+                       on_click="ignore", icon=":material/folder_zip:", key="export_selection")
+    st.dataframe(ui.books_frame(model, selected), hide_index=True, width="stretch",
+                 column_config={"year": st.column_config.NumberColumn(format="%d")})

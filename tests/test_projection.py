@@ -1,0 +1,300 @@
+"""Projections, their cache in the model folder, faithfulness, saved views and the map figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bookembed import mapviz
+from bookembed import projection as proj
+from bookembed.store import load_model_folder
+from conftest import make_fake_model
+
+
+# ---------------------------------------------------------------- settings and keys
+
+
+def test_settings_validate_and_reject_unknown_parameters():
+    with pytest.raises(proj.ProjectionError, match="dims"):
+        proj.UMAPSettings(dims=4)
+    with pytest.raises(proj.ProjectionError, match="n_neighbors"):
+        proj.UMAPSettings(n_neighbors=1)
+    with pytest.raises(proj.ProjectionError, match="perplexity"):
+        proj.TSNESettings(perplexity=0)
+    with pytest.raises(proj.ProjectionError, match="n_neigbors"):
+        proj.make_settings("umap", n_neigbors=5)
+    with pytest.raises(proj.ProjectionError, match="unknown projection method"):
+        proj.make_settings("mds")
+    assert proj.make_settings("tsne", dims=3, perplexity=10) == proj.TSNESettings(dims=3, perplexity=10)
+
+
+def test_keys_are_stable_and_differ_by_method_dims_and_params():
+    a = proj.UMAPSettings()
+    assert proj.projection_key(a) == proj.projection_key(proj.UMAPSettings())
+    keys = {
+        proj.projection_key(s)
+        for s in (a, proj.UMAPSettings(dims=3), proj.UMAPSettings(min_dist=0.2), proj.TSNESettings(), proj.PCASettings(),
+                  proj.PCASettings(normalize=False))
+    }
+    assert len(keys) == 6
+    assert proj.projection_key(a).startswith("umap-2d-")
+    assert proj.projection_key(proj.PCASettings(dims=3)).startswith("pca-3d-")
+    assert "n_neighbors=15" in proj.describe(a)
+
+
+# ---------------------------------------------------------------- neighbours and faithfulness
+
+
+def _brute_knn(vectors, k):
+    unit = proj.unit_rows(vectors)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, 2.0)
+    return np.argsort(-sims, axis=1, kind="stable")[:, :k]
+
+
+def test_cosine_knn_matches_brute_force_across_blocks():
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(523, 12)).astype(np.float32)
+    found, dist = proj.cosine_knn(vectors, 11, block=100)
+    assert found.shape == dist.shape == (523, 11)
+    assert (found == _brute_knn(vectors, 11)).all()
+    assert (found[:, 0] == np.arange(523)).all()
+    assert (np.diff(dist, axis=1) >= -1e-6).all() and (dist[:, 0] == 0).all()
+
+
+def test_cosine_knn_puts_each_row_first_even_with_a_twin():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(30, 5)).astype(np.float32)
+    vectors[7] = vectors[3] * 2.5  # same direction: cosine 1
+    found, _ = proj.cosine_knn(vectors, 3)
+    assert found[3, 0] == 3 and found[3, 1] == 7
+    assert found[7, 0] == 7 and found[7, 1] == 3
+
+
+def test_map_knn_excludes_each_point_itself():
+    coords = np.random.default_rng(1).normal(size=(200, 2))
+    found = proj.map_knn(coords, 10)
+    assert found.shape == (200, 10)
+    assert not (found == np.arange(200)[:, None]).any()
+
+
+def test_faithfulness_is_one_for_a_perfect_map_and_low_for_a_random_one():
+    rng = np.random.default_rng(2)
+    vectors = proj.unit_rows(rng.normal(size=(400, 3)))
+    # On the unit sphere Euclidean order equals cosine order: a perfect 3-D "map".
+    assert proj.faithfulness(vectors, vectors) == pytest.approx(1.0)
+    assert proj.faithfulness(vectors, rng.normal(size=(400, 2))) < 0.2
+
+
+def test_neighbour_overlap_counts_shared_ids():
+    a = np.array([[1, 2, 3], [4, 5, 6]])
+    b = np.array([[3, 2, 9], [7, 8, 9]])
+    assert proj.neighbour_overlap(a, b).tolist() == pytest.approx([2 / 3, 0.0])
+
+
+# ---------------------------------------------------------------- the cache in the model folder
+
+
+def test_project_writes_npy_and_json_then_reads_the_cache(fake_model, monkeypatch):
+    model = load_model_folder(fake_model)
+    settings = proj.PCASettings()
+    calls = []
+    coords = proj.project(model, settings, progress=lambda f, s: calls.append((f, s)))
+    assert coords.shape == (model.n_books, 2) and coords.dtype == np.float32
+    key = proj.projection_key(settings)
+    npy, meta = proj.projection_paths(fake_model, key)
+    assert npy.is_file() and meta.is_file()
+    info = json.loads(meta.read_text())
+    assert {"key", "method", "dims", "params", "n_books", "created", "faithfulness"} <= set(info)
+    assert info["key"] == key and info["method"] == "pca" and info["n_books"] == model.n_books
+    assert 0.0 <= info["faithfulness"] <= 1.0
+    assert calls and calls[-1][0] == 1.0
+    assert not [p for p in npy.parent.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+    def boom(*args, **kwargs):
+        raise AssertionError("recomputed a cached projection")
+
+    monkeypatch.setattr(proj, "compute_projection", boom)
+    fresh = load_model_folder(fake_model)  # as after a restart
+    assert np.array_equal(proj.project(fresh, settings), coords)
+    assert [i["key"] for i in proj.cached_projections(fresh)] == [key]
+
+
+def test_a_projection_of_other_vectors_is_not_reused(tmp_path):
+    path = make_fake_model(tmp_path / "m", seed=0)
+    model = load_model_folder(path)
+    proj.project(model, proj.PCASettings())
+    key = proj.projection_key(proj.PCASettings())
+    # Same folder, other vectors (e.g. copied projections from another model).
+    other = make_fake_model(tmp_path / "other", seed=5)
+    npy, meta = proj.projection_paths(path, key)
+    target_npy, target_meta = proj.projection_paths(other, key)
+    target_npy.parent.mkdir()
+    target_npy.write_bytes(npy.read_bytes())
+    target_meta.write_bytes(meta.read_bytes())
+    assert proj.load_projection(load_model_folder(other), proj.PCASettings()) is None
+
+
+def test_damaged_cache_files_are_ignored(fake_model):
+    model = load_model_folder(fake_model)
+    proj.project(model, proj.PCASettings())
+    npy, meta = proj.projection_paths(fake_model, proj.projection_key(proj.PCASettings()))
+    npy.write_bytes(b"not an array")
+    assert proj.load_projection(model, proj.PCASettings()) is None
+    assert proj.project(model, proj.PCASettings()).shape == (model.n_books, 2)  # recomputed
+    meta.write_text("{broken")
+    assert proj.projection_info(model, proj.PCASettings()) is None
+
+
+@pytest.mark.parametrize("settings", [proj.PCASettings(dims=3), proj.PCASettings(normalize=False)])
+def test_pca_variants(fake_model, settings):
+    model = load_model_folder(fake_model)
+    coords = proj.project(model, settings)
+    assert coords.shape == (model.n_books, settings.dims)
+    assert np.isfinite(coords).all()
+
+
+def test_pca_is_deterministic():
+    vectors = np.random.default_rng(0).normal(size=(100, 6))
+    a, _ = proj.compute_projection(vectors, proj.PCASettings())
+    b, _ = proj.compute_projection(vectors.copy(), proj.PCASettings())
+    assert np.array_equal(a, b)
+
+
+def test_umap_cosine_projection_of_a_small_model(fake_model):
+    model = load_model_folder(fake_model)
+    stages = []
+    coords = proj.project(model, proj.UMAPSettings(n_neighbors=8), progress=lambda f, s: stages.append(s))
+    assert coords.shape == (model.n_books, 2) and np.isfinite(coords).all()
+    assert any("nearest neighbours" in s for s in stages)
+    assert proj.projection_info(model, proj.UMAPSettings(n_neighbors=8))["faithfulness"] > 0
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_tsne_projection_of_a_small_model(fake_model, dims):
+    model = load_model_folder(fake_model)
+    coords = proj.project(model, proj.TSNESettings(dims=dims, perplexity=30, n_iter=100))
+    assert coords.shape == (model.n_books, dims) and np.isfinite(coords).all()
+    # perplexity above (n - 1) / 3 is lowered rather than failing
+    assert proj.projection_info(model, proj.TSNESettings(dims=dims, perplexity=30, n_iter=100))["extra"][
+        "perplexity_used"] <= (model.n_books - 1) / 3
+
+
+def test_clustered_books_stay_together_on_the_map():
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(4, 20)) * 5
+    labels = np.repeat(np.arange(4), 50)
+    vectors = centres[labels] + rng.normal(size=(200, 20))
+    coords, info = proj.compute_projection(vectors, proj.PCASettings())
+    # the nearest point on the map is in the same cluster for nearly every book
+    nearest = proj.map_knn(coords, 1)[:, 0]
+    assert (labels[nearest] == labels).mean() > 0.9
+    assert info["faithfulness"] > 0.1
+
+
+def test_too_few_books_is_a_clear_error():
+    with pytest.raises(proj.ProjectionError, match="at least 3 books"):
+        proj.compute_projection(np.ones((2, 4)), proj.PCASettings())
+
+
+# ---------------------------------------------------------------- saved views
+
+
+def test_views_are_saved_replaced_and_deleted(fake_model):
+    assert proj.load_views(fake_model) == []
+    proj.save_view(fake_model, "Russians", projection="pca-2d-x", selected=[3, 1], query=["Война и мир"], color_by="author")
+    proj.save_view(fake_model, "Other", projection="umap-2d-y")
+    proj.save_view(fake_model, "Russians", projection="pca-2d-x", selected=[5])
+    data = json.loads((fake_model / "views.json").read_text(encoding="utf-8"))
+    assert [v["name"] for v in data["views"]] == ["Other", "Russians"]
+    russians = data["views"][1]
+    assert set(russians) == {"name", "projection", "selected", "query", "color_by", "created"}
+    assert russians["selected"] == [5]
+    proj.delete_view(fake_model, "Other")
+    assert [v["name"] for v in proj.load_views(fake_model)] == ["Russians"]
+    with pytest.raises(proj.BookembedError, match="name"):
+        proj.save_view(fake_model, "  ", projection="k")
+
+
+def test_a_damaged_views_file_reads_as_no_views(fake_model):
+    (fake_model / "views.json").write_text("[not json")
+    assert proj.load_views(fake_model) == []
+    (fake_model / "views.json").write_text('{"views": [{"no name": 1}, "x"]}')
+    assert proj.load_views(fake_model) == []
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _books(n=60):
+    return load_model_folder(make_fake_model_cached(n)).books
+
+
+_MODELS: dict = {}
+
+
+def make_fake_model_cached(n):
+    import tempfile
+    from pathlib import Path
+
+    if n not in _MODELS:
+        _MODELS[n] = make_fake_model(Path(tempfile.mkdtemp()) / "m", n_books=n)
+    return _MODELS[n]
+
+
+@pytest.mark.parametrize("color_by", list(mapviz.COLOR_BY))
+def test_map_draws_every_book_exactly_once(color_by):
+    books = _books()
+    coords = np.random.default_rng(0).normal(size=(len(books), 2))
+    fig = mapviz.map_figure(coords, books, color_by=color_by, top_n=2, query_ids=[0], neighbour_ids=[1, 2], located=0)
+    drawn = mapviz.book_ids_in(fig)
+    assert sorted(drawn.tolist()) == list(range(len(books)))
+    assert all(t.type == "scattergl" for t in fig.data)
+    assert mapviz.book_ids_in(fig, "query").tolist() == [0]
+    assert mapviz.book_ids_in(fig, "neighbours").tolist() == [1, 2]
+
+
+def test_map_hover_and_labels_escape_markup():
+    books = _books()
+    fig = mapviz.map_figure(np.zeros((len(books), 2)) + np.arange(len(books))[:, None], books, located=0)
+    titles = {int(i): h for t in fig.data if t.meta == "books" for i, h in zip(t.customdata, t.text)}
+    assert titles[0] == "&lt;b&gt;Bold&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;"
+    assert all(t.hovertemplate == "<b>%{text}</b><br>%{hovertext}<extra></extra>" for t in fig.data)
+    assert "<script>" not in json.dumps(fig.to_plotly_json(), default=str)
+    assert titles[9] == "Line break"  # line breaks become spaces
+    assert "&lt;b&gt;" in fig.layout.annotations[0].text
+
+
+def test_map_groups_keep_the_largest_and_put_the_rest_in_other():
+    labels, groups = mapviz.category_labels(["a", "b", "a", "", "c", "a", "b", None], top_n=2)
+    assert groups == ["a", "b", mapviz.OTHER, mapviz.UNKNOWN]
+    assert labels.tolist() == ["a", "b", "a", mapviz.UNKNOWN, mapviz.OTHER, "a", "b", mapviz.UNKNOWN]
+
+
+def test_map_3d_and_year_colouring_and_selection():
+    books = _books()
+    coords = np.random.default_rng(0).normal(size=(len(books), 3))
+    fig = mapviz.map_figure(coords, books, color_by="year", query_ids=[4])
+    assert {t.type for t in fig.data} == {"scatter3d"}
+    assert sorted(mapviz.book_ids_in(fig).tolist()) == list(range(len(books)))
+    fig2 = mapviz.map_figure(coords[:, :2], books, selected_ids=[0, 5, 7])
+    chosen = [int(t.customdata[j]) for t in fig2.data if t.meta == "books" for j in t.selectedpoints]
+    assert sorted(chosen) == [0, 5, 7]
+    with pytest.raises(ValueError, match="colour"):
+        mapviz.map_figure(coords, books, color_by="mood")
+
+
+def test_robust_range_ignores_a_few_far_outliers():
+    values = np.concatenate([np.random.default_rng(0).uniform(0, 1, 1000), [50.0, -40.0]])
+    lo, hi = mapviz.robust_range(values)
+    assert -0.2 < lo < 0 and 1 < hi < 1.2
+
+
+def test_loss_figure_has_epoch_and_chunk_lines():
+    history = {"epochs": [{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}],
+               "steps": [{"epoch": 1, "step": 5, "steps": 10, "loss": 1.2}, {"epoch": 2, "step": 10, "steps": 10, "loss": 0.4}]}
+    fig = mapviz.loss_figure(history)
+    assert [t.name for t in fig.data] == ["per chunk", "epoch mean"]
+    assert list(fig.data[0].x) == [0.5, 2.0]
