@@ -132,7 +132,7 @@ def model_picker() -> Path:
             format_func=label,
             key=MODEL_KEY,
             bind="query-params",
-            help=f"Folders under {root}/ that hold a trained model. Train another on the Train page.",
+            help=f"Folders under {escape_markdown(root)}/ that hold a trained model. Train another on the Train page.",
         )
     return root / (name or DEFAULT_MODEL)
 
@@ -151,7 +151,21 @@ def _stamp(path: Path) -> int | None:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load_model(path: str, stamp: int) -> ModelFolder:  # noqa: ARG001 - stamp is the cache key
-    return load_model_folder(path)
+    model = load_model_folder(path)
+    threading.Thread(target=_warm_up, args=(model,), name="bookembed-warm-up", daemon=True).start()
+    return model
+
+
+def _warm_up(model: ModelFolder) -> None:
+    """Fill the search caches (folded titles and links, unit vectors, pairs by book) off the first query's path."""
+    try:
+        search_names(model, "a", "book", limit=1)
+        search_names(model, "a", "link", limit=1)
+        model.unit_vectors("book")
+        model.unit_vectors("link")
+        model.book_links(0)
+    except Exception:  # noqa: BLE001 - only a head start; the query computes what is missing
+        log.debug("warm-up failed", exc_info=True)
 
 
 def load_model(path: Path | None = None) -> ModelFolder | None:
@@ -521,8 +535,8 @@ def projection_or_progress(model: ModelFolder, settings) -> np.ndarray:
                     f"for {model.n_books:,} books**")
         st.write(
             "This happens once: the coordinates are saved in the model folder and reused after a restart. "
-            "For the full dataset (37,020 books) on 2 CPU cores, allow about a minute for UMAP "
-            "(plus 10–20 s while numba compiles on first use), a few minutes for t-SNE, and seconds for PCA. "
+            "For the full dataset (37,020 books) on 2 CPU cores, allow about half a minute for UMAP "
+            "(plus 10–20 s while numba compiles on first use), about a minute for t-SNE, and seconds for PCA. "
             "You can keep using the other pages; the computation goes on."
         )
         watch_job(job)
@@ -865,3 +879,24 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
         if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
             safe[col] = safe[col].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v)
     return safe.to_csv(index=False).encode("utf-8")
+
+
+def prefetch_scripts() -> None:
+    """Once per session, an invisible WebGL Plotly chart and table at the foot of the sidebar.
+
+    The browser fetches and compiles Plotly (4.7 MB of script) and the table
+    component, and sets up WebGL, the first time a page shows them: about 2 s
+    on the first map and 0.5 s on the first result table. Doing it while the
+    first page is read takes that off the first search and the first map.
+    """
+    if st.session_state.get("_scripts_prefetched"):
+        return
+    st.session_state["_scripts_prefetched"] = True
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Scattergl(x=[0], y=[0], mode="markers", marker={"size": 1, "opacity": 0}, hoverinfo="skip"))
+    figure.update_layout(width=10, height=10, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
+                         xaxis={"visible": False}, yaxis={"visible": False})
+    with st.sidebar.container(height=1, border=False):
+        st.plotly_chart(figure, config={"displayModeBar": False, "staticPlot": True}, width=10, height=10)
+        st.dataframe(pd.DataFrame({"": [""]}), hide_index=True, width=10, height=40)

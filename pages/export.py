@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bookembed import ui
+from bookembed.errors import BookembedError
 
 model = ui.require_model()
 st.title("Export")
@@ -14,12 +15,18 @@ st.write(
 what = st.radio("Vectors of", ["books", "links"], horizontal=True, key="export_what")
 count = model.n_books if what == "books" else model.n_links
 st.caption(f"{count:,} {what} × {model.dim} dimensions")
-files = ui.projector_export(model, what)
+try:
+    names = list(ui.projector_export(model, what))
+except BookembedError as err:
+    ui.show_error("Cannot export this model:", err)
+    st.stop()
 prefix = f"{model.name}-{what}"
 mimes = {".tsv": "text/tab-separated-values", ".json": "application/json"}
-columns = st.columns(len(files) + 1)
-for column, (name, data) in zip(columns, files.items()):
-    column.download_button(name, data=data, file_name=f"{prefix}-{name}", on_click="ignore",
+columns = st.columns(len(names) + 1)
+for column, name in zip(columns, names):
+    # A callable: the file is handed over when clicked, not kept per page run.
+    column.download_button(name, data=lambda name=name: ui.projector_export(model, what)[name],
+                           file_name=f"{prefix}-{name}", on_click="ignore",
                            mime=mimes.get(name[name.rfind("."):], "application/octet-stream"),
                            icon=":material/download:", key=f"export_{name}")
 columns[-1].download_button("All as zip", data=lambda: ui.projector_zip(model, what), type="primary",

@@ -28,7 +28,7 @@ key = proj.projection_key(settings)
 if info.get("faithfulness") is not None:
     k = info.get("faithfulness_k", 10)
     st.caption(
-        f"{proj.describe(settings)} · faithfulness {info['faithfulness']:.0%}: on average, "
+        f"{ui.escape_markdown(proj.describe(settings))} · faithfulness {info['faithfulness']:.0%}: on average, "
         f"{info['faithfulness'] * k:.1f} of each book's {k} nearest neighbours (cosine, in the "
         f"{model.dim}-d space) are also among its {k} nearest on this map · computed in {info.get('seconds', 0):,.0f} s"
     )

@@ -346,7 +346,7 @@ def test_model_page_shows_metrics_loss_and_corpus(tiny_demo):
     at = ok(app().run())
     page(at, "model")
     labels = [m.label for m in at.metric]
-    assert labels[:2] == ["Held-out AUC", "Genre purity (k=10)"] or labels[0] == "Held-out AUC"
+    assert labels[0] == "Held-out AUC" and labels[1].startswith("Genre purity")
     assert {"Books", "Links", "Pairs"} <= set(labels)
     assert charts(at) and any(t["name"] == "epoch mean" for t in charts(at)[0]["data"])
     links = at.dataframe[0].value

@@ -1,0 +1,297 @@
+"""The dashboard in a real browser: `streamlit run app.py` driven by Debian's Chromium through Playwright.
+
+Skipped when /usr/bin/chromium or the playwright package is missing. The
+server runs on 127.0.0.1 on a free port, against a temporary models folder
+(BOOKEMBED_MODELS_DIR) holding a briefly trained model of the tiny records as
+"demo" and the fake model with markup in its titles as "fake"; the last test
+runs on the real models/demo when it exists.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import make_fake_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+NASTY = "<b>Bold</b> & <script>alert(1)</script>"
+# MAP(): the map's Plotly element (the sidebar may hold an invisible one that preloads Plotly).
+MAP_INIT = ("window.MAP = () => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+            ".find(g => g._fullData && g._fullData.some(t => t.meta === 'books'));")
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(models_dir: Path | None, log_path: Path):
+    """`streamlit run app.py` on a free port; yields its URL; always stopped afterwards."""
+    port = free_port()
+    env = dict(os.environ)
+    if models_dir is None:
+        env.pop("BOOKEMBED_MODELS_DIR", None)
+    else:
+        env["BOOKEMBED_MODELS_DIR"] = str(models_dir)
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if proc.poll() is not None:
+                break
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_trained_model):
+    base = tmp_path_factory.mktemp("browser")
+    models = base / "models"
+    shutil.copytree(tiny_trained_model, models / "demo")
+    make_fake_model(models / "fake")
+    with streamlit_server(models, base / "streamlit.log") as url:
+        yield url, models
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    context.add_init_script(MAP_INIT)
+    pg = context.new_page()
+    dialogs = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.dialogs = dialogs
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def url_for(base: str, path: str = "", **query) -> str:
+    return f"{base}/{path}" + (f"?{urllib.parse.urlencode(query, doseq=True)}" if query else "")
+
+
+def grid_cells(pg) -> list[str]:
+    """Cell texts of the result tables (st.dataframe keeps an accessible table next to its canvas)."""
+    return pg.evaluate("() => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).map(t => t.innerText)")
+
+
+def wait_for_cell(pg, text: str, timeout: float = 30) -> None:
+    pg.wait_for_function(
+        "t => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).some(td => td.innerText === t)",
+        arg=text, timeout=timeout * 1000)
+
+
+def wait_for_map(pg, timeout: float = 180) -> None:
+    pg.wait_for_function(
+        "() => { const gd = MAP();"
+        " return gd && gd._fullData && gd._fullData.some(t => t.meta === 'books'); }", timeout=timeout * 1000)
+
+
+def book_ids_on_map(pg) -> list[int]:
+    return pg.evaluate(
+        "() => { const gd = MAP(); const ids = [];"
+        " for (const t of gd._fullData) if (t.meta === 'books') for (const i of t.customdata) ids.push(Number(i));"
+        " return ids; }")
+
+
+def box_select(pg) -> int:
+    """Drag a box over most of the 2-D map; returns how many books lie inside it (waits for the app's list)."""
+    box = pg.evaluate(
+        "() => { const gd = MAP(); const r = gd.querySelector('.nsewdrag').getBoundingClientRect();"
+        " const x0 = r.left + r.width * 0.05, x1 = r.left + r.width * 0.95, y0 = r.top + r.height * 0.05, y1 = r.top + r.height * 0.95;"
+        " const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
+        " const lx0 = xa.p2l(x0 - r.left), lx1 = xa.p2l(x1 - r.left), ly0 = ya.p2l(y1 - r.top), ly1 = ya.p2l(y0 - r.top);"
+        " const inside = new Set();"
+        " for (const t of gd._fullData) if (t.meta === 'books') for (let i = 0; i < t.x.length; i++)"
+        "   if (t.x[i] >= lx0 && t.x[i] <= lx1 && t.y[i] >= ly0 && t.y[i] <= ly1) inside.add(Number(t.customdata[i]));"
+        " return {x0, x1, y0, y1, n: inside.size}; }")
+    assert box["n"] > 0
+    pg.mouse.move(box["x0"], box["y0"])
+    pg.mouse.down()
+    pg.mouse.move((box["x0"] + box["x1"]) / 2, (box["y0"] + box["y1"]) / 2, steps=5)
+    pg.mouse.move(box["x1"], box["y1"], steps=5)
+    pg.mouse.up()
+    # The app lists what Plotly selected; Plotly's tests at the box's edges may differ from ours by a point or two.
+    caption = pg.get_by_text(re.compile(r"^[\d,]+ books selected$"))
+    caption.wait_for(timeout=30000)
+    selected = int(caption.inner_text().split()[0].replace(",", ""))
+    assert abs(selected - box["n"]) <= max(3, box["n"] // 100), (selected, box["n"])
+    return selected
+
+
+def download_zip(pg, button: str) -> zipfile.ZipFile:
+    with pg.expect_download(timeout=60000) as download:
+        pg.get_by_role("button", name=button).click()
+    return zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+
+
+def n_books(models: Path, name: str = "demo") -> int:
+    from bookembed.store import load_model_folder
+
+    return load_model_folder(models / name).n_books
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_search_shows_the_nearest_books_and_keeps_the_query_in_the_url(server, page):
+    base, _ = server
+    page.goto(url_for(base, book="War and Peace"))
+    wait_for_cell(page, "Anna Karenina")
+    cells = grid_cells(page)
+    assert cells.index("Anna Karenina") < cells.index("The Hobbit") if "The Hobbit" in cells else True
+    # typing part of a title, with an accent and lower case, finds the book and updates the URL
+    box = page.get_by_label("Book", exact=True)
+    box.fill("resurrection")
+    box.press("Enter")
+    page.wait_for_function("() => new URLSearchParams(location.search).getAll('book').includes('Resurrection (novel)')",
+                           timeout=30000)
+    wait_for_cell(page, "War and Peace")
+    # the URL now reproduces the view in a fresh page
+    link = page.evaluate("() => location.href")
+    fresh = page.context.new_page()
+    fresh.goto(link)
+    wait_for_cell(fresh, "War and Peace")
+    assert fresh.get_by_label("Book", exact=True).input_value() == "Resurrection (novel)"
+    fresh.close()
+
+
+def test_map_draws_every_book_then_a_box_selection_is_listed_and_exported(server, page):
+    base, models = server
+    page.goto(url_for(base, "map", book="War and Peace"))
+    wait_for_map(page)
+    ids = book_ids_on_map(page)
+    assert sorted(ids) == list(range(n_books(models)))  # one point per book
+    traces = page.evaluate("() => MAP()._fullData.map(t => [t.type, t.meta])")
+    assert {t for t, m in traces} == {"scattergl"} and ["scattergl", "query"] in traces
+
+    n = box_select(page)
+    archive = download_zip(page, "Selection for the Projector (zip)")
+    assert {"vectors.tsv", "metadata.tsv", "projector_config.json"} <= set(archive.namelist())
+    assert len(archive.read("vectors.tsv").decode().splitlines()) == n
+
+    # the Export page offers the same selection, and everything as a zip
+    page.get_by_role("link", name="Export").click()
+    page.get_by_text(f"{n:,} books selected on the Map page").wait_for(timeout=30000)
+    archive = download_zip(page, "All as zip")
+    assert len(archive.read("vectors.tsv").decode().splitlines()) == n_books(models)
+
+
+def test_titles_stay_text_in_tables_headings_and_hover_labels(server, page):
+    base, models = server
+    page.goto(url_for(base, model="fake", book=NASTY))
+    page.get_by_text(NASTY, exact=True).first.wait_for(timeout=30000)
+    # nothing interpreted: no bold element made from the title, no script run
+    assert page.evaluate("() => Array.from(document.querySelectorAll('b')).filter(b => b.innerText === 'Bold').length") == 0
+    assert not page.dialogs
+
+    page.goto(url_for(base, "map", model="fake", book=NASTY))
+    page.get_by_text("PCA", exact=True).click()  # fast, and another cached projection
+    wait_for_map(page)
+    x, y = page.evaluate(
+        "() => { const gd = MAP(); const t = gd._fullData.find(t => t.meta === 'query');"
+        " const r = gd.querySelector('.nsewdrag').getBoundingClientRect();"
+        " return [r.left + gd._fullLayout.xaxis.l2p(t.x[0]), r.top + gd._fullLayout.yaxis.l2p(t.y[0])]; }")
+    page.mouse.move(x, y)
+    page.wait_for_function("() => MAP().querySelector('.hoverlayer') && MAP().querySelector('.hoverlayer').textContent.length > 0",
+                           timeout=10000)
+    hover = page.evaluate("() => MAP().querySelector('.hoverlayer').textContent")
+    assert NASTY in hover
+    assert sorted(book_ids_on_map(page)) == list(range(n_books(models, "fake")))
+    assert not page.dialogs
+
+
+DEMO = ROOT / "models" / "demo"
+
+
+@pytest.mark.skipif(not (DEMO / "manifest.json").is_file(), reason="models/demo is not there yet (it is trained from the demo corpus)")
+def test_demo_search_war_and_peace_finds_anna_karenina_and_maps_every_book(browser, tmp_path):
+    from bookembed.store import load_model_folder
+
+    # A copy, so the map's projection cache is not written into the repository's models/demo.
+    models = tmp_path / "models"
+    shutil.copytree(DEMO, models / "demo", ignore=shutil.ignore_patterns("projections"))
+    demo = load_model_folder(models / "demo")
+    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    context.add_init_script(MAP_INIT)
+    pg = context.new_page()
+    try:
+        with streamlit_server(models, tmp_path / "streamlit.log") as base:
+            pg.goto(url_for(base))
+            box = pg.get_by_label("Book", exact=True)
+            box.fill("War and Peace")
+            box.press("Enter")
+            wait_for_cell(pg, "Anna Karenina", timeout=60)
+            top = grid_cells(pg)
+            assert top[top.index("Anna Karenina") - 1] in {str(r) for r in range(1, 11)}  # among the top 10
+            pg.get_by_role("link", name="Map").click()
+            wait_for_map(pg, timeout=300)
+            assert sorted(book_ids_on_map(pg)) == list(range(demo.n_books))
+            n = box_select(pg)
+            archive = download_zip(pg, "Selection for the Projector (zip)")
+            assert len(archive.read("vectors.tsv").decode().splitlines()) == n
+    finally:
+        context.close()
