@@ -39,6 +39,13 @@ from bookembed.errors import ModelFolderError
 FORMAT = "bookembed-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _umask_mode()
 REQUIRED_FILES = ("book_vectors.npy", "link_vectors.npy", "links.json", "books.parquet", "pairs.npz")
 
 
@@ -63,6 +70,7 @@ def write_json_atomic(path: Path, value: Any) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(value, fh, ensure_ascii=False, indent=1)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes owner-only files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -77,6 +85,7 @@ def write_npy_atomic(path: Path, array: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

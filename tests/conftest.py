@@ -171,3 +171,17 @@ def assert_one_line_error(proc, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI (BOOKEMBED_NO_SKIPS=1) a skipped test is a failure: a missing browser,
+    TensorBoard or data file must not pass unnoticed."""
+    if os.environ.get("BOOKEMBED_NO_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"BOOKEMBED_NO_SKIPS=1 but {len(skipped)} test(s) were skipped:", red=True)
+        for rep in skipped[:20]:
+            reporter.write_line(f"  {rep.nodeid}: {rep.longrepr[-1] if isinstance(rep.longrepr, tuple) else rep.longrepr}")
+        session.exitstatus = 1
