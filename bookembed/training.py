@@ -48,9 +48,10 @@ class TrainConfig:
         Negatives per positive.
     task : {"regression", "classification"}
         MSE against +1/-1 on the cosine, or BCE through ``Dense(1, sigmoid)``.
-    optimizer : {"adam", "sgd"}
-        Lazy Adam (moments kept per row, updated only for the rows a step
-        touches) or plain SGD on the summed loss.
+    optimizer : {"sgd", "adam"}
+        Per-example SGD in a compiled loop (``kernels.sgd_pass``), or lazy
+        Adam in TensorFlow (moments kept per row, updated only for the rows
+        a step touches).
     learning_rate : float or None
         Step size; None gives the optimizer's default (``DEFAULT_LR``).
     heldout_share : float
@@ -399,6 +400,12 @@ def train(
     batch = int(config.batch_size or auto_batch_size(len(train_idx)))
     n_neg = batch * int(config.negative_ratio)
     neg_label = 0.0 if classify else -1.0
+    if config.optimizer == "sgd":
+        return _train_sgd(
+            model, pair_books, pair_links, n_books, n_links, train_idx, heldout, config, batch, rng, progress,
+            steps_per_call,
+        )
+    # Lazy Adam runs in TensorFlow, a chunk of steps per tf.function call.
     # Every true pair, held-out ones included, is kept out of the negatives.
     t_books = tf.constant(pair_books)
     t_links = tf.constant(pair_links)
@@ -503,4 +510,107 @@ def train(
     result.examples_per_s = config.epochs * steps * per_step / result.seconds
     result.book_vectors = np.asarray(book_var.numpy(), dtype=np.float32)
     result.link_vectors = np.asarray(link_var.numpy(), dtype=np.float32)
+    return result
+
+
+def sample_negatives(
+    pair_books: np.ndarray, pair_links: np.ndarray, n_books: int, n_links: int, n: int, rng: np.random.Generator,
+    bitmap: tuple[np.ndarray, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy twin of ``negative_sampler``: ``n`` uniform (book, link) pairs whose bit in
+    ``pair_bitmap`` is clear, so none of them is a true pair."""
+    words, log_bits = bitmap or pair_bitmap(pair_books, pair_links)
+    books = rng.integers(0, n_books, n, dtype=np.int32)
+    links = rng.integers(0, n_links, n, dtype=np.int32)
+    for _ in range(1000):
+        hit = maybe_true_pair(words, log_bits, books, links)
+        k = int(hit.sum())
+        if k == 0:
+            return books, links
+        books[hit] = rng.integers(0, n_books, k, dtype=np.int32)
+        links[hit] = rng.integers(0, n_links, k, dtype=np.int32)
+    raise BookembedError("could not draw negatives: nearly every (book, link) pair is a true pair")
+
+
+def _train_sgd(model, pair_books, pair_links, n_books, n_links, train_idx, heldout, config, batch, rng, progress,
+               steps_per_call) -> TrainResult:
+    """Per-example SGD through the compiled kernel; the Keras model gets the trained weights.
+
+    A "step" is ``batch`` positives with their negatives; it sets how often
+    progress is reported, since every example updates its rows at once.
+    """
+    from bookembed.kernels import sgd_pass
+
+    classify = config.task == "classification"
+    book_layer = model.get_layer("book_embedding")
+    link_layer = model.get_layer("link_embedding")
+    book_vectors = np.array(book_layer.get_weights()[0], dtype=np.float32)
+    link_vectors = np.array(link_layer.get_weights()[0], dtype=np.float32)
+    head = np.zeros(2, dtype=np.float64)
+    if classify:
+        kernel, bias = model.get_layer("output").get_weights()
+        head[:] = (float(kernel[0, 0]), float(bias[0]))
+    ratio = int(config.negative_ratio)
+    per_pos = 1 + ratio
+    bitmap = pair_bitmap(pair_books, pair_links)
+    neg_label = 0.0 if classify else -1.0
+    lr = float(config.learning_rate)
+    steps = max(1, math.ceil(len(train_idx) / batch))
+    result = TrainResult(model=model, book_vectors=None, link_vectors=None, heldout=heldout)  # type: ignore[arg-type]
+    result.batch_size = batch
+    start = time.perf_counter()
+    n_examples_total = 0
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        order = rng.permutation(train_idx)
+        n = len(order)
+        neg_b, neg_l = sample_negatives(pair_books, pair_links, n_books, n_links, n * ratio, rng, bitmap)
+        # each positive followed by its own negatives
+        books = np.empty((n, per_pos), dtype=np.int32)
+        links = np.empty((n, per_pos), dtype=np.int32)
+        labels = np.full((n, per_pos), neg_label, dtype=np.float32)
+        books[:, 0], links[:, 0], labels[:, 0] = pair_books[order], pair_links[order], 1.0
+        books[:, 1:] = neg_b.reshape(n, ratio)
+        links[:, 1:] = neg_l.reshape(n, ratio)
+        books, links, labels = books.ravel(), links.ravel(), labels.ravel()
+        losses = []
+        for first in range(0, steps, steps_per_call):
+            last = min(steps, first + steps_per_call)
+            a, b = first * batch * per_pos, min(n, last * batch) * per_pos
+            t0 = time.perf_counter()
+            loss = float(sgd_pass(book_vectors, link_vectors, books[a:b], links[a:b], labels[a:b], lr, head, classify))
+            dt = time.perf_counter() - t0
+            losses.append((loss, b - a))
+            report = Progress(
+                epoch=epoch,
+                epochs=config.epochs,
+                step=last,
+                steps=steps,
+                loss=loss,
+                examples_per_s=(b - a) / dt if dt > 0 else float("inf"),
+                elapsed_s=time.perf_counter() - start,
+            )
+            result.steps.append(asdict(report))
+            if progress is not None:
+                progress(report)
+        seconds = time.perf_counter() - epoch_start
+        n_examples_total += len(books)
+        result.history.append(
+            {
+                "epoch": epoch,
+                "loss": sum(loss * k for loss, k in losses) / max(1, sum(k for _, k in losses)),
+                "seconds": seconds,
+                "examples_per_s": len(books) / seconds,
+            }
+        )
+    result.seconds = time.perf_counter() - start
+    result.examples_per_s = n_examples_total / result.seconds
+    if not (np.isfinite(book_vectors).all() and np.isfinite(link_vectors).all()):
+        raise BookembedError("training diverged (NaN or Inf in the vectors); lower --learning-rate")
+    book_layer.set_weights([book_vectors])
+    link_layer.set_weights([link_vectors])
+    if classify:
+        model.get_layer("output").set_weights([np.array([[head[0]]], np.float32), np.array([head[1]], np.float32)])
+    result.book_vectors = book_vectors
+    result.link_vectors = link_vectors
     return result

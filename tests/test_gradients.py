@@ -92,3 +92,41 @@ def test_trainer_negatives_never_hit_true_pairs():
     assert not np.isin(nb.astype(np.int64) * n_links + nl, keys).any()
     # still spread over the books and links, not stuck on a few
     assert len(np.unique(nb)) == n_books and len(np.unique(nl)) == n_links
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_compiled_sgd_step_is_minus_lr_times_the_closed_form_gradient(task):
+    """One example through the compiled kernel moves its rows by exactly -lr x the gradient."""
+    from bookembed.kernels import sgd_pass
+
+    rng = np.random.default_rng(7)
+    books_v = rng.normal(size=(4, 5)).astype(np.float32)
+    links_v = rng.normal(size=(3, 5)).astype(np.float32)
+    head = np.array([1.3, -0.2]) if task == "classification" else np.zeros(2)
+    label = 1.0
+    lr = 1e-3
+    before_b, before_l, before_head = books_v.copy(), links_v.copy(), head.copy()
+    loss = sgd_pass(books_v, links_v, np.array([2], np.int32), np.array([1], np.int32),
+                    np.array([label], np.float32), lr, head, task == "classification")
+    dense = (tf.constant([[before_head[0]]], tf.float32), tf.constant([before_head[1]], tf.float32)) \
+        if task == "classification" else None
+    ref_loss, gb, gl, gd = loss_and_gradients(tf.constant(before_b[[2]]), tf.constant(before_l[[1]]),
+                                              tf.constant([[label]]), dense)
+    np.testing.assert_allclose(books_v[2], before_b[2] - lr * gb.numpy()[0], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(links_v[1], before_l[1] - lr * gl.numpy()[0], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(loss, float(ref_loss), rtol=1e-4)
+    other = [0, 1, 3]
+    assert np.array_equal(books_v[other], before_b[other]), "only the example's own rows move"
+    if task == "classification":
+        np.testing.assert_allclose(head, before_head - lr * np.array([float(g.numpy().ravel()[0]) for g in gd]), rtol=1e-4)
+
+
+def test_numpy_negatives_are_never_true_pairs():
+    from bookembed.training import sample_negatives
+
+    rng = np.random.default_rng(2)
+    keys = np.unique(rng.integers(0, 40 * 30, 500))
+    books, links = (keys // 30).astype(np.int32), (keys % 30).astype(np.int32)
+    nb, nl = sample_negatives(books, links, 40, 30, 50_000, np.random.default_rng(3))
+    assert not np.isin(nb.astype(np.int64) * 30 + nl, keys).any()
+    assert len(np.unique(nb)) == 40 and len(np.unique(nl)) == 30

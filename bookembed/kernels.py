@@ -1,0 +1,70 @@
+"""Compiled inner loop for SGD training (numba), imported only when training.
+
+One pass over an arranged sequence of examples (each positive followed by its
+negatives), updating the two rows of each example in place: the per-example
+SGD of word2vec-style trainers. The loss and its gradient are the model's,
+the same closed form as ``training.loss_and_gradients`` (a test checks one
+step against it). Single-threaded, so a seed gives the same vectors every run.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, fastmath=False)
+def sgd_pass(book_vectors, link_vectors, books, links, labels, lr, head, classify):  # pragma: no cover - compiled
+    """Update rows in place for each example in order; returns the mean loss.
+
+    Parameters
+    ----------
+    book_vectors : ndarray, float32, shape (n_books, dim)
+    link_vectors : ndarray, float32, shape (n_links, dim)
+    books, links : ndarray, int32, shape (n,)
+    labels : ndarray, float32, shape (n,)
+        +1/-1 (regression) or 1/0 (classification).
+    lr : float
+        Step size on each example's loss.
+    head : ndarray, float64, shape (2,)
+        The classification head's (kernel, bias), updated in place; unused for regression.
+    classify : bool
+    """
+    dim = book_vectors.shape[1]
+    total = 0.0
+    for i in range(books.shape[0]):
+        b = books[i]
+        l = links[i]
+        sb = 0.0
+        sl = 0.0
+        dot = 0.0
+        for d in range(dim):
+            x = book_vectors[b, d]
+            y = link_vectors[l, d]
+            sb += x * x
+            sl += y * y
+            dot += x * y
+        # Dot(normalize=True) divides by sqrt(max(|x|^2, 1e-12))
+        ib = 1.0 / np.sqrt(max(sb, 1e-12))
+        il = 1.0 / np.sqrt(max(sl, 1e-12))
+        cos = dot * ib * il
+        y_true = labels[i]
+        if classify:
+            z = head[0] * cos + head[1]
+            # binary cross-entropy from the logit, computed stably
+            total += max(z, 0.0) - z * y_true + np.log1p(np.exp(-abs(z)))
+            dz = 1.0 / (1.0 + np.exp(-z)) - y_true
+            dcos = dz * head[0]
+            head[0] -= lr * dz * cos
+            head[1] -= lr * dz
+        else:
+            err = cos - y_true
+            total += err * err
+            dcos = 2.0 * err
+        g = lr * dcos
+        for d in range(dim):
+            bh = book_vectors[b, d] * ib
+            lh = link_vectors[l, d] * il
+            book_vectors[b, d] -= g * (lh - cos * bh) * ib
+            link_vectors[l, d] -= g * (bh - cos * lh) * il
+    return total / max(books.shape[0], 1)
