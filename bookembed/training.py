@@ -477,43 +477,68 @@ def train(
     per_step = batch + n_neg
     result = TrainResult(model=model, book_vectors=None, link_vectors=None, heldout=heldout)  # type: ignore[arg-type]
     result.batch_size = batch
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
+    epoch_order = {}
+
+    def prepare_epoch() -> None:
         order = rng.permutation(train_idx)
         pad = steps * batch - len(order)
         if pad:
             order = np.concatenate([order, rng.choice(train_idx, size=pad)])
-        order = order.reshape(steps, batch)
+        epoch_order["steps"] = order.reshape(steps, batch)
+
+    def run_span(first: int, last: int) -> tuple[float, int]:
+        return float(run_chunk(tf.constant(epoch_order["steps"][first:last]))), (last - first) * per_step
+
+    _run_epochs(result, config, steps, steps_per_call, progress, prepare_epoch, run_span)
+    result.book_vectors = np.asarray(book_var.numpy(), dtype=np.float32)
+    result.link_vectors = np.asarray(link_var.numpy(), dtype=np.float32)
+    return result
+
+
+def _run_epochs(result: TrainResult, config: TrainConfig, steps: int, steps_per_call: int, progress,
+                prepare_epoch: Callable[[], None], run_span: Callable[[int, int], tuple[float, int]]) -> None:
+    """The epoch loop both trainers share: progress reports, per-chunk and per-epoch history, timing.
+
+    ``prepare_epoch()`` shuffles and draws negatives for an epoch; ``run_span(first, last)``
+    trains steps ``first`` to ``last - 1`` and returns their mean loss and example count.
+    """
+    start = time.perf_counter()
+    total = 0
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        prepare_epoch()
         losses = []
         for first in range(0, steps, steps_per_call):
-            chunk = order[first : first + steps_per_call]
+            last = min(steps, first + steps_per_call)
             t0 = time.perf_counter()
-            loss = float(run_chunk(tf.constant(chunk)))
+            loss, n = run_span(first, last)
             dt = time.perf_counter() - t0
-            losses.append((loss, len(chunk)))
+            losses.append((loss, n))
             report = Progress(
                 epoch=epoch,
                 epochs=config.epochs,
-                step=first + len(chunk),
+                step=last,
                 steps=steps,
                 loss=loss,
-                examples_per_s=len(chunk) * per_step / dt if dt > 0 else float("inf"),
+                examples_per_s=n / dt if dt > 0 else float("inf"),
                 elapsed_s=time.perf_counter() - start,
             )
             result.steps.append(asdict(report))
             if progress is not None:
                 progress(report)
         seconds = time.perf_counter() - epoch_start
-        mean_loss = sum(loss * n for loss, n in losses) / steps
+        n_epoch = sum(n for _, n in losses)
+        total += n_epoch
         result.history.append(
-            {"epoch": epoch, "loss": mean_loss, "seconds": seconds, "examples_per_s": steps * per_step / seconds}
+            {
+                "epoch": epoch,
+                "loss": sum(loss * n for loss, n in losses) / max(1, n_epoch),
+                "seconds": seconds,
+                "examples_per_s": n_epoch / seconds,
+            }
         )
     result.seconds = time.perf_counter() - start
-    result.examples_per_s = config.epochs * steps * per_step / result.seconds
-    result.book_vectors = np.asarray(book_var.numpy(), dtype=np.float32)
-    result.link_vectors = np.asarray(link_var.numpy(), dtype=np.float32)
-    return result
+    result.examples_per_s = total / result.seconds
 
 
 def sample_negatives(
@@ -561,10 +586,9 @@ def _train_sgd(model, pair_books, pair_links, n_books, n_links, train_idx, heldo
     steps = max(1, math.ceil(len(train_idx) / batch))
     result = TrainResult(model=model, book_vectors=None, link_vectors=None, heldout=heldout)  # type: ignore[arg-type]
     result.batch_size = batch
-    start = time.perf_counter()
-    n_examples_total = 0
-    for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
+    epoch_data = {}
+
+    def prepare_epoch() -> None:
         order = rng.permutation(train_idx)
         n = len(order)
         neg_b, neg_l = sample_negatives(pair_books, pair_links, n_books, n_links, n * ratio, rng, bitmap)
@@ -575,39 +599,14 @@ def _train_sgd(model, pair_books, pair_links, n_books, n_links, train_idx, heldo
         books[:, 0], links[:, 0], labels[:, 0] = pair_books[order], pair_links[order], 1.0
         books[:, 1:] = neg_b.reshape(n, ratio)
         links[:, 1:] = neg_l.reshape(n, ratio)
-        books, links, labels = books.ravel(), links.ravel(), labels.ravel()
-        losses = []
-        for first in range(0, steps, steps_per_call):
-            last = min(steps, first + steps_per_call)
-            a, b = first * batch * per_pos, min(n, last * batch) * per_pos
-            t0 = time.perf_counter()
-            loss = float(sgd_pass(book_vectors, link_vectors, books[a:b], links[a:b], labels[a:b], lr, head, classify))
-            dt = time.perf_counter() - t0
-            losses.append((loss, b - a))
-            report = Progress(
-                epoch=epoch,
-                epochs=config.epochs,
-                step=last,
-                steps=steps,
-                loss=loss,
-                examples_per_s=(b - a) / dt if dt > 0 else float("inf"),
-                elapsed_s=time.perf_counter() - start,
-            )
-            result.steps.append(asdict(report))
-            if progress is not None:
-                progress(report)
-        seconds = time.perf_counter() - epoch_start
-        n_examples_total += len(books)
-        result.history.append(
-            {
-                "epoch": epoch,
-                "loss": sum(loss * k for loss, k in losses) / max(1, sum(k for _, k in losses)),
-                "seconds": seconds,
-                "examples_per_s": len(books) / seconds,
-            }
-        )
-    result.seconds = time.perf_counter() - start
-    result.examples_per_s = n_examples_total / result.seconds
+        epoch_data.update(n=n, books=books.ravel(), links=links.ravel(), labels=labels.ravel())
+
+    def run_span(first: int, last: int) -> tuple[float, int]:
+        a, b = first * batch * per_pos, min(epoch_data["n"], last * batch) * per_pos
+        books, links, labels = epoch_data["books"][a:b], epoch_data["links"][a:b], epoch_data["labels"][a:b]
+        return float(sgd_pass(book_vectors, link_vectors, books, links, labels, lr, head, classify)), b - a
+
+    _run_epochs(result, config, steps, steps_per_call, progress, prepare_epoch, run_span)
     if not (np.isfinite(book_vectors).all() and np.isfinite(link_vectors).all()):
         raise BookembedError("training diverged (NaN or Inf in the vectors); lower --learning-rate")
     book_layer.set_weights([book_vectors])
