@@ -130,3 +130,24 @@ def test_numpy_negatives_are_never_true_pairs():
     nb, nl = sample_negatives(books, links, 40, 30, 50_000, np.random.default_rng(3))
     assert not np.isin(nb.astype(np.int64) * 30 + nl, keys).any()
     assert len(np.unique(nb)) == 40 and len(np.unique(nl)) == 30
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_lazy_adam_path_learns_and_is_seeded(tiny_path, task):
+    """The TensorFlow lazy-Adam trainer: the loss falls, the model holds the trained vectors, a seed repeats."""
+    from bookembed.corpus import load_corpus
+    from bookembed.training import TrainConfig, train
+
+    c = load_corpus(tiny_path)
+    cfg = TrainConfig(optimizer="adam", task=task, epochs=30, batch_size=8, dim=6, heldout_share=0.0, seed=3)
+    first = train(c.pair_books, c.pair_links, c.n_books, c.n_links, cfg)
+    again = train(c.pair_books, c.pair_links, c.n_books, c.n_links, cfg)
+    assert first.history[-1]["loss"] < first.history[0]["loss"]
+    np.testing.assert_allclose(first.book_vectors, again.book_vectors, atol=1e-5)
+    stored = first.model.get_layer("book_embedding").get_weights()[0]
+    np.testing.assert_array_equal(stored, first.book_vectors)
+    # books of one cluster end up closer to each other than to another cluster's
+    unit = first.book_vectors / np.linalg.norm(first.book_vectors, axis=1, keepdims=True)
+    titles = c.books["title"].tolist()
+    wp, ak, fr = (titles.index(t) for t in ("War and Peace", "Anna Karenina", "Foundation (Asimov novel)"))
+    assert unit[wp] @ unit[ak] > unit[wp] @ unit[fr]
