@@ -35,7 +35,6 @@ imported only when a Parquet file is written.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -50,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from bookembed.errors import BookembedError
+from bookembed.projection import PROJECTIONS, VIEWS, vectors_checksum
 from bookembed.store import ModelFolder, load_model_folder
 
 ModelLike = Union[ModelFolder, str, os.PathLike]
@@ -322,13 +322,6 @@ class CachedProjection:
         return int(self.coords.shape[1])
 
 
-def _vectors_sha1(model: ModelFolder) -> str:
-    if "vectors_sha1" not in model._cache:
-        data = np.ascontiguousarray(model.book_vectors, dtype=np.float32)
-        model._cache["vectors_sha1"] = hashlib.sha1(data.tobytes()).hexdigest()
-    return model._cache["vectors_sha1"]
-
-
 def load_cached_projections(model: ModelFolder) -> tuple[list[CachedProjection], list[str]]:
     """The usable cached projections of a model (sorted by key), and why others were ignored.
 
@@ -336,7 +329,7 @@ def load_cached_projections(model: ModelFolder) -> tuple[list[CachedProjection],
     (n_books, 2 or 3), holds NaN or Inf, or when its sidecar says it was made
     from other vectors.
     """
-    folder = Path(model.path) / "projections"
+    folder = Path(model.path) / PROJECTIONS
     found: list[CachedProjection] = []
     notes: list[str] = []
     if not folder.is_dir():
@@ -363,7 +356,7 @@ def load_cached_projections(model: ModelFolder) -> tuple[list[CachedProjection],
         if coords.ndim != 2 or coords.shape[0] != model.n_books or coords.shape[1] not in (2, 3):
             notes.append(f"note: ignored projection {key!r}: shape {coords.shape} does not fit {model.n_books} books")
             continue
-        if info.get("vectors") not in (None, _vectors_sha1(model)):
+        if info.get("vectors") not in (None, vectors_checksum(model)):
             notes.append(f"note: ignored projection {key!r}: made from other vectors")
             continue
         if not np.issubdtype(coords.dtype, np.number) or not np.isfinite(coords).all():
@@ -383,7 +376,7 @@ def load_views(model: ModelFolder) -> tuple[list[dict], list[str]]:
     means no views; entries that are not views are skipped (as the Map page
     does), and so are selected ids outside the model.
     """
-    file = Path(model.path) / "views.json"
+    file = Path(model.path) / VIEWS
     if not file.is_file():
         return [], []
     try:

@@ -356,12 +356,13 @@ def train(
 ) -> TrainResult:
     """Train book and link vectors on (book, link) pairs.
 
-    Each step takes ``batch_size`` true pairs (label +1) and ``negative_ratio``
-    times as many uniformly random (book, link) non-pairs (label -1, or 0 for
-    classification), computes the model's output and the gradient of the
-    summed loss analytically (``tests/test_training.py`` checks it against
-    Keras autodiff on the saved model), and updates only the rows the step
-    touched.
+    Each true pair (label +1) is trained with ``negative_ratio`` uniformly
+    random (book, link) non-pairs (label -1, or 0 for classification). The
+    model's loss and its gradient are computed in closed form
+    (``tests/test_gradients.py`` checks them against Keras autodiff on the
+    model's own layers), and only the rows involved are updated: by every
+    example at once with ``optimizer="sgd"`` (``kernels.sgd_pass``), or by
+    each step of ``batch_size`` positives with ``optimizer="adam"``.
 
     Parameters
     ----------
