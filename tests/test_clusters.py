@@ -1,0 +1,203 @@
+"""Clusters and their link labels: planted groups, the demo, the cache, and bad parameters."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bookembed import clusters as cl
+from bookembed.store import SaveInputs, load_model_folder, save_model_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "models" / "demo"
+
+GROUPS = {
+    "russian": ["leo tolstoy", "russian literature", "moscow"],
+    "tolkien": ["j. r. r. tolkien", "middle-earth", "high fantasy"],
+    "asimov": ["isaac asimov", "foundation series", "psychohistory"],
+}
+COMMON = ["novel", "english translation", "category:novels", "hardcover classics"]
+
+
+def make_grouped_model(path: Path, per_group: int = 8, dim: int = 6, seed: int = 0, noise: float = 0.05,
+                       no_genre: tuple[int, ...] = ()) -> Path:
+    """Three groups of books; each group's books share its three links, and every book
+    also takes two of four common links. Vectors sit near their group's direction.
+    Books numbered in ``no_genre`` have no genre."""
+    rng = np.random.default_rng(seed)
+    links = [link for group in GROUPS.values() for link in group] + COMMON
+    centres = np.eye(dim)[:3] * 3.0
+    titles, genres, pair_books, pair_links, vectors = [], [], [], [], []
+    for g, (name, group_links) in enumerate(GROUPS.items()):
+        for i in range(per_group):
+            b = len(titles)
+            titles.append(f"{name} book {i}")
+            genres.append(name)
+            own = [links.index(x) for x in group_links]
+            common = [len(links) - len(COMMON) + j for j in rng.choice(len(COMMON), 2, replace=False)]
+            for j in sorted(own + common):
+                pair_books.append(b)
+                pair_links.append(j)
+            vectors.append(centres[g] + rng.normal(scale=noise * 3, size=dim))
+    n = len(titles)
+    genres = [None if i in no_genre else g for i, g in enumerate(genres)]
+    books = pd.DataFrame({"title": titles, "author": [""] * n, "genre": genres, "primary_genre": genres,
+                          "country": [""] * n, "language": [""] * n, "publisher": [""] * n,
+                          "year": pd.array([None] * n, dtype="Int64"), "pages": pd.array([None] * n, dtype="Int64")})
+    return save_folder(path, books, links, np.array(pair_books), np.array(pair_links), np.array(vectors),
+                       rng.normal(size=(len(links), dim)))
+
+
+def save_folder(path: Path, books: pd.DataFrame, links, pair_books, pair_links, book_vectors, link_vectors) -> Path:
+    """A model folder from plain values (no training), through the store's public writer."""
+    pb, pl = np.asarray(pair_books, np.int32), np.asarray(pair_links, np.int32)
+    books = books.copy()
+    books["n_links"] = np.bincount(pb, minlength=len(books))
+    tables = {"books": books, "links": tuple(links), "pair_books": pb, "pair_links": pl,
+              "link_counts": np.bincount(pl, minlength=len(links)).astype(np.int64)}
+    rest = {"heldout": np.zeros(len(pb), bool), "book_vectors": np.asarray(book_vectors, np.float32),
+            "link_vectors": np.asarray(link_vectors, np.float32), "config": {"dim": int(np.shape(book_vectors)[1])},
+            "data": {"source": "test", "checksum": "0" * 64, "cleaning": {}, "report": []}}
+    if "graph" in {f.name for f in dataclasses.fields(SaveInputs)}:
+        from bookembed.graph import LinkGraph
+
+        return save_model_folder(path, SaveInputs(graph=LinkGraph(**tables), **rest))
+    return save_model_folder(path, SaveInputs(**tables, **rest))
+
+
+@pytest.fixture
+def grouped(tmp_path):
+    return load_model_folder(make_grouped_model(tmp_path / "grouped"))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    if not DEMO.is_dir():
+        pytest.skip("no shipped demo model")
+    # A copy: the cache is written into the folder, and the shipped one must stay as it is.
+    path = tmp_path_factory.mktemp("demo") / "demo"
+    shutil.copytree(DEMO, path)
+    return load_model_folder(path)
+
+
+def link_shares(model, labels: np.ndarray, cluster: int, link: int) -> tuple[float, float]:
+    """Share of the cluster's books linking to ``link``, and of the other books, counted from the pairs."""
+    has = np.array([link in set(model.book_links(i).tolist()) for i in range(model.n_books)])
+    inside = labels == cluster
+    return float(has[inside].mean()), float(has[~inside].mean())
+
+
+def test_planted_groups_are_found_and_named_by_their_own_links(grouped):
+    result = cl.cluster_books(grouped, n_clusters=3, cache=False)
+    genres = grouped.books["primary_genre"].to_numpy()
+    assert len(result.clusters) == 3 and result.noise == 0
+    for cluster in result.clusters:
+        members = set(genres[cluster.members])
+        assert len(members) == 1  # one planted group per cluster
+        (group,) = members
+        assert cluster.size == 8
+        assert set(cluster.terms) == set(GROUPS[group])  # the common links never make a label
+        assert cluster.examples and all(t.startswith(group) for t in cluster.examples)
+
+
+def test_labels_are_links_shared_more_inside_than_outside(demo):
+    result = cl.cluster_books(demo, cache=False)
+    assert sum(c.size for c in result.clusters) == demo.n_books
+    assert len(result.clusters) == cl.default_n_clusters(demo.n_books)
+    labelled = 0
+    for cluster in result.clusters:
+        for j, share_in, share_out in zip(cluster.term_ids, cluster.share_in, cluster.share_out):
+            inside, outside = link_shares(demo, result.labels, cluster.id, j)
+            assert inside == pytest.approx(share_in) and outside == pytest.approx(share_out)
+            assert inside > outside
+            assert inside >= 2 / cluster.size or cluster.size < 2  # shared by at least two of its books
+            labelled += 1
+    assert labelled >= 2 * len(result.clusters)
+
+
+def test_demo_labels_are_recognisable(demo):
+    result = cl.cluster_books(demo, cache=False)
+    index = demo.title_index
+
+    def label_of(title: str) -> str:
+        return result.clusters[result.labels[index[title]]].label
+
+    # At the default k the six Foundation books sit inside the science fiction cluster.
+    assert any(w in label_of("Foundation and Empire") for w in ("asimov", "foundation", "science fiction"))
+    assert any(w in label_of("The Two Towers") for w in ("tolkien", "middle-earth"))
+    assert "russia" in label_of("Crime and Punishment") or "dostoevsky" in label_of("Crime and Punishment")
+    assert "russia" in label_of("Anna Karenina") or "tolstoy" in label_of("Anna Karenina")
+
+
+def test_clusters_are_largest_first_and_members_most_typical_first(demo):
+    result = cl.cluster_books(demo, cache=False)
+    sizes = [c.size for c in result.clusters]
+    assert sizes == sorted(sizes, reverse=True)
+    unit = demo.unit_vectors("book")
+    for cluster in result.clusters:
+        centre = unit[cluster.members].mean(axis=0)
+        sims = unit[cluster.members] @ centre
+        assert np.all(np.diff(sims) <= 1e-6)
+        assert list(cluster.examples) == [demo.titles[i] for i in cluster.members[: len(cluster.examples)]]
+
+
+def test_labels_are_cached_in_the_folder_keyed_by_the_vectors(grouped):
+    first = cl.cluster_books(grouped, n_clusters=3)
+    assert not first.cached
+    files = list((grouped.path / cl.CLUSTERS).glob("*.json"))
+    assert [f.name for f in files] == ["kmeans-k3-s0.json"]
+    again = cl.cluster_books(load_model_folder(grouped.path), n_clusters=3)
+    assert again.cached and np.array_equal(again.labels, first.labels)
+    # The same file written for other vectors is stale and recomputed, not trusted.
+    info = json.loads(files[0].read_text())
+    info["vectors"] = "0" * 40
+    info["labels"] = [0] * grouped.n_books
+    files[0].write_text(json.dumps(info))
+    fresh = cl.cluster_books(load_model_folder(grouped.path), n_clusters=3)
+    assert not fresh.cached and len(fresh.clusters) == 3
+    files[0].write_text("{damaged")
+    assert len(cl.cluster_books(load_model_folder(grouped.path), n_clusters=3).clusters) == 3
+    assert not list((grouped.path / cl.CLUSTERS).glob(".*.tmp"))
+
+
+def test_hdbscan_finds_the_planted_groups_and_samples_above_its_limit(grouped, monkeypatch):
+    result = cl.cluster_books(grouped, "hdbscan", min_cluster_size=4, cache=False)
+    genres = grouped.books["primary_genre"].to_numpy()
+    found = [set(genres[c.members]) for c in result.clusters]
+    assert len(found) == 3 and all(len(g) == 1 for g in found)
+    monkeypatch.setattr(cl, "HDBSCAN_MAX_BOOKS", 18)
+    labels, params = cl.fit_labels(grouped.book_vectors, "hdbscan", min_cluster_size=3)
+    assert params["sampled"] == 18 and labels.shape == (grouped.n_books,)
+    for c in range(labels.max() + 1):
+        assert len(set(genres[labels == c])) == 1  # the unsampled books joined their own group
+
+
+def test_to_dict_is_plain_json(grouped):
+    result = cl.cluster_books(grouped, n_clusters=3, cache=False)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["books"] == grouped.n_books and len(data["clusters"]) == 3
+    assert all(len(c["links"]) == 3 and c["examples"] for c in data["clusters"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"method": "dbscan"}, "unknown clustering method 'dbscan'"),
+     ({"n_clusters": 1}, "n_clusters must be between 2"),
+     ({"n_clusters": 1000}, "n_clusters must be between 2"),
+     ({"method": "hdbscan", "min_cluster_size": 1}, "min_cluster_size must be at least 2")],
+)
+def test_bad_parameters_are_named(grouped, kwargs, fragment):
+    with pytest.raises(cl.ClusterError, match=fragment):
+        cl.cluster_books(grouped, cache=False, **kwargs)
+
+
+def test_default_number_of_clusters_grows_with_the_square_root():
+    assert cl.default_n_clusters(478) == 31
+    assert cl.default_n_clusters(3) == 2
+    assert cl.default_n_clusters(1_000_000) == cl.MAX_CLUSTERS

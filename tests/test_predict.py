@@ -1,0 +1,103 @@
+"""Predicting metadata from the vectors: beats the majority class on the demo and on real records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bookembed import predict as pr
+from bookembed.store import load_model_folder
+from test_clusters import make_grouped_model, save_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "models" / "demo"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    if not DEMO.is_dir():
+        pytest.skip("no shipped demo model")
+    return load_model_folder(DEMO)  # read only
+
+
+@pytest.fixture(scope="module")
+def p15(real_path, tmp_path_factory):
+    """A model trained on the real records, with the defaults."""
+    from bookembed.pipeline import train_model_folder
+    from bookembed.training import TrainConfig
+
+    out = tmp_path_factory.mktemp("p15") / "models" / "p15"
+    path, _, _ = train_model_folder(real_path, out, TrainConfig(seed=0))
+    return load_model_folder(path)
+
+
+@pytest.mark.parametrize("column", ["genre", "country", "language", "author"])
+def test_demo_predictions_beat_the_majority_class(demo, column):
+    result = pr.predict_column(demo, column)
+    assert result.accuracy > result.baseline_accuracy + 0.1
+    assert result.macro_f1 > result.baseline_macro_f1 + 0.2
+    values = demo.books[result.source].fillna("").astype(str).str.strip()
+    counts = values[values != ""].value_counts()
+    assert set(result.classes) == set(counts.index[counts >= pr.MIN_COUNT])
+    assert result.n_train == int(counts[counts >= pr.MIN_COUNT].sum())
+    assert result.n_rare == int(counts[counts < pr.MIN_COUNT].sum())
+    # Each fold guesses its own majority: never better than the overall majority share, give or take a fold.
+    assert result.baseline_accuracy <= counts.iloc[0] / result.n_train + 0.02
+
+
+def test_real_records_genre_beats_the_majority_and_fills_the_gaps(p15):
+    result = pr.predict_column(p15, "genre")
+    assert result.accuracy > result.baseline_accuracy + 0.2
+    assert result.macro_f1 > result.baseline_macro_f1 + 0.2
+    missing = p15.books["primary_genre"].isna() | (p15.books["primary_genre"].fillna("").str.strip() == "")
+    assert result.n_missing == int(missing.sum()) > 0  # about a quarter of real books have no genre
+    frame = result.predicted
+    assert set(frame["id"]) == set(np.flatnonzero(missing.to_numpy()))
+    assert set(frame["predicted"]) <= set(result.classes)
+    assert ((frame["probability"] > 0) & (frame["probability"] <= 1)).all()
+    assert list(frame["probability"]) == sorted(frame["probability"], reverse=True)
+    filled = result.filled(p15.books)
+    assert (filled.str.strip() != "").all()
+    known = ~missing.to_numpy()
+    assert (filled[known] == p15.books["primary_genre"][known].str.strip()).all()
+
+
+@pytest.mark.parametrize("column", ["country", "language"])
+def test_real_records_other_columns_beat_the_majority(p15, column):
+    result = pr.predict_column(p15, column)
+    assert result.accuracy > result.baseline_accuracy
+    assert result.macro_f1 > result.baseline_macro_f1
+
+
+def test_planted_groups_are_predicted_for_books_without_a_value(tmp_path):
+    # One book per group has no genre: each is predicted as its group.
+    hidden = [0, 10, 20]
+    model = load_model_folder(make_grouped_model(tmp_path / "grouped", per_group=10, no_genre=tuple(hidden)))
+    truth = ["russian", "tolkien", "asimov"]
+    result = pr.predict_column(model, "genre")
+    assert result.accuracy == 1.0 and result.n_missing == 3
+    got = dict(zip(result.predicted["id"], result.predicted["predicted"]))
+    assert [got[i] for i in hidden] == truth
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["books_missing"] == 3 and data["accuracy"] == 1.0
+
+
+def test_bad_columns_are_named(demo):
+    with pytest.raises(pr.PredictError, match="cannot predict 'shoe size'"):
+        pr.predict_column(demo, "shoe size")
+    with pytest.raises(pr.PredictError, match="author: fewer than two values"):
+        pr.predict_column(demo, "author", min_count=50)
+    with pytest.raises(pr.PredictError, match="min_count must be at least 2"):
+        pr.predict_column(demo, "genre", min_count=1)
+
+
+def test_a_table_without_the_column_is_named(tmp_path):
+    books = pd.DataFrame({"title": [f"Book {i}" for i in range(6)], "primary_genre": ["x", "y"] * 3})
+    model = load_model_folder(save_folder(tmp_path / "bare", books, ("a", "b"), np.arange(6), np.zeros(6),
+                                          np.eye(6, 4), np.ones((2, 4))))
+    with pytest.raises(pr.PredictError, match="no 'publisher' column"):
+        pr.predict_column(model, "publisher")
