@@ -15,3 +15,7 @@ class ModelFolderError(BookembedError):
 
 class DownloadError(BookembedError):
     """A download that failed; the partial file is kept for resuming."""
+
+
+class DumpError(CorpusError):
+    """A Wikipedia dump, its index or a dump job that cannot be read: names the file and the byte offset or page."""

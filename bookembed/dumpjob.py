@@ -1,0 +1,321 @@
+"""Build a records file from a Wikipedia dump on Dask, and fetch the newest dump.
+
+``build_dataset`` splits a multistream dump into byte ranges of whole bz2
+streams (``bookembed.wikidump``), sends one task per range to Dask workers,
+and writes the records in dump order as the ranges come back. By default it
+starts a ``distributed.LocalCluster`` with one process per core (the parsing
+is pure Python and holds the GIL, so processes, not threads), bound to
+127.0.0.1, and stops it at the end; ``scheduler="tcp://host:port"`` runs the
+same tasks on an existing cluster, whose workers must see the dump at the
+same path.
+
+``latest_dump`` and ``download_dump`` find and fetch the newest
+``pages-articles-multistream`` file and its index from the Wikimedia dumps
+site (or a mirror), reusing ``bookembed.download.download``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import logging
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from bookembed.errors import DownloadError, DumpError
+from bookembed.wikidump import DumpLayout, PartCounts, PartResult, dump_layout, parse_partition
+from bookembed.wikitext import PageFilter
+
+DUMPS_BASE_URL = "https://dumps.wikimedia.org"
+TASKS_PER_WORKER = 4  # several ranges per worker, so one slow range does not leave the others idle
+MAX_PARTITION_BYTES = 64 << 20  # compressed bytes per task: bounds what a worker holds and redoes on a retry
+
+
+@dataclass
+class BuildReport:
+    """What ``build_dataset`` read, kept and skipped."""
+
+    dump: str
+    out: str = ""
+    infoboxes: tuple[str, ...] = ()
+    counts: PartCounts = field(default_factory=PartCounts)
+    partitions: int = 0
+    workers: int = 0
+    scheduler: str = ""
+    multistream: bool = True
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        c = self.counts
+        out = []
+        if not self.multistream:
+            out.append(f"{self.dump} is a plain (single-stream) dump: read by one worker; "
+                       "a multistream dump and its index run in parallel")
+        out.append(
+            f"{c.pages:,} pages in {c.streams:,} streams, {self.partitions} tasks on {self.workers} "
+            f"worker(s) ({self.scheduler}) in {self.seconds:.1f} s"
+        )
+        out.append(
+            f"kept {c.kept:,} with infobox {', '.join(self.infoboxes)}; skipped {c.redirects:,} redirects, "
+            f"{c.other_namespace:,} pages outside the article namespace, {c.no_infobox:,} articles without it"
+        )
+        if self.out:
+            out.append(f"wrote {c.kept:,} records to {self.out}")
+        return out
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator:
+    """A ``distributed.Client``: on ``scheduler``, or on a new local cluster that is stopped on exit.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler, ``tcp://HOST:PORT``.
+    workers : int, optional
+        Worker processes of the local cluster (default: one per core).
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as err:
+            raise DumpError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
+        with client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    # processes=True: parsing holds the GIL. No dashboard: nothing listens beyond the scheduler on 127.0.0.1.
+    with LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster) as client:
+        yield client
+
+
+def _writer(out: Path):
+    """A temporary sibling of ``out``, opened for text; gzip when ``out`` ends in .gz."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    if out.suffix == ".gz":
+        return tmp, gzip.open(tmp, "wt", encoding="utf-8", newline="\n")
+    return tmp, open(tmp, "w", encoding="utf-8", newline="\n")
+
+
+def build_dataset(
+    dump: str | Path,
+    out: str | Path,
+    infoboxes: list[str] | tuple[str, ...] = ("book",),
+    *,
+    index: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int, PartCounts], object] | None = None,
+) -> BuildReport:
+    """Write the records of every article of a dump that uses one of ``infoboxes``.
+
+    Parameters
+    ----------
+    dump : str or Path
+        ``*-pages-articles-multistream.xml.bz2`` (parallel), or a plain
+        ``.xml.bz2`` / ``.xml`` dump (read by one worker).
+    out : str or Path
+        Records file (NDJSON; gzip if it ends in ``.gz``), written atomically.
+    infoboxes : sequence of str
+        Infobox names: ``"book"`` and ``"Infobox book"`` are the same.
+    index : str or Path, optional
+        The multistream index; without it streams are found by scanning.
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of a running Dask scheduler.
+    workers : int, optional
+        Processes of the local cluster (ignored with ``scheduler``).
+    progress : callable, optional
+        ``progress(bytes_done, bytes_total, counts_so_far)`` after each task.
+
+    Returns
+    -------
+    BuildReport
+
+    Raises
+    ------
+    DumpError
+        One line naming the file and the byte offset or page at fault; ``out``
+        is left as it was.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    layout = dump_layout(dump, index)
+    page_filter = PageFilter.build(infoboxes, layout.namespaces)
+    report = BuildReport(dump=Path(dump).name, infoboxes=page_filter.infoboxes, multistream=layout.multistream)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with dask_client(scheduler, workers) as client:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        report.workers = 1 if not layout.multistream else n_workers
+        report.scheduler = scheduler or "local cluster on 127.0.0.1"
+        n_parts = max(n_workers * TASKS_PER_WORKER, -(-layout.source.size // MAX_PARTITION_BYTES))
+        parts = layout.partitions(n_parts)
+        report.partitions = len(parts)
+        _run(client, layout, parts, page_filter, out, report, progress)
+    report.out = str(out)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(client, layout: DumpLayout, parts, page_filter: PageFilter, out: Path, report: BuildReport,
+         progress) -> None:
+    """Submit one task per partition; write results in partition order as they arrive."""
+    from distributed import as_completed
+
+    total = sum(p.end - p.start for p in parts)
+    run = uuid.uuid4().hex[:12]  # task keys unique per run, so two jobs on one cluster never share results
+    source = client.scatter(layout.source, broadcast=True)
+    futures = client.map(parse_partition, [source] * len(parts), parts, [page_filter] * len(parts),
+                         pure=False, key=[f"bookembed-dump-{run}-{p.number}" for p in parts])
+    tmp, fh = _writer(out)
+    pending: dict[int, PartResult] = {}
+    next_part = 0
+    done = 0
+    try:
+        with fh:
+            for future in as_completed(futures):
+                result: PartResult = future.result()  # re-raises a worker's DumpError here
+                future.release()
+                pending[result.number] = result
+                report.counts.add(result.counts)
+                done += result.nbytes
+                while next_part in pending:  # keep dump order, hold only what arrived early
+                    for record in pending.pop(next_part).records:
+                        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    next_part += 1
+                if progress:
+                    progress(done, total, report.counts)
+        os.replace(tmp, out)
+    except BaseException:
+        client.cancel(futures)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+# ---------------------------------------------------------------- the newest dump
+
+
+@dataclass(frozen=True)
+class DumpFiles:
+    """The multistream dump and index of one dated run of a wiki's dumps."""
+
+    wiki: str
+    date: str
+    dump_url: str
+    index_url: str
+    dump_size: int | None = None
+    index_size: int | None = None
+
+
+def _get(url: str, timeout: float) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "bookembed"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as err:
+        raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, OSError) as err:
+        raise DownloadError(f"{url}: cannot connect ({getattr(err, 'reason', err)})") from None
+
+
+def latest_dump(wiki: str = "enwiki", base_url: str = DUMPS_BASE_URL, *, timeout: float = 30.0,
+                tries: int = 4) -> DumpFiles:
+    """The newest dated run of ``wiki`` whose multistream dump and index are done.
+
+    Reads the wiki's listing (``BASE/enwiki/``: one folder per run, named by
+    date), then, newest first, each run's ``dumpstatus.json``: the current
+    run's folder exists while it is still being written, so the newest folder
+    is not always usable.
+
+    Raises
+    ------
+    DownloadError
+        The listing or status cannot be read, or no run among the newest
+        ``tries`` has both files done.
+    """
+    if not re.fullmatch(r"[a-z0-9_-]+", wiki):
+        raise DownloadError(f"{wiki!r} is not a wiki name like 'enwiki'")
+    root = base_url.rstrip("/") + f"/{wiki}/"
+    listing = _get(root, timeout).decode("utf-8", errors="replace")
+    dates = sorted(set(re.findall(r'href="(?:[^"]*/)?(\d{8})/?"', listing)), reverse=True)
+    if not dates:
+        raise DownloadError(f"{root}: no dated dump folders listed")
+    names = {
+        "dump": re.compile(rf"{re.escape(wiki)}-\d{{8}}-pages-articles-multistream\.xml\.bz2"),
+        "index": re.compile(rf"{re.escape(wiki)}-\d{{8}}-pages-articles-multistream-index\.txt\.bz2"),
+    }
+    for date in dates[:tries]:
+        status_url = f"{root}{date}/dumpstatus.json"
+        try:
+            status = json.loads(_get(status_url, timeout))
+        except DownloadError:
+            continue
+        except ValueError:
+            raise DownloadError(f"{status_url}: not JSON") from None
+        found: dict[str, tuple[str, int | None]] = {}
+        for job in (status.get("jobs") or {}).values():
+            if not isinstance(job, dict) or job.get("status") != "done":
+                continue
+            for name, info in (job.get("files") or {}).items():
+                for kind, pattern in names.items():
+                    if pattern.fullmatch(name) and isinstance(info, dict):
+                        url = urllib.parse.urljoin(root, info.get("url") or f"{date}/{name}")
+                        found[kind] = (url, info.get("size"))
+        if len(found) == 2:
+            return DumpFiles(wiki, date, found["dump"][0], found["index"][0], found["dump"][1], found["index"][1])
+    raise DownloadError(f"{root}: none of the newest {min(tries, len(dates))} runs ({', '.join(dates[:tries])}) "
+                        "has a finished pages-articles-multistream dump and index")
+
+
+def download_dump(
+    wiki: str = "enwiki",
+    out_dir: str | Path = "data",
+    *,
+    base_url: str = DUMPS_BASE_URL,
+    progress: Callable[[str, int, int | None], object] | None = None,
+    timeout: float = 30.0,
+) -> tuple[Path, Path]:
+    """Fetch the newest multistream dump of ``wiki`` and its index into ``out_dir``.
+
+    Each file resumes where a previous try stopped and is renamed into place
+    only when complete (``bookembed.download.download``).
+
+    Parameters
+    ----------
+    progress : callable, optional
+        ``progress(file_name, bytes_done, bytes_total_or_None)``.
+
+    Returns
+    -------
+    dump, index : Path
+    """
+    from bookembed.download import download
+
+    files = latest_dump(wiki, base_url, timeout=timeout)
+    paths = []
+    # the index first: it is small, and a dump without its index cannot be read in parallel
+    for url in (files.index_url, files.dump_url):
+        name = url.rsplit("/", 1)[-1]
+        callback = (lambda done, total, name=name: progress(name, done, total)) if progress else None
+        paths.append(download(url, Path(out_dir) / name, progress=callback, timeout=timeout))
+    index, dump = paths
+    return dump, index
