@@ -190,6 +190,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    if args.dump:
+        return cmd_download_dump(args)
     from bookembed.download import download
 
     bar = None
@@ -208,6 +210,55 @@ def cmd_download(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     print(f"saved {path}")
+    return 0
+
+
+def cmd_build_dataset(args: argparse.Namespace) -> int:
+    from bookembed.dumpjob import build_dataset
+
+    bar = None
+
+    def progress(done: int, total: int, counts) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = _progress_bar(total, "parsing dump", unit="B", unit_scale=True, unit_divisor=1024)
+        bar.update(done - bar.n)
+        bar.set_postfix_str(f"{counts.pages:,} pages, {counts.kept:,} kept")
+
+    try:
+        report = build_dataset(args.dump, args.out, args.infobox, index=args.index, scheduler=args.scheduler,
+                               workers=args.workers, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for line in report.lines():
+        print(f"bookembed: {line}", file=sys.stderr)
+    return 0
+
+
+def cmd_download_dump(args: argparse.Namespace) -> int:
+    from bookembed.dumpjob import DUMPS_BASE_URL, download_dump
+
+    if args.dump != "latest":
+        raise BookembedError(f"--dump takes 'latest', got {args.dump!r}")
+    bars: dict = {}
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        if args.quiet:
+            return
+        if name not in bars:
+            bars[name] = _progress_bar(total, name, unit="B", unit_scale=True, unit_divisor=1024, initial=done)
+        bars[name].update(done - bars[name].n)
+
+    out = args.out if args.out != args.default_out else "data"
+    try:
+        dump, index = download_dump(args.wiki, out, base_url=args.base_url or DUMPS_BASE_URL, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(f"saved {dump}\nsaved {index}")
     return 0
 
 
@@ -292,8 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--url", default=DEFAULT_URL)
     p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--dump", metavar="latest", help="fetch the newest pages-articles-multistream dump and its index")
+    p.add_argument("--wiki", default="enwiki", help="with --dump: which wiki (default enwiki)")
+    p.add_argument("--base-url", help="with --dump: a mirror of the Wikimedia dumps site")
+    p.set_defaults(default_out=str(DEFAULT_OUT))
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("build-dataset", help="records from a Wikipedia dump, parsed in parallel on Dask")
+    p.add_argument("--dump", required=True, help="*-pages-articles-multistream.xml.bz2 (or a plain dump)")
+    p.add_argument("--index", help="its *-multistream-index.txt.bz2 (without it, streams are found by scanning)")
+    p.add_argument("--infobox", action="append", required=True, help="infobox to keep, e.g. book; repeatable")
+    p.add_argument("--out", required=True, help="records file (.ndjson, or .ndjson.gz)")
+    p.add_argument("--scheduler", help="tcp://HOST:PORT of a running Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, help="local cluster processes (default: one per core)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_build_dataset)
 
     p = sub.add_parser("info", help="a model folder's manifest")
     p.add_argument("--model", default=str(DEFAULT_MODEL))

@@ -1,0 +1,480 @@
+"""From a Wikipedia dump to records: parsing, the Dask job, bad input, the newest-dump download.
+
+The tests write their own small dumps (bookembed.dumpwriter lays them out as
+Wikimedia does) and run every Dask scheduler and worker on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import bz2
+import functools
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bookembed.dumpwriter import DumpPage, write_multistream, write_plain
+from bookembed.errors import DownloadError, DumpError
+from bookembed.wikitext import link_target, normalize_template_name
+
+ROOT = Path(__file__).resolve().parents[1]
+TS = "2024-05-01T12:00:00Z"
+
+DUNE_TEXT = """{{Short description|1965 novel by Frank Herbert}}
+{{Infobox book
+| name = Dune<!-- as printed -->
+| author = [[Frank Herbert]]
+| country = United States
+| genre = [[Science fiction]]<ref name="sf">{{cite web |url=http://ref.example/dune |title=Dune at 50 \
+|work=[[Locus (magazine)|Locus]]}}</ref>
+| publisher = [[Chilton Books]]
+| pub_date = {{Start date|1965|08|01}}
+| pages = 412<ref>First edition.</ref>
+| series = {{nowrap|{{lang|en|Dune}} saga}}
+| followed_by = [[Dune_Messiah]]
+| isbn =
+}}
+'''''Dune''''' is a [[novel]] by [[Frank Herbert#Career|Herbert]], set on [[Arrakis|the desert planet]]. \
+It won the [[Hugo Award]].<!-- [[Hidden link]] --> <nowiki>[[Not a link]]</nowiki>
+See [[desert  planet]] and [[:Category:Novels about deserts]]; the plot is [[#Plot|below]].
+== External links ==
+* [http://dune.example/ Official site]
+
+[[Category:1965 American novels]]
+[[category:Hugo Award for Best Novel-winning works]]
+"""
+DUNE_RECORD = [
+    "Dune (novel)",
+    {
+        "name": "Dune",
+        "author": "Frank Herbert",
+        "country": "United States",
+        "genre": "Science fiction",
+        "publisher": "Chilton Books",
+        "pub_date": "1965 08 01",
+        "pages": "412",
+        "series": "en Dune saga",
+        "followed_by": "Dune_Messiah",
+    },
+    [
+        "Frank Herbert", "Science fiction", "Locus (magazine)", "Chilton Books", "Dune Messiah", "Novel",
+        "Frank Herbert", "Arrakis", "Hugo Award", "Desert planet", "Category:Novels about deserts",
+        "Category:1965 American novels", "Category:Hugo Award for Best Novel-winning works",
+    ],
+    ["http://ref.example/dune", "http://dune.example/"],
+    TS,
+    len(DUNE_TEXT),
+]
+NEURO_TEXT = ("{{infobox_Novel | name = ''Neuromancer'' | author = [[William Gibson]]\n| genre = [[cyberpunk]]\n"
+              "| release_date = July 1, 1984 }}\nA [[Cyberspace]] novel; [[cyberspace]] again. [[Category:1984 novels]]")
+NEURO_RECORD = [
+    "Neuromancer",
+    {"name": "Neuromancer", "author": "William Gibson", "genre": "cyberpunk", "release_date": "July 1, 1984"},
+    ["William Gibson", "Cyberpunk", "Cyberspace", "Cyberspace", "Category:1984 novels"],
+    [],
+    TS,
+    len(NEURO_TEXT),
+]
+HOBBIT_TEXT = "{{Template:Infobox Book|name=The Hobbit|author=J. R. R. Tolkien}} [[Middle-earth]]"
+NESTED_TEXT = "{{Collapsible|content={{Infobox book|name=Inner|genre=Mystery}}}} [[Detective fiction]]"
+
+# Books for training: three groups that share links, so every link is in at least 4 books.
+GROUPS = {
+    "Russian novel": ["Leo Tolstoy", "Russian literature", "Moscow", "Category:Russian novels"],
+    "High fantasy": ["J. R. R. Tolkien", "Middle-earth", "Allen & Unwin", "Category:Fantasy novels"],
+    "Science fiction": ["Isaac Asimov", "Galactic Empire", "Gnome Press", "Category:Science fiction novels"],
+}
+
+
+def _generated_book(i: int, genre: str, links: list[str]) -> tuple[str, str, list]:
+    title = f"{genre} book {i}"
+    text = f"{{{{Infobox book | name = {title} | genre = [[{genre}]] }}}}\n" + " ".join(f"[[{x}]]" for x in links)
+    return title, text, [title, {"name": title, "genre": genre}, [genre] + links, [], TS, len(text)]
+
+
+def _dump_pages() -> tuple[list[DumpPage], list[list], dict]:
+    """Pages of the test dump, the records expected from them in order, and the expected counts."""
+    pages: list[DumpPage] = []
+    expected: list[list] = []
+    pid = iter(range(10, 10_000))
+
+    def add(title, text, record=None, **kw):
+        pages.append(DumpPage(next(pid), title, text, timestamp=TS, **kw))
+        if record is not None:
+            expected.append(record)
+
+    add("Dune (novel)", DUNE_TEXT, DUNE_RECORD)
+    add("Blade Runner", "{{Infobox film | name = Blade Runner }} A [[film]].")
+    add("Dune novel", "#REDIRECT [[Dune (novel)]]", redirect="Dune (novel)")
+    add("Dune (novel)", "{{Infobox book|name=Talk copy}} [[Dune (novel)]]", namespace=1)
+    add("Neuromancer", NEURO_TEXT, NEURO_RECORD)
+    add("Reader", "{{Infobox book|name=My reading list}}", namespace=2)
+    add("Bookshelf", "{{Infobox bookshelf|name=Shelf}} [[Furniture]]")
+    add("The Hobbit", HOBBIT_TEXT, ["The Hobbit", {"name": "The Hobbit", "author": "J. R. R. Tolkien"},
+                                    ["Middle-earth"], [], TS, len(HOBBIT_TEXT)])
+    add("Old title", "#redirect [[Neuromancer]]")  # a redirect the <redirect> element does not mark
+    add("Inner", NESTED_TEXT, ["Inner", {"name": "Inner", "genre": "Mystery"}, ["Detective fiction"], [], TS,
+                               len(NESTED_TEXT)])
+    add("Sand", "Sand is a [[granular material]].")
+    for i in range(8):
+        for genre, links in GROUPS.items():
+            title, text, record = _generated_book(i, genre, links if i % 2 else links[::-1])
+            add(title, text, record)
+        add(f"Town {i}", f"{{{{Infobox settlement | name = Town {i} }}}} [[River {i}]]")
+    counts = {"pages": len(pages), "kept": len(expected), "redirects": 2, "other_namespace": 2,
+              "no_infobox": len(pages) - len(expected) - 4}
+    return pages, expected, counts
+
+
+INFOBOXES = ["book", "Infobox novel"]
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory):
+    base = tmp_path_factory.mktemp("dump")
+    pages, expected, counts = _dump_pages()
+    path, index = write_multistream(base / "testwiki-pages-articles-multistream.xml.bz2", pages,
+                                    pages_per_stream=4, index=base / "testwiki-multistream-index.txt.bz2")
+    return {"dir": base, "dump": path, "index": index, "pages": pages, "expected": expected, "counts": counts}
+
+
+def _read(path: Path) -> list[list]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory):
+    """A Dask scheduler and two worker processes started on their own, all on 127.0.0.1."""
+    from distributed import Client
+
+    base = tmp_path_factory.mktemp("dask")
+    info = base / "scheduler.json"
+    dask = str(Path(sys.executable).parent / "dask")
+    log = open(base / "dask.log", "w")
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=base))
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert info.exists(), (base / "dask.log").read_text()
+        procs.append(subprocess.Popen(
+            [dask, "worker", "--scheduler-file", str(info), "--nworkers", "2", "--nthreads", "1", "--host",
+             "127.0.0.1", "--no-dashboard", "--local-directory", str(base)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=base))
+        address = json.loads(info.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=90)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+# ---------------------------------------------------------------- parsing rules
+
+
+def test_infobox_names_match_ignoring_case_underscores_and_prefix():
+    same = ["book", "Book", "Infobox book", "infobox_Book", "  Infobox   BOOK ", "Template:Infobox book"]
+    assert {normalize_template_name(n) for n in same} == {"book"}
+    assert normalize_template_name("Infobox bookshelf") != "book"
+    assert normalize_template_name("Infobox") == "infobox"
+
+
+def test_link_targets_are_wikipedia_titles():
+    ns = {"category": "Category", "file": "File"}
+    assert link_target("Target|label", ns) == "Target"
+    assert link_target("target#Section", ns) == "Target"
+    assert link_target("#Section", ns) is None
+    assert link_target("category:1965 novels", ns) == "Category:1965 novels"
+    assert link_target(":Category:novels", ns) == "Category:Novels"
+    assert link_target("new_York  city", ns) == "New York city"
+    assert link_target("b:The Wealthy Barber", ns) == "B:The Wealthy Barber"  # not a namespace: a title
+    assert link_target("ßtraße", ns) == "ßtraße"  # MediaWiki does not upper-case ß to SS
+
+
+# ---------------------------------------------------------------- the Dask job
+
+
+def test_local_cluster_with_two_workers_writes_the_expected_records(dump):
+    from bookembed.dumpjob import build_dataset
+    from bookembed.wikidump import dump_layout
+
+    assert len(dump_layout(dump["dump"], dump["index"]).streams) >= 10  # really split into many streams
+    out = dump["dir"] / "local.ndjson"
+    seen = []
+    report = build_dataset(dump["dump"], out, INFOBOXES, index=dump["index"], workers=2,
+                           progress=lambda done, total, counts: seen.append((done, total)))
+    assert _read(out) == dump["expected"]
+    c = dump["counts"]
+    assert (report.counts.pages, report.counts.kept, report.counts.redirects, report.counts.other_namespace,
+            report.counts.no_infobox) == (c["pages"], c["kept"], c["redirects"], c["other_namespace"], c["no_infobox"])
+    assert report.workers == 2 and report.partitions >= 2 and report.multistream
+    assert seen[-1][0] == seen[-1][1] and len(seen) == report.partitions
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert not list(dump["dir"].glob(".local.ndjson.*"))  # no temporary left behind
+
+
+def test_cli_on_a_separately_started_scheduler_gives_the_same_records(dump, scheduler):
+    out = dump["dir"] / "cli.ndjson"
+    cmd = [sys.executable, "-m", "bookembed", "build-dataset", "--dump", str(dump["dump"]), "--index",
+           str(dump["index"]), "--infobox", "book", "--infobox", "Infobox novel", "--out", str(out),
+           "--scheduler", scheduler]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert _read(out) == dump["expected"]
+    assert f"kept {dump['counts']['kept']}" in proc.stderr and "2 redirects" in proc.stderr
+
+
+def test_streams_found_without_an_index(dump, scheduler):
+    from bookembed.dumpjob import build_dataset
+
+    out = dump["dir"] / "scanned.ndjson.gz"
+    report = build_dataset(dump["dump"], out, INFOBOXES, scheduler=scheduler)
+    with bz2.open(dump["index"], "rt") as fh:
+        n_streams = len({line.split(":", 1)[0] for line in fh})
+    assert report.multistream and report.counts.streams == n_streams + 1  # + the closing </mediawiki> stream
+    from bookembed.corpus import read_records
+
+    records, _ = read_records(out)  # gzip output reads back through the corpus reader
+    assert [r.title for r in records] == [r[0] for r in dump["expected"]]
+    assert [list(r.links) for r in records] == [r[2] for r in dump["expected"]]
+
+
+@pytest.mark.parametrize("name", ["plain.xml.bz2", "plain.xml"])
+def test_plain_dump_is_read_by_one_worker_and_says_so(dump, scheduler, name):
+    from bookembed.dumpjob import build_dataset
+
+    path = write_plain(dump["dir"] / name, dump["pages"])
+    out = dump["dir"] / f"{name}.ndjson"
+    report = build_dataset(path, out, INFOBOXES, scheduler=scheduler)
+    assert _read(out) == dump["expected"]
+    assert not report.multistream and report.partitions == 1 and report.workers == 1
+    assert "single-stream" in report.lines()[0]
+
+
+def test_model_trained_on_the_output_answers_for_every_book(dump, tmp_path):
+    from bookembed.neighbors import similar_books
+    from bookembed.pipeline import train_model_folder
+    from bookembed.store import load_model_folder
+    from bookembed.training import TrainConfig
+
+    out = tmp_path / "books.ndjson"
+    out.write_text("".join(json.dumps(r) + "\n" for r in dump["expected"]), encoding="utf-8")
+    path, _, corpus = train_model_folder(out, tmp_path / "model",
+                                         TrainConfig(epochs=30, batch_size=16, dim=8, heldout_share=0.0, seed=1))
+    model = load_model_folder(path)
+    generated = [r[0] for r in dump["expected"] if " book " in r[0]]
+    assert set(generated) <= set(corpus.books["title"])
+    for title in corpus.books["title"]:
+        top = similar_books(model, title, k=3)
+        assert len(top) == 3 and title not in set(top["title"])
+    # books of one group share every link, so their nearest book is in the same group
+    for title in generated:
+        genre = title.split(" book ")[0]
+        assert similar_books(model, title, k=1)["title"].iloc[0].startswith(genre)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def previous(tmp_path):
+    """An output file from an earlier run, which a failed job must leave as it was."""
+    out = tmp_path / "books.ndjson"
+    out.write_text('["Earlier", {}, [], [], null, 0]\n', encoding="utf-8")
+    return out
+
+
+def _fails(scheduler, dump_path, out, index=None, match=""):
+    from bookembed.dumpjob import build_dataset
+
+    before = out.read_bytes()
+    with pytest.raises(DumpError) as err:
+        build_dataset(dump_path, out, ["book"], index=index, scheduler=scheduler)
+    message = str(err.value)
+    assert "\n" not in message and match in message, message
+    assert out.read_bytes() == before and not list(out.parent.glob(f".{out.name}.*"))
+    return message
+
+
+def _stream_offsets(index: Path) -> list[int]:
+    with bz2.open(index, "rt") as fh:
+        return sorted({int(line.split(":", 1)[0]) for line in fh})
+
+
+def test_truncated_stream_names_the_file_and_offset(dump, scheduler, previous, tmp_path):
+    offsets = _stream_offsets(dump["index"])
+    broken = tmp_path / "truncated.xml.bz2"
+    data = dump["dump"].read_bytes()
+    cut = (offsets[-1] + len(data)) // 2  # in the middle of the last stream of pages (the closing one is tiny)
+    broken.write_bytes(data[:cut])
+    message = _fails(scheduler, broken, previous, index=dump["index"], match="truncated.xml.bz2")
+    assert f"byte offset {offsets[-1]}" in message and "truncated" in message
+
+
+def test_corrupt_stream_names_the_file_and_offset(dump, scheduler, previous, tmp_path):
+    offsets = _stream_offsets(dump["index"])
+    data = bytearray(dump["dump"].read_bytes())
+    middle = (offsets[3] + offsets[4]) // 2
+    data[middle:middle + 8] = bytes(b ^ 0x5A for b in data[middle:middle + 8])
+    broken = tmp_path / "corrupt.xml.bz2"
+    broken.write_bytes(bytes(data))
+    message = _fails(scheduler, broken, previous, index=dump["index"], match="corrupt.xml.bz2")
+    assert f"byte offset {offsets[3]}" in message and "corrupt" in message
+
+
+@pytest.mark.parametrize("xml", [
+    '<?xml version="1.0"?>\n<rss version="2.0"><channel><title>News</title></channel></rss>\n',
+    '<mediawiki xmlns="http://example.org/other/"><siteinfo></siteinfo><page><title>X</title></page></mediawiki>',
+])
+def test_xml_that_is_not_a_mediawiki_export(scheduler, previous, tmp_path, xml):
+    path = tmp_path / "feed.xml.bz2"
+    path.write_bytes(bz2.compress(xml.encode()))
+    message = _fails(scheduler, path, previous, match="feed.xml.bz2: not a MediaWiki export")
+    assert "byte offset 0" in message
+
+
+def test_malformed_page_xml_names_the_page_before_it(dump, scheduler, previous, tmp_path):
+    pages = [DumpPage(1, "Good page", "{{Infobox book|name=G}}"), DumpPage(2, "Next page", "text")]
+    path, index = write_multistream(tmp_path / "bad.xml.bz2", pages, pages_per_stream=1, index=tmp_path / "i.bz2")
+    offsets = _stream_offsets(index)
+    data = path.read_bytes()
+    second = bz2.decompress(data[offsets[1]:offsets[1] + 10_000]).replace(b"</title>", b"</titel>")
+    path.write_bytes(data[:offsets[1]] + bz2.compress(second))  # (drops the closing stream: not needed)
+    message = _fails(scheduler, path, previous, index=index, match="bad.xml.bz2: malformed XML")
+    assert f"byte offset {offsets[1]}" in message
+
+
+def test_index_of_another_dump(dump, scheduler, previous, tmp_path):
+    # offsets that are not stream starts of this dump
+    shifted = tmp_path / "shifted-index.txt.bz2"
+    with bz2.open(dump["index"], "rt") as fh:
+        lines = [line.split(":", 1) for line in fh]
+    with bz2.open(shifted, "wt") as fh:
+        fh.writelines(f"{int(off) + 7}:{rest}" for off, rest in lines)
+    message = _fails(scheduler, dump["dump"], previous, index=shifted, match="shifted-index.txt.bz2 does not match")
+    assert f"byte offset {int(lines[0][0]) + 7}" in message
+    # the same offsets, other pages: the first page of a stream is not the one the index lists
+    renamed = tmp_path / "renamed-index.txt.bz2"
+    with bz2.open(renamed, "wt") as fh:
+        for off, rest in lines:
+            page_id, title = rest.split(":", 1)
+            fh.write(f"{off}:{int(page_id) + 1}:{title.strip()} (2)\n")
+    message = _fails(scheduler, dump["dump"], previous, index=renamed, match="renamed-index.txt.bz2 does not match")
+    # whichever stream a worker reaches first: the message names its offset and both pages
+    listed = {f"byte offset {off}: it lists page {int(rest.split(':', 1)[0]) + 1}" for off, rest in lines}
+    m = re.search(r"it lists page (\d+) '([^']*) \(2\)' first at (byte offset \d+), the stream there starts with "
+                  r"page (\d+) '([^']*)'", message)
+    assert m and m.group(2) == m.group(5) and int(m.group(1)) == int(m.group(4)) + 1, message
+    assert any(m.group(3) in x for x in listed)
+
+
+def test_bad_index_line(dump, scheduler, previous, tmp_path):
+    index = tmp_path / "index.txt.bz2"
+    index.write_bytes(bz2.compress(b"600:10:Dune\nnot an index line\n"))
+    _fails(scheduler, dump["dump"], previous, index=index, match="line 2 of index.txt.bz2")
+
+
+def test_missing_dump_file(scheduler, previous, tmp_path):
+    _fails(scheduler, tmp_path / "nope.xml.bz2", previous, match="nope.xml.bz2: no such file")
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    path = tmp_path / "feed.xml.bz2"
+    path.write_bytes(bz2.compress(b"<rss><channel/></rss>"))
+    proc = subprocess.run([sys.executable, "-m", "bookembed", "build-dataset", "--dump", str(path), "--infobox",
+                           "book", "--out", str(tmp_path / "o.ndjson")], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "not a MediaWiki export" in proc.stderr
+    assert not (tmp_path / "o.ndjson").exists()
+
+
+# ---------------------------------------------------------------- the newest dump
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A dumps site on 127.0.0.1: an older finished run, and a newer one still in progress."""
+    site = tmp_path / "site"
+    wiki = site / "testwiki"
+    done, running = wiki / "20260101", wiki / "20260201"
+    done.mkdir(parents=True)
+    running.mkdir()
+    files = {}
+    for name, data in (("testwiki-20260101-pages-articles-multistream.xml.bz2", bz2.compress(b"<dump/>" * 500)),
+                       ("testwiki-20260101-pages-articles-multistream-index.txt.bz2", bz2.compress(b"1:2:A\n"))):
+        (done / name).write_bytes(data)
+        files[name] = {"size": len(data), "url": f"/testwiki/20260101/{name}"}
+    files["testwiki-20260101-pages-articles-multistream1.xml-p1p10.bz2"] = {"size": 1, "url": "/nowhere"}
+    (done / "dumpstatus.json").write_text(json.dumps({"jobs": {
+        "articlesmultistreamdumprecombine": {"status": "done", "files": files},
+        "metahistorybz2dump": {"status": "failed", "files": {}},
+    }, "version": "0.8"}))
+    (running / "dumpstatus.json").write_text(json.dumps({"jobs": {
+        "articlesmultistreamdumprecombine": {"status": "in-progress", "files": {}}}, "version": "0.8"}))
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield {"url": f"http://127.0.0.1:{server.server_address[1]}", "dir": done}
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_newest_finished_dump_is_found_and_downloaded(mirror, tmp_path):
+    from bookembed.dumpjob import download_dump, latest_dump
+
+    files = latest_dump("testwiki", mirror["url"])
+    assert files.date == "20260101"  # 20260201 is newer but not finished
+    assert files.dump_url.endswith("/testwiki/20260101/testwiki-20260101-pages-articles-multistream.xml.bz2")
+    seen = set()
+    dump, index = download_dump("testwiki", tmp_path / "data", base_url=mirror["url"],
+                                progress=lambda name, done, total: seen.add(name))
+    assert dump.read_bytes() == (mirror["dir"] / dump.name).read_bytes()
+    assert index.read_bytes() == (mirror["dir"] / index.name).read_bytes()
+    assert seen == {dump.name, index.name}
+    assert not list((tmp_path / "data").glob("*.part"))
+
+
+def test_cli_download_latest_dump(mirror, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bookembed", "download", "--dump", "latest", "--wiki", "testwiki",
+                           "--base-url", mirror["url"], "--out", str(tmp_path / "dl")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == sorted(p.name for p in mirror["dir"].glob("*.bz2"))
+
+
+def test_no_finished_dump_is_one_clear_error(mirror):
+    from bookembed.dumpjob import latest_dump
+
+    shutil.rmtree(mirror["dir"])
+    with pytest.raises(DownloadError, match="no.*finished|none of the newest"):
+        latest_dump("testwiki", mirror["url"])
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        latest_dump("otherwiki", mirror["url"])
