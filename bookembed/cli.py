@@ -287,6 +287,95 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clusters(args: argparse.Namespace) -> int:
+    from bookembed.clusters import cluster_books
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(args.model)
+    result = cluster_books(model, args.method, n_clusters=args.clusters, min_cluster_size=args.min_cluster_size,
+                           seed=args.seed, n_examples=args.examples, cache=not args.no_cache)
+    if args.json:
+        json.dump({"model": str(model.path), **result.to_dict()}, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return 0
+    how = "k-means" if result.method == "kmeans" else "HDBSCAN"
+    noise = f", {result.noise:,} books in no cluster" if result.noise else ""
+    print(f"model: {model.path} ({model.n_books:,} books) · {how}, {len(result.clusters)} clusters{noise}, "
+          f"{result.seconds:.1f} s{' (cached)' if result.cached else ''}")
+    width = len(str(len(result.clusters)))
+    for c in result.clusters:
+        print(f"{c.id + 1:>{width}}. {c.size:>5,} books  {c.label}")
+        print(f"{'':>{width}}  e.g. {'; '.join(c.examples)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bookembed.compare import align_maps, compare_models
+    from bookembed.store import load_model_folder
+
+    a, b = load_model_folder(args.a), load_model_folder(args.b)
+    result = compare_models(a, b, args.k, max_books=args.max_books, seed=args.seed)
+    out = result.to_dict(a.titles, args.changed)
+    if args.map:
+        from bookembed import projection as proj
+
+        settings = proj.make_settings(args.map, dims=2)
+        _, out["map_disparity"] = align_maps(proj.project(a, settings), proj.project(b, settings), result.ids_a,
+                                             result.ids_b)
+        out["map"] = proj.describe(settings)
+    if args.json:
+        json.dump(out, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return 0
+    print(f"A: {a.path} ({a.n_books:,} books, dim {a.dim})")
+    print(f"B: {b.path} ({b.n_books:,} books, dim {b.dim})")
+    print(f"shared titles: {result.n_shared:,}")
+    sample = (f" (sampled {len(result.compared):,} books; standard error {result.standard_error:.4f})"
+              if result.sampled else "")
+    print(f"mean overlap of the {result.k} nearest neighbours: {result.mean_overlap:.3f}{sample}")
+    hist = result.histogram()
+    print("books per overlap: " + "  ".join(f"{int(r.overlap * result.k)}/{result.k}: {r.books:,}"
+                                            for r in hist.itertuples()))
+    print(f"vector alignment (Procrustes) disparity: {result.vector_disparity:.4f}  (0 = same up to rotation)")
+    if "map_disparity" in out:
+        print(f"map alignment disparity ({out['map']}): {out['map_disparity']:.4f}")
+    if args.changed:
+        print("neighbourhoods that changed most:")
+        for row in result.changed(a.titles, args.changed).itertuples():
+            print(f"  {row.overlap:.1f}  {row.title}")
+            if row.only_in_a:
+                print(f"       only in A: {'; '.join(row.only_in_a)}")
+            if row.only_in_b:
+                print(f"       only in B: {'; '.join(row.only_in_b)}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from bookembed.predict import predict_column
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(args.model)
+    result = predict_column(model, args.column, min_count=args.min_count, folds=args.folds, seed=args.seed)
+    if args.csv:
+        result.predicted[["title", "predicted", "probability"]].to_csv(args.csv, index=False)
+    if args.json:
+        json.dump({"model": str(model.path), **result.to_dict(args.top)}, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return 0
+    print(f"model: {model.path} · predicting {result.column} ({result.source}) from the book vectors")
+    print(f"learned: {len(result.classes)} values held by {args.min_count}+ books, {result.n_train:,} books "
+          f"({result.n_rare:,} with rarer values left out)")
+    print(f"{result.folds}-fold cross-validated accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f}")
+    print(f"majority baseline ({result.majority!r}): accuracy {result.baseline_accuracy:.3f}, "
+          f"macro-F1 {result.baseline_macro_f1:.3f}")
+    print(f"books without a {result.column}: {result.n_missing:,}")
+    for row in result.predicted.head(args.top).itertuples():
+        print(f"  {row.probability:.2f}  {row.predicted:<24}  {row.title}")
+    if args.csv:
+        print(f"all {result.n_missing:,} predictions written to {args.csv}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bookembed import __version__
 
@@ -364,6 +453,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=str(DEFAULT_MODEL))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("clusters", help="clusters of books, labelled by the links their books share")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--method", default="kmeans", help="kmeans or hdbscan")
+    p.add_argument("--clusters", type=int, default=None, help="k-means' k (default: sqrt(2 x books), at most 50)")
+    p.add_argument("--min-cluster-size", type=int, default=5, help="HDBSCAN's smallest cluster")
+    p.add_argument("--examples", type=int, default=5, help="example titles per cluster")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write clusters/ in the model folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_clusters)
+
+    p = sub.add_parser("compare", help="two model folders: neighbour overlap, most changed books, alignment")
+    p.add_argument("a", help="model folder A")
+    p.add_argument("b", help="model folder B")
+    p.add_argument("-k", type=int, default=10, help="neighbours per book")
+    p.add_argument("--changed", type=int, default=10, help="how many most-changed books to list")
+    p.add_argument("--max-books", type=int, default=50_000, help="above this many shared books, sample this many")
+    p.add_argument("--map", choices=("umap", "tsne", "pca"), default=None,
+                   help="also align the two 2-D maps (computed and cached in each folder when missing)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("predict", help="predict missing metadata from the vectors, scored against the majority")
+    p.add_argument("--column", default="genre", help="genre, country, language, author or publisher")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--min-count", type=int, default=5, help="values held by fewer books are not learned")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--top", type=int, default=20, help="predictions to print")
+    p.add_argument("--csv", default=None, help="write every prediction to this CSV file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 
