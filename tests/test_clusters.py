@@ -201,3 +201,24 @@ def test_default_number_of_clusters_grows_with_the_square_root():
     assert cl.default_n_clusters(478) == 31
     assert cl.default_n_clusters(3) == 2
     assert cl.default_n_clusters(1_000_000) == cl.MAX_CLUSTERS
+
+
+def test_cli_prints_sizes_labels_and_examples(demo, tmp_path):
+    from conftest import run_cli
+
+    proc = run_cli("clusters", "--model", demo.path, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert sum(c["size"] for c in data["clusters"]) == demo.n_books
+    tolkien = [c for c in data["clusters"] if "The Two Towers" in c["examples"]]
+    assert tolkien and "tolkien" in tolkien[0]["label"]
+    proc = run_cli("clusters", "--model", demo.path, "--examples", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "(cached)" in proc.stdout.splitlines()[0]
+    assert "russian literature" in proc.stdout and "e.g. " in proc.stdout
+
+
+def test_cli_bad_method_is_one_line(demo, tmp_path):
+    from conftest import assert_one_line_error, run_cli
+
+    assert_one_line_error(run_cli("clusters", "--model", demo.path, "--method", "dbscan", cwd=tmp_path), "dbscan")

@@ -146,3 +146,27 @@ def test_models_without_shared_books_are_refused(demo, tmp_path):
         cmp.compare_models(demo, other)
     with pytest.raises(cmp.CompareError, match="k must be at least 1"):
         cmp.compare_models(demo, demo, k=0)
+
+
+def test_cli_compares_a_model_with_itself(demo, tmp_path):
+    import shutil
+
+    from conftest import run_cli
+
+    copy = tmp_path / "demo"
+    shutil.copytree(DEMO, copy)  # --map writes a projection into the folder
+    proc = run_cli("compare", copy, copy, "--map", "pca", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["shared"] == demo.n_books and data["mean_overlap"] == 1.0
+    assert data["vector_disparity"] == pytest.approx(0, abs=1e-9)
+    assert data["map_disparity"] == pytest.approx(0, abs=1e-9)
+    assert data["histogram"]["10/10"] == demo.n_books
+    proc = run_cli("compare", copy, copy, cwd=tmp_path)
+    assert proc.returncode == 0 and "mean overlap of the 10 nearest neighbours: 1.000" in proc.stdout
+
+
+def test_cli_names_a_missing_folder(tmp_path):
+    from conftest import assert_one_line_error, run_cli
+
+    assert_one_line_error(run_cli("compare", DEMO, tmp_path / "nowhere", cwd=tmp_path), "nowhere")

@@ -101,3 +101,24 @@ def test_a_table_without_the_column_is_named(tmp_path):
                                           np.eye(6, 4), np.ones((2, 4))))
     with pytest.raises(pr.PredictError, match="no 'publisher' column"):
         pr.predict_column(model, "publisher")
+
+
+def test_cli_reports_scores_and_exports_predictions(demo, tmp_path):
+    from conftest import run_cli
+
+    out = tmp_path / "country.csv"
+    proc = run_cli("predict", "--column", "country", "--model", demo.path, "--json", "--csv", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["accuracy"] > data["baseline"]["accuracy"]
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame.columns) == ["title", "predicted", "probability"]
+    missing = demo.books["country"].fillna("").str.strip() == ""
+    assert len(frame) == data["books_missing"] == int(missing.sum())
+    assert set(frame["title"]) == set(demo.books["title"][missing])
+
+
+def test_cli_bad_column_is_one_line(tmp_path):
+    from conftest import assert_one_line_error, run_cli
+
+    assert_one_line_error(run_cli("predict", "--column", "shoe size", "--model", DEMO, cwd=tmp_path), "shoe size")
