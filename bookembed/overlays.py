@@ -254,7 +254,8 @@ def add_link_points(fig, link_coords: np.ndarray, names: Sequence[str], counts: 
     link_coords = np.asarray(link_coords, dtype=np.float64)
     dims = link_coords.shape[1]
     escaped = [escape_label(n) for n in names]
-    text = [_short(e, 28) if i < n_text else "" for i, e in enumerate(escaped)]
+    # Shortened before escaping, so an entity is never cut in half.
+    text = [escape_label(_short(str(n), 28)) if i < n_text else "" for i, n in enumerate(names)]
     hover = [f"<b>{e}</b><br>link" + (f", {int(counts[i]):,} books" if counts is not None else "")
              for i, e in enumerate(escaped)]
     trace = {
