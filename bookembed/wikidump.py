@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
+from xml.etree import ElementTree
 
 from bookembed.errors import DumpError
 from bookembed.wikitext import PageFilter, is_redirect_text, page_record
@@ -35,7 +36,7 @@ _CHUNK = 1 << 20
 _VERIFY_BYTES = 1 << 13  # enough for a bz2 block's Huffman tables, where garbage fails
 _EXPORT_ROOT = re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<\s*([\w:.-]+)([^>]*)>", re.S)
 _EXPORT_NS = re.compile(r"""xmlns\s*=\s*["']http://www\.mediawiki\.org/xml/export-[\d.]+/?["']""")
-_FOOTER = re.compile(r"\s*</mediawiki>\s*$")
+_FOOTER = "</mediawiki>"
 
 
 @dataclass(frozen=True)
@@ -293,16 +294,19 @@ def _check_export(text: str, path: Path, where: str) -> None:
 
 
 def _siteinfo_namespaces(header: str, path: Path) -> dict[str, str]:
-    """Namespace names from ``<siteinfo>``, parsed by mwxml."""
-    import mwxml
-    from xml.etree.ElementTree import ParseError
-
+    """Namespace names from ``<siteinfo>``: case-folded name -> the site's spelling."""
     try:
-        dump = mwxml.Dump.from_file(io.StringIO(header + "</mediawiki>"))
-        namespaces = dump.site_info.namespaces or []
-    except (ParseError, mwxml.errors.MalformedXML, ValueError, TypeError) as err:
+        root = ElementTree.fromstring(header + "</mediawiki>")
+    except ElementTree.ParseError as err:
         raise DumpError(f"{path.name}: malformed <siteinfo> at the start of the dump ({err})") from None
-    return {ns.name.casefold(): ns.name for ns in namespaces if ns.name}
+    ns = _xml_namespace(root.tag)
+    names = (el.text.strip() for el in root.iter(f"{ns}namespace") if el.text and el.text.strip())
+    return {name.casefold(): name for name in names}
+
+
+def _xml_namespace(tag: str) -> str:
+    """``"{uri}"`` of a tag, as ElementTree spells qualified names."""
+    return tag[: tag.index("}") + 1] if tag.startswith("{") else ""
 
 
 def _plain_header(path: Path) -> str:
@@ -396,25 +400,43 @@ def dump_layout(dump: str | Path, index: str | Path | None = None) -> DumpLayout
 
 
 def _pages(xml_file, path: Path, where: str) -> Iterator[tuple[int, int, str, bool, str | None, str]]:
-    """(page id, namespace, title, redirect, timestamp, text) for each page of an export document."""
-    import mwxml
-    from xml.etree.ElementTree import ParseError
+    """(page id, namespace, title, redirect, timestamp, text) for each ``<page>`` of an export document.
 
+    ElementTree's ``iterparse`` (C parser) reads the XML; each page is
+    dropped as soon as it is read, so memory holds one page. mwxml reads the
+    same fields 5x slower, pure Python per element (``benchmarks/bench_wikidump.py``).
+    """
     last = None
     try:
-        dump = mwxml.Dump.from_file(xml_file)
-        for page in dump.pages:
-            last = page.title
-            revision = None
-            for revision in page:  # pages-articles holds one revision; keep the newest
-                pass
-            text = (revision.text if revision is not None else None) or ""
-            timestamp = str(revision.timestamp) if revision is not None and revision.timestamp else None
-            yield page.id, page.namespace, page.title, bool(page.redirect), timestamp, text
-    except (ParseError, mwxml.errors.MalformedXML, ValueError) as err:
+        events = ElementTree.iterparse(xml_file, events=("start", "end"))
+        _, root = next(events)
+        ns = _xml_namespace(root.tag)
+        page_tag, revision_tag = f"{ns}page", f"{ns}revision"
+        for event, elem in events:
+            if event != "end" or elem.tag != page_tag:
+                continue
+            title, namespace, page_id = (elem.findtext(f"{ns}{t}") for t in ("title", "ns", "id"))
+            if title is None or namespace is None or page_id is None:
+                raise ValueError(f"a <page> without <title>, <ns> or <id> (title {title!r})")
+            last = title
+            revisions = elem.findall(revision_tag)
+            revision = revisions[-1] if revisions else None  # pages-articles holds one; keep the newest
+            text = (revision.findtext(f"{ns}text") if revision is not None else None) or ""
+            timestamp = revision.findtext(f"{ns}timestamp") if revision is not None else None
+            redirect = elem.find(f"{ns}redirect") is not None
+            yield int(page_id), int(namespace), title, redirect, timestamp, text
+            root.clear()  # drop the page just read (and any before it) from the tree
+    except (ElementTree.ParseError, ValueError, StopIteration) as err:
         after = f" after page {last!r}" if last else ""
-        message = str(err).splitlines()[0][:200]
+        message = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise DumpError(f"{path.name}: malformed XML in the {where}{after} ({message})") from None
+
+
+def _strip_footer(text: str) -> str:
+    """The text without the closing ``</mediawiki>`` (the last stream's whole content)."""
+    # rstrip + endswith, not a regex: a leading \s* would be tried at every position of a 1 MB stream
+    end = text.rstrip()
+    return end[: -len(_FOOTER)] if end.endswith(_FOOTER) else text
 
 
 def _take(page: tuple, page_filter: PageFilter, pattern, result: PartResult) -> None:
@@ -456,7 +478,7 @@ def parse_partition(source: DumpSource, part: Partition, page_filter: PageFilter
         pos = part.start
         while pos < part.end:
             raw, next_pos = _decompress_stream(fh, path, pos, part.end)
-            text = _FOOTER.sub("", raw.decode("utf-8", errors="replace"))
+            text = _strip_footer(raw.decode("utf-8", errors="replace"))
             result.counts.streams += 1
             if text.strip():
                 xml = io.StringIO(source.header + text + "</mediawiki>")
