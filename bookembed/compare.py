@@ -334,3 +334,20 @@ def align_maps(coords_a: np.ndarray, coords_b: np.ndarray, ids_a: np.ndarray, id
     """
     fit = procrustes(np.asarray(coords_b)[ids_b], np.asarray(coords_a)[ids_a])
     return fit.apply(coords_b)[:, : np.asarray(coords_a).shape[1]].astype(np.float32), fit.disparity
+
+
+def same_books(source, target, ids) -> np.ndarray:
+    """The ids in ``target`` of the books ``ids`` of ``source`` (matched by title; books it lacks are dropped).
+
+    Parameters
+    ----------
+    source, target : ModelFolder
+    ids : sequence of int
+
+    Returns
+    -------
+    ndarray of int64, shape (<= len(ids),)
+    """
+    index = target.title_index
+    titles = source.titles
+    return np.asarray([index[titles[i]] for i in ids if titles[i] in index], dtype=np.int64)

@@ -402,3 +402,49 @@ def set_axis_titles(fig, x_title: str, y_title: str):
         yaxis={"title": {"text": escape_label(y_title)}, "showticklabels": True, "zeroline": True},
     )
     return fig
+
+
+def decorate(fig, model, coords: np.ndarray, *, clustering=None, density: bool = False, show: str = "books",
+             n_links: int = 150, link_coords: np.ndarray | None = None, predicted_ids: Sequence[int] = ()):
+    """Every optional layer of the map at once, in drawing order.
+
+    Density under the points, rings round predicted values, link markers,
+    then cluster labels on top.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+        From ``mapviz.map_figure(coords, ...)``.
+    model : ModelFolder
+    coords : ndarray, shape (n_books, 2 or 3)
+    clustering : bookembed.clusters.Clustering, optional
+        Labels drawn when given.
+    density : bool
+        Contours under the points (2-D only; ignored in 3-D).
+    show : {"books", "links", "both"}
+    n_links : int
+        The most-linked links drawn when links are shown.
+    link_coords : ndarray, shape (n_links, 2 or 3), optional
+        Exact link positions (custom axes); otherwise each is placed among
+        its nearest books (``link_positions``).
+    predicted_ids : sequence of int
+        Books whose colour is a predicted value.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    if show not in ("books", "links", "both"):
+        raise ValueError(f"show must be 'books', 'links' or 'both', got {show!r}")
+    coords = np.asarray(coords)
+    if density and coords.shape[1] == 2:
+        add_density(fig, coords)
+    if len(predicted_ids):
+        add_predicted_marks(fig, coords, predicted_ids)
+    if show != "books":
+        ids = top_links(model, n_links)
+        where = np.asarray(link_coords)[ids] if link_coords is not None else link_positions(model, coords, ids)
+        add_link_points(fig, where, [model.links[j] for j in ids], np.asarray(model.link_counts)[ids], show=show)
+    if clustering is not None:
+        add_cluster_labels(fig, coords, clustering, model.titles)
+    return fig

@@ -88,6 +88,10 @@ class Prediction:
         values.iloc[self.predicted["id"].to_numpy()] = self.predicted["predicted"].to_numpy()
         return values
 
+    def filled_books(self, books: pd.DataFrame) -> pd.DataFrame:
+        """A copy of the books table whose column holds the predictions where it was empty (for a map colouring)."""
+        return books.assign(**{self.source: self.filled(books)})
+
     def to_dict(self, limit: int | None = 20) -> dict:
         """Plain values for JSON (the first ``limit`` predictions; all when None)."""
         rows = self.predicted if limit is None else self.predicted.head(limit)

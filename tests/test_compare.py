@@ -170,3 +170,13 @@ def test_cli_names_a_missing_folder(tmp_path):
     from conftest import assert_one_line_error, run_cli
 
     assert_one_line_error(run_cli("compare", DEMO, tmp_path / "nowhere", cwd=tmp_path), "nowhere")
+
+
+def test_a_selection_crosses_to_the_other_model_by_title(demo, tmp_path):
+    keep = np.arange(0, demo.n_books, 2)
+    order = np.random.default_rng(4).permutation(len(keep))
+    other = copy_of(demo, tmp_path / "half", demo.book_vectors, keep=keep, order=order)
+    chosen = [0, 1, 2, 3]
+    found = cmp.same_books(demo, other, chosen)
+    assert [other.titles[j] for j in found] == [demo.titles[i] for i in (0, 2)]  # odd ids are not in B
+    assert list(cmp.same_books(other, demo, found)) == [0, 2]

@@ -136,3 +136,25 @@ def test_predicted_marks_ring_the_predicted_books(grouped):
     fig = ov.add_predicted_marks(map_figure(coords, grouped.books), coords, [1, 4])
     trace = [t for t in fig.data if t.meta == "predicted"][0]
     assert list(trace.x) == list(coords[[1, 4], 0]) and trace.marker.symbol == "circle-open"
+
+
+def test_decorate_draws_density_under_and_labels_on_top(grouped):
+    coords = np.random.default_rng(7).normal(size=(grouped.n_books, 2))
+    result = cl.cluster_books(grouped, n_clusters=3, cache=False)
+    fig = ov.decorate(map_figure(coords, grouped.books), grouped, coords, clustering=result, density=True,
+                      show="both", n_links=5, predicted_ids=[2])
+    metas = [t.meta for t in fig.data]
+    assert metas[0] == "density" and "books" in metas and metas.index("predicted") < metas.index("links")
+    links = fig.data[metas.index("links")]
+    assert len(links.x) == 5 and len(fig.layout.annotations) == 3
+    plain = ov.decorate(map_figure(coords, grouped.books), grouped, coords)
+    assert [t.meta for t in plain.data] == [t.meta for t in map_figure(coords, grouped.books).data]
+    axes = ov.axis_coordinates(grouped, ("moscow", "middle-earth"))
+    exact = ov.decorate(map_figure(axes.books, grouped.books), grouped, axes.books, show="links", n_links=3,
+                        link_coords=axes.links)
+    trace = [t for t in exact.data if t.meta == "links"][0]
+    top = ov.top_links(grouped, 3)
+    assert np.allclose(trace.x, axes.links[top, 0])
+    assert all(t.visible is False for t in exact.data if t.meta == "books")
+    with pytest.raises(ValueError, match="show must be"):
+        ov.decorate(map_figure(coords, grouped.books), grouped, coords, show="everything")

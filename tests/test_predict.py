@@ -122,3 +122,14 @@ def test_cli_bad_column_is_one_line(tmp_path):
     from conftest import assert_one_line_error, run_cli
 
     assert_one_line_error(run_cli("predict", "--column", "shoe size", "--model", DEMO, cwd=tmp_path), "shoe size")
+
+
+def test_filled_books_colour_the_map_with_predictions(tmp_path):
+    from bookembed.mapviz import map_figure
+
+    model = load_model_folder(make_grouped_model(tmp_path / "grouped", per_group=10, no_genre=(5,)))
+    result = pr.predict_column(model, "genre")
+    books = result.filled_books(model.books)
+    assert books["primary_genre"][5] == "russian" and pd.isna(model.books["primary_genre"][5])
+    fig = map_figure(np.zeros((model.n_books, 2)), books, color_by="genre")
+    assert not any("(unknown)" in t.name for t in fig.data)
