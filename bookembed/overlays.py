@@ -28,6 +28,7 @@ from bookembed.mapviz import escape_label
 LABEL_TERMS = 2
 LABEL_CHARS = 30
 HOVER_TITLES = 15
+LABEL_SPACING = (0.16, 0.045)
 DENSITY_BINS = 90
 
 
@@ -70,7 +71,7 @@ def cluster_centres(coords: np.ndarray, labels: np.ndarray, n_clusters: int) -> 
 
 
 def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str], *, n_terms: int = LABEL_TERMS,
-                       hover_titles: int = HOVER_TITLES):
+                       hover_titles: int = HOVER_TITLES, spacing: tuple[float, float] | None = LABEL_SPACING):
     """Write each cluster's characteristic links at its centre; hovering lists its books.
 
     Parameters
@@ -85,19 +86,32 @@ def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str
         Links shown per label (the hover shows all of them).
     hover_titles : int
         Books listed in the hover, the most typical first.
+    spacing : (float, float) or None
+        On a 2-D map, a label is left out when its centre is closer than these
+        shares of the axis ranges (x, y) to a larger cluster's label, so that
+        labels do not cover each other; None draws every label.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        The same figure, with one annotation per cluster (``name="cluster N"``).
+        The same figure, with one annotation per drawn cluster (``name="cluster N"``).
     """
     coords = np.asarray(coords)
     dims = coords.shape[1]
     centres = cluster_centres(coords, clustering.labels, len(clustering.clusters))
+    gap = None
+    if spacing is not None and dims == 2:
+        spans = [np.subtract(*reversed(r)) if r else np.ptp(coords[:, i]) or 1.0
+                 for i, r in enumerate((fig.layout.xaxis.range, fig.layout.yaxis.range))]
+        gap = (spacing[0] * float(spans[0]), spacing[1] * float(spans[1]))
+    placed: list[np.ndarray] = []
     notes = []
-    for cluster, centre in zip(clustering.clusters, centres):
+    for cluster, centre in zip(clustering.clusters, centres):  # largest first
         if np.isnan(centre).any():
             continue
+        if gap is not None and any(abs(centre[0] - p[0]) < gap[0] and abs(centre[1] - p[1]) < gap[1] for p in placed):
+            continue
+        placed.append(centre)
         terms = [escape_label(_short(_display_term(t))) for t in cluster.terms[:n_terms]] or [f"cluster {cluster.id + 1}"]
         listed = [escape_label(_short(titles[i], 60)) for i in cluster.members[:hover_titles]]
         more = cluster.size - len(listed)
@@ -108,8 +122,8 @@ def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str
             "hovertext": hover,
             "name": f"cluster {cluster.id}",
             "showarrow": False,
-            "font": {"size": 11, "color": "#1b1f24"},
-            "bgcolor": "rgba(255,255,255,0.78)",
+            "font": {"size": 10, "color": "#1b1f24"},
+            "bgcolor": "rgba(255,255,255,0.62)",
             "bordercolor": "rgba(60,60,60,0.45)",
             "borderwidth": 1,
             "borderpad": 2,
@@ -227,7 +241,7 @@ def top_links(model, n: int) -> np.ndarray:
 
 
 def add_link_points(fig, link_coords: np.ndarray, names: Sequence[str], counts: Sequence[int] | None = None, *,
-                    show: str = "both", n_text: int = 25):
+                    show: str = "both", n_text: int = 15):
     """Link vectors as diamonds on the map, the first ``n_text`` with their names.
 
     Parameters
@@ -405,7 +419,7 @@ def set_axis_titles(fig, x_title: str, y_title: str):
 
 
 def decorate(fig, model, coords: np.ndarray, *, clustering=None, density: bool = False, show: str = "books",
-             n_links: int = 150, link_coords: np.ndarray | None = None, predicted_ids: Sequence[int] = ()):
+             n_links: int = 60, link_coords: np.ndarray | None = None, predicted_ids: Sequence[int] = ()):
     """Every optional layer of the map at once, in drawing order.
 
     Density under the points, rings round predicted values, link markers,

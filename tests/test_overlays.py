@@ -27,7 +27,7 @@ def test_cluster_labels_sit_at_the_centres_and_list_the_books(grouped):
     result = cl.cluster_books(grouped, n_clusters=3, cache=False)
     titles = list(grouped.titles)
     titles[0] = NASTY
-    fig = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, titles)
+    fig = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, titles, spacing=None)
     notes = [a for a in fig.layout.annotations if (a.name or "").startswith("cluster ")]
     assert len(notes) == 3
     for note, cluster in zip(notes, result.clusters):
@@ -38,6 +38,19 @@ def test_cluster_labels_sit_at_the_centres_and_list_the_books(grouped):
         assert f"{cluster.size:,} books" in note.hovertext
     hovers = " ".join(n.hovertext for n in notes)
     assert "&lt;script&gt;" in hovers and "<script>" not in hovers
+
+
+def test_a_label_too_close_to_a_larger_clusters_label_is_left_out(grouped):
+    result = cl.cluster_books(grouped, n_clusters=3, cache=False)
+    coords = np.zeros((grouped.n_books, 2))
+    first, second, third = (result.labels == c for c in range(3))
+    coords[first] = [0.0, 0.0]
+    coords[second] = [0.05, 0.0]  # on top of the first cluster's label
+    coords[third] = [10.0, 10.0]
+    fig = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, grouped.titles)
+    assert [a.name for a in fig.layout.annotations] == ["cluster 0", "cluster 2"]
+    every = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, grouped.titles, spacing=None)
+    assert len(every.layout.annotations) == 3
 
 
 def test_cluster_labels_in_3d_go_to_the_scene(grouped):
