@@ -1,27 +1,14 @@
 """bookembed dashboard: `streamlit run app.py`.
 
-The sidebar picks the model folder (models/demo by default, or any folder
-under $BOOKEMBED_MODELS_DIR / models); every page works on that choice.
+The pages live in pages/ (Streamlit's own multipage convention) and each one
+draws the shared frame: the sidebar's page list, the model folder picker
+(models/demo by default, or any folder under $BOOKEMBED_MODELS_DIR / models)
+and the model's size. The entry point itself only opens the Search page,
+keeping the URL's query (?book=..., ?model=...).
 """
 
 import streamlit as st
 
-from bookembed import ui
+from bookembed.ui import PAGES
 
-st.set_page_config(page_title="bookembed", page_icon=":material/menu_book:", layout="wide")
-
-navigation = st.navigation(
-    [
-        st.Page("pages/search.py", title="Search", icon=":material/search:", default=True),
-        st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
-        st.Page("pages/export.py", title="Export", icon=":material/download:"),
-        st.Page("pages/model.py", title="Model", icon=":material/monitoring:"),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    ]
-)
-ui.mark_frame()
-ui.model_picker()
-ui.sidebar_summary()
-ui.training_result_banner()
-ui.prefetch_scripts()
-navigation.run()
+st.switch_page(PAGES[0][0], query_params={key: st.query_params.get_all(key) for key in st.query_params})

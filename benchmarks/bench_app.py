@@ -57,6 +57,7 @@ def make_big_model(path: Path, n_books: int = 37020, dim: int = 50, seed: int = 
     Peace" so a search for one finds the other.
     """
     from bookembed.metadata import primary_genre
+    from bookembed.graph import LinkGraph
     from bookembed.store import SaveInputs, save_model_folder
 
     rng = np.random.default_rng(seed)
@@ -114,8 +115,8 @@ def make_big_model(path: Path, n_books: int = 37020, dim: int = 50, seed: int = 
     books["n_links"] = np.bincount(pair_books, minlength=n)
     heldout = rng.random(len(pair_books)) < 0.05
     return save_model_folder(path, SaveInputs(
-        books=books, links=link_names, link_counts=np.bincount(pair_links, minlength=n_links).astype(np.int64),
-        pair_books=pair_books, pair_links=pair_links, heldout=heldout,
+        graph=LinkGraph(books=books, links=link_names, link_counts=np.bincount(pair_links, minlength=n_links).astype(np.int64),
+                        pair_books=pair_books, pair_links=pair_links), heldout=heldout,
         book_vectors=vectors.astype(np.float32), link_vectors=rng.normal(size=(n_links, dim)).astype(np.float32),
         config={"dim": dim, "seed": seed, "epochs": 1, "note": "benchmark model: random clustered vectors"},
         data={"source": "benchmark (book_info.tsv + random vectors)", "checksum": "0" * 64, "cleaning": {}, "report": []},

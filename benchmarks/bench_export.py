@@ -79,6 +79,7 @@ def book_table(n_books: int, rng: np.random.Generator) -> pd.DataFrame:
 
 def make_model(path: Path, n_books: int = N_BOOKS, n_links: int = N_LINKS, dim: int = DIM, seed: int = 0) -> Path:
     """A full-size model folder with cached projections and saved views (no TensorFlow)."""
+    from bookembed.graph import LinkGraph
     from bookembed.store import SaveInputs, save_model_folder
 
     rng = np.random.default_rng(seed)
@@ -90,11 +91,8 @@ def make_model(path: Path, n_books: int = N_BOOKS, n_links: int = N_LINKS, dim: 
     save_model_folder(
         path,
         SaveInputs(
-            books=books,
-            links=tuple(f"Link {j} ссылка" for j in range(n_links)),
-            link_counts=np.bincount(pair_links, minlength=n_links).astype(np.int64),
-            pair_books=pair_books,
-            pair_links=pair_links,
+            graph=LinkGraph(books=books, links=tuple(f"Link {j} ссылка" for j in range(n_links)), link_counts=np.bincount(pair_links, minlength=n_links).astype(np.int64),
+                            pair_books=pair_books, pair_links=pair_links),
             heldout=np.zeros(len(pair_books), dtype=bool),
             book_vectors=rng.normal(size=(n_books, dim)).astype(np.float32),
             link_vectors=rng.normal(size=(n_links, dim)).astype(np.float32),

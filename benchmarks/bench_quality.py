@@ -39,7 +39,8 @@ def main() -> None:
 
     from bookembed.corpus import load_corpus
     from bookembed.evaluate import genre_purity, heldout_auc
-    from bookembed.training import TrainConfig, split_heldout, train
+    from bookembed.sampling import split_heldout
+    from bookembed.training import TrainConfig, train
     from seed_recipe import train_seed
 
     corpus = load_corpus(args.data)

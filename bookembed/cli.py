@@ -34,8 +34,9 @@ def _progress_bar(total: int | None, desc: str, unit: str = "it", **kwargs):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bookembed.corpus import CleaningConfig, load_corpus
-    from bookembed.pipeline import train_corpus_to_folder
+    from bookembed.corpus import CleaningConfig
+    from bookembed.evaluate import summary
+    from bookembed.pipeline import train_model_folder
     from bookembed.training import TrainConfig
 
     config = TrainConfig(
@@ -48,19 +49,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         heldout_share=args.heldout_share,
         seed=args.seed,
+        threads=args.threads,
     )
     cleaning = CleaningConfig(min_link_count=args.min_link_count)
-    corpus = load_corpus(args.data, config=cleaning, skip_bad_lines=args.skip_bad_lines, metadata=args.metadata)
-    for line in corpus.report.lines():
-        print(f"bookembed: {line}", file=sys.stderr)
-    print(
-        f"corpus: {corpus.n_books} books, {corpus.n_links} links, {corpus.n_pairs} pairs from {corpus.source}",
-        file=sys.stderr,
-    )
     out = Path(args.out) if args.out else _default_out(args.data)
-    out.parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
     bar = None
     state = {"done": 0}
+
+    def on_corpus(corpus) -> None:
+        for line in corpus.report.lines():
+            print(f"bookembed: {line}", file=sys.stderr)
+        print(f"corpus: {corpus.n_books} books, {corpus.n_links} links, {corpus.n_pairs} pairs from {corpus.source}",
+              file=sys.stderr)
 
     def progress(p) -> None:
         nonlocal bar
@@ -73,22 +73,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.set_postfix_str(f"epoch {p.epoch}/{p.epochs} loss {p.loss:.4f} {p.examples_per_s:,.0f} ex/s")
 
     try:
-        path, metrics = train_corpus_to_folder(corpus, out, config, progress)
+        path, metrics, _ = train_model_folder(
+            args.data, out, config, cleaning, skip_bad_lines=args.skip_bad_lines, metadata=args.metadata,
+            overwrite=args.overwrite, progress=progress, on_corpus=on_corpus,
+        )
     finally:
         if bar is not None:
             bar.close()
-    purity = metrics["genre_purity"]
-    auc = metrics["auc"]
     print(f"saved {path}")
-    print(
-        f"held-out AUC {auc:.3f}" if auc is not None else "held-out AUC n/a (no pairs held out)",
-        end="; ",
-    )
-    if purity["purity"] is not None:
-        print(f"genre purity@{purity['k']} {purity['purity']:.3f} (chance {purity['chance']:.3f}, {purity['books']} books)")
-    else:
-        print("genre purity n/a (too few books with a genre)")
-    print(f"{metrics['examples_per_s']:,.0f} examples/s, {metrics['train_seconds']:.1f} s")
+    for line in summary(metrics):
+        print(line)
     return 0
 
 
@@ -158,34 +152,20 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from bookembed.evaluate import evaluate
+    from bookembed.evaluate import evaluate, summary
     from bookembed.store import load_model_folder, update_manifest
 
     model = load_model_folder(args.model)
-    seed = model.manifest.get("seed") or 0
-    result = evaluate(model, seed=seed)
+    result = evaluate(model, seed=model.manifest.get("seed") or 0)
     if args.write:
-        metrics = dict(model.manifest.get("metrics", {}))
-        metrics.update(result)
-        update_manifest(model.path, metrics=metrics)
+        update_manifest(model.path, metrics={**model.manifest.get("metrics", {}), **result})
     if args.json:
         json.dump({"model": str(model.path), **result}, sys.stdout, indent=1)
         print()
         return 0
-    purity = result["genre_purity"]
     print(f"model: {model.path} ({model.n_books} books, {model.n_links} links, dim {model.dim})")
-    if result["auc"] is None:
-        print("held-out link prediction: n/a (no pairs were held out)")
-    else:
-        print(f"held-out link prediction ROC-AUC: {result['auc']:.4f} ({result['heldout_pairs']} held-out pairs vs as many non-pairs)")
-    if purity["purity"] is None:
-        print("genre purity@10: n/a (too few books with a genre)")
-    else:
-        lift = purity["purity"] / purity["chance"] if purity["chance"] else float("inf")
-        print(
-            f"genre purity@{purity['k']}: {purity['purity']:.4f} (chance {purity['chance']:.4f}, "
-            f"{lift:.1f}x; {purity['books']} books with a genre)"
-        )
+    for line in summary(result):
+        print(line)
     return 0
 
 
@@ -263,14 +243,27 @@ def cmd_download_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bookembed.export import export_command
+    from bookembed.export import export_folder
 
-    for line in export_command(args.model, args.out, what=args.what, titles=args.titles, tensorboard=args.tensorboard):
+    result = export_folder(args.model, args.out, what=args.what, titles=args.titles, tensorboard=args.tensorboard)
+    for line in export_lines(result):
         print(line)
     return 0
 
 
+def export_lines(result) -> list[str]:
+    """What ``bookembed export`` prints about an ``export.ExportResult``: files, how to view them, notes."""
+    lines = [f"exported {result.rows:,} {result.what} x {result.dim} dimensions from {result.model}"]
+    lines += [f"wrote {path}" for path in result.written + result.tensorboard]
+    if result.tensorboard_dir is not None:
+        lines.append(f"view it with: tensorboard --logdir {result.tensorboard_dir}  (Projector tab)")
+    lines.append(f"standalone Projector: load {result.out / 'vectors.tsv'} and {result.out / 'metadata.tsv'} with its "
+                 f"Load button, or serve {result.out} next to the Projector and open it with ?config=projector_config.json")
+    return lines + result.notes
+
+
 def cmd_info(args: argparse.Namespace) -> int:
+    from bookembed.evaluate import summary
     from bookembed.store import load_model_folder
 
     model = load_model_folder(args.model)
@@ -279,11 +272,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         json.dump(m, sys.stdout, indent=1, ensure_ascii=False)
         print()
         return 0
+    data = m.get("data", {})
     print(f"model: {model.path}")
-    print(f"created: {m.get('created')}  data: {m.get('data', {}).get('source')}  sha256 {str(m.get('data', {}).get('checksum'))[:12]}")
+    print(f"created: {m.get('created')}  data: {data.get('source')}  sha256 {str(data.get('checksum'))[:12]}")
     print(f"counts: {json.dumps(m.get('counts'))}")
     print(f"config: {json.dumps(m.get('config'))}")
-    print(f"metrics: {json.dumps(m.get('metrics'))}")
+    for line in summary(m.get("metrics", {})):
+        print(line)
     return 0
 
 
@@ -379,6 +374,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from bookembed import __version__
 
+    from bookembed.corpus import CleaningConfig
+    from bookembed.training import DEFAULT_LR, PARALLEL_MIN_PAIRS, TASKS, TrainConfig
+
+    # Defaults come from the config types themselves (TrainConfig fills in the
+    # learning rate, so that one stays None here: "the optimizer's default").
+    TRAIN, CLEANING = TrainConfig(), CleaningConfig()
     parser = argparse.ArgumentParser(prog="bookembed", description="Learn and explore book embeddings.")
     parser.add_argument("--version", action="version", version=f"bookembed {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -387,16 +388,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="'demo', a Wikipedia-books NDJSON(.gz) file, or a pairs CSV/Parquet")
     p.add_argument("--out", help="model folder to write (default models/<data name>, models/demo for demo)")
     p.add_argument("--metadata", help="metadata CSV/Parquet keyed by item, for a pairs table")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--dim", type=int, default=50)
-    p.add_argument("--negative-ratio", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=None, help="positives per step (default: about 1%% of the pairs, 256-8192)")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="sparse SGD, or lazy (row-wise) Adam")
-    p.add_argument("--learning-rate", type=float, default=None, help="default 0.05 for sgd, 0.01 for adam")
-    p.add_argument("--heldout-share", type=float, default=0.05)
-    p.add_argument("--task", choices=("regression", "classification"), default="regression")
-    p.add_argument("--min-link-count", type=int, default=4)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--epochs", type=int, default=TRAIN.epochs)
+    p.add_argument("--dim", type=int, default=TRAIN.dim)
+    p.add_argument("--negative-ratio", type=int, default=TRAIN.negative_ratio)
+    p.add_argument("--batch-size", type=int, default=TRAIN.batch_size,
+                   help="positives per step (default: about 1%% of the pairs, 256-8192)")
+    p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default=TRAIN.optimizer,
+                   help="per-example SGD (compiled), or lazy (row-wise) Adam")
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="default " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()))
+    p.add_argument("--heldout-share", type=float, default=TRAIN.heldout_share)
+    p.add_argument("--task", choices=TASKS, default=TRAIN.task)
+    p.add_argument("--min-link-count", type=int, default=CLEANING.min_link_count)
+    p.add_argument("--seed", type=int, default=TRAIN.seed)
+    p.add_argument("--threads", type=int, default=TRAIN.threads,
+                   help=f"threads for SGD (default: every core once there are {PARALLEL_MIN_PAIRS:,} pairs, else 1; "
+                        "only 1 thread gives bit-identical vectors for a seed)")
+    p.add_argument("--overwrite", action="store_true", help="replace a trained model already in --out")
     p.add_argument("--skip-bad-lines", action="store_true", help="skip malformed records (reported) instead of failing")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

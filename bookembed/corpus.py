@@ -17,7 +17,7 @@ import gzip
 import hashlib
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bookembed.errors import CorpusError
+from bookembed.graph import LinkGraph
 from bookembed.metadata import METADATA_FIELDS, book_metadata, clean_text, parse_pages, parse_year, primary_genre
 
 DEMO = "demo"
@@ -116,46 +117,38 @@ class LoadReport:
 
 
 @dataclass(frozen=True, eq=False)
-class Corpus:
-    """Books, links and the pairs between them.
+class Corpus(LinkGraph):
+    """A loaded, cleaned corpus: a ``LinkGraph`` and where it came from.
+
+    Besides the ``LinkGraph`` fields (``books``: title then
+    ``METADATA_FIELDS`` then ``n_links``; ``links`` most-linked first;
+    ``link_counts``; ``pair_books``/``pair_links`` sorted by book then link):
 
     Attributes
     ----------
-    books : DataFrame, shape (n_books, 10)
-        ``title`` then ``METADATA_FIELDS`` then ``n_links``; row i is book id i.
-    links : tuple of str, length n_links
-        Link vocabulary; position j is link id j. Most-linked first.
-    link_counts : ndarray of int64, shape (n_links,)
-        How many books link to each link.
-    pair_books, pair_links : ndarray of int32, shape (n_pairs,)
-        The unique (book id, link id) pairs, sorted by book then link.
     source : str
         Where the records came from (a path, or ``"demo"``).
     checksum : str
         SHA-256 of the input file(s) bytes.
+    config : CleaningConfig
+        The rules that were applied.
+    report : LoadReport
+        What loading skipped, merged or dropped.
     """
 
-    books: pd.DataFrame
-    links: tuple[str, ...]
-    link_counts: np.ndarray
-    pair_books: np.ndarray
-    pair_links: np.ndarray
     source: str
     checksum: str
     config: CleaningConfig
     report: LoadReport
 
-    @property
-    def n_books(self) -> int:
-        return len(self.books)
-
-    @property
-    def n_links(self) -> int:
-        return len(self.links)
-
-    @property
-    def n_pairs(self) -> int:
-        return len(self.pair_books)
+    def provenance(self) -> dict:
+        """The model folder's ``data`` entry: source, checksum, cleaning rules, load report."""
+        return {
+            "source": self.source,
+            "checksum": self.checksum,
+            "cleaning": asdict(self.config),
+            "report": self.report.lines(),
+        }
 
 
 # ---------------------------------------------------------------- reading

@@ -17,5 +17,9 @@ class DownloadError(BookembedError):
     """A download that failed; the partial file is kept for resuming."""
 
 
+class WriteError(BookembedError):
+    """A file or folder that cannot be written; the message names it."""
+
+
 class DumpError(CorpusError):
     """A Wikipedia dump, its index or a dump job that cannot be read: names the file and the byte offset or page."""

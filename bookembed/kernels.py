@@ -1,10 +1,17 @@
-"""Compiled inner loop for SGD training (numba), imported only when training.
+"""Compiled inner loops for SGD training (numba), imported only when training.
 
 One pass over an arranged sequence of examples (each positive followed by its
 negatives), updating the two rows of each example in place: the per-example
 SGD of word2vec-style trainers. The loss and its gradient are the model's,
 the same closed form as ``training.loss_and_gradients`` (a test checks one
-step against it). Single-threaded, so a seed gives the same vectors every run.
+step against it).
+
+``sgd_pass`` runs on one thread, so a seed gives the same vectors every run.
+``sgd_pass_parallel`` cuts the span into one contiguous shard per thread and
+lets the threads update the shared vectors without locks (Hogwild, as
+word2vec and fastText do): two threads rarely touch the same row at once,
+and when they do, one update may be lost, which SGD shrugs off. Both release
+the GIL.
 """
 
 from __future__ import annotations
@@ -13,7 +20,45 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _update(book_vectors, link_vectors, b, l, y_true, lr, head, classify):  # pragma: no cover - compiled
+    """One example's SGD step on its two rows (and the head); returns its loss."""
+    dim = book_vectors.shape[1]
+    sb = 0.0
+    sl = 0.0
+    dot = 0.0
+    for d in range(dim):
+        x = book_vectors[b, d]
+        y = link_vectors[l, d]
+        sb += x * x
+        sl += y * y
+        dot += x * y
+    # Dot(normalize=True) divides by sqrt(max(|x|^2, 1e-12))
+    ib = 1.0 / np.sqrt(max(sb, 1e-12))
+    il = 1.0 / np.sqrt(max(sl, 1e-12))
+    cos = dot * ib * il
+    if classify:
+        z = head[0] * cos + head[1]
+        # binary cross-entropy from the logit, computed stably
+        loss = max(z, 0.0) - z * y_true + np.log1p(np.exp(-abs(z)))
+        dz = 1.0 / (1.0 + np.exp(-z)) - y_true
+        dcos = dz * head[0]
+        head[0] -= lr * dz * cos
+        head[1] -= lr * dz
+    else:
+        err = cos - y_true
+        loss = err * err
+        dcos = 2.0 * err
+    g = lr * dcos
+    for d in range(dim):
+        bh = book_vectors[b, d] * ib
+        lh = link_vectors[l, d] * il
+        book_vectors[b, d] -= g * (lh - cos * bh) * ib
+        link_vectors[l, d] -= g * (bh - cos * lh) * il
+    return loss
+
+
+@numba.njit(cache=True, nogil=True)
 def sgd_pass(book_vectors, link_vectors, books, links, labels, lr, head, classify):  # pragma: no cover - compiled
     """Update rows in place for each example in order; returns the mean loss.
 
@@ -30,41 +75,25 @@ def sgd_pass(book_vectors, link_vectors, books, links, labels, lr, head, classif
         The classification head's (kernel, bias), updated in place; unused for regression.
     classify : bool
     """
-    dim = book_vectors.shape[1]
     total = 0.0
     for i in range(books.shape[0]):
-        b = books[i]
-        l = links[i]
-        sb = 0.0
-        sl = 0.0
-        dot = 0.0
-        for d in range(dim):
-            x = book_vectors[b, d]
-            y = link_vectors[l, d]
-            sb += x * x
-            sl += y * y
-            dot += x * y
-        # Dot(normalize=True) divides by sqrt(max(|x|^2, 1e-12))
-        ib = 1.0 / np.sqrt(max(sb, 1e-12))
-        il = 1.0 / np.sqrt(max(sl, 1e-12))
-        cos = dot * ib * il
-        y_true = labels[i]
-        if classify:
-            z = head[0] * cos + head[1]
-            # binary cross-entropy from the logit, computed stably
-            total += max(z, 0.0) - z * y_true + np.log1p(np.exp(-abs(z)))
-            dz = 1.0 / (1.0 + np.exp(-z)) - y_true
-            dcos = dz * head[0]
-            head[0] -= lr * dz * cos
-            head[1] -= lr * dz
-        else:
-            err = cos - y_true
-            total += err * err
-            dcos = 2.0 * err
-        g = lr * dcos
-        for d in range(dim):
-            bh = book_vectors[b, d] * ib
-            lh = link_vectors[l, d] * il
-            book_vectors[b, d] -= g * (lh - cos * bh) * ib
-            link_vectors[l, d] -= g * (bh - cos * lh) * il
+        total += _update(book_vectors, link_vectors, books[i], links[i], labels[i], lr, head, classify)
     return total / max(books.shape[0], 1)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _sgd_shards(book_vectors, link_vectors, books, links, labels, lr, head, classify, shards):  # pragma: no cover
+    n = books.shape[0]
+    totals = np.zeros(shards)
+    for s in numba.prange(shards):
+        total = 0.0
+        for i in range(s * n // shards, (s + 1) * n // shards):
+            total += _update(book_vectors, link_vectors, books[i], links[i], labels[i], lr, head, classify)
+        totals[s] = total
+    return totals.sum() / max(n, 1)
+
+
+def sgd_pass_parallel(book_vectors, link_vectors, books, links, labels, lr, head, classify, threads: int) -> float:
+    """``sgd_pass`` on ``threads`` threads, one contiguous shard each, without locks; returns the mean loss."""
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    return _sgd_shards(book_vectors, link_vectors, books, links, labels, lr, head, classify, threads)

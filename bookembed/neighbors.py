@@ -1,20 +1,28 @@
-"""Exact cosine nearest neighbours over a model folder's vectors, with explanations.
+"""Nearest books and links of a model folder, by name, with explanations.
 
-Vectors are L2-normalised once; a query is one matrix-vector product and an
-``argpartition``. Every book result carries the links it shares with the
+Names are found fuzzily (case, accents and small typos do not matter); a
+query is one matrix-vector product over the model's unit vectors
+(``vectors.top_k``). Every book result carries the links it shares with the
 query: the reason the two are close.
+
+``read_titles`` turns a file of titles (one per line) into book or link ids.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from typing import Iterable, Sequence
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
 from bookembed.errors import BookembedError
+from bookembed.graph import fold
+from bookembed.vectors import top_k
+
+if TYPE_CHECKING:
+    from bookembed.store import ModelFolder
 
 
 class UnknownName(BookembedError):
@@ -24,21 +32,6 @@ class UnknownName(BookembedError):
         self.kind, self.name, self.suggestions = kind, name, suggestions
         hint = f"; did you mean: {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
         super().__init__(f"no {kind} named {name!r} in this model{hint}")
-
-
-def fold(text: str) -> str:
-    """Case- and accent-insensitive form: NFKD, combining marks dropped, casefolded, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return re.sub(r"\s+", " ", stripped.casefold()).strip()
-
-
-def _folded(model, kind: str) -> list[str]:
-    key = f"folded_{kind}"
-    if key not in model._cache:
-        names = model.titles if kind == "book" else list(model.links)
-        model._cache[key] = [fold(n) for n in names]
-    return model._cache[key]
 
 
 def search_names(model, query: str, kind: str = "book", limit: int = 20) -> list[int]:
@@ -51,7 +44,7 @@ def search_names(model, query: str, kind: str = "book", limit: int = 20) -> list
     q = fold(query)
     if not q:
         return []
-    names = _folded(model, kind)
+    names = model.folded_names(kind)
     exact, prefix, inside = [], [], []
     for i, name in enumerate(names):
         if name == q:
@@ -88,63 +81,12 @@ def resolve(model, name: str, kind: str = "book") -> int:
     if kind == "link" and name.lower() in index:
         return index[name.lower()]
     q = fold(name)
-    names = _folded(model, kind)
-    for i, folded in enumerate(names):
+    for i, folded in enumerate(model.folded_names(kind)):
         if folded == q:
             return i
     originals = model.titles if kind == "book" else model.links
     suggestions = [originals[i] for i in search_names(model, name, kind, limit=5)]
     raise UnknownName("book" if kind == "book" else "link", name, suggestions)
-
-
-def top_k(
-    unit: np.ndarray,
-    query: np.ndarray,
-    k: int = 10,
-    *,
-    exclude: Iterable[int] = (),
-    least: bool = False,
-    allowed: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine top-k.
-
-    Parameters
-    ----------
-    unit : ndarray, shape (n, dim)
-        L2-normalised vectors.
-    query : ndarray, shape (dim,)
-        The query vector (normalised here).
-    k : int
-        How many to return.
-    exclude : iterable of int
-        Ids never returned (the query itself).
-    least : bool
-        Return the least similar instead.
-    allowed : ndarray of bool, shape (n,), optional
-        Only these ids may be returned (a genre filter).
-
-    Returns
-    -------
-    ids : ndarray of int64, shape (m,), m <= k
-    sims : ndarray of float32, shape (m,)
-        Most similar first (least similar first when ``least``).
-    """
-    q = np.asarray(query, dtype=np.float32)
-    q = q / max(float(np.linalg.norm(q)), 1e-12)
-    sims = unit @ q
-    score = -sims if least else sims.copy()
-    valid = np.ones(len(unit), dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool).copy()
-    exclude = np.fromiter(exclude, dtype=np.int64)
-    if len(exclude):
-        valid[exclude] = False
-    n_valid = int(valid.sum())
-    if n_valid == 0 or k <= 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    score[~valid] = -np.inf
-    k = min(k, n_valid)
-    part = np.argpartition(-score, k - 1)[:k]
-    order = part[np.argsort(-score[part], kind="stable")]
-    return order.astype(np.int64), sims[order]
 
 
 def _meta_columns(model, ids: np.ndarray) -> dict:
@@ -217,28 +159,19 @@ def similar_books(
     return frame
 
 
-def _link_books(model) -> list[set]:
-    if "link_books" not in model._cache:
-        order = np.argsort(model.pair_links, kind="stable")
-        bounds = np.searchsorted(model.pair_links[order], np.arange(model.n_links + 1))
-        sorted_books = model.pair_books[order]
-        model._cache["link_books"] = [set(sorted_books[bounds[j] : bounds[j + 1]].tolist()) for j in range(model.n_links)]
-    return model._cache["link_books"]
-
-
 def similar_links(model, link: str, k: int = 10, *, least: bool = False) -> pd.DataFrame:
     """Links nearest to a link; ``shared_books`` counts books linking to both."""
     j = resolve(model, link, "link")
     unit = model.unit_vectors("link")
     found, sims = top_k(unit, unit[j], k, exclude=[j], least=least)
-    link_books = _link_books(model)
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(found) + 1),
             "link": _names(model.links, found),
             "similarity": sims.astype(float),
             "books": model.link_counts[found],
-            "shared_books": [len(link_books[j] & link_books[f]) for f in found],
+            "shared_books": [len(np.intersect1d(model.link_books(j), model.link_books(f), assume_unique=True))
+                             for f in found],
             "id": found,
         }
     )
@@ -248,7 +181,7 @@ def books_for_link(model, link: str, k: int = 10, *, least: bool = False) -> pd.
     """Books whose vectors are nearest to a link's vector; ``links_to_it`` says which really link to it."""
     j = resolve(model, link, "link")
     found, sims = top_k(model.unit_vectors("book"), model.unit_vectors("link")[j], k, least=least)
-    linked = _link_books(model)[j]
+    linked = set(model.link_books(j).tolist())
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(found) + 1),
@@ -276,3 +209,67 @@ def links_for_book(model, title: str, k: int = 10, *, least: bool = False) -> pd
             "id": found,
         }
     )
+
+
+def read_titles(path: str | os.PathLike, model: ModelFolder, what: str = "books") -> list[int]:
+    """Row ids for a file with one title (or link name) per line, in file order.
+
+    A line matches a title exactly, or else the title with tabs and line
+    breaks as spaces (how metadata.tsv writes it), or else the same with
+    surrounding and repeated spaces ignored. Blank lines and repeats are
+    skipped.
+
+    Raises
+    ------
+    BookembedError
+        An unreadable file, or a line that names no title of the model
+        (the message names the file and the line).
+    """
+    from bookembed.projector import check_kind, clean_value, is_blank
+
+    path = Path(path)
+    what = check_kind(what)
+    names = model.titles if what == "books" else list(model.links)
+    kind = "book" if what == "books" else "link"
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BookembedError(f"{path}: no such titles file") from None
+    except UnicodeDecodeError as err:
+        raise BookembedError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise BookembedError(f"{path}: cannot read ({err.strerror})") from None
+    exact = {}
+    cleaned: dict[str, list[int]] = {}
+    spaced: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        exact.setdefault(name, i)
+        cleaned.setdefault(clean_value(name), []).append(i)
+        spaced.setdefault(" ".join(name.split()), []).append(i)
+    ids: list[int] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line[:-1] if line.endswith("\r") else line
+        if is_blank(line):
+            continue
+        if line in exact:
+            ids.append(exact[line])
+            continue
+        for index, key in ((cleaned, line), (spaced, " ".join(line.split()))):
+            found = index.get(key)
+            if found:
+                if len(found) > 1:
+                    raise BookembedError(
+                        f"{path}, line {number}: {line!r} matches {len(found)} {what} "
+                        f"({', '.join(repr(names[j]) for j in found[:3])}); write the exact title"
+                    )
+                ids.append(found[0])
+                break
+        else:
+            close = search_names(model, line, kind=kind, limit=3)
+            hint = "; did you mean " + ", ".join(repr(names[j]) for j in close) + "?" if close else ""
+            raise BookembedError(f"{path}, line {number}: no {kind} named {line!r} in this model{hint}")
+    if not ids:
+        raise BookembedError(f"{path}: no titles in the file")
+    return list(dict.fromkeys(ids))
+
+

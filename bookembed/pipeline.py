@@ -1,26 +1,28 @@
 """Records to a finished model folder in one call: load, train, evaluate, save.
 
-The CLI's ``train`` and the app's training form both call ``train_model_folder``.
+``train_model_folder`` is the one way to train: the CLI's ``train`` and the
+app's Train page both call it, and hear about its stages through the same
+callbacks.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 from bookembed.corpus import CleaningConfig, Corpus, load_corpus
+from bookembed.errors import ModelFolderError
 from bookembed.evaluate import genre_purity, heldout_auc
-from bookembed.store import SaveInputs, save_model_folder
+from bookembed.store import SaveInputs, is_model_folder, save_model_folder
 from bookembed.training import Progress, TrainConfig, TrainResult, train
 
 
 def metrics_for(corpus: Corpus, result: TrainResult, seed: int) -> dict:
-    """The manifest's metrics for a freshly trained result."""
+    """The manifest's metrics for a freshly trained result (held-out pairs only)."""
     auc = heldout_auc(
         result.book_vectors, result.link_vectors, corpus.pair_books, corpus.pair_links, result.heldout, seed=seed
     )
-    purity = genre_purity(result.book_vectors, corpus.books["primary_genre"].tolist())
+    purity = genre_purity(result.book_vectors, corpus.books["primary_genre"].tolist(), seed=seed)
     return {
         "auc": auc,
         "heldout_pairs": int(result.heldout.sum()),
@@ -36,8 +38,9 @@ def train_corpus_to_folder(
     out: str | Path,
     config: TrainConfig = TrainConfig(),
     progress: Callable[[Progress], object] | None = None,
+    on_stage: Callable[[str], object] | None = None,
 ) -> tuple[Path, dict]:
-    """Train on a loaded corpus and write the model folder atomically.
+    """Train on a loaded corpus, measure it and write the model folder atomically.
 
     Returns
     -------
@@ -47,27 +50,22 @@ def train_corpus_to_folder(
         As stored in the manifest (AUC, genre purity, loss, speed).
     """
     result = train(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links, config, progress)
+    if on_stage is not None:
+        on_stage("measuring held-out AUC and genre purity")
     metrics = metrics_for(corpus, result, config.seed)
-    data = {
-        "source": corpus.source,
-        "checksum": corpus.checksum,
-        "cleaning": asdict(corpus.config),
-        "report": corpus.report.lines(),
-    }
+    if on_stage is not None:
+        on_stage("saving the model folder")
+    # what was actually used where the config said "automatic"
+    used = {**config.to_dict(), "batch_size": result.batch_size, "threads": result.threads}
     path = save_model_folder(
         out,
         SaveInputs(
-            books=corpus.books,
-            links=corpus.links,
-            link_counts=corpus.link_counts,
-            pair_books=corpus.pair_books,
-            pair_links=corpus.pair_links,
+            graph=corpus,
             heldout=result.heldout,
             book_vectors=result.book_vectors,
             link_vectors=result.link_vectors,
-            # the batch size actually used (None in the config means "auto")
-            config={**config.to_dict(), "batch_size": result.batch_size},
-            data=data,
+            config=used,
+            data=corpus.provenance(),
             metrics=metrics,
             history={"epochs": result.history, "steps": result.steps},
             model=result.model,
@@ -84,13 +82,43 @@ def train_model_folder(
     *,
     skip_bad_lines: bool = False,
     metadata: str | Path | None = None,
+    overwrite: bool = True,
     progress: Callable[[Progress], object] | None = None,
+    on_stage: Callable[[str], object] | None = None,
+    on_corpus: Callable[[Corpus], object] | None = None,
 ) -> tuple[Path, dict, Corpus]:
     """Load ``source`` (``"demo"``, NDJSON or a pairs table), train, evaluate and save to ``out``.
 
     Nothing is written until training has finished; a bad input raises
     ``CorpusError`` before any folder is touched.
+
+    Parameters
+    ----------
+    source, out : path
+    config, cleaning : TrainConfig, CleaningConfig
+    skip_bad_lines : bool
+        Skip malformed NDJSON lines (reported in ``corpus.report``).
+    metadata : path, optional
+        A metadata table for a pairs table.
+    overwrite : bool
+        Replace a trained model already in ``out``; when False, refuse before
+        loading anything.
+    progress : callable, optional
+        Training progress (``training.Progress``).
+    on_stage : callable, optional
+        ``on_stage(sentence)`` as each stage starts.
+    on_corpus : callable, optional
+        Called with the loaded corpus before training (to report its size).
     """
+    if not overwrite and is_model_folder(out):
+        raise ModelFolderError(f"{out}: already holds a trained model; pass --overwrite to replace it")
+    if on_stage is not None:
+        on_stage("reading and cleaning the records")
     corpus = load_corpus(source, config=cleaning, skip_bad_lines=skip_bad_lines, metadata=metadata)
-    path, metrics = train_corpus_to_folder(corpus, out, config, progress)
+    if on_corpus is not None:
+        on_corpus(corpus)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
+    if on_stage is not None:
+        on_stage(f"training on {corpus.n_books:,} books, {corpus.n_links:,} links, {corpus.n_pairs:,} pairs")
+    path, metrics = train_corpus_to_folder(corpus, out, config, progress, on_stage)
     return path, metrics, corpus

@@ -32,17 +32,15 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, ClassVar, Union
+from typing import ClassVar, Union
 
 import numpy as np
 
 from bookembed.errors import BookembedError
 from bookembed.store import write_json_atomic, write_npy_atomic
-
-ProgressFn = Callable[[float, str], object]
-"""``progress(fraction, stage)``: fraction in [0, 1], stage a short sentence."""
+from bookembed.vectors import ProgressFn, cosine_knn, unit_rows
 
 FAITHFULNESS_K = 10
 PROJECTIONS = "projections"
@@ -184,79 +182,6 @@ def describe(settings: Settings) -> str:
 
 
 # ---------------------------------------------------------------- neighbours and faithfulness
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (float32); zero rows stay zero."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
-
-def _top_k_rows(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column ids and values of each row's ``k`` largest entries, largest first.
-
-    ``np.partition`` on values is several times faster than ``np.argpartition``,
-    so the k-th largest value is found first and the few entries at or above it
-    are sorted (ties at the threshold may give more than k candidates; the
-    first k in column order win).
-    """
-    n_rows, n = sims.shape
-    if k >= n:
-        order = np.argsort(-sims, axis=1, kind="stable")
-        return order, np.take_along_axis(sims, order, axis=1)
-    kth = np.partition(sims, n - k, axis=1)[:, n - k]
-    # flatnonzero on the 1-D view is ten times faster than a 2-D nonzero.
-    flat = np.flatnonzero(sims >= kth[:, None])
-    rows, cols = np.divmod(flat, n)
-    vals = sims.ravel()[flat]
-    order = np.lexsort((-vals, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-    keep = rank < k
-    return cols[keep].reshape(n_rows, k).astype(np.int64), vals[keep].reshape(n_rows, k)
-
-
-def cosine_knn(
-    vectors: np.ndarray, k: int, *, block: int = 1024, progress: ProgressFn | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``k`` nearest neighbours by cosine similarity, each row's own point first.
-
-    Parameters
-    ----------
-    vectors : ndarray, shape (n, dim)
-    k : int
-        Neighbours per row, counting the row itself (``k <= n``).
-    block : int
-        Rows per matrix product; memory is ``block * n`` floats.
-
-    Returns
-    -------
-    indices : ndarray of int64, shape (n, k)
-        Column 0 is the row itself, then the nearest first.
-    distances : ndarray of float32, shape (n, k)
-        Cosine distances ``1 - cos``, ascending.
-    """
-    unit = unit_rows(vectors)
-    n = len(unit)
-    k = min(k, n)
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float32)
-    unit_t = np.ascontiguousarray(unit.T)
-    buffer = np.empty((min(block, n), n), dtype=np.float32)  # reused: fresh 150 MB blocks cost page faults
-    for start in range(0, n, block):
-        sims = np.matmul(unit[start : start + block], unit_t, out=buffer[: min(block, n - start)])
-        rows = np.arange(sims.shape[0])
-        # The row itself goes first even when a twin has the same vector.
-        sims[rows, start + rows] = 2.0
-        top, top_sims = _top_k_rows(sims, k)
-        indices[start : start + block] = top
-        dist = 1.0 - top_sims
-        dist[:, 0] = 0.0
-        distances[start : start + block] = np.maximum(dist, 0.0)
-        if progress is not None:
-            progress(min(1.0, (start + block) / n), f"nearest neighbours: {min(start + block, n):,} of {n:,} books")
-    return indices, distances
 
 
 def map_knn(coords: np.ndarray, k: int) -> np.ndarray:
@@ -471,33 +396,57 @@ def compute_projection(
 
 
 # ---------------------------------------------------------------- the cache in the model folder
-
-
-def vectors_checksum(model) -> str:
-    """SHA-1 of the book vectors' bytes (cached on the model): ties a projection to its vectors."""
-    if "vectors_sha1" not in model._cache:
-        data = np.ascontiguousarray(model.book_vectors, dtype=np.float32)
-        model._cache["vectors_sha1"] = hashlib.sha1(data.tobytes()).hexdigest()
-    return model._cache["vectors_sha1"]
+#
+# This module is the only reader and writer of <model>/projections/ and
+# <model>/views.json: the Map page, the CLI and the exporter all come here,
+# so a projection the app calls stale is stale for an export too.
 
 
 def projection_paths(model_path: str | Path, key: str) -> tuple[Path, Path]:
+    """The ``.npy`` coordinates and the ``.json`` sidecar of a projection key."""
     folder = Path(model_path) / PROJECTIONS
     return folder / f"{key}.npy", folder / f"{key}.json"
+
+
+def _read_json(file: Path):
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _stale_reason(model, info) -> str | None:
+    """Why a sidecar does not describe a usable projection of ``model`` (None when it does)."""
+    if not isinstance(info, dict):
+        return "damaged description"
+    try:
+        settings_from_info(info)
+    except (BookembedError, TypeError, ValueError):
+        return "unknown method or parameters"
+    if info.get("n_books") != model.n_books or info.get("vectors") != model.vectors_checksum:
+        return "made from other vectors"
+    return None
 
 
 def projection_info(model, settings: Settings) -> dict | None:
     """The stored description of a cached projection, or None when there is no usable one."""
     npy, meta = projection_paths(model.path, projection_key(settings))
-    if not (npy.is_file() and meta.is_file()):
+    if not npy.is_file():
         return None
+    info = _read_json(meta)
+    return info if _stale_reason(model, info) is None else None
+
+
+def _read_coords(model, npy: Path, dims: int) -> np.ndarray | None:
     try:
-        info = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        coords = np.load(npy, allow_pickle=False)
+    except (OSError, ValueError):
         return None
-    if info.get("n_books") != model.n_books or info.get("vectors") != vectors_checksum(model):
-        return None  # made from other vectors: stale
-    return info
+    if coords.shape != (model.n_books, dims) or not np.issubdtype(coords.dtype, np.number):
+        return None
+    if not np.all(np.isfinite(coords)):
+        return None
+    return coords.astype(np.float32, copy=False)
 
 
 def load_projection(model, settings: Settings) -> np.ndarray | None:
@@ -505,13 +454,7 @@ def load_projection(model, settings: Settings) -> np.ndarray | None:
     if projection_info(model, settings) is None:
         return None
     npy, _ = projection_paths(model.path, projection_key(settings))
-    try:
-        coords = np.load(npy, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if coords.shape != (model.n_books, settings.dims) or not np.all(np.isfinite(coords)):
-        return None
-    return coords.astype(np.float32, copy=False)
+    return _read_coords(model, npy, settings.dims)
 
 
 def project(model, settings: Settings, progress: ProgressFn | None = None) -> np.ndarray:
@@ -537,7 +480,7 @@ def project(model, settings: Settings, progress: ProgressFn | None = None) -> np
     npy, meta = projection_paths(model.path, key)
     if progress:
         progress(0.99, "saving to the model folder")
-    write_npy_atomic(npy, coords)
+    write_npy_atomic(npy, coords)  # the array first, its description last
     write_json_atomic(
         meta,
         {
@@ -551,7 +494,7 @@ def project(model, settings: Settings, progress: ProgressFn | None = None) -> np
             "faithfulness_k": info["faithfulness_k"],
             "seconds": round(info["seconds"], 3),
             "extra": info["extra"],
-            "vectors": vectors_checksum(model),
+            "vectors": model.vectors_checksum,
         },
     )
     if progress:
@@ -559,19 +502,65 @@ def project(model, settings: Settings, progress: ProgressFn | None = None) -> np
     return coords
 
 
-def cached_projections(model) -> list[dict]:
-    """Descriptions of the usable cached projections of a model, newest first."""
+@dataclass(frozen=True)
+class CachedProjection:
+    """One usable cached projection of a model's books.
+
+    Attributes
+    ----------
+    key : str
+    settings : UMAPSettings, TSNESettings or PCASettings
+    info : dict
+        The sidecar: faithfulness, seconds, created, ...
+    coords : ndarray of float32, shape (n_books, dims)
+    """
+
+    key: str
+    settings: Settings
+    info: dict
+    coords: np.ndarray = field(repr=False)
+
+    @property
+    def method(self) -> str:
+        return self.settings.method
+
+    @property
+    def dims(self) -> int:
+        return self.settings.dims
+
+    @property
+    def params(self) -> dict:
+        return settings_params(self.settings)
+
+
+def cached_projections(model, notes: list[str] | None = None) -> list[CachedProjection]:
+    """Every usable cached projection of a model, newest first (each file read once).
+
+    Parameters
+    ----------
+    model : ModelFolder
+    notes : list of str, optional
+        Gets one line for each cached file that was ignored, and why.
+    """
     folder = Path(model.path) / PROJECTIONS
-    out = []
-    for meta in folder.glob("*.json") if folder.is_dir() else ():
-        try:
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            settings = settings_from_info(info)
-        except (OSError, ValueError, BookembedError, TypeError):
+    found = []
+    for npy in sorted(folder.glob("*.npy")) if folder.is_dir() else ():
+        if npy.name.startswith("."):
             continue
-        if projection_info(model, settings) is not None:
-            out.append(info)
-    return sorted(out, key=lambda i: i.get("created", ""), reverse=True)
+        key = npy.stem
+        info = _read_json(npy.with_suffix(".json"))
+        reason = _stale_reason(model, info)
+        coords = None
+        if reason is None:
+            settings = settings_from_info(info)
+            coords = _read_coords(model, npy, settings.dims)
+            reason = None if coords is not None else "damaged, misshapen or not finite coordinates"
+        if reason is not None:
+            if notes is not None:
+                notes.append(f"note: ignored projection {key!r}: {reason}")
+            continue
+        found.append(CachedProjection(key, settings, info, coords))
+    return sorted(found, key=lambda p: p.info.get("created", ""), reverse=True)
 
 
 def settings_from_info(info: dict) -> Settings:
@@ -583,39 +572,107 @@ def settings_from_info(info: dict) -> Settings:
 def settings_for_key(model, key: str) -> Settings | None:
     """The settings of a cached projection, by key (None when it is not cached)."""
     _, meta = projection_paths(model.path, key)
+    info = _read_json(meta)
     try:
-        return settings_from_info(json.loads(meta.read_text(encoding="utf-8")))
-    except (OSError, ValueError, BookembedError, TypeError):
+        return settings_from_info(info) if isinstance(info, dict) else None
+    except (BookembedError, TypeError, ValueError):
         return None
+
+
+def faithfulness_sentence(info: dict, settings: Settings, dim: int) -> str | None:
+    """What a map's faithfulness means, in one sentence (None when it was not measured)."""
+    if info.get("faithfulness") is None:
+        return None
+    k = info.get("faithfulness_k", FAITHFULNESS_K)
+    sampled = info.get("faithfulness_queries")
+    scope = f" (measured on {sampled:,} sampled books)" if sampled else ""
+    return (
+        f"{describe(settings)} · faithfulness {info['faithfulness']:.0%}: on average, "
+        f"{info['faithfulness'] * k:.1f} of each book's {k} nearest neighbours (cosine, in the "
+        f"{dim}-d space) are also among its {k} nearest on this map{scope} · computed in "
+        f"{info.get('seconds', 0):,.0f} s"
+    )
 
 
 # ---------------------------------------------------------------- saved views
 
 
-def load_views(model_path: str | Path) -> list[dict]:
-    """The saved map views of a model folder (``views.json``), oldest first; [] when none or damaged."""
-    file = Path(model_path) / VIEWS
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+@dataclass(frozen=True)
+class View:
+    """A saved map view ("bookmark"): which projection, what was selected and searched, the colouring.
+
+    Stored in ``<model>/views.json`` as ``{"views": [View.to_json(), ...]}``.
+    """
+
+    name: str
+    projection: str | None = None
+    selected: tuple[int, ...] = ()
+    query: tuple[str, ...] = ()
+    color_by: str | None = None
+    created: str = ""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "projection": self.projection, "selected": list(self.selected),
+                "query": list(self.query), "color_by": self.color_by, "created": self.created}
+
+    @classmethod
+    def from_json(cls, value, n_books: int) -> tuple["View | None", str | None]:
+        """A view from its JSON entry, or (None, why) when the entry is not a view.
+
+        Selected ids outside ``range(n_books)`` are dropped (and said).
+        """
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            return None, "not a view with a name"
+        raw = value.get("selected") if isinstance(value.get("selected"), list) else []
+        ids = [s for s in raw if isinstance(s, int) and not isinstance(s, bool) and 0 <= s < n_books]
+        note = f"view {value['name']!r}: dropped {len(raw) - len(ids)} selected ids that are not books" \
+            if len(ids) != len(raw) else None
+        query = value.get("query") if isinstance(value.get("query"), list) else []
+        view = cls(
+            name=value["name"],
+            projection=value["projection"] if isinstance(value.get("projection"), str) else None,
+            selected=tuple(dict.fromkeys(ids)),
+            query=tuple(str(q) for q in query),
+            color_by=value["color_by"] if isinstance(value.get("color_by"), str) else None,
+            created=str(value.get("created", "")),
+        )
+        return view, note
+
+
+def load_views(model, notes: list[str] | None = None) -> list[View]:
+    """The saved map views of a model, oldest first; [] when there are none or the file is damaged.
+
+    Parameters
+    ----------
+    model : ModelFolder
+    notes : list of str, optional
+        Gets one line for each entry (or file) that was skipped, and why.
+    """
+    file = Path(model.path) / VIEWS
+    if not file.is_file():
         return []
-    views = data.get("views") if isinstance(data, dict) else None
-    return [v for v in views if isinstance(v, dict) and isinstance(v.get("name"), str)] if isinstance(views, list) else []
+    data = _read_json(file)
+    raw = data.get("views") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        if notes is not None:
+            notes.append(f"note: ignored {file}: not a views file")
+        return []
+    views = []
+    for i, entry in enumerate(raw):
+        view, note = View.from_json(entry, model.n_books)
+        if note and notes is not None:
+            notes.append(f"note: {file.name}: " + (f"skipped entry {i}: {note}" if view is None else note))
+        if view is not None:
+            views.append(view)
+    return views
 
 
-def save_view(
-    model_path: str | Path,
-    name: str,
-    *,
-    projection: str,
-    selected=(),
-    query=(),
-    color_by: str = "genre",
-) -> dict:
+def save_view(model, name: str, *, projection: str, selected=(), query=(), color_by: str = "genre") -> View:
     """Add a named view to ``views.json`` (replacing one of the same name) and return it.
 
     Parameters
     ----------
+    model : ModelFolder
     name : str
         Shown in the app and as the Projector bookmark's description.
     projection : str
@@ -630,22 +687,17 @@ def save_view(
     name = name.strip()
     if not name:
         raise BookembedError("a saved view needs a name")
-    view = {
-        "name": name,
-        "projection": projection,
-        "selected": [int(i) for i in selected],
-        "query": [str(q) for q in query],
-        "color_by": color_by,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    views = [v for v in load_views(model_path) if v.get("name") != name] + [view]
-    write_json_atomic(Path(model_path) / VIEWS, {"views": views})
+    view = View(name=name, projection=projection, selected=tuple(int(i) for i in selected),
+                query=tuple(str(q) for q in query), color_by=color_by,
+                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    views = [v for v in load_views(model) if v.name != name] + [view]
+    write_json_atomic(Path(model.path) / VIEWS, {"views": [v.to_json() for v in views]})
     return view
 
 
-def delete_view(model_path: str | Path, name: str) -> None:
+def delete_view(model, name: str) -> None:
     """Remove the view called ``name`` (nothing happens when there is none)."""
-    views = load_views(model_path)
-    kept = [v for v in views if v.get("name") != name]
+    views = load_views(model)
+    kept = [v for v in views if v.name != name]
     if len(kept) != len(views):
-        write_json_atomic(Path(model_path) / VIEWS, {"views": kept})
+        write_json_atomic(Path(model.path) / VIEWS, {"views": [v.to_json() for v in kept]})

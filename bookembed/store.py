@@ -21,12 +21,14 @@ arrays use ``allow_pickle=False`` and the Keras model is loaded with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +36,15 @@ import numpy as np
 import pandas as pd
 
 from bookembed import __version__
-from bookembed.errors import ModelFolderError
+from bookembed.errors import ModelFolderError, WriteError
+from bookembed.graph import LinkGraph
+from bookembed.vectors import unit_rows
 
 FORMAT = "bookembed-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+
+
 def _umask_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -92,6 +98,60 @@ def write_npy_atomic(path: Path, array: np.ndarray) -> None:
         raise
 
 
+def write_files_atomic(folder: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write ``{relative name: bytes}`` into ``folder``, each file replaced atomically.
+
+    All files are first written to a temporary folder inside ``folder``, then
+    moved into place with ``os.replace``, configs (``.pbtxt``,
+    ``projector_config.json``) last, so a crash leaves each file either old or
+    new and a reader never sees half a file. Other files in ``folder`` are kept.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order they were moved into place.
+
+    Raises
+    ------
+    WriteError
+        A folder that cannot be created or written (one line naming it).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise WriteError(f"{folder}: exists and is not a folder") from None
+    except OSError as err:
+        raise WriteError(f"{folder}: cannot create the folder ({err.strerror})") from None
+    if not folder.is_dir():
+        raise WriteError(f"{folder}: exists and is not a folder")
+    order = sorted(files, key=lambda name: (name.endswith((".pbtxt", "projector_config.json")), name))
+    written = []
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".export-tmp-", dir=folder))
+    except OSError as err:
+        raise WriteError(f"{folder}: cannot write here ({err.strerror})") from None
+    try:
+        for name in order:
+            staged = tmp / name
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.write_bytes(files[name])
+            os.chmod(staged, _FILE_MODE)
+        for name in order:
+            target = folder / name
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp / name, target)
+            except OSError as err:
+                raise WriteError(f"{target}: cannot write ({err.strerror})") from None
+            written.append(target)
+    except OSError as err:
+        raise WriteError(f"{folder}: cannot write ({err.strerror})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written
+
+
 def replace_dir_atomic(tmp_dir: Path, target: Path) -> None:
     """Move a finished ``tmp_dir`` to ``target``, replacing any folder there.
 
@@ -118,13 +178,23 @@ def replace_dir_atomic(tmp_dir: Path, target: Path) -> None:
 
 @dataclass(frozen=True)
 class SaveInputs:
-    """Everything a model folder records (plain values)."""
+    """Everything a model folder records (plain values).
 
-    books: pd.DataFrame
-    links: tuple[str, ...]
-    link_counts: np.ndarray
-    pair_books: np.ndarray
-    pair_links: np.ndarray
+    Attributes
+    ----------
+    graph : LinkGraph
+        Books, links and pairs (a ``corpus.Corpus`` is one).
+    heldout : ndarray of bool, shape (n_pairs,)
+        Pairs kept out of training.
+    book_vectors : ndarray, shape (n_books, dim)
+    link_vectors : ndarray, shape (n_links, dim)
+    config, data, metrics, history : dict
+        How it was made, from what, how good it is, how the loss went.
+    model : keras.Model or None
+        Saved as ``model.keras`` when given.
+    """
+
+    graph: LinkGraph
     heldout: np.ndarray
     book_vectors: np.ndarray
     link_vectors: np.ndarray
@@ -149,7 +219,8 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
     if target.exists() and not target.is_dir():
         raise ModelFolderError(f"{target}: exists and is not a folder; not replacing it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    n_books, n_links = len(inputs.books), len(inputs.links)
+    graph = inputs.graph
+    n_books, n_links = graph.n_books, graph.n_links
     if inputs.book_vectors.shape[0] != n_books or inputs.link_vectors.shape[0] != n_links:
         raise ModelFolderError(
             f"{target}: vectors do not match the vocabularies "
@@ -162,15 +233,15 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
         np.save(tmp / "link_vectors.npy", np.ascontiguousarray(inputs.link_vectors, dtype=np.float32))
         with open(tmp / "links.json", "w", encoding="utf-8") as fh:
             json.dump(
-                {"links": list(inputs.links), "books": [int(c) for c in inputs.link_counts]},
+                {"links": list(graph.links), "books": [int(c) for c in graph.link_counts]},
                 fh,
                 ensure_ascii=False,
             )
-        inputs.books.to_parquet(tmp / "books.parquet", index=False)
+        graph.books.to_parquet(tmp / "books.parquet", index=False)
         np.savez(
             tmp / "pairs.npz",
-            book=np.asarray(inputs.pair_books, dtype=np.int32),
-            link=np.asarray(inputs.pair_links, dtype=np.int32),
+            book=np.asarray(graph.pair_books, dtype=np.int32),
+            link=np.asarray(graph.pair_links, dtype=np.int32),
             heldout=np.asarray(inputs.heldout, dtype=bool),
         )
         with open(tmp / "history.json", "w", encoding="utf-8") as fh:
@@ -189,7 +260,7 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
             "counts": {
                 "books": n_books,
                 "links": n_links,
-                "pairs": int(len(inputs.pair_books)),
+                "pairs": int(graph.n_pairs),
                 "heldout_pairs": int(np.count_nonzero(inputs.heldout)),
                 "dim": int(inputs.book_vectors.shape[1]),
             },
@@ -207,91 +278,63 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
     return target
 
 
-@dataclass(eq=False)
-class ModelFolder:
+@dataclass(frozen=True, eq=False)
+class ModelFolder(LinkGraph):
     """A loaded model folder: plain arrays and tables, no Keras.
+
+    Besides the ``LinkGraph`` fields (books, links, link_counts, pairs):
 
     Attributes
     ----------
     path : Path
     manifest : dict
-    books : DataFrame, shape (n_books, k)
-        ``title`` first; row i is book id i.
-    links : tuple of str, length n_links
-    link_counts : ndarray of int64, shape (n_links,)
     book_vectors : ndarray of float32, shape (n_books, dim)
     link_vectors : ndarray of float32, shape (n_links, dim)
-    pair_books, pair_links : ndarray of int32, shape (n_pairs,)
     heldout : ndarray of bool, shape (n_pairs,)
     history : dict
+
+    Values derived from the vectors (unit rows, a checksum) are computed on
+    first use and kept for the life of the object; the folder's files are
+    never written through it.
     """
 
-    path: Path
-    manifest: dict
-    books: pd.DataFrame
-    links: tuple[str, ...]
-    link_counts: np.ndarray
-    book_vectors: np.ndarray
-    link_vectors: np.ndarray
-    pair_books: np.ndarray
-    pair_links: np.ndarray
-    heldout: np.ndarray
-    history: dict
-    _cache: dict = field(default_factory=dict, repr=False)
+    path: Path = Path()
+    manifest: dict = field(default_factory=dict)
+    book_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.float32))
+    link_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.float32))
+    heldout: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    history: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.path.name
 
     @property
-    def n_books(self) -> int:
-        return len(self.books)
-
-    @property
-    def n_links(self) -> int:
-        return len(self.links)
-
-    @property
     def dim(self) -> int:
         return int(self.book_vectors.shape[1])
 
-    @property
-    def titles(self) -> list[str]:
-        if "titles" not in self._cache:
-            self._cache["titles"] = self.books["title"].tolist()
-        return self._cache["titles"]
+    @cached_property
+    def _unit_books(self) -> np.ndarray:
+        return unit_rows(self.book_vectors)
 
-    @property
-    def title_index(self) -> dict[str, int]:
-        if "title_index" not in self._cache:
-            self._cache["title_index"] = {t: i for i, t in enumerate(self.titles)}
-        return self._cache["title_index"]
-
-    @property
-    def link_index(self) -> dict[str, int]:
-        if "link_index" not in self._cache:
-            self._cache["link_index"] = {t: i for i, t in enumerate(self.links)}
-        return self._cache["link_index"]
+    @cached_property
+    def _unit_links(self) -> np.ndarray:
+        return unit_rows(self.link_vectors)
 
     def unit_vectors(self, kind: str = "book") -> np.ndarray:
         """L2-normalised vectors (computed once), ``kind`` is "book" or "link"."""
-        key = f"unit_{kind}"
-        if key not in self._cache:
-            vectors = self.book_vectors if kind == "book" else self.link_vectors
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            self._cache[key] = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-        return self._cache[key]
+        return self._unit_books if kind == "book" else self._unit_links
 
-    def book_links(self, book: int) -> np.ndarray:
-        """Link ids of one book (sorted), from the stored pairs."""
-        if "book_ptr" not in self._cache:
-            order = np.argsort(self.pair_books, kind="stable")
-            ptr = np.zeros(self.n_books + 1, dtype=np.int64)
-            np.cumsum(np.bincount(self.pair_books, minlength=self.n_books), out=ptr[1:])
-            self._cache["book_ptr"] = ptr
-            self._cache["book_links_sorted"] = self.pair_links[order]
-        ptr = self._cache["book_ptr"]
-        return np.sort(self._cache["book_links_sorted"][ptr[book] : ptr[book + 1]])
+    @cached_property
+    def vectors_checksum(self) -> str:
+        """SHA-1 of the book vectors' bytes: ties cached projections and indexes to these vectors."""
+        data = np.ascontiguousarray(self.book_vectors, dtype=np.float32)
+        return hashlib.sha1(data.tobytes()).hexdigest()
+
+    @property
+    def stamp(self) -> int | None:
+        """Changes whenever the folder is rewritten (the manifest is written last); None if gone."""
+        return folder_stamp(self.path)
 
     def load_keras(self):
         """The stored Keras model, loaded in safe mode (imports tensorflow)."""
@@ -307,6 +350,18 @@ class ModelFolder:
             return keras.saving.load_model(file, safe_mode=True)
         except Exception as err:
             raise ModelFolderError(f"{file}: cannot load the Keras model ({type(err).__name__}: {err})") from None
+
+
+def folder_stamp(path: str | Path) -> int | None:
+    """Modification time of the folder's manifest in ns, or None when there is none.
+
+    A folder is rewritten as a whole with a new manifest, so this changes
+    whenever the model does: the app keys its caches by (path, stamp).
+    """
+    try:
+        return (Path(path) / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def is_model_folder(path: str | Path) -> bool:
@@ -413,11 +468,11 @@ def load_model_folder(path: str | Path) -> ModelFolder:
     if not np.all(np.isfinite(book_vectors)) or not np.all(np.isfinite(link_vectors)):
         raise ModelFolderError(f"{path}: damaged model folder: vectors contain NaN or Inf")
     return ModelFolder(
-        path=path,
-        manifest=manifest,
         books=books,
         links=links,
         link_counts=link_counts,
+        path=path,
+        manifest=manifest,
         book_vectors=book_vectors.astype(np.float32, copy=False),
         link_vectors=link_vectors.astype(np.float32, copy=False),
         pair_books=pair_books.astype(np.int32, copy=False),

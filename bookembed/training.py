@@ -1,4 +1,4 @@
-"""The two-embedding Keras model and a fast, seeded trainer for it.
+"""The two-embedding Keras model and its trainer.
 
 The model is the seed project's: inputs ``book`` and ``link``, embedding layers
 ``book_embedding`` and ``link_embedding``, their cosine similarity
@@ -6,11 +6,23 @@ The model is the seed project's: inputs ``book`` and ``link``, embedding layers
 classification variant, through ``Dense(1, sigmoid)`` against 1/0 (binary
 cross-entropy).
 
-Speed comes from doing a whole chunk of steps inside one ``tf.function``:
-positives are sliced from a shuffled index, negatives are drawn in bulk and
-redrawn where they hit a true pair (a sorted-key ``searchsorted`` test), and
-only the embedding rows a batch touched are updated (a "lazy" Adam over the
-``IndexedSlices`` gradients). No Python runs per example or per step.
+``train`` is a short driver: it splits off the held-out pairs, builds the
+model, and hands a ``_Run`` (pairs, sizes, sampler, batch, progress) to one
+function per optimizer:
+
+* ``sgd`` (the default): per-example SGD in a compiled loop
+  (``kernels.sgd_pass``), each positive followed by its negatives, only the
+  two rows of an example moving. On large corpora it runs lock-free on every
+  core it is given (each thread takes a shard of the epoch and updates the
+  shared vectors without locks, as word2vec does); with one thread a seed
+  gives the same vectors every run.
+* ``adam``: lazy Adam in TensorFlow, a chunk of steps per ``tf.function``,
+  moments kept per row and updated only for the rows a step touched.
+
+Both draw each epoch's negatives from ``sampling.NonPairSampler`` (the same
+sampler evaluation uses) and compute the loss's gradient in closed form
+(``loss_and_gradients``, checked against Keras autodiff in the tests). The
+trained weights go back into the Keras model, which the model folder saves.
 
 TensorFlow is imported inside the functions, so importing this module is cheap.
 """
@@ -26,9 +38,22 @@ from typing import Callable
 import numpy as np
 
 from bookembed.errors import BookembedError
+from bookembed.sampling import NonPairSampler, split_heldout
 
 TASKS = ("regression", "classification")
 DEFAULT_LR = {"adam": 0.01, "sgd": 0.05}
+PARALLEL_MIN_PAIRS = 200_000
+"""Below this many training pairs the default trainer runs on one thread: small
+corpora gain little from threads, and one thread keeps their vectors
+reproducible bit for bit (the shipped demo among them)."""
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -49,15 +74,19 @@ class TrainConfig:
     task : {"regression", "classification"}
         MSE against +1/-1 on the cosine, or BCE through ``Dense(1, sigmoid)``.
     optimizer : {"sgd", "adam"}
-        Per-example SGD in a compiled loop (``kernels.sgd_pass``), or lazy
-        Adam in TensorFlow (moments kept per row, updated only for the rows
-        a step touches).
+        Per-example SGD in a compiled loop (``kernels``), or lazy Adam in
+        TensorFlow (moments kept per row, updated only for the rows a step
+        touches).
     learning_rate : float or None
         Step size; None gives the optimizer's default (``DEFAULT_LR``).
     heldout_share : float
         Share of true pairs kept out of training to measure link-prediction AUC.
     seed : int
         Seeds the initial vectors, the held-out split, shuffling and negatives.
+    threads : int or None
+        Threads for the SGD kernel. None: every available core once the
+        corpus has ``PARALLEL_MIN_PAIRS`` training pairs, else one. Results
+        are bit-identical for a seed only with one thread.
     """
 
     dim: int = 50
@@ -69,6 +98,7 @@ class TrainConfig:
     learning_rate: float | None = None
     heldout_share: float = 0.05
     seed: int = 42
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -90,11 +120,19 @@ class TrainConfig:
             problems.append(f"learning_rate must be positive, got {self.learning_rate}")
         if not (0 <= self.heldout_share < 0.5):
             problems.append(f"heldout_share must be in [0, 0.5), got {self.heldout_share}")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"threads must be at least 1, got {self.threads}")
         if problems:
             raise BookembedError("; ".join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def threads_for(self, n_train_pairs: int) -> int:
+        """Threads the SGD kernel will use for a corpus of this many training pairs."""
+        if self.threads is not None:
+            return min(self.threads, available_cores())
+        return available_cores() if n_train_pairs >= PARALLEL_MIN_PAIRS else 1
 
 
 @dataclass(frozen=True)
@@ -114,19 +152,20 @@ class Progress:
         return ((self.epoch - 1) * self.steps + self.step) / max(1, self.epochs * self.steps)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainResult:
     """What training produced (the model folder stores all of it)."""
 
-    model: object  # keras.Model
+    model: object  # keras.Model holding the trained weights
     book_vectors: np.ndarray  # (n_books, dim) float32
     link_vectors: np.ndarray  # (n_links, dim) float32
     heldout: np.ndarray  # (n_pairs,) bool: pairs kept out of training
-    history: list[dict] = field(default_factory=list)  # one entry per epoch
-    steps: list[dict] = field(default_factory=list)  # one entry per chunk
-    seconds: float = 0.0
-    examples_per_s: float = 0.0
-    batch_size: int = 0
+    history: list[dict]  # one entry per epoch
+    steps: list[dict]  # one entry per chunk of steps
+    seconds: float
+    examples_per_s: float
+    batch_size: int
+    threads: int
 
 
 def quiet_tensorflow() -> None:
@@ -181,110 +220,6 @@ def build_model(n_books: int, n_links: int, dim: int = 50, task: str = "regressi
     if compile:
         model.compile(optimizer="adam", loss=loss)
     return model
-
-
-def split_heldout(
-    pair_books: np.ndarray, pair_links: np.ndarray, share: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Choose ``share`` of the pairs to hold out, only among pairs whose book
-    and link both have other pairs, and so that every book and link keeps at
-    least one training pair (which may hold out slightly fewer than ``share``)."""
-    heldout = np.zeros(len(pair_books), dtype=bool)
-    n_hold = int(round(share * len(pair_books)))
-    if n_hold == 0:
-        return heldout
-    book_deg = np.bincount(pair_books)
-    link_deg = np.bincount(pair_links)
-    eligible = np.flatnonzero((book_deg[pair_books] >= 2) & (link_deg[pair_links] >= 2))
-    if len(eligible) == 0:
-        return heldout
-    chosen = rng.choice(eligible, size=min(n_hold, len(eligible)), replace=False)
-    heldout[chosen] = True
-    # Degree >= 2 is not enough when several of a book's (or link's) pairs are
-    # chosen: give each id whose pairs were all held out one of them back.
-    # Returning a pair only adds training signal, so the link pass cannot undo
-    # the book pass.
-    for ids in (pair_books, pair_links):
-        trained = np.bincount(ids[~heldout], minlength=int(ids.max()) + 1)
-        starved = np.flatnonzero(heldout & (trained[ids] == 0))
-        _, first = np.unique(ids[starved], return_index=True)
-        heldout[starved[first]] = False
-    return heldout
-
-
-def pair_keys(pair_books: np.ndarray, pair_links: np.ndarray, n_links: int) -> np.ndarray:
-    """Sorted int64 keys ``book * n_links + link`` of the true pairs."""
-    return np.sort(pair_books.astype(np.int64) * n_links + pair_links.astype(np.int64))
-
-
-# A one-hash Bloom filter of the true pairs: a negative whose bit is set is
-# redrawn. Every true pair sets its bit, so no true pair survives as a
-# negative; about ``fill`` of the non-pairs are redrawn needlessly, which only
-# thins the uniform negative distribution evenly. One memory access per test,
-# where a binary search over 800,000 sorted keys costs about twenty.
-_HASH_B, _HASH_L = 2654435761, 40503
-
-
-def pair_bitmap(pair_books: np.ndarray, pair_links: np.ndarray, bits: int | None = None) -> tuple[np.ndarray, int]:
-    """Bitmap of hashed true pairs, as int32 words, and its log2 size in bits.
-
-    Sized at about 64 bits per pair (at least 2**16), so about 1.5% of non-pairs hash onto a set bit.
-    """
-    n = max(1, len(pair_books))
-    log_bits = bits or int(min(31, max(16, np.ceil(np.log2(n * 64)))))
-    mask = (1 << log_bits) - 1
-    h = (pair_books.astype(np.int64) * _HASH_B + pair_links.astype(np.int64) * _HASH_L) & mask
-    words = np.zeros((1 << log_bits) // 32, dtype=np.uint32)
-    np.bitwise_or.at(words, h >> 5, np.left_shift(np.uint32(1), (h & 31).astype(np.uint32)))
-    return words.view(np.int32), log_bits
-
-
-def maybe_true_pair(words: np.ndarray, log_bits: int, books: np.ndarray, links: np.ndarray) -> np.ndarray:
-    """NumPy twin of the trainer's test: True where (book, link) hashes onto a set bit."""
-    h = (np.asarray(books, np.int64) * _HASH_B + np.asarray(links, np.int64) * _HASH_L) & ((1 << log_bits) - 1)
-    return ((words.view(np.uint32)[h >> 5] >> (h & 31).astype(np.uint32)) & 1).astype(bool)
-
-
-def negative_sampler(pair_books, pair_links, n_books: int, n_links: int, n: int, gen):
-    """A graph-friendly function drawing ``n`` uniform (book, link) pairs that are not true pairs.
-
-    Draws in bulk, then redraws the ones whose bit in ``pair_bitmap`` is set
-    until none is (at most 100 rounds; at a 2% hit rate one or two suffice).
-
-    Returns
-    -------
-    callable
-        ``draw() -> (books, links)``, int32 tensors of shape (n,).
-    """
-    import tensorflow as tf
-
-    words, log_bits = pair_bitmap(np.asarray(pair_books), np.asarray(pair_links))
-    t_words = tf.constant(words)
-    hash_mask = tf.constant((1 << log_bits) - 1, tf.int64)
-
-    def maybe_pair(b, l):
-        h = tf.bitwise.bitwise_and(tf.cast(b, tf.int64) * _HASH_B + tf.cast(l, tf.int64) * _HASH_L, hash_mask)
-        word = tf.gather(t_words, tf.cast(tf.bitwise.right_shift(h, tf.constant(5, tf.int64)), tf.int32))
-        bit = tf.cast(tf.bitwise.bitwise_and(h, tf.constant(31, tf.int64)), tf.int32)
-        return tf.not_equal(tf.bitwise.bitwise_and(tf.bitwise.right_shift(word, bit), 1), 0)
-
-    def draw():
-        b = gen.uniform([n], 0, n_books, dtype=tf.int32)
-        l = gen.uniform([n], 0, n_links, dtype=tf.int32)
-
-        def cond(b, l, i):
-            return tf.logical_and(i < 100, tf.reduce_any(maybe_pair(b, l)))
-
-        def body(b, l, i):
-            hit = maybe_pair(b, l)
-            b = tf.where(hit, gen.uniform([n], 0, n_books, dtype=tf.int32), b)
-            l = tf.where(hit, gen.uniform([n], 0, n_links, dtype=tf.int32), l)
-            return b, l, i + 1
-
-        b, l, _ = tf.while_loop(cond, body, (b, l, tf.constant(0)))
-        return b, l
-
-    return draw
 
 
 def auto_batch_size(n_pairs: int) -> int:
@@ -345,6 +280,207 @@ def loss_and_gradients(book_rows, link_rows, labels, dense=None):
     return loss, grad_b, grad_l, grad_dense
 
 
+# ---------------------------------------------------------------- the driver
+
+
+@dataclass
+class _Run:
+    """What an optimizer needs for one training run (plain values)."""
+
+    config: TrainConfig
+    pair_books: np.ndarray  # (n_pairs,) int32, every true pair
+    pair_links: np.ndarray
+    train_idx: np.ndarray  # (n_train,) pairs that train
+    book_vectors: np.ndarray  # (n_books, dim) float32, initial, updated in place by SGD
+    link_vectors: np.ndarray  # (n_links, dim) float32
+    head: np.ndarray  # (2,) float64: the classification head's (kernel, bias)
+    sampler: NonPairSampler
+    rng: np.random.Generator
+    batch: int
+    threads: int
+    progress: Callable[[Progress], object] | None
+    steps_per_call: int
+
+    @property
+    def classify(self) -> bool:
+        return self.config.task == "classification"
+
+    @property
+    def steps(self) -> int:
+        return max(1, math.ceil(len(self.train_idx) / self.batch))
+
+    @property
+    def per_positive(self) -> int:
+        return 1 + int(self.config.negative_ratio)
+
+    def arrange_epoch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A shuffled epoch, each positive followed by its own negatives.
+
+        Returns
+        -------
+        books, links : ndarray of int32, shape (n_train, 1 + negative_ratio)
+        labels : ndarray of float32, same shape: 1, then -1 (or 0 to classify)
+        """
+        order = self.rng.permutation(self.train_idx)
+        n, ratio = len(order), int(self.config.negative_ratio)
+        neg_b, neg_l = self.sampler.draw(n * ratio, self.rng)
+        books = np.empty((n, 1 + ratio), dtype=np.int32)
+        links = np.empty((n, 1 + ratio), dtype=np.int32)
+        labels = np.full((n, 1 + ratio), 0.0 if self.classify else -1.0, dtype=np.float32)
+        books[:, 0], links[:, 0], labels[:, 0] = self.pair_books[order], self.pair_links[order], 1.0
+        books[:, 1:] = neg_b.reshape(n, ratio)
+        links[:, 1:] = neg_l.reshape(n, ratio)
+        return books, links, labels
+
+
+@dataclass
+class _Epochs:
+    """What the epoch loop records: per-epoch and per-chunk history, timing."""
+
+    history: list[dict] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    examples: int = 0
+
+
+def _run_epochs(run: _Run, prepare_epoch: Callable[[], None],
+                run_span: Callable[[int, int], tuple[float, int]]) -> _Epochs:
+    """The epoch loop both optimizers share: progress reports, history, timing.
+
+    ``prepare_epoch()`` shuffles and draws negatives for an epoch;
+    ``run_span(first, last)`` trains steps ``first`` to ``last - 1`` and
+    returns their mean loss and example count.
+    """
+    out = _Epochs()
+    start = time.perf_counter()
+    config, steps = run.config, run.steps
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        prepare_epoch()
+        losses = []
+        for first in range(0, steps, run.steps_per_call):
+            last = min(steps, first + run.steps_per_call)
+            t0 = time.perf_counter()
+            loss, n = run_span(first, last)
+            dt = time.perf_counter() - t0
+            losses.append((loss, n))
+            report = Progress(epoch=epoch, epochs=config.epochs, step=last, steps=steps, loss=loss,
+                              examples_per_s=n / dt if dt > 0 else float("inf"),
+                              elapsed_s=time.perf_counter() - start)
+            out.steps.append(asdict(report))
+            if run.progress is not None:
+                run.progress(report)
+        seconds = time.perf_counter() - epoch_start
+        n_epoch = sum(n for _, n in losses)
+        out.examples += n_epoch
+        out.history.append({"epoch": epoch, "loss": sum(loss * n for loss, n in losses) / max(1, n_epoch),
+                            "seconds": seconds, "examples_per_s": n_epoch / seconds})
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def _train_sgd(run: _Run) -> _Epochs:
+    """Per-example SGD through the compiled kernel; updates ``run``'s vectors and head in place.
+
+    A "step" is ``batch`` positives with their negatives; it sets how often
+    progress is reported, since every example updates its rows at once.
+    """
+    from bookembed.kernels import sgd_pass, sgd_pass_parallel
+
+    lr = float(run.config.learning_rate)
+    per_pos = run.per_positive
+    epoch: dict = {}
+
+    def prepare_epoch() -> None:
+        books, links, labels = run.arrange_epoch()
+        epoch.update(n=len(books), books=books.ravel(), links=links.ravel(), labels=labels.ravel())
+
+    def run_span(first: int, last: int) -> tuple[float, int]:
+        a, b = first * run.batch * per_pos, min(epoch["n"], last * run.batch) * per_pos
+        args = (run.book_vectors, run.link_vectors, epoch["books"][a:b], epoch["links"][a:b], epoch["labels"][a:b],
+                lr, run.head, run.classify)
+        loss = sgd_pass(*args) if run.threads == 1 else sgd_pass_parallel(*args, run.threads)
+        return float(loss), b - a
+
+    return _run_epochs(run, prepare_epoch, run_span)
+
+
+def _train_adam(run: _Run) -> _Epochs:
+    """Lazy Adam in TensorFlow, a chunk of steps per ``tf.function`` call; updates ``run``'s vectors in place."""
+    import tensorflow as tf
+
+    b1, b2, eps = 0.9, 0.999, 1e-7
+    lr = tf.constant(run.config.learning_rate, tf.float32)
+    book_var = tf.Variable(run.book_vectors)
+    link_var = tf.Variable(run.link_vectors)
+    kernel = tf.Variable(np.array([[run.head[0]]], np.float32))
+    bias = tf.Variable(np.array([run.head[1]], np.float32))
+    dense_vars = [kernel, bias] if run.classify else []
+    step_var = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+    slots = {id(v): (tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in [book_var, link_var, *dense_vars]}
+
+    def adam_update(var, grad, lr_t, rows=None):
+        m, v = slots[id(var)]
+        if rows is None:
+            m.assign(b1 * m + (1.0 - b1) * grad)
+            v.assign(b2 * v + (1.0 - b2) * tf.square(grad))
+            var.assign_sub(lr_t * m / (tf.sqrt(v) + eps))
+            return
+        # lazy: moments of the rows this step touched, duplicates summed first
+        unique, where = tf.unique(rows)
+        g = tf.math.unsorted_segment_sum(grad, where, tf.shape(unique)[0])
+        m_rows = b1 * tf.gather(m, unique) + (1.0 - b1) * g
+        v_rows = b2 * tf.gather(v, unique) + (1.0 - b2) * tf.square(g)
+        m.scatter_update(tf.IndexedSlices(m_rows, unique))
+        v.scatter_update(tf.IndexedSlices(v_rows, unique))
+        var.scatter_sub(tf.IndexedSlices(lr_t * m_rows / (tf.sqrt(v_rows) + eps), unique))
+
+    def step(books, links, labels):
+        loss, grad_b, grad_l, grad_dense = loss_and_gradients(
+            tf.gather(book_var, books), tf.gather(link_var, links), labels[:, None],
+            (kernel, bias) if run.classify else None)
+        step_var.assign_add(1.0)
+        lr_t = lr * tf.sqrt(1.0 - tf.pow(b2, step_var)) / (1.0 - tf.pow(b1, step_var))
+        adam_update(book_var, grad_b, lr_t, books)
+        adam_update(link_var, grad_l, lr_t, links)
+        for var, grad in zip(dense_vars, grad_dense):
+            adam_update(var, grad, lr_t)
+        return loss
+
+    width = run.batch * run.per_positive
+    spec = tf.TensorSpec([None, width], tf.int32)
+
+    @tf.function(input_signature=[spec, spec, tf.TensorSpec([None, width], tf.float32)])
+    def run_chunk(books, links, labels):
+        total = tf.constant(0.0)
+        for i in tf.range(tf.shape(books)[0]):
+            total += step(books[i], links[i], labels[i])
+        return total / tf.cast(tf.shape(books)[0], tf.float32)
+
+    epoch: dict = {}
+
+    def prepare_epoch() -> None:
+        arranged = run.arrange_epoch()
+        # Every step has exactly `batch` positives: the last is padded with
+        # examples drawn again from this epoch (tf.function wants one shape).
+        pad = run.steps * run.batch - len(arranged[0])
+        extra = run.rng.integers(0, len(arranged[0]), pad)
+        epoch["steps"] = [np.concatenate([a, a[extra]]).reshape(run.steps, width) for a in arranged]
+
+    def run_span(first: int, last: int) -> tuple[float, int]:
+        books, links, labels = (tf.constant(a[first:last]) for a in epoch["steps"])
+        return float(run_chunk(books, links, labels)), (last - first) * width
+
+    epochs = _run_epochs(run, prepare_epoch, run_span)
+    run.book_vectors[:] = book_var.numpy()
+    run.link_vectors[:] = link_var.numpy()
+    run.head[:] = (float(kernel.numpy()[0, 0]), float(bias.numpy()[0]))
+    return epochs
+
+
+OPTIMIZERS: dict[str, Callable[[_Run], _Epochs]] = {"sgd": _train_sgd, "adam": _train_adam}
+
+
 def train(
     pair_books: np.ndarray,
     pair_links: np.ndarray,
@@ -356,13 +492,9 @@ def train(
 ) -> TrainResult:
     """Train book and link vectors on (book, link) pairs.
 
-    Each true pair (label +1) is trained with ``negative_ratio`` uniformly
-    random (book, link) non-pairs (label -1, or 0 for classification). The
-    model's loss and its gradient are computed in closed form
-    (``tests/test_gradients.py`` checks them against Keras autodiff on the
-    model's own layers), and only the rows involved are updated: by every
-    example at once with ``optimizer="sgd"`` (``kernels.sgd_pass``), or by
-    each step of ``batch_size`` positives with ``optimizer="adam"``.
+    Each true pair (label +1) is trained with ``negative_ratio`` random
+    (book, link) non-pairs (label -1, or 0 for classification); the
+    held-out pairs never train.
 
     Parameters
     ----------
@@ -375,245 +507,55 @@ def train(
     progress : callable, optional
         Called with a ``Progress`` after every ``steps_per_call`` steps.
     steps_per_call : int
-        Steps run inside one ``tf.function`` call between progress reports.
+        Steps between progress reports (and per ``tf.function`` call for Adam).
 
     Returns
     -------
     TrainResult
     """
+    # 1. inputs and the held-out split
     if len(pair_books) == 0:
         raise BookembedError("no pairs to train on")
-    quiet_tensorflow()
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     pair_books = np.asarray(pair_books, dtype=np.int32)
     pair_links = np.asarray(pair_links, dtype=np.int32)
     heldout = split_heldout(pair_books, pair_links, config.heldout_share, rng)
     train_idx = np.flatnonzero(~heldout).astype(np.int32)
 
+    # 2. the Keras model, whose initial weights the optimizers start from
+    quiet_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
     model = build_model(n_books, n_links, config.dim, config.task, compile=False)
-    book_var = model.get_layer("book_embedding").embeddings.value
-    link_var = model.get_layer("link_embedding").embeddings.value
-    classify = config.task == "classification"
-    if classify:
-        kernel, bias = (w.value for w in model.get_layer("output").trainable_weights)
-
-    batch = int(config.batch_size or auto_batch_size(len(train_idx)))
-    n_neg = batch * int(config.negative_ratio)
-    neg_label = 0.0 if classify else -1.0
-    if config.optimizer == "sgd":
-        return _train_sgd(
-            model, pair_books, pair_links, n_books, n_links, train_idx, heldout, config, batch, rng, progress,
-            steps_per_call,
-        )
-    # Lazy Adam runs in TensorFlow, a chunk of steps per tf.function call.
-    # Every true pair, held-out ones included, is kept out of the negatives.
-    t_books = tf.constant(pair_books)
-    t_links = tf.constant(pair_links)
-    labels = tf.concat([tf.ones([batch]), tf.fill([n_neg], neg_label)], axis=0)[:, None]
-    gen = tf.random.Generator.from_seed(config.seed)
-    draw_negatives = negative_sampler(pair_books, pair_links, n_books, n_links, n_neg, gen)
-
-    adam = config.optimizer == "adam"
-    lr = tf.constant(config.learning_rate, tf.float32)
-    b1, b2, eps = 0.9, 0.999, 1e-7
-    step_var = tf.Variable(0.0, dtype=tf.float32, trainable=False)
-    dense_vars = [kernel, bias] if classify else []
-    slots = {
-        id(v): (tf.Variable(tf.zeros_like(v), trainable=False), tf.Variable(tf.zeros_like(v), trainable=False))
-        for v in [book_var, link_var, *dense_vars]
-    }
-
-    def sparse_update(var, rows_idx, grad, lr_t):
-        if not adam:  # SGD on the summed loss: each example moves its rows by lr * its gradient
-            var.scatter_sub(tf.IndexedSlices(lr * grad, rows_idx))
-            return
-        # lazy Adam: moments of the rows this step touched, duplicates summed first
-        m, v = slots[id(var)]
-        rows, where = tf.unique(rows_idx)
-        g = tf.math.unsorted_segment_sum(grad, where, tf.shape(rows)[0])
-        m_rows = b1 * tf.gather(m, rows) + (1.0 - b1) * g
-        v_rows = b2 * tf.gather(v, rows) + (1.0 - b2) * tf.square(g)
-        m.scatter_update(tf.IndexedSlices(m_rows, rows))
-        v.scatter_update(tf.IndexedSlices(v_rows, rows))
-        var.scatter_sub(tf.IndexedSlices(lr_t * m_rows / (tf.sqrt(v_rows) + eps), rows))
-
-    def dense_update(var, grad, lr_t):
-        if not adam:
-            var.assign_sub(lr * grad)
-            return
-        m, v = slots[id(var)]
-        m.assign(b1 * m + (1.0 - b1) * grad)
-        v.assign(b2 * v + (1.0 - b2) * tf.square(grad))
-        var.assign_sub(lr_t * m / (tf.sqrt(v) + eps))
-
-    def step(picked):
-        neg_b, neg_l = draw_negatives()
-        books = tf.concat([tf.gather(t_books, picked), neg_b], axis=0)
-        links = tf.concat([tf.gather(t_links, picked), neg_l], axis=0)
-        bv = tf.gather(book_var, books)
-        lv = tf.gather(link_var, links)
-        loss, grad_b, grad_l, grad_dense = loss_and_gradients(
-            bv, lv, labels, (kernel, bias) if classify else None
-        )
-        step_var.assign_add(1.0)
-        lr_t = lr * tf.sqrt(1.0 - tf.pow(b2, step_var)) / (1.0 - tf.pow(b1, step_var))
-        sparse_update(book_var, books, grad_b, lr_t)
-        sparse_update(link_var, links, grad_l, lr_t)
-        for var, grad in zip(dense_vars, grad_dense):
-            dense_update(var, grad, lr_t)
-        return loss
-
-    @tf.function(input_signature=[tf.TensorSpec([None, batch], tf.int32)])
-    def run_chunk(chunk):
-        total = tf.constant(0.0)
-        for i in tf.range(tf.shape(chunk)[0]):
-            total += step(chunk[i])
-        return total / tf.cast(tf.shape(chunk)[0], tf.float32)
-
-    steps = max(1, math.ceil(len(train_idx) / batch))
-    per_step = batch + n_neg
-    result = TrainResult(model=model, book_vectors=None, link_vectors=None, heldout=heldout)  # type: ignore[arg-type]
-    result.batch_size = batch
-    epoch_order = {}
-
-    def prepare_epoch() -> None:
-        order = rng.permutation(train_idx)
-        pad = steps * batch - len(order)
-        if pad:
-            order = np.concatenate([order, rng.choice(train_idx, size=pad)])
-        epoch_order["steps"] = order.reshape(steps, batch)
-
-    def run_span(first: int, last: int) -> tuple[float, int]:
-        return float(run_chunk(tf.constant(epoch_order["steps"][first:last]))), (last - first) * per_step
-
-    _run_epochs(result, config, steps, steps_per_call, progress, prepare_epoch, run_span)
-    result.book_vectors = np.asarray(book_var.numpy(), dtype=np.float32)
-    result.link_vectors = np.asarray(link_var.numpy(), dtype=np.float32)
-    return result
-
-
-def _run_epochs(result: TrainResult, config: TrainConfig, steps: int, steps_per_call: int, progress,
-                prepare_epoch: Callable[[], None], run_span: Callable[[int, int], tuple[float, int]]) -> None:
-    """The epoch loop both trainers share: progress reports, per-chunk and per-epoch history, timing.
-
-    ``prepare_epoch()`` shuffles and draws negatives for an epoch; ``run_span(first, last)``
-    trains steps ``first`` to ``last - 1`` and returns their mean loss and example count.
-    """
-    start = time.perf_counter()
-    total = 0
-    for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
-        prepare_epoch()
-        losses = []
-        for first in range(0, steps, steps_per_call):
-            last = min(steps, first + steps_per_call)
-            t0 = time.perf_counter()
-            loss, n = run_span(first, last)
-            dt = time.perf_counter() - t0
-            losses.append((loss, n))
-            report = Progress(
-                epoch=epoch,
-                epochs=config.epochs,
-                step=last,
-                steps=steps,
-                loss=loss,
-                examples_per_s=n / dt if dt > 0 else float("inf"),
-                elapsed_s=time.perf_counter() - start,
-            )
-            result.steps.append(asdict(report))
-            if progress is not None:
-                progress(report)
-        seconds = time.perf_counter() - epoch_start
-        n_epoch = sum(n for _, n in losses)
-        total += n_epoch
-        result.history.append(
-            {
-                "epoch": epoch,
-                "loss": sum(loss * n for loss, n in losses) / max(1, n_epoch),
-                "seconds": seconds,
-                "examples_per_s": n_epoch / seconds,
-            }
-        )
-    result.seconds = time.perf_counter() - start
-    result.examples_per_s = total / result.seconds
-
-
-def sample_negatives(
-    pair_books: np.ndarray, pair_links: np.ndarray, n_books: int, n_links: int, n: int, rng: np.random.Generator,
-    bitmap: tuple[np.ndarray, int] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """NumPy twin of ``negative_sampler``: ``n`` uniform (book, link) pairs whose bit in
-    ``pair_bitmap`` is clear, so none of them is a true pair."""
-    words, log_bits = bitmap or pair_bitmap(pair_books, pair_links)
-    books = rng.integers(0, n_books, n, dtype=np.int32)
-    links = rng.integers(0, n_links, n, dtype=np.int32)
-    for _ in range(1000):
-        hit = maybe_true_pair(words, log_bits, books, links)
-        k = int(hit.sum())
-        if k == 0:
-            return books, links
-        books[hit] = rng.integers(0, n_books, k, dtype=np.int32)
-        links[hit] = rng.integers(0, n_links, k, dtype=np.int32)
-    raise BookembedError("could not draw negatives: nearly every (book, link) pair is a true pair")
-
-
-def _train_sgd(model, pair_books, pair_links, n_books, n_links, train_idx, heldout, config, batch, rng, progress,
-               steps_per_call) -> TrainResult:
-    """Per-example SGD through the compiled kernel; the Keras model gets the trained weights.
-
-    A "step" is ``batch`` positives with their negatives; it sets how often
-    progress is reported, since every example updates its rows at once.
-    """
-    from bookembed.kernels import sgd_pass
-
-    classify = config.task == "classification"
-    book_layer = model.get_layer("book_embedding")
-    link_layer = model.get_layer("link_embedding")
-    book_vectors = np.array(book_layer.get_weights()[0], dtype=np.float32)
-    link_vectors = np.array(link_layer.get_weights()[0], dtype=np.float32)
     head = np.zeros(2, dtype=np.float64)
-    if classify:
+    if config.task == "classification":
         kernel, bias = model.get_layer("output").get_weights()
         head[:] = (float(kernel[0, 0]), float(bias[0]))
-    ratio = int(config.negative_ratio)
-    per_pos = 1 + ratio
-    bitmap = pair_bitmap(pair_books, pair_links)
-    neg_label = 0.0 if classify else -1.0
-    lr = float(config.learning_rate)
-    steps = max(1, math.ceil(len(train_idx) / batch))
-    result = TrainResult(model=model, book_vectors=None, link_vectors=None, heldout=heldout)  # type: ignore[arg-type]
-    result.batch_size = batch
-    epoch_data = {}
 
-    def prepare_epoch() -> None:
-        order = rng.permutation(train_idx)
-        n = len(order)
-        neg_b, neg_l = sample_negatives(pair_books, pair_links, n_books, n_links, n * ratio, rng, bitmap)
-        # each positive followed by its own negatives
-        books = np.empty((n, per_pos), dtype=np.int32)
-        links = np.empty((n, per_pos), dtype=np.int32)
-        labels = np.full((n, per_pos), neg_label, dtype=np.float32)
-        books[:, 0], links[:, 0], labels[:, 0] = pair_books[order], pair_links[order], 1.0
-        books[:, 1:] = neg_b.reshape(n, ratio)
-        links[:, 1:] = neg_l.reshape(n, ratio)
-        epoch_data.update(n=n, books=books.ravel(), links=links.ravel(), labels=labels.ravel())
+    # 3. train
+    run = _Run(
+        config=config, pair_books=pair_books, pair_links=pair_links, train_idx=train_idx,
+        book_vectors=np.array(model.get_layer("book_embedding").get_weights()[0], dtype=np.float32),
+        link_vectors=np.array(model.get_layer("link_embedding").get_weights()[0], dtype=np.float32),
+        head=head,
+        # every true pair, held-out ones included, is kept out of the negatives
+        sampler=NonPairSampler(pair_books, pair_links, n_books, n_links),
+        rng=rng, batch=int(config.batch_size or auto_batch_size(len(train_idx))),
+        threads=config.threads_for(len(train_idx)) if config.optimizer == "sgd" else 1,
+        progress=progress, steps_per_call=steps_per_call,
+    )
+    epochs = OPTIMIZERS[config.optimizer](run)
 
-    def run_span(first: int, last: int) -> tuple[float, int]:
-        a, b = first * batch * per_pos, min(epoch_data["n"], last * batch) * per_pos
-        books, links, labels = epoch_data["books"][a:b], epoch_data["links"][a:b], epoch_data["labels"][a:b]
-        return float(sgd_pass(book_vectors, link_vectors, books, links, labels, lr, head, classify)), b - a
-
-    _run_epochs(result, config, steps, steps_per_call, progress, prepare_epoch, run_span)
-    if not (np.isfinite(book_vectors).all() and np.isfinite(link_vectors).all()):
+    # 4. the trained weights back into the Keras model
+    if not (np.isfinite(run.book_vectors).all() and np.isfinite(run.link_vectors).all()):
         raise BookembedError("training diverged (NaN or Inf in the vectors); lower --learning-rate")
-    book_layer.set_weights([book_vectors])
-    link_layer.set_weights([link_vectors])
-    if classify:
+    model.get_layer("book_embedding").set_weights([run.book_vectors])
+    model.get_layer("link_embedding").set_weights([run.link_vectors])
+    if run.classify:
         model.get_layer("output").set_weights([np.array([[head[0]]], np.float32), np.array([head[1]], np.float32)])
-    result.book_vectors = book_vectors
-    result.link_vectors = link_vectors
-    return result
+    return TrainResult(
+        model=model, book_vectors=run.book_vectors, link_vectors=run.link_vectors, heldout=heldout,
+        history=epochs.history, steps=epochs.steps, seconds=epochs.seconds,
+        examples_per_s=epochs.examples / max(epochs.seconds, 1e-9), batch_size=run.batch, threads=run.threads,
+    )

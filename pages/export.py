@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from bookembed import ui
+from bookembed import report, ui
 from bookembed.errors import BookembedError
+from bookembed.export import mime_type
 
+ui.frame()
 model = ui.require_model()
 st.title("Export")
 st.write(
@@ -21,20 +23,18 @@ except BookembedError as err:
     ui.show_error("Cannot export this model:", err)
     st.stop()
 prefix = f"{model.name}-{what}"
-mimes = {".tsv": "text/tab-separated-values", ".json": "application/json"}
 columns = st.columns(len(names) + 1)
 for column, name in zip(columns, names):
     # A callable: the file is handed over when clicked, not kept per page run.
     column.download_button(name, data=lambda name=name: ui.projector_export(model, what)[name],
-                           file_name=f"{prefix}-{name}", on_click="ignore",
-                           mime=mimes.get(name[name.rfind("."):], "application/octet-stream"),
+                           file_name=f"{prefix}-{name}", on_click="ignore", mime=mime_type(name),
                            icon=":material/download:", key=f"export_{name}")
 columns[-1].download_button("All as zip", data=lambda: ui.projector_zip(model, what), type="primary",
                             file_name=f"{prefix}-projector.zip", mime="application/zip", on_click="ignore",
                             icon=":material/folder_zip:", key="export_zip")
 
 st.subheader("Current selection")
-selected = st.session_state.get(ui.SELECTED, [])
+selected = ui.selected_books(model)
 if not selected:
     st.info("Nothing selected. Select books on the Map page with the box or lasso tool to export only those.",
             icon=":material/info:")
@@ -43,5 +43,5 @@ else:
     st.download_button("Selection for the Projector (zip)", data=lambda: ui.projector_zip(model, ids=selected),
                        file_name=f"{model.name}-selection-projector.zip", mime="application/zip",
                        on_click="ignore", icon=":material/folder_zip:", key="export_selection")
-    st.dataframe(ui.books_frame(model, selected), hide_index=True, width="stretch",
+    st.dataframe(report.books_frame(model, selected), hide_index=True, width="stretch",
                  column_config={"year": st.column_config.NumberColumn(format="%d")})

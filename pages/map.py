@@ -3,71 +3,67 @@
 import streamlit as st
 
 from bookembed import projection as proj
-from bookembed import ui
+from bookembed import report, ui
 from bookembed.errors import BookembedError
 from bookembed.mapviz import COLOR_BY, map_figure
 from bookembed.neighbors import similar_books
+from bookembed.ui import map as m
 
+ui.frame()
 model = ui.require_model()
 st.title("Map")
 
 top = st.columns([1.5, 0.9, 1.1, 1.3, 1.3])
 method = top[0].radio("Projection", list(proj.SETTINGS), format_func=proj.METHOD_NAMES.get, horizontal=True,
-                      key="map_method", persist_state="session")
-dims = top[1].radio("Dimensions", [2, 3], format_func=lambda d: f"{d}-D", horizontal=True, key="map_dims",
+                      key=m.METHOD, persist_state="session")
+dims = top[1].radio("Dimensions", [2, 3], format_func=lambda d: f"{d}-D", horizontal=True, key=m.DIMS,
                     persist_state="session")
-color_by = top[2].selectbox("Colour by", list(COLOR_BY), key="map_color", persist_state="session")
-groups = top[3].slider("Colours (largest groups)", 3, 24, 10, key="map_groups", disabled=color_by == "year",
+color_by = top[2].selectbox("Colour by", list(COLOR_BY), key=m.COLOR, persist_state="session")
+groups = top[3].slider("Colours (largest groups)", 3, 24, 10, key=m.GROUPS, disabled=color_by == "year",
                        persist_state="session")
-n_neighbours = top[4].slider("Neighbours to highlight", 0, 50, 10, key="map_neighbours", persist_state="session")
-settings = proj.make_settings(method, dims=dims, **ui.projection_params(method))
+n_neighbours = top[4].slider("Neighbours to highlight", 0, 50, 10, key=m.NEIGHBOURS, persist_state="session")
+settings = proj.make_settings(method, dims=dims, **m.projection_params(method))
 
-coords = ui.projection_or_progress(model, settings)
-info = proj.projection_info(model, settings) or {}
-key = proj.projection_key(settings)
-if info.get("faithfulness") is not None:
-    k = info.get("faithfulness_k", 10)
-    st.caption(
-        f"{ui.escape_markdown(proj.describe(settings))} · faithfulness {info['faithfulness']:.0%}: on average, "
-        f"{info['faithfulness'] * k:.1f} of each book's {k} nearest neighbours (cosine, in the "
-        f"{model.dim}-d space) are also among its {k} nearest on this map · computed in {info.get('seconds', 0):,.0f} s"
-    )
+coords = m.projection_or_progress(model, settings)
+sentence = proj.faithfulness_sentence(proj.projection_info(model, settings) or {}, settings, model.dim)
+if sentence:
+    st.caption(ui.escape_markdown(sentence))
 
 ids = ui.book_query(model, "map", label="Locate a book", compact=True)
 titles = [model.titles[i] for i in ids]
 neighbours = similar_books(model, titles, n_neighbours)["id"].tolist() if ids and n_neighbours else []
 
-generation = st.session_state.get("_map_generation", 0)
-signature = repr((key, color_by, groups, ids, neighbours, generation))
+key = proj.projection_key(settings)
+generation = st.session_state.get(m.GENERATION, 0)
 figure = map_figure(
     coords,
     model.books,
     color_by=color_by,
     top_n=groups,
-    hover=ui.hover_labels(model),
+    hover=m.hover_labels(model),
     query_ids=ids,
     neighbour_ids=neighbours,
     located=ids[-1] if ids else None,
-    selected_ids=ui.map_selection_snapshot(signature),
+    selected_ids=m.map_selection_snapshot(repr((key, color_by, groups, ids, neighbours, generation))),
     uirevision=f"{key}-{generation}",
 )
-event = st.plotly_chart(figure, key="map_chart", on_select="rerun", selection_mode=("box", "lasso", "points"),
+event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
                         config={"displaylogo": False, "scrollZoom": True})
-selected = ui.map_selection_update(event)
+selected = m.map_selection_update(event)
 
 if selected:
     st.subheader("Selected books")
     st.caption(f"{len(selected):,} books selected")
-    st.dataframe(ui.books_frame(model, selected), hide_index=True, width="stretch",
+    st.dataframe(report.books_frame(model, selected), hide_index=True, width="stretch",
                  column_config={"year": st.column_config.NumberColumn(format="%d")})
     row = st.container(horizontal=True)
     row.download_button("Selection for the Projector (zip)", data=lambda: ui.projector_zip(model, ids=selected),
-                         file_name=f"{model.name}-selection-projector.zip", mime="application/zip",
-                         on_click="ignore", icon=":material/download:")
-    row.download_button("Selection as CSV", data=lambda: ui.csv_bytes(ui.books_frame(model, selected)),
-                         file_name=f"{model.name}-selection.csv", mime="text/csv", on_click="ignore",
-                         icon=":material/table:")
-    row.button("Clear selection", on_click=ui.clear_map_selection, icon=":material/close:")
+                        file_name=f"{model.name}-selection-projector.zip", mime="application/zip",
+                        on_click="ignore", icon=":material/download:")
+    row.download_button("Selection as CSV", data=lambda: m.selection_csv(model, selected),
+                        file_name=f"{model.name}-selection.csv", mime="text/csv", on_click="ignore",
+                        icon=":material/table:")
+    row.button("Clear selection", on_click=m.clear_map_selection, icon=":material/close:")
 elif dims == 3:
     st.caption("Box and lasso selection work on the 2-D map; in 3-D, click points to select them.")
 else:
@@ -79,22 +75,16 @@ with st.expander("Saved views", icon=":material/bookmark:"):
         name = st.text_input("Save the current view as", placeholder="e.g. Russian classics")
         if st.form_submit_button("Save view", icon=":material/bookmark_add:"):
             try:
-                proj.save_view(model.path, name, projection=key, selected=selected, query=titles, color_by=color_by)
+                proj.save_view(model, name, projection=key, selected=selected, query=titles, color_by=color_by)
                 st.toast("View saved; the Projector export includes it as a bookmark.", icon=":material/bookmark:")
             except BookembedError as err:
                 ui.show_error("Not saved:", err)
-    if st.session_state.pop("_view_problem", None) is not None:
+    if st.session_state.pop(m.VIEW_PROBLEM, None) is not None:
         st.warning("That view's projection is no longer saved in the model folder.", icon=":material/warning:")
-    views = proj.load_views(model.path)
+    views = proj.load_views(model)
     if views:
-        st.dataframe(
-            [{"name": v["name"], "projection": v.get("projection", ""), "books selected": len(v.get("selected", [])),
-              "query": " · ".join(v.get("query", [])), "colour by": v.get("color_by", ""), "saved": v.get("created", "")}
-             for v in views],
-            hide_index=True, width="stretch",
-        )
-        chosen = st.selectbox("View", range(len(views)), format_func=lambda i: views[i]["name"], key="map_view")
+        st.dataframe(report.views_table(views), hide_index=True, width="stretch")
+        chosen = st.selectbox("View", range(len(views)), format_func=lambda i: views[i].name, key=m.VIEW_PICK)
         row = st.container(horizontal=True)
-        row.button("Open", on_click=ui.open_view, args=(views[chosen],), icon=":material/open_in_new:")
-        row.button("Delete", on_click=proj.delete_view, args=(model.path, views[chosen]["name"]),
-                    icon=":material/delete:")
+        row.button("Open", on_click=m.open_view, args=(views[chosen],), icon=":material/open_in_new:")
+        row.button("Delete", on_click=proj.delete_view, args=(model, views[chosen].name), icon=":material/delete:")

@@ -5,6 +5,7 @@ import streamlit as st
 from bookembed import ui
 from bookembed.neighbors import books_for_link, links_for_book, similar_books, similar_links
 
+ui.frame()
 model = ui.require_model()
 st.title("Search")
 

@@ -79,6 +79,7 @@ def make_fake_model(path: Path, n_books: int = 60, n_links: int = 40, dim: int =
     Titles include characters that must stay text: markup, tabs, quotes,
     Cyrillic, Chinese and emoji.
     """
+    from bookembed.graph import LinkGraph
     from bookembed.store import SaveInputs, save_model_folder
 
     rng = np.random.default_rng(seed)
@@ -113,11 +114,8 @@ def make_fake_model(path: Path, n_books: int = 60, n_links: int = 40, dim: int =
     return save_model_folder(
         path,
         SaveInputs(
-            books=books,
-            links=links,
-            link_counts=np.bincount(pair_links, minlength=n_links).astype(np.int64),
-            pair_books=pair_books,
-            pair_links=pair_links,
+            graph=LinkGraph(books=books, links=links, link_counts=np.bincount(pair_links, minlength=n_links).astype(np.int64),
+                            pair_books=pair_books, pair_links=pair_links),
             heldout=heldout,
             book_vectors=rng.normal(size=(n_books, dim)).astype(np.float32),
             link_vectors=rng.normal(size=(n_links, dim)).astype(np.float32),

@@ -20,26 +20,6 @@ APP = str(ROOT / "app.py")
 NASTY = "<b>Bold</b> & <script>alert(1)</script>"
 
 
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch):
-    """Run pages through app.py's st.navigation, as a server does after its first run.
-
-    AppTest re-detects Streamlit's legacy ``pages/`` mode before every run; a
-    server does it once, and app.py's ``st.navigation`` switches it off for
-    good. Left alone, every AppTest run of a page would first run it bare and
-    rerun (``ui.ensure_frame``), dropping the button click being tested.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
 @pytest.fixture
 def models(tmp_path, monkeypatch) -> Path:
     """An empty models folder that the app uses (BOOKEMBED_MODELS_DIR)."""
@@ -285,7 +265,7 @@ def test_map_computes_umap_in_the_background_then_draws(fake_demo):
     page(at, "map")
     run_until(at, lambda a: bool(a.get("plotly_chart")))
     assert sorted(book_points(charts(at)[0])) == list(range(60))
-    assert proj.cached_projections(load_model_folder(fake_demo))[0]["method"] == "umap"
+    assert proj.cached_projections(load_model_folder(fake_demo))[0].method == "umap"
 
 
 def test_map_options_colour_3d_and_tsne(fake_demo):
@@ -314,10 +294,10 @@ def test_map_selection_is_listed_exported_and_saved_as_a_view(fake_demo):
     form_input = [t for t in at.text_input if t.label == "Save the current view as"][0]
     form_input.input("three books")
     ok([b for b in at.button if b.label == "Save view"][0].click().run())
-    views = proj.load_views(fake_demo)
-    assert views[0]["name"] == "three books" and views[0]["selected"] == [0, 3, 5]
-    assert views[0]["projection"] == proj.projection_key(proj.PCASettings())
-    assert views[0]["color_by"] == "genre"
+    views = proj.load_views(load_model_folder(fake_demo))
+    assert views[0].name == "three books" and views[0].selected == (0, 3, 5)
+    assert views[0].projection == proj.projection_key(proj.PCASettings())
+    assert views[0].color_by == "genre"
     ok([b for b in at.button if b.label == "Clear selection"][0].click().run())
     assert at.session_state["selected_ids"] == []
     ok([b for b in at.button if b.label == "Open"][0].click().run())

@@ -112,12 +112,11 @@ def test_demo_model_is_reproducible_from_its_seed(tmp_path, demo_model):
 
 def test_shipped_map_cache_belongs_to_the_shipped_vectors(demo_model):
     """The demo ships its default UMAP map so the first Map page is instant; it must describe these vectors."""
-    from bookembed.projection import vectors_checksum
 
     files = sorted((DEMO_MODEL / "projections").glob("*.json"))
     assert files, "models/demo/projections holds the default map"
     for file in files:
         info = json.loads(file.read_text())
         coords = np.load(file.with_suffix(".npy"), allow_pickle=False)
-        assert info["vectors"] == vectors_checksum(demo_model), f"{file.name} is stale: delete it and reopen the Map page"
+        assert info["vectors"] == demo_model.vectors_checksum, f"{file.name} is stale: delete it and reopen the Map page"
         assert coords.shape == (demo_model.n_books, info["dims"]) and np.isfinite(coords).all()

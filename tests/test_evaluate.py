@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bookembed.evaluate import evaluate, genre_purity, heldout_auc, roc_auc, sample_non_pairs
+from bookembed.evaluate import evaluate, genre_purity, heldout_auc, roc_auc
+from bookembed.sampling import NonPairSampler
+
+
+def sample_non_pairs(n, pair_books, pair_links, n_books, n_links, rng):
+    return NonPairSampler(pair_books, pair_links, n_books, n_links).draw(n, rng)
 from bookembed.store import load_model_folder
 
 
@@ -184,7 +189,6 @@ def test_trained_tiny_model_has_high_purity(tiny_trained_model):
 
 
 def test_sample_non_pairs_with_no_true_pairs():
-    from bookembed.evaluate import sample_non_pairs
 
     empty = np.array([], dtype=np.int32)
     b, l = sample_non_pairs(50, empty, empty, 5, 7, np.random.default_rng(0))

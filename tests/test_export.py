@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -15,6 +16,13 @@ import pandas as pd
 import pytest
 
 from bookembed import export as ex
+from bookembed import projector as pj
+from bookembed.cli import export_lines
+
+
+def export_command(*args, **kwargs) -> list[str]:
+    """The lines `bookembed export` prints."""
+    return export_lines(ex.export_folder(*args, **kwargs))
 from bookembed.errors import BookembedError
 from bookembed.store import load_model_folder
 
@@ -44,8 +52,12 @@ def add_projection(model_dir: Path, key: str, coords: np.ndarray, method: str | 
     folder = model_dir / "projections"
     folder.mkdir(exist_ok=True)
     np.save(folder / f"{key}.npy", coords)
-    sidecar = {"key": key, "method": method, "dims": int(coords.shape[1]), "params": info.pop("params", {}),
-               "n_books": int(coords.shape[0]), "created": "2024-01-01T00:00:00Z", "faithfulness": None, **info}
+    # A usable projection names the vectors it was made from; "vectors" in ``info`` overrides that.
+    checksum = load_model_folder(model_dir).vectors_checksum
+    params = {"dims": int(coords.shape[1]), **info.pop("params", {})}
+    sidecar = {"key": key, "method": method, "dims": int(coords.shape[1]), "params": params,
+               "n_books": int(coords.shape[0]), "created": "2024-01-01T00:00:00Z", "faithfulness": None,
+               "vectors": checksum, **info}
     (folder / f"{key}.json").write_text(json.dumps(sidecar), encoding="utf-8")
 
 
@@ -81,7 +93,7 @@ def views_model(fake_model) -> Path:
 
 def test_vectors_tsv_round_trips_float32_exactly(fake_model):
     model = load_model_folder(fake_model)
-    files = ex.projector_files(model)
+    files = pj.projector_files(model)
     data = files["vectors.tsv"]
     lines = data.decode("ascii").split("\n")
     assert lines[-1] == "" and len(lines) - 1 == model.n_books  # LF after every row, nothing else
@@ -101,7 +113,7 @@ def test_format_rows_keeps_awkward_float32_values():
     rng = np.random.default_rng(3)
     spread = rng.standard_cauchy(size=(500, 4)) * 10.0 ** rng.integers(-30, 30, size=(500, 4))
     values = np.vstack([values, spread.astype(np.float32)])
-    back = vectors_from_tsv(ex.format_rows(values).encode("ascii"))
+    back = vectors_from_tsv(pj.format_rows(values).encode("ascii"))
     assert back.view(np.uint32).tolist() == values.view(np.uint32).tolist()  # bit for bit, -0.0 included
 
 
@@ -112,15 +124,15 @@ def test_nan_or_inf_is_refused_naming_the_row(fake_model, what, bad):
     attr = "book_vectors" if what == "books" else "link_vectors"
     vectors = getattr(model, attr).copy()
     vectors[3, 1] = bad
-    setattr(model, attr, vectors)
+    model = dataclasses.replace(model, **{attr: vectors})
     with pytest.raises(BookembedError) as err:
-        ex.projector_files(model, what)
+        pj.projector_files(model, what)
     message = str(err.value)
     assert "\n" not in message and "NaN or Inf" in message and " 3 " in message
     name = model.titles[3] if what == "books" else model.links[3]
     assert repr(name) in message
     # Rows without the bad value export fine.
-    assert ex.projector_files(model, what, ids=[0, 1, 2])["vectors.tsv"].count(b"\n") == 3
+    assert pj.projector_files(model, what, ids=[0, 1, 2])["vectors.tsv"].count(b"\n") == 3
 
 
 # ---------------------------------------------------------------- metadata.tsv
@@ -128,7 +140,7 @@ def test_nan_or_inf_is_refused_naming_the_row(fake_model, what, bad):
 
 def test_book_metadata_has_header_and_one_row_per_vector(fake_model):
     model = load_model_folder(fake_model)
-    rows = metadata_rows(ex.projector_files(model)["metadata.tsv"])
+    rows = metadata_rows(pj.projector_files(model)["metadata.tsv"])
     header, body = rows[0], rows[1:]
     for column in ("title", "author", "genre", "year", "country", "publisher"):
         assert column in header
@@ -147,7 +159,7 @@ def test_book_metadata_has_header_and_one_row_per_vector(fake_model):
 
 def test_nasty_titles_stay_text(fake_model):
     model = load_model_folder(fake_model)
-    text = ex.projector_files(model)["metadata.tsv"].decode("utf-8")
+    text = pj.projector_files(model)["metadata.tsv"].decode("utf-8")
     for title in ["<b>Bold</b> & <script>alert(1)</script>", "=1+1", "Война и мир", "红楼梦", "Emoji 📚 book", '"Quoted"',
                   "  Leading spaces", "Tab here", "Line break"]:
         assert "\n" + title + "\t" in text  # verbatim at the start of a row: no quoting, no escaping, no trimming
@@ -160,15 +172,15 @@ def test_single_column_has_no_header_and_no_blank_lines(fake_model):
     books.loc[21, "title"] = "   "
     books.loc[22, "title"] = "\t\r\n"
     books.loc[23, "title"] = "\u3000\ufeff"  # blank to JavaScript's trim()
-    model.books = books
-    data = ex.projector_files(model, columns=["title"])["metadata.tsv"]
+    model = dataclasses.replace(model, books=books)
+    data = pj.projector_files(model, columns=["title"])["metadata.tsv"]
     text = data.decode("utf-8")
     lines = text[:-1].split("\n")
     assert len(lines) == model.n_books
     assert "\t" not in text
     assert lines[0] == tsv_clean(books["title"][0])  # the first line is data, not a header
     assert all(line.strip() and line.strip("\u3000\ufeff ") for line in lines)
-    assert [lines[i] for i in (20, 21, 22, 23)] == [ex.PLACEHOLDER] * 4
+    assert [lines[i] for i in (20, 21, 22, 23)] == [pj.PLACEHOLDER] * 4
     assert lines[24] == books["title"][24]
 
 
@@ -177,15 +189,15 @@ def test_every_line_break_becomes_a_space(fake_model):
     books = model.books.copy()
     books.loc[30, "title"] = "a\u2028b\x85c\x0bd\re"
     books.loc[31, "author"] = "x\ny\tz"
-    model.books = books
-    text = ex.projector_files(model)["metadata.tsv"].decode("utf-8")
+    model = dataclasses.replace(model, books=books)
+    text = pj.projector_files(model)["metadata.tsv"].decode("utf-8")
     assert len(text.splitlines()) == model.n_books + 1  # Python's notion of lines agrees too
     assert "\na b c d e\t" in text and "\tx y z\t" in text
 
 
 def test_link_metadata_counts_books(fake_model):
     model = load_model_folder(fake_model)
-    files = ex.projector_files(model, "links")
+    files = pj.projector_files(model, "links")
     rows = metadata_rows(files["metadata.tsv"])
     assert rows[0] == ["link", "books"]
     assert [r[0] for r in rows[1:]] == list(model.links)
@@ -196,14 +208,14 @@ def test_link_metadata_counts_books(fake_model):
 
 def test_unknown_column_is_an_error(fake_model):
     with pytest.raises(BookembedError, match="no metadata column 'rating'"):
-        ex.projector_files(fake_model, columns=["title", "rating"])
+        pj.projector_files(fake_model, columns=["title", "rating"])
 
 
 # ---------------------------------------------------------------- config, ids, zip
 
 
 def test_projector_config_points_at_the_files(views_model):
-    files = ex.projector_files(views_model)
+    files = pj.projector_files(views_model)
     (embedding,) = json.loads(files["projector_config.json"])["embeddings"]
     model = load_model_folder(views_model)
     assert embedding["tensorShape"] == [model.n_books, model.dim]
@@ -214,7 +226,7 @@ def test_projector_config_points_at_the_files(views_model):
 
 
 def test_no_views_means_no_bookmarks(fake_model):
-    files = ex.projector_files(fake_model)
+    files = pj.projector_files(fake_model)
     assert set(files) == {"vectors.tsv", "metadata.tsv", "projector_config.json"}
     assert "bookmarksPath" not in json.loads(files["projector_config.json"])["embeddings"][0]
 
@@ -222,7 +234,7 @@ def test_no_views_means_no_bookmarks(fake_model):
 def test_ids_select_rows_in_order(views_model):
     model = load_model_folder(views_model)
     ids = [9, 4, 9, 33]
-    files = ex.projector_files(model, ids=ids)
+    files = pj.projector_files(model, ids=ids)
     kept = [9, 4, 33]
     np.testing.assert_array_equal(vectors_from_tsv(files["vectors.tsv"]), model.book_vectors[kept])
     titles = [r[0] for r in metadata_rows(files["metadata.tsv"])[1:]]
@@ -242,12 +254,12 @@ def test_ids_select_rows_in_order(views_model):
 )
 def test_bad_ids_are_one_line_errors(fake_model, ids, needle):
     with pytest.raises(BookembedError) as err:
-        ex.projector_files(fake_model, ids=ids)
+        pj.projector_files(fake_model, ids=ids)
     assert needle in str(err.value) and "\n" not in str(err.value)
 
 
 def test_zip_bytes_round_trip_and_is_reproducible(fake_model):
-    files = ex.projector_files(fake_model)
+    files = pj.projector_files(fake_model)
     data = ex.zip_bytes(files)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert {name: archive.read(name) for name in archive.namelist()} == files
@@ -284,7 +296,7 @@ def points(state: dict, keys: list[str]) -> np.ndarray:
 
 def test_bookmarks_are_states_the_projector_can_load(views_model):
     model = load_model_folder(views_model)
-    states = json.loads(ex.projector_files(model)["bookmarks.json"])
+    states = json.loads(pj.projector_files(model)["bookmarks.json"])
     raw_views = json.loads((views_model / "views.json").read_text(encoding="utf-8"))["views"]
     names = [v["name"] for v in raw_views if isinstance(v, dict)]
     assert [s["label"] for s in states] == names  # one state per view, in order
@@ -333,7 +345,7 @@ def test_bookmarks_are_states_the_projector_can_load(views_model):
 
 def test_projector_pca_matches_the_leading_directions(fake_model):
     model = load_model_folder(fake_model)
-    pcs = ex.projector_pca(model.book_vectors)
+    pcs = pj.projector_pca(model.book_vectors)
     assert pcs.shape == (model.n_books, min(10, model.dim))
     # Like the Projector: rows centred and scaled to unit length, then the right
     # singular vectors, so the components are orthogonal and in decreasing order.
@@ -388,7 +400,7 @@ def test_export_command_writes_everything(views_model, tmp_path):
     out = tmp_path / "export"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    lines = ex.export_command(views_model, out)
+    lines = export_command(views_model, out)
     names = {"vectors.tsv", "metadata.tsv", "projector_config.json", "bookmarks.json", "books.parquet"}
     assert names <= {p.name for p in out.iterdir()}
     assert (out / "keep.txt").read_text() == "mine"
@@ -398,14 +410,14 @@ def test_export_command_writes_everything(views_model, tmp_path):
     assert any("short-rows" in line for line in lines) and any("stale" in line for line in lines)
     assert all("\n" not in line for line in lines)
     # The same bytes as the download buttons get.
-    for name, data in ex.projector_files(views_model).items():
+    for name, data in pj.projector_files(views_model).items():
         assert (out / name).read_bytes() == data
-    ex.export_command(views_model, out)  # a second run replaces the files
+    export_command(views_model, out)  # a second run replaces the files
 
 
 def test_export_command_links(fake_model, tmp_path):
     out = tmp_path / "links"
-    ex.export_command(fake_model, out, what="links")
+    export_command(fake_model, out, what="links")
     assert {p.name for p in out.iterdir()} == {"vectors.tsv", "metadata.tsv", "projector_config.json", "links.parquet"}
 
 
@@ -415,7 +427,7 @@ def test_titles_file_selects_rows(fake_model, tmp_path):
     # spaces, a CRLF line ending and "Tab\there" with the tab as a space.
     titles.write_bytes("Война и мир\n\nLine break\n  Leading spaces\r\n红楼梦\r\nTab here\nВойна и мир\n".encode("utf-8"))
     out = tmp_path / "out"
-    ex.export_command(fake_model, out, titles=titles)
+    export_command(fake_model, out, titles=titles)
     model = load_model_folder(fake_model)
     expected = [model.title_index[t] for t in ("Война и мир", "Line\nbreak", "  Leading spaces", "红楼梦", "Tab\there")]
     np.testing.assert_array_equal(vectors_from_tsv((out / "vectors.tsv").read_bytes()), model.book_vectors[expected])
@@ -427,7 +439,7 @@ def test_unknown_title_names_file_and_line(fake_model, tmp_path):
     titles = tmp_path / "titles.txt"
     titles.write_text("Book 12\nBook 13\n\nThe Book That Is Not There\n", encoding="utf-8")
     with pytest.raises(BookembedError) as err:
-        ex.export_command(fake_model, tmp_path / "out", titles=titles)
+        export_command(fake_model, tmp_path / "out", titles=titles)
     message = str(err.value)
     assert str(titles) in message and "line 4" in message and "The Book That Is Not There" in message
     assert "\n" not in message
@@ -436,29 +448,30 @@ def test_unknown_title_names_file_and_line(fake_model, tmp_path):
 
 def test_unreadable_titles_file(fake_model, tmp_path):
     with pytest.raises(BookembedError, match="no such titles file"):
-        ex.export_command(fake_model, tmp_path / "out", titles=tmp_path / "missing.txt")
+        export_command(fake_model, tmp_path / "out", titles=tmp_path / "missing.txt")
     latin = tmp_path / "latin1.txt"
     latin.write_bytes("Caf\xe9\n".encode("latin-1"))
     with pytest.raises(BookembedError, match="not UTF-8"):
-        ex.export_command(fake_model, tmp_path / "out", titles=latin)
+        export_command(fake_model, tmp_path / "out", titles=latin)
 
 
 def test_out_that_is_a_file(fake_model, tmp_path):
     target = tmp_path / "file"
     target.write_text("x")
     with pytest.raises(BookembedError) as err:
-        ex.export_command(fake_model, target)
+        export_command(fake_model, target)
     assert str(target) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_bad_model_folder_is_a_bookembed_error(tmp_path):
     with pytest.raises(BookembedError):
-        ex.export_command(tmp_path / "nope", tmp_path / "out")
+        export_command(tmp_path / "nope", tmp_path / "out")
 
 
 def test_more_rows_than_tensorboard_shows_warns(views_model, tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "TENSORBOARD_MAX_POINTS", 50)
-    lines = ex.export_command(views_model, tmp_path / "out", tensorboard=tmp_path / "tb")
+    monkeypatch.setattr(pj, "TENSORBOARD_MAX_POINTS", 50)
+    lines = export_command(views_model, tmp_path / "out", tensorboard=tmp_path / "tb")
     warnings = [line for line in lines if line.startswith("warning")]
     assert warnings and all("50" in w for w in warnings)
     # The files hold every row; the TensorBoard bookmarks only points it will load.
@@ -467,7 +480,8 @@ def test_more_rows_than_tensorboard_shows_warns(views_model, tmp_path, monkeypat
     assert all(s["dataSetDimensions"][0] == 50 and len(s["projections"]) == 50 for s in states)
     assert all(p < 50 for s in states for p in s["selectedPoints"])
     monkeypatch.setattr(ex, "TENSORBOARD_MAX_POINTS", 100_000)
-    assert not [line for line in ex.export_command(views_model, tmp_path / "out") if line.startswith("warning")]
+    monkeypatch.setattr(pj, "TENSORBOARD_MAX_POINTS", 100_000)
+    assert not [line for line in export_command(views_model, tmp_path / "out") if line.startswith("warning")]
 
 
 def test_tensorboard_logdir_layout(views_model, tmp_path):
@@ -491,8 +505,8 @@ def test_tensorboard_logdir_layout(views_model, tmp_path):
 def test_library_imports_no_tensorboard_or_streamlit(fake_model, tmp_path):
     code = (
         "import sys\n"
-        "from bookembed.export import export_command\n"
-        f"export_command({str(fake_model)!r}, {str(tmp_path / 'o')!r}, tensorboard={str(tmp_path / 'tb')!r})\n"
+        "from bookembed.export import export_folder\n"
+        f"export_folder({str(fake_model)!r}, {str(tmp_path / 'o')!r}, tensorboard={str(tmp_path / 'tb')!r})\n"
         "print(sorted(m for m in ('tensorboard', 'tensorflow', 'streamlit', 'keras') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bookembed.training import build_model, loss_and_gradients, maybe_true_pair, pair_bitmap
+from bookembed.sampling import NonPairSampler, maybe_true_pair, pair_bitmap
+from bookembed.training import build_model, loss_and_gradients
 
 tf = pytest.importorskip("tensorflow")
 
@@ -75,23 +76,20 @@ def test_pair_bitmap_flags_every_true_pair_and_few_others():
     assert false_alarms < 0.05  # about 1/64 by design: only thins the uniform negatives evenly
 
 
-def test_trainer_negatives_never_hit_true_pairs():
-    """The sampler the trainer uses: many draws on a dense corpus, none a true pair, all in range."""
-    from bookembed.training import negative_sampler
-
+def test_weighted_negatives_follow_the_weights_and_never_hit_true_pairs():
+    """Links drawn in proportion to weights (word2vec's frequency^0.75 lever), still never a true pair."""
     rng = np.random.default_rng(1)
     n_books, n_links = 40, 30
-    # about a third of all (book, link) cells are true pairs, so uniform draws hit them often
     keys = np.unique(rng.integers(0, n_books * n_links, 500))
     books, links = (keys // n_links).astype(np.int32), (keys % n_links).astype(np.int32)
-    draw = tf.function(negative_sampler(books, links, n_books, n_links, 2048, tf.random.Generator.from_seed(5)))
-    drawn = [draw() for _ in range(20)]
-    nb = np.concatenate([b.numpy() for b, _ in drawn])
-    nl = np.concatenate([l.numpy() for _, l in drawn])
-    assert nb.min() >= 0 and nb.max() < n_books and nl.min() >= 0 and nl.max() < n_links
+    weights = np.zeros(n_links)
+    weights[:3] = [1.0, 2.0, 7.0]  # only three links can be drawn
+    nb, nl = NonPairSampler(books, links, n_books, n_links, link_weights=weights).draw(30_000, np.random.default_rng(5))
     assert not np.isin(nb.astype(np.int64) * n_links + nl, keys).any()
-    # still spread over the books and links, not stuck on a few
-    assert len(np.unique(nb)) == n_books and len(np.unique(nl)) == n_links
+    assert set(np.unique(nl).tolist()) <= {0, 1, 2}
+    share = np.bincount(nl, minlength=3)[:3] / len(nl)
+    # rejection of true pairs bends the shares a little; the order and rough size stay
+    assert share[2] > share[1] > share[0] > 0.02
 
 
 @pytest.mark.parametrize("task", ["regression", "classification"])
@@ -122,12 +120,10 @@ def test_compiled_sgd_step_is_minus_lr_times_the_closed_form_gradient(task):
 
 
 def test_numpy_negatives_are_never_true_pairs():
-    from bookembed.training import sample_negatives
-
     rng = np.random.default_rng(2)
     keys = np.unique(rng.integers(0, 40 * 30, 500))
     books, links = (keys // 30).astype(np.int32), (keys % 30).astype(np.int32)
-    nb, nl = sample_negatives(books, links, 40, 30, 50_000, np.random.default_rng(3))
+    nb, nl = NonPairSampler(books, links, 40, 30).draw(50_000, np.random.default_rng(3))
     assert not np.isin(nb.astype(np.int64) * 30 + nl, keys).any()
     assert len(np.unique(nb)) == 40 and len(np.unique(nl)) == 30
 

@@ -18,6 +18,8 @@ from bookembed.neighbors import (
     top_k,
 )
 from bookembed.store import SaveInputs, load_model_folder, save_model_folder
+from bookembed.errors import BookembedError
+from bookembed.graph import LinkGraph
 
 TITLES = ["War and Peace", "Anna Karenina", "Les Misérables", "The Hobbit", "Dune", "Emma",
           "Crime and Punishment", "Pride and Prejudice", "Война и мир", "The Lord of the Rings"]
@@ -39,11 +41,8 @@ def build(path, titles, book_vectors, link_vectors, pairs, genres=None, links=No
     save_model_folder(
         path,
         SaveInputs(
-            books=books,
-            links=tuple(links or [f"Link {j}".lower() for j in range(n_links)]),
-            link_counts=np.bincount(pl, minlength=n_links),
-            pair_books=pb,
-            pair_links=pl,
+            graph=LinkGraph(books=books, links=tuple(links or [f"Link {j}".lower() for j in range(n_links)]), link_counts=np.bincount(pl, minlength=n_links),
+                            pair_books=pb, pair_links=pl),
             heldout=np.zeros(len(pb), bool),
             book_vectors=np.asarray(book_vectors, np.float32),
             link_vectors=np.asarray(link_vectors, np.float32),
@@ -106,7 +105,9 @@ def test_top_k_edge_cases():
     unit_vectors = unit(np.eye(3)).astype(np.float32)
     assert len(top_k(unit_vectors, np.ones(3), 0)[0]) == 0
     assert len(top_k(unit_vectors, np.ones(3), 5, exclude=[0, 1, 2])[0]) == 0
-    assert top_k(unit_vectors, np.zeros(3), 2)[0].shape == (2,)  # a zero query does not divide by zero
+    for no_direction in (np.zeros(3), np.full(3, np.nan)):  # a clear error, never NaN similarities
+        with pytest.raises(BookembedError, match="length zero"):
+            top_k(unit_vectors, no_direction, 2)
 
 
 # ---------------------------------------------------------------- books like a book

@@ -119,7 +119,7 @@ def test_project_writes_npy_and_json_then_reads_the_cache(fake_model, monkeypatc
     monkeypatch.setattr(proj, "compute_projection", boom)
     fresh = load_model_folder(fake_model)  # as after a restart
     assert np.array_equal(proj.project(fresh, settings), coords)
-    assert [i["key"] for i in proj.cached_projections(fresh)] == [key]
+    assert [p.key for p in proj.cached_projections(fresh)] == [key]
 
 
 def test_a_projection_of_other_vectors_is_not_reused(tmp_path):
@@ -203,26 +203,30 @@ def test_too_few_books_is_a_clear_error():
 
 
 def test_views_are_saved_replaced_and_deleted(fake_model):
-    assert proj.load_views(fake_model) == []
-    proj.save_view(fake_model, "Russians", projection="pca-2d-x", selected=[3, 1], query=["Война и мир"], color_by="author")
-    proj.save_view(fake_model, "Other", projection="umap-2d-y")
-    proj.save_view(fake_model, "Russians", projection="pca-2d-x", selected=[5])
+    model = load_model_folder(fake_model)
+    assert proj.load_views(model) == []
+    proj.save_view(model, "Russians", projection="pca-2d-x", selected=[3, 1], query=["Война и мир"], color_by="author")
+    proj.save_view(model, "Other", projection="umap-2d-y")
+    proj.save_view(model, "Russians", projection="pca-2d-x", selected=[5])
     data = json.loads((fake_model / "views.json").read_text(encoding="utf-8"))
     assert [v["name"] for v in data["views"]] == ["Other", "Russians"]
     russians = data["views"][1]
     assert set(russians) == {"name", "projection", "selected", "query", "color_by", "created"}
     assert russians["selected"] == [5]
-    proj.delete_view(fake_model, "Other")
-    assert [v["name"] for v in proj.load_views(fake_model)] == ["Russians"]
+    proj.delete_view(model, "Other")
+    assert [v.name for v in proj.load_views(model)] == ["Russians"]
     with pytest.raises(proj.BookembedError, match="name"):
-        proj.save_view(fake_model, "  ", projection="k")
+        proj.save_view(model, "  ", projection="k")
 
 
 def test_a_damaged_views_file_reads_as_no_views(fake_model):
+    model = load_model_folder(fake_model)
     (fake_model / "views.json").write_text("[not json")
-    assert proj.load_views(fake_model) == []
+    notes = []
+    assert proj.load_views(model, notes) == [] and "not a views file" in notes[0]
     (fake_model / "views.json").write_text('{"views": [{"no name": 1}, "x"]}')
-    assert proj.load_views(fake_model) == []
+    notes = []
+    assert proj.load_views(model, notes) == [] and len(notes) == 2
 
 
 # ---------------------------------------------------------------- figures

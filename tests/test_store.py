@@ -12,6 +12,7 @@ import pytest
 
 from bookembed import store
 from bookembed.errors import ModelFolderError
+from bookembed.graph import LinkGraph
 from bookembed.store import (
     FORMAT_VERSION,
     MANIFEST,
@@ -42,11 +43,8 @@ def make_inputs(n_books=12, n_links=9, dim=4, seed=0, model=None) -> SaveInputs:
         }
     )
     return SaveInputs(
-        books=books,
-        links=tuple(f"link {j}" for j in range(n_links)),
-        link_counts=np.bincount(pl, minlength=n_links).astype(np.int64),
-        pair_books=pb,
-        pair_links=pl,
+        graph=LinkGraph(books=books, links=tuple(f"link {j}" for j in range(n_links)), link_counts=np.bincount(pl, minlength=n_links).astype(np.int64),
+                        pair_books=pb, pair_links=pl),
         heldout=rng.random(len(pb)) < 0.1,
         book_vectors=rng.normal(size=(n_books, dim)).astype(np.float32),
         link_vectors=rng.normal(size=(n_links, dim)).astype(np.float32),
@@ -78,13 +76,13 @@ def test_round_trip(tmp_path):
     model = load_model_folder(path)
     np.testing.assert_array_equal(model.book_vectors, inputs.book_vectors)
     np.testing.assert_array_equal(model.link_vectors, inputs.link_vectors)
-    np.testing.assert_array_equal(model.pair_books, inputs.pair_books)
-    np.testing.assert_array_equal(model.pair_links, inputs.pair_links)
+    np.testing.assert_array_equal(model.pair_books, inputs.graph.pair_books)
+    np.testing.assert_array_equal(model.pair_links, inputs.graph.pair_links)
     np.testing.assert_array_equal(model.heldout, inputs.heldout)
-    np.testing.assert_array_equal(model.link_counts, inputs.link_counts)
-    assert model.links == inputs.links
-    pd.testing.assert_frame_equal(model.books, inputs.books, check_dtype=False)
-    assert model.books["year"].isna().sum() == inputs.books["year"].isna().sum()
+    np.testing.assert_array_equal(model.link_counts, inputs.graph.link_counts)
+    assert model.links == inputs.graph.links
+    pd.testing.assert_frame_equal(model.books, inputs.graph.books, check_dtype=False)
+    assert model.books["year"].isna().sum() == inputs.graph.books["year"].isna().sum()
     assert model.history == inputs.history
     assert (model.n_books, model.n_links, model.dim) == (12, 9, 4)
     assert model.name == "m"

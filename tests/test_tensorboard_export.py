@@ -5,6 +5,7 @@ TensorBoard is a test dependency only; these tests skip when it is not installed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from bookembed import export as ex
+from bookembed import projector as pj
 from bookembed.store import load_model_folder
 
 STARTUP_S = 180
@@ -33,14 +35,15 @@ def tsv_clean(text: str) -> str:
 def add_views(model_dir: Path) -> dict[str, np.ndarray]:
     """A cached 2-D UMAP and a saved view on it, as the app's Map page writes them."""
     rng = np.random.default_rng(11)
-    n = load_model_folder(model_dir).n_books
+    model = load_model_folder(model_dir)
+    n = model.n_books
     coords = rng.normal(size=(n, 2)).astype(np.float32)
     folder = model_dir / "projections"
     folder.mkdir(exist_ok=True)
     np.save(folder / "umap-2d-test.npy", coords)
     (folder / "umap-2d-test.json").write_text(
         json.dumps({"key": "umap-2d-test", "method": "umap", "dims": 2, "params": {}, "n_books": n,
-                    "created": "2024-01-01T00:00:00Z", "faithfulness": 0.5}),
+                    "created": "2024-01-01T00:00:00Z", "faithfulness": 0.5, "vectors": model.vectors_checksum}),
         encoding="utf-8",
     )
     views = {"views": [{"name": "Мой вид 📚", "projection": "umap-2d-test", "selected": [1, 3, 5], "query": None,
@@ -343,13 +346,13 @@ def nasty_model(path: Path):
         books.loc[i, "title"] = title
     books.loc[47, "author"] = ""
     books.loc[48, "publisher"] = "x\ty"
-    model.books = books
+    model = dataclasses.replace(model, books=books)
     return model
 
 
 def test_projector_parser_reads_one_row_per_vector(fake_model):
     model = nasty_model(fake_model)
-    files = ex.projector_files(model)
+    files = pj.projector_files(model)
     points = projector_parse_tensors(files["vectors.tsv"])
     assert len(points) == model.n_books
     assert all("label" not in p["metadata"] for p in points)  # no label column taken from the vectors
@@ -361,7 +364,7 @@ def test_projector_parser_reads_one_row_per_vector(fake_model):
     titles = model.books["title"].tolist()
     for i, row in enumerate(metadata):
         expected = tsv_clean(titles[i])
-        assert row["title"] == (ex.PLACEHOLDER if not js_trim(expected) else expected)
+        assert row["title"] == (pj.PLACEHOLDER if not js_trim(expected) else expected)
     for i in range(10):  # the fake model's special titles, verbatim apart from tabs and line breaks
         assert metadata[i]["title"] == tsv_clean(titles[i])
     assert metadata[47]["author"] is None  # an empty value is a missing value, not a shifted row
@@ -371,7 +374,7 @@ def test_projector_parser_reads_one_row_per_vector(fake_model):
 
 def test_projector_parser_single_column(fake_model):
     model = nasty_model(fake_model)
-    files = ex.projector_files(model, columns=["title"])
+    files = pj.projector_files(model, columns=["title"])
     columns, metadata = projector_parse_metadata(files["metadata.tsv"])
     assert columns == ["label"]  # no header row
     merge_metadata(projector_parse_tensors(files["vectors.tsv"]), metadata)
@@ -379,12 +382,12 @@ def test_projector_parser_single_column(fake_model):
     assert metadata[0]["label"] == titles[0]
     for i, row in enumerate(metadata):
         expected = tsv_clean(titles[i])
-        assert row["label"] == (ex.PLACEHOLDER if not js_trim(expected) else expected)
+        assert row["label"] == (pj.PLACEHOLDER if not js_trim(expected) else expected)
 
 
 def test_projector_parser_links(fake_model):
     model = load_model_folder(fake_model)
-    files = ex.projector_files(model, "links")
+    files = pj.projector_files(model, "links")
     points = projector_parse_tensors(files["vectors.tsv"])
     columns, metadata = projector_parse_metadata(files["metadata.tsv"])
     merge_metadata(points, metadata)
@@ -396,6 +399,6 @@ def test_the_parser_catches_a_naive_writer(fake_model):
     """The rules have teeth: written without cleaning, the same titles break the row count."""
     model = nasty_model(fake_model)
     naive = "".join(t + "\n" for t in model.books["title"]).encode("utf-8")
-    points = projector_parse_tensors(ex.projector_files(model)["vectors.tsv"])
+    points = projector_parse_tensors(pj.projector_files(model)["vectors.tsv"])
     with pytest.raises(ValueError, match="do not match"):
         merge_metadata(points, projector_parse_metadata(naive)[1])

@@ -11,7 +11,8 @@ from conftest import TINY_BOOKS, write_ndjson
 
 from bookembed.corpus import CleaningConfig, load_corpus
 from bookembed.errors import BookembedError
-from bookembed.training import Progress, TrainConfig, build_model, pair_keys, split_heldout, train
+from bookembed.sampling import NonPairSampler, split_heldout
+from bookembed.training import Progress, TrainConfig, build_model, train
 
 FAST = dict(dim=8, batch_size=16, epochs=15, heldout_share=0.1)
 
@@ -118,11 +119,9 @@ def test_training_reduces_the_loss(regression):
 
 
 def test_training_separates_pairs_from_non_pairs(corpus, regression):
-    from bookembed.evaluate import sample_non_pairs
-
     true = cosine(regression.book_vectors, regression.link_vectors, corpus.pair_books, corpus.pair_links)
-    nb, nl = sample_non_pairs(500, corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links,
-                              np.random.default_rng(0))
+    nb, nl = NonPairSampler(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links).draw(
+        500, np.random.default_rng(0))
     other = cosine(regression.book_vectors, regression.link_vectors, nb, nl)
     trained = ~regression.heldout
     assert true[trained].mean() > other.mean() + 0.5
@@ -190,15 +189,6 @@ def test_train_config_round_trips_as_data():
 
 
 # ---------------------------------------------------------------- negatives never hit true pairs
-# The membership test on ``pair_keys`` is what ``evaluate.sample_non_pairs`` uses (tested
-# there); the trainer's own sampler is tested in test_gradients.py.
-
-
-def key_test(keys: np.ndarray, books: np.ndarray, links: np.ndarray, n_links: int) -> np.ndarray:
-    """Membership by searchsorted on the sorted keys, index clipped, as the samplers do it."""
-    query = books.astype(np.int64) * n_links + links.astype(np.int64)
-    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
-    return keys[pos] == query
 
 
 def random_pairs(n_books, n_links, n, seed):
@@ -207,23 +197,26 @@ def random_pairs(n_books, n_links, n, seed):
     return (keys // n_links).astype(np.int32), (keys % n_links).astype(np.int32)
 
 
-@pytest.mark.parametrize("n_books, n_links, n", [(30, 20, 200), (5, 7, 34), (50, 3, 10), (1, 4, 3)])
-def test_pair_keys_membership_is_exact(n_books, n_links, n):
+@pytest.mark.parametrize("n_books, n_links, n", [(30, 20, 200), (5, 7, 34), (50, 3, 10), (1, 8, 5)])
+def test_sampler_draws_exactly_the_non_pairs(n_books, n_links, n):
+    """Every draw is a non-pair, and (on small grids) every non-pair gets drawn."""
     pb, pl = random_pairs(n_books, n_links, n, seed=n)
-    order = np.random.default_rng(1).permutation(len(pb))  # any input order
-    keys = pair_keys(pb[order], pl[order], n_links)
-    assert keys.dtype == np.int64 and np.all(np.diff(keys) > 0)
-    grid_b, grid_l = np.divmod(np.arange(n_books * n_links), n_links)
-    hits = key_test(keys, grid_b, grid_l, n_links)
     truth = {(int(b), int(l)) for b, l in zip(pb, pl)}
-    assert {(int(b), int(l)) for b, l in zip(grid_b[hits], grid_l[hits])} == truth
+    nb, nl = NonPairSampler(pb, pl, n_books, n_links).draw(20_000, np.random.default_rng(1))
+    drawn = {(int(b), int(l)) for b, l in zip(nb, nl)}
+    assert not drawn & truth
+    non_pairs = {(b, l) for b in range(n_books) for l in range(n_links)} - truth
+    # the Bloom filter turns away ~1.5% of non-pairs for good; all others come up
+    assert len(drawn) >= 0.9 * len(non_pairs)
 
 
-def test_pair_keys_do_not_overflow_for_large_vocabularies():
-    pb = np.array([70_000, 69_999], dtype=np.int32)
-    pl = np.array([60_000, 59_999], dtype=np.int32)
-    keys = pair_keys(pb, pl, 60_001)
-    assert list(keys) == sorted([70_000 * 60_001 + 60_000, 69_999 * 60_001 + 59_999])
+def test_sampler_hash_does_not_overflow_for_large_vocabularies():
+    pb = np.array([2_000_000_000, 69_999], dtype=np.int64)
+    pl = np.array([60_000, 2_000_000_000], dtype=np.int64)
+    from bookembed.sampling import maybe_true_pair, pair_bitmap
+
+    words, log_bits = pair_bitmap(pb, pl)
+    assert maybe_true_pair(words, log_bits, pb, pl).all()
 
 
 # ---------------------------------------------------------------- the held-out split

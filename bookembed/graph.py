@@ -1,0 +1,117 @@
+"""The fields every corpus carries: books, the link vocabulary, and the (book, link) pairs.
+
+``LinkGraph`` is the one type for them. A freshly loaded ``corpus.Corpus``
+and a stored ``store.ModelFolder`` both are one, so code that needs only
+the books, the links and who links where takes a ``LinkGraph`` and works on
+either. What derives from these fields (titles, name indexes, each book's
+links, each link's books) is computed once, on first use, here.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: NFKD, combining marks dropped, casefolded, spaces collapsed."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"\s+", " ", stripped.casefold()).strip()
+
+
+def _csr(keys: np.ndarray, values: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row pointers and values grouped by key (values sorted within a key); O(n log n)."""
+    order = np.lexsort((values, keys))
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n_keys), out=ptr[1:])
+    return ptr, np.ascontiguousarray(values[order])
+
+
+@dataclass(frozen=True, eq=False)
+class LinkGraph:
+    """Books, links and the pairs between them.
+
+    Attributes
+    ----------
+    books : DataFrame, shape (n_books, k)
+        ``title`` first, then metadata columns; row i is book id i.
+    links : tuple of str, length n_links
+        Link vocabulary; position j is link id j.
+    link_counts : ndarray of int64, shape (n_links,)
+        How many books link to each link.
+    pair_books, pair_links : ndarray of int, shape (n_pairs,)
+        The unique (book id, link id) pairs.
+    """
+
+    books: pd.DataFrame
+    links: tuple[str, ...]
+    link_counts: np.ndarray
+    pair_books: np.ndarray
+    pair_links: np.ndarray
+
+    @property
+    def n_books(self) -> int:
+        return len(self.books)
+
+    @property
+    def n_links(self) -> int:
+        return len(self.links)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_books)
+
+    @cached_property
+    def titles(self) -> list[str]:
+        """Book titles; position i is book id i."""
+        return self.books["title"].tolist()
+
+    @cached_property
+    def title_index(self) -> dict[str, int]:
+        """Book id of each title."""
+        return {t: i for i, t in enumerate(self.titles)}
+
+    @cached_property
+    def link_index(self) -> dict[str, int]:
+        """Link id of each link name."""
+        return {t: i for i, t in enumerate(self.links)}
+
+    def names(self, kind: str) -> list[str]:
+        """Titles (``kind="book"``) or link names (``kind="link"``), by id."""
+        return self.titles if kind == "book" else list(self.links)
+
+    def folded_names(self, kind: str) -> list[str]:
+        """``fold`` of every title or link name, by id (for searching)."""
+        return self._folded_titles if kind == "book" else self._folded_links
+
+    @cached_property
+    def _folded_titles(self) -> list[str]:
+        return [fold(t) for t in self.titles]
+
+    @cached_property
+    def _folded_links(self) -> list[str]:
+        return [fold(t) for t in self.links]
+
+    @cached_property
+    def _by_book(self) -> tuple[np.ndarray, np.ndarray]:
+        return _csr(np.asarray(self.pair_books), np.asarray(self.pair_links), self.n_books)
+
+    @cached_property
+    def _by_link(self) -> tuple[np.ndarray, np.ndarray]:
+        return _csr(np.asarray(self.pair_links), np.asarray(self.pair_books), self.n_links)
+
+    def book_links(self, book: int) -> np.ndarray:
+        """Link ids of one book, sorted."""
+        ptr, values = self._by_book
+        return values[ptr[book] : ptr[book + 1]]
+
+    def link_books(self, link: int) -> np.ndarray:
+        """Book ids that link to one link, sorted."""
+        ptr, values = self._by_link
+        return values[ptr[link] : ptr[link + 1]]

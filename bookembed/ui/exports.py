@@ -1,0 +1,35 @@
+"""Projector downloads for the pages, made once per model folder, selection and set of saved views."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from bookembed.store import ModelFolder
+
+
+def _views_stamp(model: ModelFolder) -> int | None:
+    try:
+        return (model.path / "views.json").stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _projector_files(path: str, stamp: int | None, views: int | None, what: str, ids: tuple | None,
+                     _model: ModelFolder) -> dict[str, bytes]:  # noqa: ARG001 - the first five are the cache key
+    from bookembed import projector
+
+    return projector.projector_files(_model, what=what, ids=None if ids is None else list(ids))
+
+
+def projector_export(model: ModelFolder, what: str = "books", ids=None) -> dict[str, bytes]:
+    """``projector.projector_files``, cached by folder, stamp, saved views, kind and selection."""
+    key_ids = None if ids is None else tuple(int(i) for i in ids)
+    return _projector_files(str(model.path.resolve()), model.stamp, _views_stamp(model), what, key_ids, model)
+
+
+def projector_zip(model: ModelFolder, what: str = "books", ids=None) -> bytes:
+    """The Projector files of ``projector_export`` as one ZIP archive."""
+    from bookembed.export import zip_bytes
+
+    return zip_bytes(projector_export(model, what, ids))
