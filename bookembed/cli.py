@@ -264,12 +264,13 @@ def export_lines(result) -> list[str]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from bookembed.evaluate import summary
-    from bookembed.store import load_model_folder
+    from bookembed.store import load_model_folder, verify_model_folder
 
+    verified = verify_model_folder(args.model) if args.verify else None
     model = load_model_folder(args.model)
     m = model.manifest
     if args.json:
-        json.dump(m, sys.stdout, indent=1, ensure_ascii=False)
+        json.dump(m if verified is None else {**m, "verified": verified}, sys.stdout, indent=1, ensure_ascii=False)
         print()
         return 0
     data = m.get("data", {})
@@ -279,6 +280,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"config: {json.dumps(m.get('config'))}")
     for line in summary(m.get("metrics", {})):
         print(line)
+    for line in verified or []:
+        print(f"verified: {line}")
     return 0
 
 
@@ -460,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="a model folder's manifest")
     p.add_argument("--model", default=str(DEFAULT_MODEL))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true",
+                   help="check every file against the manifest's SHA-256 and load model.keras (exit 1 on damage)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("clusters", help="clusters of books, labelled by the links their books share")

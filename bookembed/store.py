@@ -13,17 +13,34 @@
     history.json         loss per epoch and per chunk of steps
     projections/         cached map coordinates (written later, see projection.py)
 
-Folders are written to a temporary sibling and swapped in with ``os.replace``,
-so a crash leaves the previous folder intact. Nothing is unpickled on load:
-arrays use ``allow_pickle=False`` and the Keras model is loaded with
-``safe_mode=True``.
+Folders are written to a temporary sibling ``.NAME.tmp-PID-*`` and swapped in
+with one atomic exchange of the two names (``renameat2(RENAME_EXCHANGE)``;
+where the system lacks it, two renames, and a crash between them is repaired
+at the next load or write), so at every instant the path holds either the old
+folder or the new one. Leftover temporary folders of writers that are no
+longer running are removed by the next load or write. Two writers racing for
+one path: the second to finish is refused rather than silently replacing the
+first.
+
+The manifest records the SHA-256 and size of every file the save wrote;
+loading checks the files it reads (from the bytes it parses, so each file is
+read once), and ``verify_model_folder`` checks all of them and loads the
+Keras model. Folders written before checksums existed load unchecked.
+
+Nothing is unpickled on load: arrays use ``allow_pickle=False`` and the Keras
+model is loaded with ``safe_mode=True``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import hashlib
+import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -36,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from bookembed import __version__
-from bookembed.errors import ModelFolderError, WriteError
+from bookembed.errors import BookembedError, ModelFolderError, WriteError
 from bookembed.graph import LinkGraph
 from bookembed.vectors import unit_rows
 
@@ -152,28 +169,188 @@ def write_files_atomic(folder: Path, files: dict[str, bytes]) -> list[Path]:
     return written
 
 
+# ---------------------------------------------------------------- swapping folders in
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_exchange_available = True  # cleared for good once the system says it cannot exchange
+UNNAMED_LEFTOVER_AGE_S = 3600
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-.*$")
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    """Swap the names ``a`` and ``b`` in one step; False where the system cannot (no renameat2, or a
+    file system without RENAME_EXCHANGE), so the caller falls back to two renames."""
+    global _exchange_available
+    if not _exchange_available:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):  # not Linux, or a C library older than glibc 2.28
+        _exchange_available = False
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        _exchange_available = False
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _sibling(target: Path, kind: str) -> str:
+    """A fresh hidden sibling name: ``.NAME.KIND-PID-TIME`` (the pid tells live leftovers from stale ones)."""
+    return f".{target.name}.{kind}-{os.getpid()}-{time.time_ns()}"
+
+
+def make_temp_dir(target: str | Path) -> Path:
+    """A new empty temporary sibling of ``target`` (``.NAME.tmp-PID-*``) to build a replacement in."""
+    target = Path(target)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+
+
 def replace_dir_atomic(tmp_dir: Path, target: Path) -> None:
     """Move a finished ``tmp_dir`` to ``target``, replacing any folder there.
 
-    POSIX cannot rename a folder over a non-empty one, so the old folder is
-    renamed aside first and removed only after the new one is in place. The
-    cached projections of the old folder are not carried over: they describe
-    the old vectors.
+    Where the system can, the two names are exchanged in one step
+    (``renameat2`` with ``RENAME_EXCHANGE``), so ``target`` is never missing,
+    and the old folder, now under the temporary name, is removed. Elsewhere
+    the old folder is renamed aside (``.NAME.old-PID-*``) and the new one
+    renamed in; a crash between the two is repaired by ``recover_leftovers``
+    at the next load or write. The cached projections of the old folder are
+    not carried over: they describe the old vectors.
     """
     target = Path(target)
+    tmp_dir = Path(tmp_dir)
     if target.exists() and not target.is_dir():
         raise ModelFolderError(f"{target}: exists and is not a folder; not replacing it")
-    if target.exists():
-        aside = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.replace(target, aside)
-        try:
-            os.replace(tmp_dir, target)
-        except BaseException:
-            os.replace(aside, target)
-            raise
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
+    if not target.exists():
         os.replace(tmp_dir, target)
+        return
+    if _renameat2_exchange(tmp_dir, target):
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # the old folder, now under the temporary name
+        return
+    aside = target.with_name(_sibling(target, "old"))
+    os.replace(target, aside)
+    try:
+        os.replace(tmp_dir, target)
+    except BaseException:
+        os.replace(aside, target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _pid_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def recover_leftovers(target: str | Path) -> list[str]:
+    """Repair and tidy after writers of ``target`` that died mid-way; returns what was done.
+
+    Only leftovers whose writer (the pid in the name) is no longer running
+    are touched, so a concurrent writer's live temporary folder is safe:
+
+    - ``target`` missing and a ``.NAME.old-*`` folder there: a crash between
+      the two renames of the fallback swap; the old folder is renamed back.
+    - any other ``.NAME.tmp-*`` and ``.NAME.old-*``: half-written folders,
+      or old ones already replaced; removed.
+
+    Errors (a read-only models folder) are ignored: tidying is best effort.
+    """
+    target = Path(target)
+    parent = target.parent
+    done: list[str] = []
+    try:
+        entries = [e for e in os.scandir(parent) if e.name.startswith(f".{target.name}.")]
+    except OSError:
+        return done
+    stale = []
+    for entry in entries:
+        m = _LEFTOVER.match(entry.name)
+        if m and m["name"] == target.name:
+            if not _pid_running(int(m["pid"])):
+                stale.append((m["kind"], entry.name))
+        elif entry.name.startswith((f".{target.name}.tmp-", f".{target.name}.old-")):
+            # named without a pid (older versions): stale once nothing has touched it for an hour
+            with contextlib.suppress(OSError):
+                if time.time() - entry.stat().st_mtime > UNNAMED_LEFTOVER_AGE_S:
+                    stale.append(("old" if ".old-" in entry.name else "tmp", entry.name))
+    # the newest old folder first: it is the one the crashed swap moved aside
+    stale.sort(key=lambda item: item[1], reverse=True)
+    try:
+        if not os.path.lexists(target):
+            for kind, name in stale:
+                if kind == "old" and (parent / name / MANIFEST).is_file():
+                    os.replace(parent / name, target)
+                    done.append(f"restored {target} from {name} (a replacement was interrupted)")
+                    stale.remove((kind, name))
+                    break
+        for _, name in stale:
+            shutil.rmtree(parent / name, ignore_errors=True)
+            done.append(f"removed the leftover {parent / name}")
+    except OSError:
+        pass
+    return done
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive ``flock`` on ``folder`` (a directory): one swap at a time, no lock file left behind."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, the identity check below still catches most races
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which folder is at ``path`` now: (device, inode), or None when nothing is there.
+
+    A write replaces the whole folder, so a new identity means another
+    writer got there in between.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def file_digest(data: bytes) -> str:
+    """SHA-256 of ``data`` as hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _checksums(folder: Path) -> dict[str, dict]:
+    """``{relative path: {"sha256", "bytes"}}`` for every file under ``folder``, the manifest aside."""
+    out = {}
+    for file in sorted(folder.rglob("*")):
+        if file.is_file() and file.name != MANIFEST:
+            h = hashlib.sha256()
+            with open(file, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[file.relative_to(folder).as_posix()] = {"sha256": h.hexdigest(), "bytes": file.stat().st_size}
+    return out
 
 
 @dataclass(frozen=True)
@@ -187,22 +364,29 @@ class SaveInputs:
     heldout : ndarray of bool, shape (n_pairs,)
         Pairs kept out of training.
     book_vectors : ndarray, shape (n_books, dim)
-    link_vectors : ndarray, shape (n_links, dim)
+    link_vectors : ndarray, shape (n_links, dim), or None
+        None when the links' vectors are not known (a model imported from a
+        source whose link order cannot be recovered): the folder keeps the
+        link vocabulary and pairs, and the link views say they are
+        unavailable, with ``link_vectors_missing`` as the reason.
     config, data, metrics, history : dict
         How it was made, from what, how good it is, how the loss went.
     model : keras.Model or None
         Saved as ``model.keras`` when given.
+    link_vectors_missing : str
+        Why there are no link vectors (with ``link_vectors=None``).
     """
 
     graph: LinkGraph
     heldout: np.ndarray
     book_vectors: np.ndarray
-    link_vectors: np.ndarray
+    link_vectors: np.ndarray | None
     config: dict
     data: dict  # source, checksum, cleaning rules, load report
     metrics: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
     model: object | None = None  # keras.Model, saved as model.keras when given
+    link_vectors_missing: str = ""
 
 
 def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
@@ -214,6 +398,14 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
         The folder, e.g. ``models/demo``. Its parent is created if needed.
     inputs : SaveInputs
         Vectors, vocabularies, books table, pairs, config and metrics.
+
+    Raises
+    ------
+    ModelFolderError
+        Vectors that do not fit the vocabularies, or a file in the way.
+    WriteError
+        Another writer replaced ``path`` while this one was saving (the
+        first to finish wins; this result is not saved).
     """
     target = Path(path)
     if target.exists() and not target.is_dir():
@@ -221,16 +413,27 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     graph = inputs.graph
     n_books, n_links = graph.n_books, graph.n_links
-    if inputs.book_vectors.shape[0] != n_books or inputs.link_vectors.shape[0] != n_links:
+    dim = int(inputs.book_vectors.shape[1]) if inputs.book_vectors.ndim == 2 else 0
+    link_vectors = inputs.link_vectors
+    if link_vectors is None:
+        link_vectors = np.zeros((0, dim), np.float32)
+    elif inputs.book_vectors.shape[0] != n_books or link_vectors.shape[0] != n_links:
         raise ModelFolderError(
             f"{target}: vectors do not match the vocabularies "
             f"({inputs.book_vectors.shape[0]} book vectors for {n_books} books, "
-            f"{inputs.link_vectors.shape[0]} link vectors for {n_links} links)"
+            f"{link_vectors.shape[0]} link vectors for {n_links} links)"
         )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    if inputs.book_vectors.shape[0] != n_books:
+        raise ModelFolderError(
+            f"{target}: vectors do not match the vocabularies ({inputs.book_vectors.shape[0]} book vectors "
+            f"for {n_books} books)"
+        )
+    recover_leftovers(target)
+    seen = _identity(target)
+    tmp = make_temp_dir(target)
     try:
         np.save(tmp / "book_vectors.npy", np.ascontiguousarray(inputs.book_vectors, dtype=np.float32))
-        np.save(tmp / "link_vectors.npy", np.ascontiguousarray(inputs.link_vectors, dtype=np.float32))
+        np.save(tmp / "link_vectors.npy", np.ascontiguousarray(link_vectors, dtype=np.float32))
         with open(tmp / "links.json", "w", encoding="utf-8") as fh:
             json.dump(
                 {"links": list(graph.links), "books": [int(c) for c in graph.link_counts]},
@@ -262,16 +465,25 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
                 "links": n_links,
                 "pairs": int(graph.n_pairs),
                 "heldout_pairs": int(np.count_nonzero(inputs.heldout)),
-                "dim": int(inputs.book_vectors.shape[1]),
+                "dim": dim,
             },
             "metrics": inputs.metrics,
             "versions": library_versions(),
             "files": files,
+            "checksums": _checksums(tmp),
         }
+        if inputs.link_vectors is None:
+            manifest["link_vectors"] = {"stored": False, "why": inputs.link_vectors_missing or "not given"}
         with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, ensure_ascii=False, indent=1)
         os.chmod(tmp, 0o755)
-        replace_dir_atomic(tmp, target)
+        with _folder_lock(target.parent):
+            if _identity(target) != seen:
+                raise WriteError(
+                    f"{target}: another training wrote this model folder first, while this one was saving; "
+                    "this result was not saved (train again with --overwrite to replace it)"
+                )
+            replace_dir_atomic(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -321,9 +533,27 @@ class ModelFolder(LinkGraph):
     def _unit_links(self) -> np.ndarray:
         return unit_rows(self.link_vectors)
 
+    @property
+    def has_link_vectors(self) -> bool:
+        """False for a folder that keeps the links but not their vectors (see ``SaveInputs``)."""
+        return self.manifest.get("link_vectors", {}).get("stored", True) is not False
+
+    def require_link_vectors(self) -> np.ndarray:
+        """The link vectors, shape (n_links, dim); a one-line error when the folder has none."""
+        if not self.has_link_vectors:
+            why = self.manifest.get("link_vectors", {}).get("why") or "not stored"
+            raise ModelFolderError(f"{self.path}: this model has no link vectors ({why}); link views are unavailable")
+        return self.link_vectors
+
     def unit_vectors(self, kind: str = "book") -> np.ndarray:
-        """L2-normalised vectors (computed once), ``kind`` is "book" or "link"."""
-        return self._unit_books if kind == "book" else self._unit_links
+        """L2-normalised vectors (computed once), ``kind`` is "book" or "link".
+
+        Raises ``ModelFolderError`` for "link" when the folder has no link vectors.
+        """
+        if kind == "book":
+            return self._unit_books
+        self.require_link_vectors()
+        return self._unit_links
 
     @cached_property
     def vectors_checksum(self) -> str:
@@ -343,13 +573,17 @@ class ModelFolder(LinkGraph):
             raise ModelFolderError(f"{self.path}: no model.keras in this folder")
         from bookembed.training import quiet_tensorflow
 
+        checksums = self.manifest.get("checksums")
+        if isinstance(checksums, dict):
+            _read_checked(self.path, "model.keras", checksums)
         quiet_tensorflow()
         import keras
 
         try:
             return keras.saving.load_model(file, safe_mode=True)
         except Exception as err:
-            raise ModelFolderError(f"{file}: cannot load the Keras model ({type(err).__name__}: {err})") from None
+            detail = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+            raise ModelFolderError(f"{file}: cannot load the Keras model ({detail})") from None
 
 
 def folder_stamp(path: str | Path) -> int | None:
@@ -361,12 +595,16 @@ def folder_stamp(path: str | Path) -> int | None:
     try:
         return (Path(path) / MANIFEST).stat().st_mtime_ns
     except OSError:
-        return None
+        pass
+    if recover_leftovers(path):  # a replacement that died between its two renames
+        with contextlib.suppress(OSError):
+            return (Path(path) / MANIFEST).stat().st_mtime_ns
+    return None
 
 
 def is_model_folder(path: str | Path) -> bool:
     """True if ``path`` has a manifest (it may still be damaged)."""
-    return (Path(path) / MANIFEST).is_file()
+    return (Path(path) / MANIFEST).is_file() or (bool(recover_leftovers(path)) and (Path(path) / MANIFEST).is_file())
 
 
 def list_model_folders(root: str | Path = "models") -> list[Path]:
@@ -374,6 +612,10 @@ def list_model_folders(root: str | Path = "models") -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
+    for entry in os.scandir(root):  # folders a crashed replacement left aside come back first
+        m = _LEFTOVER.match(entry.name)
+        if m and m["kind"] == "old" and not (root / m["name"]).exists():
+            recover_leftovers(root / m["name"])
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_model_folder(p))
 
 
@@ -381,14 +623,17 @@ def read_manifest(path: str | Path) -> dict:
     """The folder's manifest, checked for format and version."""
     path = Path(path)
     file = path / MANIFEST
+    recover_leftovers(path)
     if not path.is_dir():
         raise ModelFolderError(f"{path}: no such model folder")
     if not file.is_file():
         raise ModelFolderError(f"{path}: not a model folder (no {MANIFEST})")
     try:
         manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ModelFolderError(f"{file}: damaged manifest ({err})") from None
+    except OSError as err:
+        raise ModelFolderError(f"{file}: cannot read ({err.strerror or err})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFolderError(f"{file}: not a bookembed model manifest")
     version = manifest.get("format_version")
@@ -400,8 +645,30 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
+def _read_checked(path: Path, name: str, checksums: dict) -> bytes:
+    """The bytes of ``path / name``, checked against the manifest's size and SHA-256 when it has them."""
+    file = path / name
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        raise ModelFolderError(f"{file}: cannot read ({err.strerror or err})") from None
+    expected = checksums.get(name)
+    if isinstance(expected, dict):
+        if "bytes" in expected and len(data) != expected["bytes"]:
+            raise ModelFolderError(
+                f"{file}: damaged file: {len(data):,} bytes where the manifest recorded {expected['bytes']:,}"
+            )
+        if expected.get("sha256") and file_digest(data) != expected["sha256"]:
+            raise ModelFolderError(f"{file}: damaged file: its SHA-256 does not match the one in the manifest")
+    return data
+
+
 def load_model_folder(path: str | Path) -> ModelFolder:
     """Read and check a model folder (no Keras import).
+
+    Each file is read once; its size and SHA-256 are checked against the
+    manifest (when the manifest has them) before it is parsed. A crash that
+    left the folder moved aside is repaired first (``recover_leftovers``).
 
     Raises
     ------
@@ -411,44 +678,57 @@ def load_model_folder(path: str | Path) -> ModelFolder:
     """
     path = Path(path)
     manifest = read_manifest(path)
+    checksums = manifest.get("checksums") if isinstance(manifest.get("checksums"), dict) else {}
     for name in REQUIRED_FILES:
         if not (path / name).is_file():
             raise ModelFolderError(f"{path}: damaged model folder, {name} is missing")
 
+    def read(name: str) -> io.BytesIO:
+        return io.BytesIO(_read_checked(path, name, checksums))
+
     def load_npy(name: str) -> np.ndarray:
+        buffer = read(name)
         try:
-            return np.load(path / name, allow_pickle=False)
+            return np.load(buffer, allow_pickle=False)
         except Exception as err:
             raise ModelFolderError(f"{path / name}: damaged array file ({err})") from None
 
     book_vectors = load_npy("book_vectors.npy")
     link_vectors = load_npy("link_vectors.npy")
+    buffer = read("pairs.npz")
     try:
-        with np.load(path / "pairs.npz", allow_pickle=False) as npz:
+        with np.load(buffer, allow_pickle=False) as npz:
             pair_books, pair_links, heldout = npz["book"], npz["link"], npz["heldout"]
     except Exception as err:
         raise ModelFolderError(f"{path / 'pairs.npz'}: damaged pairs file ({err})") from None
+    buffer = read("links.json")
     try:
-        vocab = json.loads((path / "links.json").read_text(encoding="utf-8"))
+        vocab = json.loads(buffer.getvalue().decode("utf-8"))
         links = tuple(vocab["links"])
         link_counts = np.asarray(vocab["books"], dtype=np.int64)
     except Exception as err:
         raise ModelFolderError(f"{path / 'links.json'}: damaged link vocabulary ({err})") from None
+    buffer = read("books.parquet")
     try:
-        books = pd.read_parquet(path / "books.parquet")
+        books = pd.read_parquet(buffer)
     except Exception as err:
         raise ModelFolderError(f"{path / 'books.parquet'}: damaged books table ({err})") from None
     history: dict = {}
     if (path / "history.json").is_file():
+        buffer = read("history.json")
         try:
-            history = json.loads((path / "history.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
+            history = json.loads(buffer.getvalue().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
             raise ModelFolderError(f"{path / 'history.json'}: damaged history ({err})") from None
+        if not isinstance(history, dict):
+            raise ModelFolderError(f"{path / 'history.json'}: damaged history (expected a JSON object)")
 
+    no_links = manifest.get("link_vectors", {}).get("stored", True) is False if isinstance(
+        manifest.get("link_vectors"), dict) else False
     problems = []
     if book_vectors.ndim != 2 or book_vectors.shape[0] != len(books):
         problems.append(f"book_vectors.npy has shape {book_vectors.shape} for {len(books)} books")
-    if link_vectors.ndim != 2 or link_vectors.shape[0] != len(links):
+    if link_vectors.ndim != 2 or link_vectors.shape[0] != (0 if no_links else len(links)):
         problems.append(f"link_vectors.npy has shape {link_vectors.shape} for {len(links)} links")
     elif book_vectors.ndim == 2 and link_vectors.shape[1] != book_vectors.shape[1]:
         problems.append("book and link vectors differ in length")
@@ -480,6 +760,63 @@ def load_model_folder(path: str | Path) -> ModelFolder:
         heldout=heldout.astype(bool, copy=False),
         history=history,
     )
+
+
+def verify_model_folder(path: str | Path) -> list[str]:
+    """Check every file of a model folder against its manifest, load it, and load its Keras model.
+
+    Checks the size and SHA-256 of every file the manifest lists (``model.keras``
+    included), loads the folder (``load_model_folder``), loads ``model.keras`` in
+    safe mode when there is one and compares its ``book_embedding`` and
+    ``link_embedding`` weights with the stored vectors.
+
+    Returns
+    -------
+    list of str
+        What was checked, one line each.
+
+    Raises
+    ------
+    ModelFolderError
+        The first damage found, in one line that names the file.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    checksums = manifest.get("checksums")
+    lines = []
+    if isinstance(checksums, dict) and checksums:
+        total = 0
+        for name in sorted(checksums):
+            file = path / name
+            if not file.is_file():
+                raise ModelFolderError(f"{file}: missing (the manifest lists it)")
+            total += len(_read_checked(path, name, checksums))
+        lines.append(f"{len(checksums)} files match their SHA-256 in the manifest ({total:,} bytes)")
+    else:
+        lines.append("this folder was written before checksums were recorded: files checked for consistency only")
+    model = load_model_folder(path)
+    lines.append(f"loads: {model.n_books:,} books, {model.n_links:,} links, {model.n_pairs:,} pairs, dim {model.dim}")
+    if (path / "model.keras").is_file():
+        keras_model = model.load_keras()
+        compared = []
+        for layer, stored in (("book_embedding", model.book_vectors), ("link_embedding", model.link_vectors)):
+            if layer == "link_embedding" and not model.has_link_vectors:
+                continue
+            try:
+                weights = np.asarray(keras_model.get_layer(layer).get_weights()[0])
+            except (ValueError, IndexError):
+                continue
+            if weights.shape != stored.shape or not np.allclose(weights, stored, rtol=1e-5, atol=1e-6):
+                raise ModelFolderError(
+                    f"{path / 'model.keras'}: its {layer} weights (shape {weights.shape}) differ from the stored "
+                    f"vectors (shape {stored.shape})"
+                )
+            compared.append(layer)
+        lines.append("model.keras loads in safe mode" + (f"; {' and '.join(compared)} match the stored vectors"
+                                                          if compared else ""))
+    else:
+        lines.append("no model.keras in this folder (vectors only)")
+    return lines
 
 
 def update_manifest(path: str | Path, **changes: Any) -> dict:

@@ -66,6 +66,15 @@ def folder(tmp_path) -> Path:
     return save_model_folder(tmp_path / "models" / "m", make_inputs())
 
 
+@pytest.fixture
+def unchecked(folder) -> Path:
+    """A folder as written before the manifest recorded checksums: damage must show in the consistency checks."""
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["checksums"]
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
 # ---------------------------------------------------------------- round trip
 
 
@@ -191,6 +200,7 @@ def test_crash_during_the_swap_restores_the_previous_folder(tmp_path, monkeypatc
             raise OSError("rename failed")
         return real_replace(src, dst)
 
+    monkeypatch.setattr(store, "_exchange_available", False)  # the two-rename fallback
     monkeypatch.setattr(store.os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
         save_model_folder(target, make_inputs(seed=2))
@@ -249,11 +259,11 @@ def test_missing_file(folder, name):
 
 
 @pytest.mark.parametrize("name", ["book_vectors.npy", "link_vectors.npy", "pairs.npz", "books.parquet", "links.json"])
-def test_truncated_file(folder, name):
-    data = (folder / name).read_bytes()
-    (folder / name).write_bytes(data[: len(data) // 2])
+def test_truncated_file(unchecked, name):
+    data = (unchecked / name).read_bytes()
+    (unchecked / name).write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelFolderError) as info:
-        load_model_folder(folder)
+        load_model_folder(unchecked)
     assert name in str(info.value) and "\n" not in str(info.value)
 
 
@@ -263,10 +273,10 @@ def test_bad_manifest_json(folder):
         load_model_folder(folder)
 
 
-def test_bad_history_json(folder):
-    (folder / "history.json").write_text("[", encoding="utf-8")
+def test_bad_history_json(unchecked):
+    (unchecked / "history.json").write_text("[", encoding="utf-8")
     with pytest.raises(ModelFolderError, match=r"history\.json"):
-        load_model_folder(folder)
+        load_model_folder(unchecked)
 
 
 @pytest.mark.parametrize("manifest", [[], {"format": "something-else", "format_version": 1}, {"format_version": 1}])
@@ -305,44 +315,44 @@ def test_no_folder_or_no_manifest(tmp_path):
         ("link_vectors.npy", np.zeros((9, 5), np.float32), "differ in length"),
     ],
 )
-def test_mismatched_shapes(folder, name, array, expected):
-    np.save(folder / name, array)
+def test_mismatched_shapes(unchecked, name, array, expected):
+    np.save(unchecked / name, array)
     with pytest.raises(ModelFolderError) as info:
-        load_model_folder(folder)
-    assert expected in str(info.value) and str(folder) in str(info.value)
+        load_model_folder(unchecked)
+    assert expected in str(info.value) and str(unchecked) in str(info.value)
 
 
-def test_pairs_outside_the_vocabulary(folder):
-    with np.load(folder / "pairs.npz") as npz:
+def test_pairs_outside_the_vocabulary(unchecked):
+    with np.load(unchecked / "pairs.npz") as npz:
         arrays = dict(npz)
     arrays["link"] = arrays["link"].copy()
     arrays["link"][0] = 99
-    np.savez(folder / "pairs.npz", **arrays)
+    np.savez(unchecked / "pairs.npz", **arrays)
     with pytest.raises(ModelFolderError, match="outside the vocabularies"):
-        load_model_folder(folder)
+        load_model_folder(unchecked)
 
 
-def test_pairs_of_different_lengths(folder):
-    with np.load(folder / "pairs.npz") as npz:
+def test_pairs_of_different_lengths(unchecked):
+    with np.load(unchecked / "pairs.npz") as npz:
         arrays = dict(npz)
     arrays["heldout"] = arrays["heldout"][:-1]
-    np.savez(folder / "pairs.npz", **arrays)
+    np.savez(unchecked / "pairs.npz", **arrays)
     with pytest.raises(ModelFolderError, match="differ in length"):
-        load_model_folder(folder)
+        load_model_folder(unchecked)
 
 
-def test_counts_that_do_not_match(folder):
-    (folder / "links.json").write_text(json.dumps({"links": [f"link {j}" for j in range(9)], "books": [1, 2]}))
+def test_counts_that_do_not_match(unchecked):
+    (unchecked / "links.json").write_text(json.dumps({"links": [f"link {j}" for j in range(9)], "books": [1, 2]}))
     with pytest.raises(ModelFolderError, match="links.json has counts"):
-        load_model_folder(folder)
+        load_model_folder(unchecked)
 
 
-def test_nan_vectors(folder):
-    vectors = np.load(folder / "book_vectors.npy")
+def test_nan_vectors(unchecked):
+    vectors = np.load(unchecked / "book_vectors.npy")
     vectors[3, 1] = np.nan
-    np.save(folder / "book_vectors.npy", vectors)
+    np.save(unchecked / "book_vectors.npy", vectors)
     with pytest.raises(ModelFolderError, match="NaN"):
-        load_model_folder(folder)
+        load_model_folder(unchecked)
 
 
 # ---------------------------------------------------------------- nothing is unpickled
@@ -358,23 +368,23 @@ class Payload:
         return (os.mkdir, (str(self.marker),))
 
 
-def test_object_array_is_rejected_and_never_unpickled(folder, tmp_path):
+def test_object_array_is_rejected_and_never_unpickled(unchecked, tmp_path):
     marker = tmp_path / "pwned"
-    np.save(folder / "book_vectors.npy", np.array([Payload(marker)] * 12, dtype=object), allow_pickle=True)
+    np.save(unchecked / "book_vectors.npy", np.array([Payload(marker)] * 12, dtype=object), allow_pickle=True)
     with pytest.raises(ModelFolderError) as info:
-        load_model_folder(folder)
+        load_model_folder(unchecked)
     assert "book_vectors.npy" in str(info.value) and "\n" not in str(info.value)
     assert not marker.exists()
 
 
-def test_object_array_in_pairs_is_rejected(folder, tmp_path):
+def test_object_array_in_pairs_is_rejected(unchecked, tmp_path):
     marker = tmp_path / "pwned"
-    with np.load(folder / "pairs.npz") as npz:
+    with np.load(unchecked / "pairs.npz") as npz:
         arrays = dict(npz)
     arrays["book"] = np.array([Payload(marker)] * len(arrays["book"]), dtype=object)
-    np.savez(folder / "pairs.npz", **arrays)
+    np.savez(unchecked / "pairs.npz", **arrays)
     with pytest.raises(ModelFolderError, match=r"pairs\.npz"):
-        load_model_folder(folder)
+        load_model_folder(unchecked)
     assert not marker.exists()
 
 
@@ -428,3 +438,151 @@ def test_a_file_in_the_way_is_not_replaced(tmp_path):
     with pytest.raises(ModelFolderError, match="not a folder"):
         make_fake_model(target)
     assert target.read_text() == "precious"
+
+
+# ---------------------------------------------------------------- crashes, leftovers and races
+
+KILL_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from bookembed import store
+from test_store import make_inputs
+store.save_model_folder({target!r}, make_inputs(seed=1))
+if {fallback!r}:
+    store._exchange_available = False
+    real = os.replace
+    def replace(src, dst):
+        real(src, dst)
+        if ".old-" in str(dst):  # the old folder is aside, the new one not yet in
+            os.kill(os.getpid(), signal.SIGKILL)
+    store.os.replace = replace
+else:
+    real = store._renameat2_exchange
+    def exchange(a, b):
+        done = real(a, b)
+        os.kill(os.getpid(), signal.SIGKILL)  # swapped, the old folder not yet removed
+    store._renameat2_exchange = exchange
+store.save_model_folder({target!r}, make_inputs(seed=2))
+print("not killed")
+"""
+
+
+def killed_mid_swap(target: Path, fallback: bool) -> None:
+    """Save seed 1 to ``target``, then start saving seed 2 in a process killed with SIGKILL inside the swap."""
+    import signal
+    import subprocess
+    import sys
+
+    script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), target=str(target), fallback=fallback)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parents[1])
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "not killed" not in proc.stdout
+
+
+def test_kill_between_the_two_renames_is_repaired_at_the_next_load(tmp_path):
+    target = tmp_path / "models" / "m"
+    killed_mid_swap(target, fallback=True)
+    assert not target.exists()  # what the crash leaves: the model only under a hidden name
+    assert any(".m.old-" in name for name in leftovers(target.parent))
+    model = load_model_folder(target)  # the next load puts it back
+    np.testing.assert_array_equal(model.book_vectors, make_inputs(seed=1).book_vectors)
+    assert leftovers(target.parent) == []  # and removes the half-swapped new folder
+
+
+def test_kill_between_the_two_renames_is_repaired_by_the_model_list(tmp_path):
+    target = tmp_path / "models" / "m"
+    killed_mid_swap(target, fallback=True)
+    assert list_model_folders(target.parent) == [target]
+    assert leftovers(target.parent) == []
+
+
+def test_kill_between_the_two_renames_is_repaired_by_the_next_write(tmp_path):
+    target = tmp_path / "models" / "m"
+    killed_mid_swap(target, fallback=True)
+    save_model_folder(target, make_inputs(seed=3))
+    np.testing.assert_array_equal(load_model_folder(target).book_vectors, make_inputs(seed=3).book_vectors)
+    assert leftovers(target.parent) == []
+
+
+def test_kill_right_after_the_exchange_leaves_the_new_folder_and_a_leftover_that_is_cleaned(tmp_path):
+    target = tmp_path / "models" / "m"
+    killed_mid_swap(target, fallback=False)
+    assert any(".m.tmp-" in name for name in leftovers(target.parent))  # the old folder, under the temporary name
+    np.testing.assert_array_equal(load_model_folder(target).book_vectors, make_inputs(seed=2).book_vectors)
+    assert leftovers(target.parent) == []
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_only_stale_leftovers_are_removed(tmp_path):
+    target = save_model_folder(tmp_path / "models" / "m", make_inputs())
+    parent = target.parent
+    stale_tmp = parent / f".m.tmp-{dead_pid()}-abc"
+    stale_old = parent / f".m.old-{dead_pid()}-123"
+    live = parent / f".m.tmp-{os.getpid()}-live"  # a writer in this very process, still at work
+    other = parent / f".n.tmp-{dead_pid()}-x"  # another folder's: left to that folder's loads
+    for d in (stale_tmp, stale_old, live, other):
+        d.mkdir()
+        (d / "book_vectors.npy").write_bytes(b"half")
+    load_model_folder(target)
+    assert leftovers(parent) == sorted([live.name, other.name])
+    save_model_folder(target, make_inputs(seed=4))
+    assert leftovers(parent) == sorted([live.name, other.name])
+
+
+def test_leftovers_without_a_pid_are_removed_once_an_hour_old(tmp_path):
+    target = save_model_folder(tmp_path / "models" / "m", make_inputs())
+    young, old = target.parent / ".m.tmp-young", target.parent / ".m.tmp-old"
+    young.mkdir()
+    old.mkdir()
+    os.utime(old, (0, 0))
+    load_model_folder(target)
+    assert leftovers(target.parent) == [young.name]
+
+
+@pytest.mark.parametrize("exists_before", [False, True])
+def test_two_racing_writers_the_second_is_told_and_nothing_is_left(tmp_path, monkeypatch, exists_before):
+    import threading
+
+    from bookembed.errors import WriteError
+
+    target = tmp_path / "models" / "m"
+    if exists_before:
+        save_model_folder(target, make_inputs(seed=0))
+    both_written = threading.Barrier(2, timeout=30)
+    real = store._checksums
+
+    def checksums_then_wait(folder):
+        out = real(folder)
+        both_written.wait()  # both temporary folders are complete: now both try to swap
+        return out
+
+    monkeypatch.setattr(store, "_checksums", checksums_then_wait)
+    results: dict[int, object] = {}
+
+    def write(seed):
+        try:
+            save_model_folder(target, make_inputs(seed=seed))
+            results[seed] = "saved"
+        except Exception as err:  # noqa: BLE001 - collected for the assertions
+            results[seed] = err
+
+    threads = [threading.Thread(target=write, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    winners = [seed for seed, r in results.items() if r == "saved"]
+    losers = [r for r in results.values() if r != "saved"]
+    assert len(winners) == 1 and len(losers) == 1, results
+    assert isinstance(losers[0], WriteError) and "another training wrote this model folder first" in str(losers[0])
+    np.testing.assert_array_equal(load_model_folder(target).book_vectors, make_inputs(seed=winners[0]).book_vectors)
+    assert leftovers(target.parent) == []
