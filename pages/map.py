@@ -7,6 +7,8 @@ from bookembed import report, ui
 from bookembed.errors import BookembedError
 from bookembed.mapviz import COLOR_BY, map_figure
 from bookembed.neighbors import similar_books
+from bookembed.overlays import decorate, set_axis_titles
+from bookembed.ui import explain
 from bookembed.ui import map as m
 
 ui.frame()
@@ -23,21 +25,28 @@ groups = top[3].slider("Colours (largest groups)", 3, 24, 10, key=m.GROUPS, disa
                        persist_state="session")
 n_neighbours = top[4].slider("Neighbours to highlight", 0, 50, 10, key=m.NEIGHBOURS, persist_state="session")
 settings = proj.make_settings(method, dims=dims, **m.projection_params(method))
+layers = explain.layer_controls(dims, color_by)
+axes = explain.custom_axes(model, layers)
 
-coords = m.projection_or_progress(model, settings)
+coords = axes.books if axes is not None else m.projection_or_progress(model, settings)
 sentence = proj.faithfulness_sentence(proj.projection_info(model, settings) or {}, settings, model.dim)
-if sentence:
+if axes is not None:
+    st.caption(explain.axes_caption(axes))
+elif sentence:
     st.caption(ui.escape_markdown(sentence))
+predicted = explain.prediction(model, color_by) if layers.predict else None
+if predicted is not None:
+    st.caption(explain.prediction_caption(predicted))
 
 ids = ui.book_query(model, "map", label="Locate a book", compact=True)
 titles = [model.titles[i] for i in ids]
 neighbours = similar_books(model, titles, n_neighbours)["id"].tolist() if ids and n_neighbours else []
 
-key = proj.projection_key(settings)
+key = proj.projection_key(settings) if axes is None else f"axes-{layers.axes!r}"
 generation = st.session_state.get(m.GENERATION, 0)
 figure = map_figure(
     coords,
-    model.books,
+    model.books if predicted is None else predicted.filled_books(model.books),
     color_by=color_by,
     top_n=groups,
     hover=m.hover_labels(model),
@@ -47,9 +56,17 @@ figure = map_figure(
     selected_ids=m.map_selection_snapshot(repr((key, color_by, groups, ids, neighbours, generation))),
     uirevision=f"{key}-{generation}",
 )
+clustering = explain.clusters(model) if layers.labels else None
+decorate(figure, model, coords, clustering=clustering, density=layers.density, show=layers.show,
+         link_coords=None if axes is None else axes.links,
+         predicted_ids=() if predicted is None else predicted.predicted["id"].to_numpy())
+if axes is not None:
+    set_axis_titles(figure, axes.x_title, axes.y_title)
 event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
                         config={"displaylogo": False, "scrollZoom": True})
 selected = m.map_selection_update(event)
+if clustering is not None:
+    explain.cluster_books_table(model, clustering)
 
 if selected:
     st.subheader("Selected books")

@@ -1,0 +1,102 @@
+"""The map that explains itself and the Compare page, in a real browser.
+
+`streamlit run app.py` against a temporary models folder holding two copies
+of the shipped demo ("demo" and "demo-copy": the cluster cache and any new
+projection are written there, never into the repository), driven by Debian's
+Chromium through Playwright. Screenshots go to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from test_browser import CHROMIUM, CHROMIUM_ARGS, MAP_INIT, streamlit_server, sync_api  # noqa: F401 - skips with it
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "models" / "demo"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not DEMO.is_dir():
+        pytest.skip("no shipped demo model")
+    base = tmp_path_factory.mktemp("explain")
+    models = base / "models"
+    shutil.copytree(DEMO, models / "demo")
+    shutil.copytree(DEMO, models / "demo-copy")
+    with streamlit_server(models, base / "streamlit.log") as url:
+        yield url, base
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1500, "height": 1300})
+        context.add_init_script(MAP_INIT)
+        try:
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def plots(pg) -> list[dict]:
+    """Each drawn book map: its traces' meta and its annotations' names and texts."""
+    return pg.evaluate(
+        "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".filter(g => g._fullData && g._fullData.some(t => t.meta === 'books'))"
+        ".map(g => ({metas: g._fullData.map(t => t.meta),"
+        " books: g._fullData.filter(t => t.meta === 'books').reduce((n, t) => n + t.x.length, 0),"
+        " notes: (g._fullLayout.annotations || []).map(a => [a.name, a.text]),"
+        " drawn: g.querySelectorAll('.annotation-text').length}))"
+    )
+
+
+def test_compare_page_shows_two_aligned_maps_of_a_model_and_its_copy(server, page):
+    url, base = server
+    page.goto(f"{url}/compare")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                           ".filter(g => g._fullData && g._fullData.some(t => t.meta === 'books')).length == 2",
+                           timeout=120_000)
+    drawn = plots(page)
+    assert [d["books"] for d in drawn] == [478, 478]
+    # A copy of the same vectors: every neighbourhood is the same, and the maps align exactly.
+    page.wait_for_function("() => document.body.innerText.includes('disparity 0.000')", timeout=30_000)
+    text = page.inner_text("body")
+    assert "478 titles in both" in text
+    metric = page.locator("[data-testid=stMetric]").filter(has_text="Mean overlap")
+    assert metric.locator("[data-testid=stMetricValue]").inner_text() == "1.000"
+    page.screenshot(path=str(base / "compare.png"), full_page=True)
+
+
+def test_map_shows_cluster_labels_density_and_links(server, page):
+    url, base = server
+    page.goto(f"{url}/map")
+    page.wait_for_function("() => window.MAP && window.MAP()", timeout=120_000)
+    page.get_by_text("Cluster labels", exact=True).click()
+    page.wait_for_function("() => window.MAP() && (window.MAP()._fullLayout.annotations || [])"
+                           ".some(a => (a.name || '').startsWith('cluster '))", timeout=60_000)
+    page.wait_for_timeout(1500)
+    (drawn,) = plots(page)
+    labels = [text for name, text in drawn["notes"] if (name or "").startswith("cluster ")]
+    # Of the 31 clusters (the default k for 478 books), those whose label would cover a larger one's are left out.
+    assert 12 <= len(labels) <= 31 and drawn["drawn"] == len(labels)
+    joined = " | ".join(labels).lower()
+    assert "tolkien" in joined or "middle-earth" in joined
+    assert "russian literature" in joined or "russian empire" in joined
+    assert "Books of a cluster" in page.inner_text("body")
+    page.screenshot(path=str(base / "map-labels.png"))
+
+    page.get_by_text("Density", exact=True).click()
+    page.get_by_text("both", exact=True).click()
+    page.wait_for_function("() => window.MAP() && window.MAP()._fullData.some(t => t.meta === 'links')"
+                           " && window.MAP()._fullData[0].meta === 'density'", timeout=60_000)
+    page.wait_for_timeout(1500)
+    (drawn,) = plots(page)
+    assert drawn["metas"][0] == "density" and "links" in drawn["metas"] and drawn["books"] == 478
+    page.screenshot(path=str(base / "map-density-links.png"))
