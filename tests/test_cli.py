@@ -14,7 +14,7 @@ from conftest import TINY_BOOKS, assert_one_line_error, make_fake_model, run_cli
 
 from bookembed import __version__
 from bookembed.cli import _default_out
-from bookembed.evaluate import evaluate
+from bookembed.evaluate import evaluate, heldout_auc
 from bookembed.neighbors import books_for_link, links_for_book, similar_books, similar_links
 from bookembed.store import load_model_folder, read_manifest
 
@@ -46,10 +46,14 @@ def test_train(trained):
     assert manifest["config"]["task"] == "regression" and manifest["config"]["heldout_share"] == 0.1
     assert manifest["counts"]["books"] == 12 and manifest["counts"]["heldout_pairs"] > 0
     assert manifest["data"]["source"] == "tiny.ndjson" and manifest["data"]["cleaning"]["min_link_count"] == 4
-    assert manifest["metrics"]["auc"] is not None
     assert "model.keras" in manifest["files"]
     model = load_model_folder(out)
     assert model.load_keras() is not None
+    # the stored AUC is the held-out AUC of the stored vectors, recomputed with the stored mask and seed
+    assert model.heldout.sum() == manifest["counts"]["heldout_pairs"] == manifest["metrics"]["heldout_pairs"] > 0
+    recomputed = heldout_auc(model.book_vectors, model.link_vectors, model.pair_books, model.pair_links,
+                             model.heldout, seed=manifest["seed"])
+    assert manifest["metrics"]["auc"] == pytest.approx(recomputed, abs=1e-12)
 
 
 def test_train_a_pairs_table_with_metadata_classification(work):

@@ -96,6 +96,21 @@ def test_genre_purity_well_above_chance(demo_model):
     assert demo_model.manifest["metrics"]["auc"] > 0.8
 
 
+def test_shipped_metrics_are_recomputed_from_the_shipped_vectors_and_mask(demo_model):
+    """The manifest's AUC is the held-out AUC of the stored vectors with the stored mask, and its purity the
+    purity of the stored vectors: nothing measured on training pairs or on other vectors."""
+    from bookembed.evaluate import genre_purity, heldout_auc
+
+    manifest = demo_model.manifest
+    assert demo_model.heldout.sum() == manifest["metrics"]["heldout_pairs"] > 0
+    recomputed = heldout_auc(demo_model.book_vectors, demo_model.link_vectors, demo_model.pair_books,
+                             demo_model.pair_links, demo_model.heldout, seed=manifest["seed"])
+    assert manifest["metrics"]["auc"] == pytest.approx(recomputed, abs=1e-12)
+    purity = genre_purity(demo_model.book_vectors, demo_model.books["primary_genre"].tolist(), seed=manifest["seed"])
+    assert manifest["metrics"]["genre_purity"]["purity"] == pytest.approx(purity["purity"], abs=1e-12)
+    assert manifest["metrics"]["genre_purity"]["chance"] == pytest.approx(purity["chance"], abs=1e-12)
+
+
 @pytest.mark.slow
 def test_demo_model_is_reproducible_from_its_seed(tmp_path, demo_model):
     """`bookembed train --data demo --out models/demo` with the stored config gives the shipped vectors again."""

@@ -1,0 +1,277 @@
+"""Every reported metric against an independent, brute-force computation on random data.
+
+The oracles here share no code with ``bookembed.evaluate``: purity loops over
+books in float64 and sorts every other book fully, chance counts pairs, AUC
+compares every positive with every negative. Hypothesis explores sizes, k,
+genre counts and ties; the data itself comes from a seeded generator, so a
+failure names a reproducible case.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bookembed import evaluate as ev
+from bookembed.evaluate import genre_purity, heldout_auc, roc_auc
+from bookembed.sampling import NonPairSampler
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ---------------------------------------------------------------- the oracles
+
+
+def oracle_neighbours(vectors: np.ndarray, i: int, candidates: list[int], k: int) -> list[int]:
+    """The ``k`` books most cosine-similar to book ``i`` among ``candidates`` (never ``i``), ties by id."""
+    v = np.asarray(vectors, dtype=np.float64)
+    q = v[i] / np.linalg.norm(v[i])
+    scored = []
+    for j in candidates:
+        if j == i:
+            continue
+        norm = np.linalg.norm(v[j])
+        scored.append((-(v[j] @ q) / norm if norm > 0 else 0.0, j))
+    scored.sort()
+    return [j for _, j in scored[:k]]
+
+
+def oracle_purity(vectors, genres, k):
+    """Mean over books with a genre of the share of their k nearest genre-bearing books with the same genre."""
+    known = [i for i, g in enumerate(genres) if isinstance(g, str) and g]
+    if len(known) <= k:
+        return None
+    shares = []
+    for i in known:
+        near = oracle_neighbours(vectors, i, known, k)
+        shares.append(sum(genres[j] == genres[i] for j in near) / k)
+    return sum(shares) / len(shares)
+
+
+def oracle_per_book_purity(vectors, genres, k) -> dict[int, float]:
+    known = [i for i, g in enumerate(genres) if isinstance(g, str) and g]
+    return {i: sum(genres[j] == genres[i] for j in oracle_neighbours(vectors, i, known, k)) / k for i in known}
+
+
+def oracle_chance(genres):
+    """Share of ordered pairs of distinct genre-bearing books that share a genre."""
+    known = [g for g in genres if isinstance(g, str) and g]
+    pairs = list(itertools.permutations(range(len(known)), 2))
+    return sum(known[a] == known[b] for a, b in pairs) / len(pairs)
+
+
+def oracle_auc(positive, negative):
+    """Every positive against every negative: 1 when above, 1/2 when tied."""
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
+
+
+def well_separated(vectors, k) -> bool:
+    """No book's k-th and (k+1)-th neighbour are within float32 noise of each other (so float32 and float64 agree)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    u = v / np.linalg.norm(v, axis=1, keepdims=True)
+    sims = u @ u.T
+    np.fill_diagonal(sims, -np.inf)
+    top = -np.sort(-sims, axis=1)[:, : k + 1]
+    return bool(np.all(np.abs(np.diff(top, axis=1)) > 1e-5))
+
+
+def random_books(seed: int, n: int, n_genres: int, missing: float, dim: int = 6):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, dim))
+    names = [f"genre {g}" for g in range(n_genres)]
+    genres = [names[g] if rng.random() >= missing else "" for g in rng.integers(0, n_genres, n)]
+    return vectors, genres
+
+
+# ---------------------------------------------------------------- purity and chance
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 70), k=st.integers(1, 12), n_genres=st.integers(1, 6),
+       missing=st.sampled_from([0.0, 0.2, 0.6]), block=st.sampled_from([None, 1, 7]))
+def test_purity_and_chance_equal_brute_force(seed, n, k, n_genres, missing, block):
+    vectors, genres = random_books(seed, n, n_genres, missing)
+    result = genre_purity(vectors, genres, k, block=block)
+    known = sum(bool(g) for g in genres)
+    assert result["books"] == known and result["k"] == k
+    expected = oracle_purity(vectors, genres, k)
+    if expected is None:
+        assert result["purity"] is None and result["chance"] is None
+        return
+    assert result["chance"] == pytest.approx(oracle_chance(genres), abs=1e-12)
+    assert result["queries"] == known and result["stderr"] == 0.0
+    if well_separated(np.array(vectors)[[i for i, g in enumerate(genres) if g]], k):
+        assert result["purity"] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_purity_with_exact_twins_orders_ties_by_id(k):
+    """Every vector appears three times: the tie at the k-th place is broken by id, as the oracle does."""
+    rng = np.random.default_rng(k)
+    base = rng.normal(size=(20, 5))
+    vectors = np.repeat(base, 3, axis=0)
+    genres = [f"g{i % 4}" for i in range(len(vectors))]
+    assert genre_purity(vectors, genres, k)["purity"] == pytest.approx(oracle_purity(vectors, genres, k), abs=1e-12)
+
+
+def test_purity_never_counts_a_book_as_its_own_neighbour():
+    """Each genre has exactly one book: its nearest other book is always of another genre."""
+    vectors = np.random.default_rng(0).normal(size=(30, 4))
+    result = genre_purity(vectors, [f"only {i}" for i in range(30)], k=1)
+    assert result["purity"] == 0.0 and result["chance"] == 0.0
+
+
+def test_purity_with_two_genres_on_a_line_is_exact_by_hand():
+    """Six books on a half circle; the neighbour lists and purity worked out by hand."""
+    angles = np.deg2rad([0, 10, 20, 100, 110, 170])
+    vectors = np.c_[np.cos(angles), np.sin(angles)]
+    genres = ["a", "a", "b", "b", "a", "b"]
+    # k=2 nearest (by angle): 0->{1,2} 1->{0,2} 2->{1,0} 3->{4,2} 4->{3,5} 5->{4,3}
+    shares = [1 / 2, 1 / 2, 0 / 2, 1 / 2, 0 / 2, 1 / 2]
+    result = genre_purity(vectors, genres, k=2)
+    assert result["purity"] == pytest.approx(sum(shares) / 6, abs=1e-12)
+    assert result["chance"] == pytest.approx((3 * 2 + 3 * 2) / (6 * 5), abs=1e-12)
+
+
+def test_sampled_purity_with_every_book_asked_is_the_exact_figure():
+    vectors, genres = random_books(5, 80, 3, 0.1)
+    exact = genre_purity(vectors, genres, 5)
+    everyone = genre_purity(vectors, genres, 5, max_exact=10, n_queries=10_000)
+    assert everyone["purity"] == pytest.approx(exact["purity"], abs=1e-12)
+    assert everyone["queries"] == exact["books"] and everyone["stderr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_sampled_purity_is_a_mean_over_distinct_books_with_its_standard_error():
+    """The sampled figure is the mean of ``queries`` distinct books' own purities, and its error is the
+    finite-population standard error of that mean; over many seeds it brackets the exact figure."""
+    vectors, genres = random_books(7, 150, 3, 0.0)
+    per_book = oracle_per_book_purity(vectors, genres, 5)
+    exact = float(np.mean(list(per_book.values())))
+    values = np.array(sorted(set(per_book.values())))
+    z = []
+    for seed in range(40):
+        got = genre_purity(vectors, genres, 5, max_exact=100, n_queries=30, seed=seed)
+        assert got["queries"] == 30 and got["books"] == 150 and got["stderr"] > 0
+        # 30 per-book shares of k=5 neighbours: the mean times 30*5 is a whole number of same-genre neighbours
+        assert got["purity"] * 150 == pytest.approx(round(got["purity"] * 150), abs=1e-9)
+        assert values.min() <= got["purity"] <= values.max()
+        z.append((got["purity"] - exact) / got["stderr"])
+    z = np.array(z)
+    assert abs(z.mean()) < 0.6 and 0.5 < z.std() < 1.6, z
+    assert np.mean(np.abs(z) < 2) >= 0.8
+
+
+def test_sampled_stderr_is_the_finite_population_standard_error():
+    vectors, genres = random_books(9, 120, 4, 0.0)
+    per_book = oracle_per_book_purity(vectors, genres, 4)
+    got = genre_purity(vectors, genres, 4, max_exact=50, n_queries=40, seed=3)
+    # find the sample: the 40 books whose purities average to the figure are not unique, so check the
+    # error's size against the population's spread (the same formula, with the population's std)
+    population = np.array(list(per_book.values()))
+    expected = population.std(ddof=1) / np.sqrt(40) * np.sqrt(1 - 40 / 120)
+    assert got["stderr"] == pytest.approx(expected, rel=0.5)
+    assert got["stderr"] < population.std(ddof=1) / np.sqrt(40)  # the correction shrinks it
+
+
+# ---------------------------------------------------------------- AUC
+
+
+@SETTINGS
+@given(positive=st.lists(st.integers(-3, 3), min_size=1, max_size=40),
+       negative=st.lists(st.integers(-3, 3), min_size=1, max_size=40))
+def test_roc_auc_equals_every_pair_compared(positive, negative):
+    pos, neg = np.array(positive, dtype=np.float32), np.array(negative, dtype=np.float32)
+    assert roc_auc(pos, neg) == pytest.approx(oracle_auc(positive, negative), abs=1e-12)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), n_pos=st.integers(1, 60), n_neg=st.integers(1, 60))
+def test_roc_auc_equals_every_pair_compared_on_continuous_scores(seed, n_pos, n_neg):
+    rng = np.random.default_rng(seed)
+    pos, neg = rng.normal(0.2, 1, n_pos), rng.normal(0, 1, n_neg)
+    assert roc_auc(pos, neg) == pytest.approx(oracle_auc(pos.tolist(), neg.tolist()), abs=1e-12)
+    # swapping the classes mirrors the figure
+    assert roc_auc(neg, pos) == pytest.approx(1 - roc_auc(pos, neg), abs=1e-12)
+
+
+def random_pairs(seed, n_books=40, n_links=30, density=0.2, share=0.3):
+    rng = np.random.default_rng(seed)
+    grid = rng.random((n_books, n_links)) < density
+    pb, pl = (a.astype(np.int32) for a in np.nonzero(grid))
+    heldout = rng.random(len(pb)) < share
+    heldout[0] = True
+    return rng, pb, pl, heldout
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_heldout_auc_scores_the_heldout_pairs_against_the_drawn_non_pairs(seed, monkeypatch):
+    """Capture the non-pairs the sampler draws, then compute the AUC by brute force from the raw vectors."""
+    rng, pb, pl, heldout = random_pairs(seed)
+    books, links = rng.normal(size=(40, 7)) * rng.uniform(0.1, 9, (40, 1)), rng.normal(size=(30, 7))
+    drawn = {}
+    real_draw = NonPairSampler.draw
+
+    def spy(self, n, rng_):
+        drawn["pairs"] = real_draw(self, n, rng_)
+        return drawn["pairs"]
+
+    monkeypatch.setattr(NonPairSampler, "draw", spy)
+    got = heldout_auc(books, links, pb, pl, heldout, seed=seed)
+    nb, nl = drawn["pairs"]
+    assert len(nb) == int(heldout.sum())
+    true_pairs = set(zip(pb.tolist(), pl.tolist()))
+    assert not true_pairs & set(zip(nb.tolist(), nl.tolist())), "a true pair was scored as a non-pair"
+
+    def cos(b, l):
+        return float(books[b] @ links[l] / np.linalg.norm(books[b]) / np.linalg.norm(links[l]))
+
+    positive = [cos(b, l) for b, l in zip(pb[heldout], pl[heldout])]
+    negative = [cos(b, l) for b, l in zip(nb, nl)]
+    # float32 cosines may order two values closer than 1e-5 either way: each such pair may move the figure
+    near = sum(abs(p - q) < 1e-5 for p in positive for q in negative)
+    assert abs(got - oracle_auc(positive, negative)) <= near / (len(positive) * len(negative)) + 1e-12
+
+
+def test_heldout_auc_uses_the_heldout_pairs_not_the_training_pairs():
+    """Held-out pairs point the same way (cosine 1), training pairs opposite ways (cosine -1), non-pairs in
+    between: the held-out AUC is 1, and it would be 0 if the training pairs were scored instead."""
+    n = 12
+    pb = np.repeat(np.arange(n, dtype=np.int32), 2)
+    pl = np.empty(2 * n, dtype=np.int32)
+    pl[0::2], pl[1::2] = np.arange(n), np.arange(n, 2 * n)  # book i: link i (held out) and link n+i (trains)
+    heldout = np.zeros(2 * n, dtype=bool)
+    heldout[0::2] = True
+    angles = np.linspace(0, np.pi, n, endpoint=False)
+    books = np.c_[np.cos(angles), np.sin(angles), np.zeros(n)]
+    links = np.vstack([books * 3.0, -books])  # held-out links along their book, training links opposite
+    assert heldout_auc(books, links, pb, pl, heldout) == 1.0
+    assert heldout_auc(books, links, pb, pl, ~heldout) == 0.0
+
+
+def test_heldout_auc_is_none_only_without_heldout_pairs():
+    _, pb, pl, heldout = random_pairs(1)
+    vectors = np.random.default_rng(0).normal(size=(70, 4))
+    assert heldout_auc(vectors[:40], vectors[40:], pb, pl, np.zeros_like(heldout)) is None
+    one = np.zeros_like(heldout)
+    one[3] = True
+    assert heldout_auc(vectors[:40], vectors[40:], pb, pl, one) in (0.0, 0.5, 1.0)
+
+
+# ---------------------------------------------------------------- ranking metrics, when evaluate has them
+
+
+def test_evaluate_reports_auc_and_purity_of_the_same_vectors(fake_model):
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(fake_model)
+    got = ev.evaluate(model, seed=4)
+    assert got["auc"] == heldout_auc(model.book_vectors, model.link_vectors, model.pair_books, model.pair_links,
+                                     model.heldout, seed=4)
+    assert got["heldout_pairs"] == int(model.heldout.sum())
+    genres = model.books["primary_genre"].tolist()
+    assert got["genre_purity"]["purity"] == pytest.approx(oracle_purity(model.book_vectors, genres, 10), abs=1e-12)
