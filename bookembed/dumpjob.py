@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -211,6 +213,76 @@ def _run(client, layout: DumpLayout, parts, page_filter: PageFilter, out: Path, 
         raise
 
 
+def build_dataset_in_subprocess(
+    dump: str | Path,
+    out: str | Path,
+    infoboxes: list[str] | tuple[str, ...] = ("book",),
+    *,
+    index: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int, PartCounts], object] | None = None,
+) -> list[str]:
+    """``build_dataset`` in a fresh ``python -m bookembed.dumpjob`` process; its summary lines.
+
+    For callers whose ``__main__`` must not run twice, such as a Streamlit
+    page: a local cluster's worker processes are spawned, and a spawned
+    process first re-runs the parent's main script (Streamlit makes each page
+    ``__main__``). In a process of its own the main module is this one.
+
+    Raises
+    ------
+    DumpError
+        The job's one-line error, as ``build_dataset`` raises it.
+    """
+    request = {"dump": str(dump), "out": str(out), "infoboxes": list(infoboxes), "scheduler": scheduler,
+               "index": str(index) if index else None, "workers": workers}
+    proc = subprocess.Popen([sys.executable, "-m", "bookembed.dumpjob", json.dumps(request)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    message: dict = {}
+    try:
+        for line in proc.stdout:  # one JSON object a line: progress, then the report or the error
+            message = json.loads(line)
+            if "progress" in message and progress:
+                done, total, counts = message["progress"]
+                progress(done, total, PartCounts(**counts))
+        stderr = proc.stderr.read()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if "error" in message:
+        raise DumpError(message["error"])
+    if "report" not in message:
+        tail = stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        raise DumpError(f"the dump job stopped without a result: {tail[0]}")
+    return message["report"]
+
+
+def _subprocess_main(argv: list[str]) -> int:
+    from dataclasses import asdict
+
+    from bookembed.errors import BookembedError
+
+    request = json.loads(argv[0])
+
+    def emit(value: dict) -> None:
+        print(json.dumps(value), flush=True)
+
+    try:
+        report = build_dataset(
+            request["dump"], request["out"], request["infoboxes"], index=request["index"],
+            scheduler=request["scheduler"], workers=request["workers"],
+            progress=lambda done, total, counts: emit({"progress": [done, total, asdict(counts)]}),
+        )
+    except BookembedError as err:
+        emit({"error": str(err)})
+        return 1
+    emit({"report": report.lines()})
+    return 0
+
+
 # ---------------------------------------------------------------- the newest dump
 
 
@@ -319,3 +391,22 @@ def download_dump(
         paths.append(download(url, Path(out_dir) / name, progress=callback, timeout=timeout))
     index, dump = paths
     return dump, index
+
+
+def downloaded_dumps(folder: str | Path = "data") -> list[tuple[Path, Path | None]]:
+    """Multistream dumps in ``folder``, newest name first, each with its index when it is there.
+
+    A ``.part`` file (a download still running or stopped) is not a dump yet.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for dump in sorted(folder.glob("*-pages-articles-multistream.xml.bz2"), reverse=True):
+        index = dump.with_name(dump.name.replace("multistream.xml.bz2", "multistream-index.txt.bz2"))
+        found.append((dump, index if index.is_file() else None))
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(_subprocess_main(sys.argv[1:]))

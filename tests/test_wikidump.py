@@ -478,3 +478,56 @@ def test_no_finished_dump_is_one_clear_error(mirror):
         latest_dump("testwiki", mirror["url"])
     with pytest.raises(DownloadError, match="HTTP 404"):
         latest_dump("otherwiki", mirror["url"])
+
+
+def test_job_in_a_subprocess_reports_progress_and_errors(dump, scheduler, previous, tmp_path):
+    from bookembed.dumpjob import build_dataset_in_subprocess
+
+    out = tmp_path / "sub.ndjson"
+    seen = []
+    lines = build_dataset_in_subprocess(dump["dump"], out, INFOBOXES, index=dump["index"], scheduler=scheduler,
+                                        progress=lambda done, total, counts: seen.append((done, total, counts.kept)))
+    assert _read(out) == dump["expected"] and any("kept" in line for line in lines)
+    assert seen and seen[-1][0] == seen[-1][1] and seen[-1][2] == dump["counts"]["kept"]
+    feed = tmp_path / "feed.xml.bz2"
+    feed.write_bytes(bz2.compress(b"<rss><channel/></rss>"))
+    with pytest.raises(DumpError, match="feed.xml.bz2: not a MediaWiki export"):
+        build_dataset_in_subprocess(feed, previous, ["book"], scheduler=scheduler)
+    assert previous.read_text().startswith('["Earlier"')
+
+
+# ---------------------------------------------------------------- the Train page
+
+
+def test_train_page_builds_records_from_a_downloaded_dump_with_progress(dump, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    (tmp_path / "models").mkdir()
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.chdir(tmp_path)  # the page looks for downloaded dumps in data/
+    data = tmp_path / "data"
+    data.mkdir()
+    name = "testwiki-20260101-pages-articles-multistream.xml.bz2"
+    shutil.copy(dump["dump"], data / name)
+    shutil.copy(dump["index"], data / name.replace("multistream.xml", "multistream-index.txt"))
+    (data / "testwiki-20260201-pages-articles-multistream.xml.bz2.part").write_bytes(b"BZh9")  # still downloading
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(b.label == "Download the full dataset" for b in at.button)
+    inputs = {t.label: t for t in at.text_input}
+    assert inputs["Dump file"].value == str(Path("data") / name)
+    assert inputs["Its index (optional: without it the streams are found by scanning)"].value.endswith("index.txt.bz2")
+    inputs["Infoboxes, comma separated"].input("book, Infobox novel")
+    out = tmp_path / "built.ndjson"
+    inputs["Write records to"].input(str(out))
+    at.button(key="build_dataset").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    deadline = time.time() + 180
+    while not any("kept" in c.value for c in at.caption) and not at.error:
+        assert time.time() < deadline, "the build did not finish"
+        time.sleep(0.5)
+        at.run()
+    assert not at.error, [e.value for e in at.error]
+    assert _read(out) == dump["expected"]
+    assert any(f"bookembed train --data {out}" in c.value.replace("\\", "") for c in at.caption)
