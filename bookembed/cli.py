@@ -185,7 +185,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        path = download(args.url, args.out, progress=progress)
+        path = download(args.url, args.out, progress=progress, sha256=args.sha256)
     finally:
         if bar is not None:
             bar.close()
@@ -443,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--url", default=DEFAULT_URL)
     p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--sha256", help="the file's known SHA-256: a download that does not match is refused")
     p.add_argument("--dump", metavar="latest", help="fetch the newest pages-articles-multistream dump and its index")
     p.add_argument("--wiki", default="enwiki", help="with --dump: which wiki (default enwiki)")
     p.add_argument("--base-url", help="with --dump: a mirror of the Wikimedia dumps site")

@@ -14,7 +14,16 @@ from conftest import assert_one_line_error, run_cli
 from bookembed.download import download
 from bookembed.errors import BookembedError, DownloadError
 
-PAYLOAD = bytes((i * 7 + i // 251) % 256 for i in range(300_000))
+import hashlib
+import json
+
+# Records, as the real dataset holds them: one JSON list per line (about 300 KB).
+PAYLOAD = "".join(
+    json.dumps([f"Book {i}", {"author": f"Author {i % 97}"}, [f"link {j}" for j in range(i % 40)], [],
+                "2018-09-01T00:00:00Z", i]) + "\n"
+    for i in range(1600)
+).encode("utf-8")
+HTML = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please sign in</body></html>\n"
 
 
 class State:
@@ -41,6 +50,23 @@ def make_handler(mode: str, state: State):
                 self.send_error(404, "Not Found")
                 return
             start = 0
+            if mode in ("html", "html-as-text"):  # a login or error page where the data should be
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8" if mode == "html" else "text/plain")
+                self.send_header("Content-Length", str(len(HTML)))
+                self.end_headers()
+                self.send_body(HTML)
+                return
+            if header and mode in ("restart-206", "restart-206-length"):
+                start = int(re.fullmatch(r"bytes=(\d+)-", header).group(1))
+                # claims to resume at `start`, but the body starts again at byte 0
+                body = PAYLOAD[: len(PAYLOAD) - start] if mode == "restart-206" else PAYLOAD
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.send_body(body)
+                return
             if header and mode == "wrong-range":  # answers a resume with a range nobody asked for
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes 0-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
@@ -136,12 +162,15 @@ def test_resume_completes_the_part_file(serve, tmp_path):
     assert calls[0] == (123_456, len(PAYLOAD)) and calls[-1] == (len(PAYLOAD), len(PAYLOAD))
 
 
-def test_resume_when_the_part_is_already_complete(serve, tmp_path):
+@pytest.mark.parametrize("held", [PAYLOAD, b"x" * (len(PAYLOAD) + 10)], ids=["complete", "junk"])
+def test_a_416_never_renames_the_part_it_fetches_the_file_again(serve, tmp_path, held):
+    # The part may hold the whole file, or something else as long: the answer cannot tell them apart.
     url, state = serve("range")
     out = tmp_path / "books.ndjson"
-    (tmp_path / "books.ndjson.part").write_bytes(PAYLOAD)
+    (tmp_path / "books.ndjson.part").write_bytes(held)
     download(url, out, timeout=5)
-    assert out.read_bytes() == PAYLOAD and state.sent == 0
+    assert out.read_bytes() == PAYLOAD
+    assert state.ranges == [f"bytes={len(held)}-", None] and state.sent == len(PAYLOAD)
 
 
 def test_server_ignoring_range_restarts_cleanly(serve, tmp_path):
@@ -223,3 +252,77 @@ def test_a_resume_answered_with_another_range_is_refused_not_appended(serve, tmp
     assert state.ranges == ["bytes=1000-"]
     assert not out.exists()
     assert part.read_bytes() == PAYLOAD[:1000], "the partial file is left as it was"
+
+
+# ---------------------------------------------------------------- what arrives is checked
+
+
+@pytest.mark.parametrize("mode", ["html", "html-as-text"])
+def test_an_html_page_is_refused_and_nothing_is_saved(serve, tmp_path, mode):
+    url, _ = serve(mode)
+    out = tmp_path / "books.ndjson"
+    part = tmp_path / "books.ndjson.part"
+    part.write_bytes(PAYLOAD[:5000])  # an earlier partial download: not overwritten by the page
+    with pytest.raises(DownloadError, match="HTML") as info:
+        download(url, out, timeout=5)
+    assert "\n" not in str(info.value)
+    assert not out.exists()
+
+
+def test_an_html_page_is_refused_even_for_a_binary_file(serve, tmp_path):
+    url, _ = serve("html")
+    with pytest.raises(DownloadError, match="Content-Type text/html"):
+        download(url, tmp_path / "dump.xml.bz2", timeout=5)
+    assert not (tmp_path / "dump.xml.bz2").exists()
+
+
+def test_a_first_line_that_is_not_a_record_is_refused(tmp_path):
+    source = tmp_path / "source.ndjson"
+    source.write_bytes(b'{"title": "an object, not a list"}\n' + PAYLOAD)
+    with pytest.raises(DownloadError, match="first record is a JSON dict"):
+        download(source.as_uri(), tmp_path / "books.ndjson")
+    assert not (tmp_path / "books.ndjson").exists()
+
+
+def test_a_206_whose_body_starts_again_at_byte_0_is_detected(serve, tmp_path):
+    url, _ = serve("restart-206")
+    out = tmp_path / "books.ndjson"
+    (tmp_path / "books.ndjson.part").write_bytes(PAYLOAD[:123_456])  # ends mid-record
+    with pytest.raises(DownloadError, match="where this download resumed, does not parse") as info:
+        download(url, out, timeout=5)
+    assert "\n" not in str(info.value)
+    assert not out.exists() and not (tmp_path / "books.ndjson.part").exists()
+
+
+def test_a_206_whose_length_disagrees_with_its_range_keeps_the_part_as_it_was(serve, tmp_path):
+    url, _ = serve("restart-206-length")
+    out = tmp_path / "books.ndjson"
+    part = tmp_path / "books.ndjson.part"
+    part.write_bytes(PAYLOAD[:123_456])
+    with pytest.raises(DownloadError, match="do not agree"):
+        download(url, out, timeout=5)
+    assert part.read_bytes() == PAYLOAD[:123_456] and not out.exists()
+
+
+def test_a_known_checksum_is_checked(serve, tmp_path):
+    url, _ = serve("range")
+    good = hashlib.sha256(PAYLOAD).hexdigest()
+    assert download(url, tmp_path / "a.ndjson", sha256=good, timeout=5).read_bytes() == PAYLOAD
+    with pytest.raises(DownloadError, match="SHA-256"):
+        download(url, tmp_path / "b.ndjson", sha256="0" * 64, timeout=5)
+    assert not (tmp_path / "b.ndjson").exists() and not (tmp_path / "b.ndjson.part").exists()
+
+
+def test_cli_refuses_an_html_page(serve, tmp_path):
+    url, _ = serve("html")
+    proc = run_cli("download", "--url", url, "--out", "data/full.ndjson", "-q", cwd=tmp_path, timeout=60)
+    assert_one_line_error(proc, url, "HTML")
+    assert not (tmp_path / "data" / "full.ndjson").exists()
+
+
+def test_cli_checks_a_given_sha256(serve, tmp_path):
+    url, _ = serve("range")
+    proc = run_cli("download", "--url", url, "--out", "full.ndjson", "--sha256", "ab" * 32, "-q", cwd=tmp_path,
+                   timeout=60)
+    assert_one_line_error(proc, "SHA-256")
+    assert not (tmp_path / "full.ndjson").exists()
