@@ -97,8 +97,11 @@ def top_k(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     score[~valid] = -np.inf
     k = min(k, n_valid)
-    part = np.argpartition(-score, k - 1)[:k]
-    # argpartition leaves its k in no particular order: sort them, ties by id.
+    kth = score[np.argpartition(-score, k - 1)[k - 1]]
+    # argpartition keeps arbitrary members of a tie at the k-th place: take
+    # everything above it, then the tied ids in id order; then sort, ties by id.
+    above = np.flatnonzero(score > kth)
+    part = np.concatenate([above, np.flatnonzero(score == kth)[: k - len(above)]])
     order = part[np.lexsort((part, -score[part]))]
     return order.astype(np.int64), sims[order]
 
