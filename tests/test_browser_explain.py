@@ -100,3 +100,27 @@ def test_map_shows_cluster_labels_density_and_links(server, page):
     (drawn,) = plots(page)
     assert drawn["metas"][0] == "density" and "links" in drawn["metas"] and drawn["books"] == 478
     page.screenshot(path=str(base / "map-density-links.png"))
+
+
+def test_a_selection_on_one_compare_map_is_shown_on_both(server, page):
+    url, base = server
+    page.goto(f"{url}/compare")
+    maps = ("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+            ".filter(g => g._fullData && g._fullData.some(t => t.meta === 'books'))")
+    page.wait_for_function(f"() => ({maps})().length == 2", timeout=120_000)
+    page.wait_for_timeout(1000)
+    box = page.evaluate(f"() => {{ const r = ({maps})()[0].querySelector('.nsewdrag').getBoundingClientRect();"
+                        " return [r.x, r.y, r.width, r.height]; }")
+    x, y, w, h = box
+    page.mouse.move(x + w * 0.2, y + h * 0.2)
+    page.mouse.down()
+    page.mouse.move(x + w * 0.6, y + h * 0.5, steps=8)
+    page.mouse.up()
+    # Both maps redraw with the same books selected (a copy: the same titles on both sides).
+    page.wait_for_function(
+        f"() => {{ const g = ({maps})(); if (g.length != 2) return false;"
+        " const chosen = m => m._fullData.filter(t => t.meta === 'books')"
+        ".reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0);"
+        " return chosen(g[0]) > 0 && chosen(g[0]) == chosen(g[1]); }", timeout=60_000)
+    assert "Selected books" in page.inner_text("body")
+    page.screenshot(path=str(base / "compare-selection.png"))
