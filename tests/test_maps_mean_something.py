@@ -1,0 +1,163 @@
+"""Maps that mean something: on planted clusters every projection keeps neighbours far better than random
+coordinates, PCA is the PCA of the right rows, and faithfulness is what its definition says.
+
+The planted data: 8 clusters of 40 books whose directions lie around a cone
+(so cosine geometry separates them, and so do the first two principal
+components of the unit rows), with a little noise in all 20 dimensions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bookembed import projection as proj
+from bookembed.vectors import unit_rows
+
+N_CLUSTERS, PER_CLUSTER, DIM = 8, 40, 20
+
+
+@pytest.fixture(scope="module")
+def planted():
+    rng = np.random.default_rng(0)
+    angles = np.arange(N_CLUSTERS) * 2 * np.pi / N_CLUSTERS
+    centres = np.zeros((N_CLUSTERS, DIM))
+    centres[:, 0], centres[:, 1], centres[:, 2] = np.cos(angles), np.sin(angles), 0.6
+    labels = np.repeat(np.arange(N_CLUSTERS), PER_CLUSTER)
+    vectors = centres[labels] + rng.normal(0, 0.06, (len(labels), DIM))
+    # lengths vary widely: only directions matter to cosine maps
+    vectors *= rng.uniform(0.5, 20, (len(labels), 1))
+    return vectors.astype(np.float32), labels
+
+
+def same_cluster_share(coords, labels, k=10):
+    """Mean share of each point's k nearest map neighbours that come from its own planted cluster."""
+    near = proj.map_knn(coords, k)
+    return float((labels[near] == labels[:, None]).mean())
+
+
+def random_coords(n, dims, seed):
+    return np.random.default_rng(seed).normal(size=(n, dims)).astype(np.float32)
+
+
+SETTINGS = [
+    proj.UMAPSettings(n_neighbors=15),
+    proj.TSNESettings(n_iter=250),
+    proj.PCASettings(),
+    proj.UMAPSettings(dims=3),
+    proj.PCASettings(dims=3),
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=proj.describe)
+def test_each_projection_keeps_planted_neighbours_far_better_than_random_coordinates(planted, settings):
+    vectors, labels = planted
+    coords, info = proj.compute_projection(vectors, settings)
+    assert coords.shape == (len(vectors), settings.dims) and np.isfinite(coords).all()
+    baseline = [proj.faithfulness(vectors, random_coords(len(vectors), settings.dims, s)) for s in range(3)]
+    # random coordinates keep about k / n = 10 / 319 of the neighbours
+    assert max(baseline) < 0.06
+    assert info["faithfulness"] == pytest.approx(proj.faithfulness(vectors, coords), abs=1e-12)
+    assert info["faithfulness"] > 4 * max(baseline), (info["faithfulness"], baseline)
+    # the clusters themselves survive: nearly all map neighbours come from the same cluster
+    assert same_cluster_share(coords, labels) > 0.9
+    assert max(same_cluster_share(random_coords(len(vectors), settings.dims, s), labels) for s in range(3)) < 0.25
+
+
+def test_a_map_that_scrambles_the_clusters_scores_low(planted):
+    """Faithfulness tells a good map from the same map with its points shuffled."""
+    vectors, labels = planted
+    coords, info = proj.compute_projection(vectors, proj.PCASettings())
+    shuffled = coords[np.random.default_rng(1).permutation(len(coords))]
+    assert proj.faithfulness(vectors, shuffled) < info["faithfulness"] / 4
+    assert same_cluster_share(shuffled, labels) < 0.25
+
+
+# ---------------------------------------------------------------- PCA against scikit-learn
+
+
+def sklearn_pca(x, dims):
+    """Coordinates by scikit-learn, with the module's sign rule: each component's largest loading is positive."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=dims, svd_solver="full").fit(np.asarray(x, dtype=np.float64))
+    comps = pca.components_
+    signs = np.sign(comps[np.arange(dims), np.abs(comps).argmax(axis=1)])
+    centred = np.asarray(x, dtype=np.float64) - pca.mean_
+    return centred @ (comps * signs[:, None]).T, pca.explained_variance_ratio_
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_pca_with_normalize_is_the_pca_of_the_unit_rows(planted, dims):
+    vectors, _ = planted
+    coords, info = proj.compute_projection(vectors, proj.PCASettings(dims=dims, normalize=True))
+    expected, ratio = sklearn_pca(unit_rows(vectors), dims)
+    np.testing.assert_allclose(coords, expected, atol=1e-4)
+    np.testing.assert_allclose(info["extra"]["explained_variance"], ratio, atol=1e-5)
+    same, _ = proj.compute_projection(unit_rows(vectors), proj.PCASettings(dims=dims, normalize=False))
+    np.testing.assert_allclose(coords, same, atol=1e-5)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_pca_without_normalize_is_the_pca_of_the_raw_rows(planted, dims):
+    vectors, _ = planted
+    coords, info = proj.compute_projection(vectors, proj.PCASettings(dims=dims, normalize=False))
+    expected, ratio = sklearn_pca(vectors, dims)
+    np.testing.assert_allclose(coords, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max())
+    np.testing.assert_allclose(info["extra"]["explained_variance"], ratio, atol=1e-5)
+    # here the lengths dominate: the raw map is not the cosine map
+    unit_map, _ = proj.compute_projection(vectors, proj.PCASettings(dims=dims, normalize=True))
+    assert not np.allclose(coords / np.abs(coords).max(), unit_map / np.abs(unit_map).max(), atol=0.05)
+
+
+def test_pca_of_fewer_components_than_dimensions_pads_with_zeros():
+    vectors = np.random.default_rng(2).normal(size=(6, 2)).astype(np.float32)
+    coords, info = proj.compute_projection(vectors, proj.PCASettings(dims=3, normalize=False))
+    expected, _ = sklearn_pca(vectors, 2)
+    np.testing.assert_allclose(coords[:, :2], expected, atol=1e-5)
+    assert np.all(coords[:, 2] == 0)
+    assert sum(info["extra"]["explained_variance"]) == pytest.approx(1.0, abs=1e-5)
+
+
+# ---------------------------------------------------------------- faithfulness against its definition
+
+
+def brute_faithfulness(vectors, coords, k):
+    v = np.asarray(vectors, dtype=np.float64)
+    u = v / np.linalg.norm(v, axis=1, keepdims=True)
+    c = np.asarray(coords, dtype=np.float64)
+    kept = []
+    for i in range(len(v)):
+        others = [j for j in range(len(v)) if j != i]
+        space = sorted(others, key=lambda j: (-(u[i] @ u[j]), j))[:k]
+        on_map = sorted(others, key=lambda j: (np.sum((c[i] - c[j]) ** 2), j))[:k]
+        kept.append(len(set(space) & set(on_map)) / k)
+    return float(np.mean(kept))
+
+
+@pytest.mark.parametrize("seed, n, k", [(0, 40, 10), (1, 25, 3), (2, 12, 1), (3, 60, 7)])
+def test_faithfulness_equals_its_definition(seed, n, k):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, 5))
+    coords = vectors[:, :2] + rng.normal(0, 0.3, (n, 2))  # a partly faithful map
+    got = proj.faithfulness(vectors, coords, k)
+    assert got == pytest.approx(brute_faithfulness(vectors, coords, k), abs=1e-12)
+    assert 0 < got < 1
+
+
+def test_faithfulness_lowers_k_for_tiny_models():
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(4, 3))
+    assert proj.faithfulness(vectors, vectors[:, :2], 10) == pytest.approx(brute_faithfulness(vectors, vectors[:, :2], 3))
+    assert proj.faithfulness(vectors[:1], vectors[:1, :2]) == 1.0
+
+
+def test_map_knn_is_the_euclidean_nearest_others():
+    rng = np.random.default_rng(6)
+    coords = rng.normal(size=(50, 2))
+    near = proj.map_knn(coords, 4)
+    for i in range(50):
+        d = np.sum((coords - coords[i]) ** 2, axis=1)
+        d[i] = np.inf
+        assert set(near[i]) == set(np.argsort(d)[:4])
+    assert proj.map_knn(coords[:3], 10).shape == (3, 2)
