@@ -19,7 +19,7 @@ import json
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -194,34 +194,163 @@ def _check_record(value: object) -> str | None:
     return None
 
 
-def _raw_lines(path: Path) -> Iterator[bytes]:
-    """Lines of a plain or gzip file as bytes; gzip is detected by its magic number."""
-    name = path.name
+BLOCK = 1 << 24  # bytes read at a time (16 MB): lines are split in bulk, not one call per line
+
+
+class _Source:
+    """The bytes of a plain or gzip file, read in blocks, hashed as they come off the disk.
+
+    ``done``/``size`` give progress in bytes of the file on disk; ``sha256``
+    is the file's checksum once it has been read to the end.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.raw = open(path, "rb")  # noqa: SIM115 - closed in close()
+        except FileNotFoundError:
+            raise CorpusError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise CorpusError(f"{path}: is a directory, expected a records file") from None
+        except OSError as err:
+            raise CorpusError(f"{path}: cannot read ({err.strerror})") from None
+        self.size = max(1, path.stat().st_size)
+        self.digest = hashlib.sha256()
+        self.gzip = self.raw.peek(2)[:2] == b"\x1f\x8b"
+        self.reader = gzip.GzipFile(fileobj=self, mode="rb") if self.gzip else self
+
+    @property
+    def done(self) -> int:
+        return self.raw.tell()
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.digest.update(data)
+        return data
+
+    def lines(self) -> Iterator[list[bytes]]:
+        """Blocks of complete lines (without their line ends)."""
+        rest = b""
+        n = 0
+        try:
+            while True:
+                block = self.reader.read(BLOCK)
+                if not block:
+                    break
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                n += len(lines)
+                yield lines
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
+            detail = "truncated" if isinstance(err, EOFError) else "corrupt"
+            raise CorpusError(f"{self.path.name}: {detail} gzip data after line {n} ({err})") from None
+        if rest:
+            yield [rest]
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+@dataclass
+class _Parsed:
+    """What reading NDJSON keeps: flat columns, no object per record.
+
+    ``links`` holds every wikilink of every kept record, in order, as Arrow
+    string chunks; ``offsets[i]:offsets[i + 1]`` are book i's.
+    """
+
+    titles: list[str] = field(default_factory=list)
+    metadata: dict[str, list] = field(default_factory=lambda: {c: [] for c in METADATA_FIELDS})
+    link_chunks: list = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    checksum: str = ""
+
+
+def _iter_values(source: _Source, name: str, report: LoadReport, skip_bad_lines: bool,
+                 progress: Callable[[int, int], object] | None) -> Iterator[tuple[int, list]]:
+    """Valid records of an NDJSON source as (line number, value), duplicates of a title skipped.
+
+    Every record is checked (``_check_record``); the first bad one raises a
+    one-line ``CorpusError`` unless ``skip_bad_lines``.
+    """
+    import orjson
+
+    def bad(lineno: int, message: str) -> None:
+        if not skip_bad_lines:
+            raise CorpusError(f"line {lineno} of {name}: {message}")
+        report.n_skipped += 1
+        if len(report.skipped) < MAX_REPORTED:
+            report.skipped.append((lineno, message))
+
+    first_line: dict[str, int] = {}
+    lineno = n_nonblank = 0
+    for block in source.lines():
+        for raw in block:
+            lineno += 1
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if b"\x00" in raw:
+                if not skip_bad_lines or lineno == 1:
+                    raise CorpusError(f"line {lineno} of {name}: binary data, not UTF-8 JSON text")
+                bad(lineno, "binary data")
+                continue
+            raw = raw.strip()
+            if not raw:
+                continue
+            n_nonblank += 1
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError as err:
+                bad(lineno, _json_problem(raw, err))
+                continue
+            problem = _check_record(value)
+            if problem:
+                bad(lineno, problem)
+                continue
+            title = value[0].strip()
+            if title in first_line:
+                report.n_duplicates += 1
+                if len(report.duplicates) < MAX_REPORTED:
+                    report.duplicates.append((title, lineno, first_line[title]))
+                continue
+            first_line[title] = lineno
+            value[0] = title
+            yield lineno, value
+        if progress is not None:
+            progress(source.done, source.size)
+    if n_nonblank == 0:
+        raise CorpusError(f"{name}: empty file, no records")
+    if not first_line:
+        raise CorpusError(f"{name}: no valid records ({report.n_skipped} bad line(s), first: line "
+                          f"{report.skipped[0][0]}: {report.skipped[0][1]})")
+    report.n_records = len(first_line)
+
+
+def _json_problem(raw: bytes, err: Exception) -> str:
+    """Why a line is not JSON, in the words of Python's own parser (line and column), in one line."""
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CorpusError(f"{path}: is a directory, expected a records file") from None
-    except OSError as err:
-        raise CorpusError(f"{path}: cannot read ({err.strerror})") from None
-    if magic != b"\x1f\x8b":
-        with open(path, "rb") as fh:
-            yield from fh
-        return
-    n = 0
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as bad_text:
+        return f"not UTF-8 text (byte {bad_text.start + 1})"
     try:
-        with gzip.open(path, "rb") as fh:
-            for n, line in enumerate(fh, 1):  # noqa: B007
-                yield line
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
-        detail = "truncated" if isinstance(err, EOFError) else "corrupt"
-        raise CorpusError(f"{name}: {detail} gzip data after line {n} ({err})") from None
+        json.loads(text)
+    except json.JSONDecodeError as json_err:
+        return f"malformed JSON ({json_err.msg} at column {json_err.colno})"
+    except RecursionError:
+        return "malformed JSON (nested too deeply)"
+    # orjson refuses what Python's parser accepts: nesting deeper than 1024 levels, NaN
+    return f"malformed JSON ({str(err).splitlines()[0]})"
 
 
 def read_records(path: str | Path, *, skip_bad_lines: bool = False) -> tuple[list[Record], LoadReport]:
-    """Parse a Wikipedia-books NDJSON file (plain or gzip).
+    """Parse a Wikipedia-books NDJSON file (plain or gzip) into ``Record`` objects.
+
+    For looking at records; training reads files through ``load_corpus``,
+    which keeps no object per record.
 
     Parameters
     ----------
@@ -245,60 +374,48 @@ def read_records(path: str | Path, *, skip_bad_lines: bool = False) -> tuple[lis
         a 6-field list, wrong field types, binary or empty input, truncated gzip.
     """
     path = Path(path)
-    name = path.name
-    report = LoadReport(source=name)
-    records: list[Record] = []
-    first_line: dict[str, int] = {}
-
-    def bad(lineno: int, message: str) -> None:
-        if not skip_bad_lines:
-            raise CorpusError(f"line {lineno} of {name}: {message}")
-        report.n_skipped += 1
-        if len(report.skipped) < MAX_REPORTED:
-            report.skipped.append((lineno, message))
-
-    n_nonblank = 0
-    for lineno, raw in enumerate(_raw_lines(path), 1):
-        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if b"\x00" in raw:
-            if not skip_bad_lines or lineno == 1:
-                raise CorpusError(f"line {lineno} of {name}: binary data, not UTF-8 JSON text")
-            bad(lineno, "binary data")
-            continue
-        try:
-            text = raw.decode("utf-8").strip()
-        except UnicodeDecodeError as err:
-            bad(lineno, f"not UTF-8 text (byte {err.start + 1})")
-            continue
-        if not text:
-            continue
-        n_nonblank += 1
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as err:
-            bad(lineno, f"malformed JSON ({err.msg} at column {err.colno})")
-            continue
-        problem = _check_record(value)
-        if problem:
-            bad(lineno, problem)
-            continue
-        title = value[0].strip()
-        if title in first_line:
-            report.n_duplicates += 1
-            if len(report.duplicates) < MAX_REPORTED:
-                report.duplicates.append((title, lineno, first_line[title]))
-            continue
-        first_line[title] = lineno
-        records.append(Record(title, value[1], tuple(value[2]), lineno))
-
-    if n_nonblank == 0:
-        raise CorpusError(f"{name}: empty file, no records")
-    if not records:
-        raise CorpusError(f"{name}: no valid records ({report.n_skipped} bad line(s), first: line "
-                          f"{report.skipped[0][0]}: {report.skipped[0][1]})")
-    report.n_records = len(records)
+    report = LoadReport(source=path.name)
+    source = _Source(path)
+    try:
+        records = [Record(v[0], v[1], tuple(v[2]), n) for n, v in _iter_values(source, path.name, report,
+                                                                                  skip_bad_lines, None)]
+    finally:
+        source.close()
     return records, report
+
+
+def _parse_ndjson(path: Path, config: CleaningConfig, report: LoadReport, skip_bad_lines: bool,
+                  progress: Callable[[int, int], object] | None) -> _Parsed:
+    """Stream an NDJSON file into flat columns: titles, metadata, links (Arrow), per-book link counts.
+
+    Memory holds the titles, the metadata and the links as Arrow strings,
+    never a Python object per record or per link for long: links are moved
+    into Arrow every ``1 << 20`` of them.
+    """
+    import pyarrow as pa
+
+    out = _Parsed()
+    pending: list[str] = []
+    source = _Source(path)
+    try:
+        for _, value in _iter_values(source, path.name, report, skip_bad_lines, progress):
+            title = value[0]
+            if any(s in title for s in config.drop_title_substrings):
+                report.dropped_titles += 1
+                continue
+            out.titles.append(title)
+            for column, cell in book_metadata(value[1]).items():
+                out.metadata[column].append(cell)
+            pending.extend(value[2])
+            out.counts.append(len(value[2]))
+            if len(pending) >= 1 << 20:
+                out.link_chunks.append(pa.array(pending, type=pa.large_string()))
+                pending = []
+        out.link_chunks.append(pa.array(pending, type=pa.large_string()))
+        out.checksum = source.sha256
+    finally:
+        source.close()
+    return out
 
 
 def file_checksum(*paths: str | Path) -> str:
@@ -314,22 +431,51 @@ def file_checksum(*paths: str | Path) -> str:
 # ---------------------------------------------------------------- cleaning
 
 
-def _clean_links(links: Iterable[str], config: CleaningConfig, removed: frozenset[str]) -> list[str]:
-    out: dict[str, None] = {}
-    for link in links:
-        link = link.strip()
-        if not link:
+def _link_keys(raw, config: CleaningConfig) -> tuple[np.ndarray, list[str]]:
+    """Each raw link's cleaned key id (-1 when dropped), and the keys.
+
+    Links are compared stripped and (by default) lowercased; empty ones and
+    ``remove_links`` are dropped. The rule runs once per distinct raw string
+    (Python's own ``str.strip``/``str.lower``), then spreads to every link
+    through Arrow's dictionary encoding.
+
+    Parameters
+    ----------
+    raw : pyarrow Array or ChunkedArray of strings, length n_raw
+
+    Returns
+    -------
+    codes : ndarray of int32, shape (n_raw,)
+    keys : list of str
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    removed = frozenset(link.lower() for link in config.remove_links)
+    encoded = pc.dictionary_encode(raw)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.unify_dictionaries().combine_chunks() if encoded.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.large_string()))
+    key_of: dict[str, int] = {}
+    keys: list[str] = []
+    unique_code = np.empty(len(encoded.dictionary), dtype=np.int32)
+    for i, text in enumerate(encoded.dictionary.to_pylist()):
+        text = text.strip()
+        folded = text.lower()
+        if not text or folded in removed:
+            unique_code[i] = -1
             continue
-        key = link.lower() if config.lowercase_links else link
-        if link.lower() in removed:
-            continue
-        out.setdefault(key, None)
-    return list(out)
+        key = folded if config.lowercase_links else text
+        unique_code[i] = key_of.setdefault(key, len(keys))
+        if unique_code[i] == len(keys):
+            keys.append(key)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    return unique_code[indices] if len(indices) else np.empty(0, np.int32), keys
 
 
 def build_corpus(
     titles: list[str],
-    book_links: list[list[str]],
+    link_book: np.ndarray,
+    raw_links,
     metadata: pd.DataFrame,
     *,
     config: CleaningConfig,
@@ -337,54 +483,67 @@ def build_corpus(
     checksum: str,
     report: LoadReport,
 ) -> Corpus:
-    """Apply the link rules and index books, links and pairs.
+    """Apply the link rules and index books, links and pairs, in bulk.
 
-    ``book_links[i]`` are the already-cleaned, per-book-unique links of
-    ``titles[i]``; ``metadata`` has one row per title with ``METADATA_FIELDS``.
+    Parameters
+    ----------
+    titles : list of str, length n_books
+    link_book : ndarray of int, shape (n_raw,)
+        The book of each raw link.
+    raw_links : pyarrow Array or ChunkedArray of str, length n_raw
+        Links as written in the input (cleaned here: see ``_link_keys``).
+    metadata : DataFrame, shape (n_books, len(METADATA_FIELDS))
+
+    Costs: O(n_raw) for the links, plus a sort of the (book, link) keys,
+    O(n_pairs log n_pairs), and of the kept links by count.
     """
+    n = len(titles)
+    codes, keys = _link_keys(raw_links, config)
+    keep = codes >= 0
+    # unique (book, link) pairs, sorted by book then link key
+    pair_keys = np.unique(np.asarray(link_book)[keep].astype(np.int64) * max(1, len(keys)) + codes[keep])
+    books, links = np.divmod(pair_keys, max(1, len(keys)))
     # Dropping a book can take a link below min_link_count, which can take
     # another book below min_book_links: repeat until both rules hold. With
     # min_book_links=1 the dropped books had no kept link, so one pass is stable.
-    active = list(range(len(book_links)))
+    active = np.ones(n, dtype=bool)
     while True:
-        counts: dict[str, int] = {}
-        for i in active:
-            for link in book_links[i]:
-                counts[link] = counts.get(link, 0) + 1
-        kept_set = {link for link, c in counts.items() if c >= config.min_link_count}
-        still = [i for i in active if sum(link in kept_set for link in book_links[i]) >= config.min_book_links]
-        if len(still) == len(active):
+        in_play = active[books]
+        counts = np.bincount(links[in_play], minlength=len(keys))
+        kept_link = counts >= config.min_link_count
+        per_book = np.bincount(books[in_play & kept_link[links]], minlength=n)
+        still = active & (per_book >= config.min_book_links)
+        if np.array_equal(still, active):
             break
         active = still
-    kept = sorted(kept_set, key=lambda link: (-counts[link], link))
-    link_index = {link: j for j, link in enumerate(kept)}
-
-    keep_books = []
-    per_book: list[list[int]] = []
-    for i, links in enumerate(book_links):
-        ids = sorted({link_index[link] for link in links if link in link_index})
-        if len(ids) >= config.min_book_links:
-            keep_books.append(i)
-            per_book.append(ids)
-    report.dropped_books = len(titles) - len(keep_books)
-    if not keep_books or not kept:
+    kept = sorted(np.flatnonzero(kept_link).tolist(), key=lambda j: (-int(counts[j]), keys[j]))
+    keep_books = np.flatnonzero(active)
+    report.dropped_books = n - len(keep_books)
+    if not len(keep_books) or not kept:
         raise CorpusError(
-            f"{source}: nothing left to train on after cleaning: {len(titles)} book(s), "
+            f"{source}: nothing left to train on after cleaning: {n} book(s), "
             f"{len(kept)} link(s) found in at least {config.min_link_count} books "
             f"(lower --min-link-count?)"
         )
-    lengths = np.fromiter((len(ids) for ids in per_book), dtype=np.int64, count=len(per_book))
-    pair_books = np.repeat(np.arange(len(per_book), dtype=np.int32), lengths)
-    pair_links = np.fromiter((j for ids in per_book for j in ids), dtype=np.int32, count=int(lengths.sum()))
+    new_link = np.full(len(keys), -1, dtype=np.int64)
+    new_link[kept] = np.arange(len(kept))
+    new_book = np.full(n, -1, dtype=np.int64)
+    new_book[keep_books] = np.arange(len(keep_books))
+    chosen = active[books] & (new_link[links] >= 0)
+    pair_books = new_book[books[chosen]].astype(np.int32)
+    pair_links = new_link[links[chosen]].astype(np.int32)
+    order = np.lexsort((pair_links, pair_books))
+    pair_books, pair_links = pair_books[order], pair_links[order]
+    lengths = np.bincount(pair_books, minlength=len(keep_books))
     # books whose links all fell out of the vocabulary are dropped: recount links
     link_counts = np.bincount(pair_links, minlength=len(kept)).astype(np.int64)
 
-    books = metadata.iloc[keep_books].reset_index(drop=True)
-    books.insert(0, "title", [titles[i] for i in keep_books])
-    books["n_links"] = lengths
+    frame = metadata.iloc[keep_books].reset_index(drop=True)
+    frame.insert(0, "title", [titles[i] for i in keep_books])
+    frame["n_links"] = lengths.astype(np.int64)
     return Corpus(
-        books=books,
-        links=tuple(kept),
+        books=frame,
+        links=tuple(keys[j] for j in kept),
         link_counts=link_counts,
         pair_books=pair_books,
         pair_links=pair_links,
@@ -395,32 +554,14 @@ def build_corpus(
     )
 
 
-def _metadata_frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(METADATA_FIELDS))
+def _metadata_frame(columns: dict[str, list] | list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(columns, columns=list(METADATA_FIELDS))
     for col in ("year", "pages"):
         frame[col] = pd.array(frame[col], dtype="Int64")
     for col in METADATA_FIELDS:
         if col not in ("year", "pages"):
             frame[col] = frame[col].fillna("").astype(str)
     return frame
-
-
-def corpus_from_records(
-    records: list[Record], report: LoadReport, *, config: CleaningConfig, source: str, checksum: str
-) -> Corpus:
-    """Clean parsed records into a Corpus (see ``CleaningConfig``)."""
-    removed = frozenset(link.lower() for link in config.remove_links)
-    titles, links, meta = [], [], []
-    for rec in records:
-        if any(s in rec.title for s in config.drop_title_substrings):
-            report.dropped_titles += 1
-            continue
-        titles.append(rec.title)
-        links.append(_clean_links(rec.links, config, removed))
-        meta.append(book_metadata(rec.infobox))
-    return build_corpus(
-        titles, links, _metadata_frame(meta), config=config, source=source, checksum=checksum, report=report
-    )
 
 
 # ---------------------------------------------------------------- pairs tables
@@ -456,13 +597,21 @@ def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
     return None
 
 
-def read_pairs_table(path: str | Path) -> tuple[list[str], list[list[str]], LoadReport]:
+def read_pairs_table(path: str | Path) -> tuple[list[str], np.ndarray, object, LoadReport]:
     """Read an (item, link) table: CSV, TSV or Parquet.
 
     The item column is named one of ``item, title, book, entity, name`` and the
     link column one of ``link, target, wikilink, feature``; otherwise the first
-    two columns are used. Returns titles, raw links per title (file order) and
-    a report.
+    two columns are used.
+
+    Returns
+    -------
+    titles : list of str
+        Items in order of first appearance.
+    link_book : ndarray of int64, shape (n_rows,)
+        Each row's item, as a position in ``titles``.
+    links : pyarrow Array of str, shape (n_rows,)
+    report : LoadReport
     """
     path = Path(path)
     frame = _read_table(path)
@@ -479,11 +628,12 @@ def read_pairs_table(path: str | Path) -> tuple[list[str], list[list[str]], Load
         if len(empty):
             # +2: one for the header row, one because rows count from 1
             raise CorpusError(f"row {int(empty[0]) + 2} of {path.name}: empty value in column {col!r}")
-    grouped: dict[str, list[str]] = {}
-    for item, link in zip(items.tolist(), links.tolist()):
-        grouped.setdefault(item, []).append(link)
-    report = LoadReport(source=path.name, n_records=len(grouped))
-    return list(grouped), list(grouped.values()), report
+    import pyarrow as pa
+
+    link_book, titles = pd.factorize(items, sort=False)
+    report = LoadReport(source=path.name, n_records=len(titles))
+    return [str(t) for t in titles], link_book.astype(np.int64), pa.array(links.to_numpy(dtype=object),
+                                                                          type=pa.large_string()), report
 
 
 def read_metadata_table(path: str | Path, titles: list[str]) -> pd.DataFrame:
@@ -530,8 +680,14 @@ def load_corpus(
     config: CleaningConfig | None = None,
     skip_bad_lines: bool = False,
     metadata: str | Path | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> Corpus:
     """Load and clean a corpus from ``"demo"``, an NDJSON(.gz) file or a pairs table.
+
+    NDJSON is streamed: parsed in 16 MB blocks with orjson, each record
+    checked, its metadata extracted and its links moved into Arrow strings,
+    so memory holds flat columns rather than an object per record. Cleaning
+    then runs in bulk (``build_corpus``).
 
     Parameters
     ----------
@@ -544,29 +700,40 @@ def load_corpus(
         For NDJSON: skip malformed lines (reported) instead of failing.
     metadata : str or Path, optional
         For pairs tables: a CSV/Parquet metadata table keyed by item.
+    progress : callable, optional
+        For NDJSON: ``progress(bytes_read, bytes_total)`` after every block.
 
     Returns
     -------
     Corpus
     """
+    import pyarrow as pa
+
     config = config or CleaningConfig()
     if str(source) == DEMO:
         path, label = DEMO_PATH, DEMO
     else:
         path, label = Path(source), str(source)
     if is_pairs_table(path):
-        titles, raw_links, report = read_pairs_table(path)
-        removed = frozenset(link.lower() for link in config.remove_links)
-        keep = [i for i, t in enumerate(titles) if not any(s in t for s in config.drop_title_substrings)]
-        report.dropped_titles = len(titles) - len(keep)
-        titles = [titles[i] for i in keep]
-        links = [_clean_links(raw_links[i], config, removed) for i in keep]
+        titles, link_book, raw, report = read_pairs_table(path)
+        dropped = np.array([any(s in t for s in config.drop_title_substrings) for t in titles], dtype=bool)
+        report.dropped_titles = int(dropped.sum())
+        if dropped.any():
+            new_id = np.cumsum(~dropped) - 1
+            rows = ~dropped[link_book]
+            titles = [t for t, d in zip(titles, dropped) if not d]
+            link_book, raw = new_id[link_book[rows]], raw.filter(pa.array(rows))
         if metadata is not None:
             meta = read_metadata_table(metadata, titles)
             checksum = file_checksum(path, metadata)
         else:
-            meta = _metadata_frame([{col: None for col in METADATA_FIELDS} for _ in titles])
+            meta = _metadata_frame({col: [None] * len(titles) for col in METADATA_FIELDS})
             checksum = file_checksum(path)
-        return build_corpus(titles, links, meta, config=config, source=label, checksum=checksum, report=report)
-    records, report = read_records(path, skip_bad_lines=skip_bad_lines)
-    return corpus_from_records(records, report, config=config, source=label, checksum=file_checksum(path))
+        return build_corpus(titles, link_book, raw, meta, config=config, source=label, checksum=checksum,
+                            report=report)
+    report = LoadReport(source=path.name)
+    parsed = _parse_ndjson(path, config, report, skip_bad_lines, progress)
+    link_book = np.repeat(np.arange(len(parsed.titles), dtype=np.int64), np.asarray(parsed.counts, dtype=np.int64))
+    return build_corpus(parsed.titles, link_book, pa.chunked_array(parsed.link_chunks, type=pa.large_string()),
+                        _metadata_frame(parsed.metadata), config=config, source=label, checksum=parsed.checksum,
+                        report=report)
