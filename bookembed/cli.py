@@ -285,6 +285,23 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from bookembed import importer
+
+    if args.keras:
+        if not args.data:
+            raise BookembedError("import --keras needs --data: the records the model was trained on")
+        result = importer.import_keras(args.keras, args.data, args.out, link_order=args.link_order,
+                                       overwrite=args.overwrite)
+    else:
+        if not args.metadata:
+            raise BookembedError("import --vectors needs --metadata: the Projector metadata.tsv of the same rows")
+        result = importer.import_projector(args.vectors, args.metadata, args.out, overwrite=args.overwrite)
+    for line in result.lines():
+        print(line)
+    return 0
+
+
 def cmd_clusters(args: argparse.Namespace) -> int:
     from bookembed.clusters import cluster_books
     from bookembed.store import load_model_folder
@@ -467,6 +484,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true",
                    help="check every file against the manifest's SHA-256 and load model.keras (exit 1 on damage)")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("import", help="a model folder from a Keras model (.keras/.h5) or a Projector export")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--keras", metavar="FILE", help="a .keras or .h5 model with book_embedding and link_embedding")
+    source.add_argument("--vectors", metavar="FILE", help="a Projector vectors.tsv")
+    p.add_argument("--data", help="with --keras: the records it was trained on (NDJSON, plain or .gz)")
+    p.add_argument("--link-order", metavar="FILE", help="with --keras: the notebook's links, one per line")
+    p.add_argument("--metadata", metavar="FILE", help="with --vectors: the Projector metadata.tsv")
+    p.add_argument("--out", required=True, help="the model folder to write, e.g. models/notebook")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("clusters", help="clusters of books, labelled by the links their books share")
     p.add_argument("--model", default=str(DEFAULT_MODEL))

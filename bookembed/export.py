@@ -192,6 +192,9 @@ def tensorboard_files(
     notes: list[str] = []
     entries = []
     for kind in KINDS:
+        if kind == "links" and what != "links" and not model.has_link_vectors:
+            notes.append("note: no links tensor: this model has no link vectors")
+            continue
         if _done is not None and kind == what and len(_done[0].rows) <= TENSORBOARD_MAX_POINTS:
             ex, files_of_kind = _done
         else:

@@ -165,7 +165,7 @@ def _rows(model: ModelFolder, what: str, ids: Sequence[int] | np.ndarray | None)
 
 def _vectors(model: ModelFolder, what: str, rows: np.ndarray) -> np.ndarray:
     """The exported vectors, float32, shape (n_rows, dim); refuses NaN and Inf."""
-    source = model.book_vectors if what == "books" else model.link_vectors
+    source = model.book_vectors if what == "books" else model.require_link_vectors()
     vectors = np.ascontiguousarray(source[rows], dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] < 1:
         raise ExportError(f"{model.path}: {what} vectors have shape {vectors.shape}; nothing to export")
