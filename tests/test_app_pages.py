@@ -175,14 +175,17 @@ def test_search_from_the_url_finds_anna_karenina(tiny_demo):
 
 def test_typing_a_title_is_fuzzy_and_accent_insensitive_and_goes_to_the_url(tiny_demo):
     at = ok(app().run())
-    assert at.info  # the hint when nothing is typed
+    assert [plain(i.value) for i in at.info] == [  # the hint when nothing is typed
+        "Type part of a title above. Several books can be combined: their average is searched, "
+        "as if asking what readers of all of them would read next."]
     ok(at.text_input(key="search_text").input("anna karénina").run())
     assert "Anna Karenina" in texts(at)
     assert at.query_params["book"] == "Anna Karenina"
     ok(at.text_input(key="search_text").input("the hobit").run())  # typo
     assert "The Hobbit" in texts(at)
     ok(at.text_input(key="search_text").input("zzzz qqqq").run())
-    assert at.warning and not at.dataframe
+    assert [plain(w.value) for w in at.warning] == ["No title matches that; try fewer or other words."]
+    assert not at.dataframe
 
 
 def test_several_books_are_averaged(tiny_demo):
@@ -312,7 +315,8 @@ def test_export_offers_projector_files_and_the_selection(fake_demo):
     page(at, "export")
     labels = [b.proto.label for b in at.get("download_button")]
     assert {"vectors.tsv", "metadata.tsv", "projector_config.json", "All as zip"} <= set(labels)
-    assert at.info  # nothing selected yet
+    assert [plain(i.value) for i in at.info] == [  # nothing selected yet
+        "Nothing selected. Select books on the Map page with the box or lasso tool to export only those."]
     at.session_state["selected_ids"] = [1, 2]
     ok(at.run())
     labels = [b.proto.label for b in at.get("download_button")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import dataclasses
 from dataclasses import replace
 
 import numpy as np
@@ -210,7 +211,7 @@ def test_cleaning_config_is_checked(field, value):
 
 def test_cleaning_config_is_frozen_data():
     config = CleaningConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.min_link_count = 1  # type: ignore[misc]
     assert replace(config, min_link_count=2).min_link_count == 2
 
