@@ -372,7 +372,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = load_model_folder(args.model)
     result = predict_column(model, args.column, min_count=args.min_count, folds=args.folds, seed=args.seed)
     if args.csv:
-        result.predicted[["title", "predicted", "probability"]].to_csv(args.csv, index=False)
+        from bookembed.export import spreadsheet_csv
+
+        # meant for a spreadsheet: a title such as "=HYPERLINK(...)" must not run as a formula
+        Path(args.csv).write_bytes(spreadsheet_csv(result.predicted[["title", "predicted", "probability"]]))
     if args.json:
         json.dump({"model": str(model.path), **result.to_dict(args.top)}, sys.stdout, indent=1, ensure_ascii=False)
         print()

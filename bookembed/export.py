@@ -51,14 +51,20 @@ SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_csv(frame) -> bytes:
-    """CSV for spreadsheets: a text cell that a spreadsheet would run as a formula gets a leading ``'``."""
+    """CSV for spreadsheets: a text cell that a spreadsheet would run as a formula gets a leading ``'``.
+
+    For files meant for a spreadsheet (a selection, predictions, metadata as CSV), following OWASP's
+    "CSV injection" advice; the Projector's own TSV files keep values as they are.
+    """
     import pandas as pd
 
     safe = frame.copy()
     for col in safe.columns:
         if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
             safe[col] = safe[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(SPREADSHEET_TRIGGERS) else v)
-    return safe.to_csv(index=False).encode("utf-8")
+    # CRLF rows (RFC 4180): the csv writer then quotes any value holding "\r" or "\n"; with "\n" rows a bare
+    # "\r" went out unquoted and a spreadsheet began a new row, and a new cell, there.
+    return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def mime_type(name: str) -> str:

@@ -14,7 +14,10 @@ st.write(
     "TSV and the metadata TSV; or host the files with the config JSON. Saved map views become bookmarks."
 )
 
-what = st.radio("Vectors of", ["books", "links"], horizontal=True, key="export_what")
+what = st.radio("Vectors of", ["books", "links"] if model.has_link_vectors else ["books"], horizontal=True,
+                key="export_what")
+if not model.has_link_vectors:
+    st.caption("This model has no link vectors: only books can be exported.")
 count = model.n_books if what == "books" else model.n_links
 st.caption(f"{count:,} {what} × {model.dim} dimensions")
 try:
@@ -32,6 +35,12 @@ for column, name in zip(columns, names):
 columns[-1].download_button("All as zip", data=lambda: ui.projector_zip(model, what), type="primary",
                             file_name=f"{prefix}-projector.zip", mime="application/zip", on_click="ignore",
                             icon=":material/folder_zip:", key="export_zip")
+st.download_button("Metadata for a spreadsheet (CSV)", data=lambda: ui.spreadsheet_metadata(model, what),
+                   file_name=f"{prefix}-metadata.csv", mime="text/csv", on_click="ignore", icon=":material/table:",
+                   key="export_csv",
+                   help="The Projector's metadata.tsv keeps every value exactly as it is, for the Projector; this CSV "
+                        "is for spreadsheets: a value that a spreadsheet would run as a formula (starting with =, +, "
+                        "-, @) starts with an apostrophe.")
 
 st.subheader("Current selection")
 selected = ui.selected_books(model)

@@ -1,5 +1,7 @@
 """Map: every book's vector projected to 2-D or 3-D, coloured by genre or another column."""
 
+import dataclasses
+
 import streamlit as st
 
 from bookembed import projection as proj
@@ -26,6 +28,9 @@ groups = top[3].slider("Colours (largest groups)", 3, 24, 10, key=m.GROUPS, disa
 n_neighbours = top[4].slider("Neighbours to highlight", 0, 50, 10, key=m.NEIGHBOURS, persist_state="session")
 settings = proj.make_settings(method, dims=dims, **m.projection_params(method))
 layers = explain.layer_controls(dims, color_by)
+if layers.show != "books" and not model.has_link_vectors:
+    st.caption("This model has no link vectors, so links cannot be drawn on the map.")
+    layers = dataclasses.replace(layers, show="books")
 axes = explain.custom_axes(model, layers)
 
 coords = axes.books if axes is not None else m.projection_or_progress(model, settings)

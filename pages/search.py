@@ -29,6 +29,10 @@ if mode == "Books":
     if len(titles) > 1:
         st.caption(f"The query is the average of these {len(titles)} books' vectors.")
     ui.book_table(similar_books(model, titles, k, least=least, genre=genre or None), key="results")
+elif not model.has_link_vectors:
+    st.info("Link searches are unavailable for this model: it has no link vectors "
+            f"({ui.escape_markdown(model.manifest.get('link_vectors', {}).get('why', 'not stored'))}).",
+            icon=":material/link_off:")
 else:
     left, right = st.columns([2, 1])
     show = left.radio("Show", ["Links like a link", "Books for a link", "Links for a book"], horizontal=True,

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bookembed import ui
+from bookembed.errors import BookembedError
 
 ui.frame()
 st.title("Train a model")
@@ -11,7 +12,19 @@ st.write(
     "The result is saved as a model folder and appears in the sidebar's picker."
 )
 current = ui.current_model_path()
-ui.training_panel(default_name=current.name if ui.load_model(current) is None else "new-model", heading=False)
+try:
+    loaded, damaged = ui.load_model(current), None
+except BookembedError as err:  # a damaged folder: say why in one line, and offer to train over it
+    loaded, damaged = None, err
+if damaged is not None:
+    ui.show_error("The selected folder holds a damaged model:", damaged)
+    st.caption("Train a new model into it below (“Replace an existing model” is ticked), or pick another folder.")
+ui.training_panel(default_name=current.name if loaded is None else "new-model", heading=False,
+                  replace=damaged is not None)
+
+st.divider()
+st.subheader("Import a model")
+ui.import_panel()
 
 # ---- data: the full dataset, the newest Wikipedia dump, and records built from a dump
 from bookembed.dumpjob import build_dataset_in_subprocess, download_dump, downloaded_dumps  # noqa: E402

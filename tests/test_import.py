@@ -270,3 +270,72 @@ def test_bad_projector_files_give_one_line(tmp_path, vectors, metadata, expected
     proc = run_cli("import", "--vectors", tmp_path / "v.tsv", "--metadata", tmp_path / "m.tsv", "--out",
                    tmp_path / "x", cwd=tmp_path)
     assert_one_line_error(proc)
+
+
+# ---------------------------------------------------------------- the Train page's import section
+
+
+def _import_button(at):
+    return [b for b in at.button if b.label == "Import"][0]
+
+
+def _uploader(at, key):
+    return [u for u in at.file_uploader if u.key == key][0]
+
+
+def test_train_page_imports_a_projector_export_and_link_search_says_unavailable(tmp_path, monkeypatch):
+    from test_app_pages import app, ok, page, plain
+
+    root = tmp_path / "models"
+    root.mkdir()
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(root))
+    at = ok(app().run())
+    page(at, "train")
+    [t for t in at.text_input if t.key == "import_name"][0].input("projected")
+    at.radio(key="import_kind").set_value("projector")
+    _uploader(at, "import_vectors").set_value(("my vectors.tsv", b"1\t0\n0\t1\n0.5\t0.5\n", "text/plain"))
+    _uploader(at, "import_metadata").set_value(("my metadata.tsv", b"title\tgenre\nA\tFantasy\nB\tFantasy\nC\tx\n",
+                                                "text/plain"))
+    ok(_import_button(at).click().run())
+    assert not at.error, [plain(e.value) for e in at.error]
+    assert at.selectbox(key="model").value == "projected"
+    assert any("imported 3 books" in plain(s.value) for s in at.success)
+    page(at, "search")
+    at.radio(key="mode").set_value("Links").run()
+    assert any("Link searches are unavailable" in plain(i.value) for i in at.info)
+    page(at, "export")
+    assert at.radio(key="export_what").options == ["books"]
+    page(at, "map")
+
+
+def test_train_page_import_errors_name_the_users_file_not_the_servers(tmp_path, monkeypatch):
+    from test_app_pages import app, ok, page, plain
+
+    root = tmp_path / "models"
+    root.mkdir()
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(root))
+    at = ok(app().run())
+    page(at, "train")
+    at.radio(key="import_kind").set_value("projector")
+    _uploader(at, "import_vectors").set_value(("my vectors.tsv", b"1\t0\n0\tnope\n", "text/plain"))
+    _uploader(at, "import_metadata").set_value(("meta.tsv", b"a\nb\n", "text/plain"))
+    ok(_import_button(at).click().run())
+    message = plain(at.error[0].value)
+    assert "line 2 of my vectors.tsv" in message and "bookembed-import" not in message and "/tmp" not in message
+    assert list(root.iterdir()) == []
+
+
+def test_training_upload_errors_name_the_users_file(tmp_path, monkeypatch):
+    from test_app_pages import app, ok, page, plain, run_until
+
+    root = tmp_path / "models"
+    root.mkdir()
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(root))
+    at = ok(app().run())
+    page(at, "train")
+    at.radio[0].set_value("upload")
+    at.file_uploader[0].set_value(("my books (v2).ndjson", b'["only a title"]\n', "application/json"))
+    ok([b for b in at.button if b.label == "Train"][0].click().run())
+    run_until(at, lambda a: bool(a.error), timeout=60)
+    message = plain(at.error[0].value)
+    assert "my books (v2).ndjson" in message and "bookembed-upload" not in message, message

@@ -148,3 +148,126 @@ def test_verify_catches_keras_weights_that_differ_from_the_vectors(tiny_trained_
     np.save(copy / "book_vectors.npy", vectors[::-1].copy())
     with pytest.raises(ModelFolderError, match="book_embedding weights"):
         verify_model_folder(copy)
+
+
+# ---------------------------------------------------------------- damaged folders in the app
+
+
+def _future_version(folder):
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    manifest["format_version"] = 99
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _truncated_manifest(folder):
+    data = (folder / MANIFEST).read_bytes()
+    (folder / MANIFEST).write_bytes(data[: len(data) // 2])
+
+
+def _pickled_arrays(folder):
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["checksums"]  # as an old folder: the pickle guard itself must hold
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    np.save(folder / "book_vectors.npy", np.array([{"x": 1}] * 60, dtype=object), allow_pickle=True)
+
+
+def _nan_vectors(folder):
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["checksums"]
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    vectors = np.load(folder / "book_vectors.npy")
+    vectors[0, 0] = np.nan
+    np.save(folder / "book_vectors.npy", vectors)
+
+
+def _non_utf8_history(folder):
+    (folder / "history.json").write_bytes(b"\xff\xfe\x00")
+
+
+DAMAGE = {"future version": _future_version, "truncated manifest": _truncated_manifest,
+          "pickled arrays": _pickled_arrays, "NaN vectors": _nan_vectors, "non-UTF-8 history": _non_utf8_history}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_folder_one_line_everywhere_and_the_train_page_offers_to_train_over_it(tmp_path, monkeypatch,
+                                                                                       damage):
+    from test_app_pages import app, ok, page, plain
+
+    root = tmp_path / "models"
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(root))
+    DAMAGE[damage](make_fake_model(root / "demo"))
+    at = ok(app().run())
+    for name in ("search", "map", "export", "model", "compare"):
+        page(at, name)
+        assert len(at.error) == 1 and "cannot be read" in plain(at.error[0].value), name
+        assert "\n" not in at.error[0].value
+    page(at, "train")
+    assert len(at.error) == 1 and "damaged model" in plain(at.error[0].value)
+    assert "Traceback" not in plain(at.error[0].value)
+    assert any(b.label == "Train" for b in at.button)
+    assert at.text_input[0].value == "demo"
+    replace = [c for c in at.checkbox if c.label == "Replace an existing model"][0]
+    assert replace.value is True
+
+
+# ---------------------------------------------------------------- downloads meant for a spreadsheet
+
+FORMULAS = ["=HYPERLINK(\"http://x\",\"click\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+
+
+def _spreadsheet_model(tmp_path):
+    import pandas as pd
+
+    folder = make_fake_model(tmp_path / "models" / "f", n_books=12)
+    books = pd.read_parquet(folder / "books.parquet")
+    books.loc[: len(FORMULAS) - 1, "title"] = FORMULAS
+    books.loc[0, "author"] = "=cmd|' /C calc'!A0"
+    books.to_parquet(folder / "books.parquet", index=False)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["checksums"]
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return load_model_folder(folder)
+
+
+def _cells(data: bytes) -> list[list[str]]:
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+def test_spreadsheet_downloads_neutralise_formulas_and_projector_files_keep_values(tmp_path):
+    from bookembed.projector import projector_files
+    from bookembed.ui.exports import spreadsheet_metadata
+    from bookembed.ui.map import selection_csv
+
+    model = _spreadsheet_model(tmp_path)
+    for data in (selection_csv(model, range(12)), spreadsheet_metadata(model, "books"),
+                 spreadsheet_metadata(model, "books", range(12))):
+        cells = [c for row in _cells(data)[1:] for c in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+        assert "'=HYPERLINK(\"http://x\",\"click\")" in cells and "'=cmd|' /C calc'!A0" in cells
+        assert "'-2+3" in cells
+    # The Projector's own metadata.tsv keeps every title as it is: the Projector shows text, runs no formulas,
+    # and an import of the export gives the same titles back.
+    tsv = projector_files(model)["metadata.tsv"].decode("utf-8").split("\n")
+    assert tsv[1].split("\t")[0] == FORMULAS[0] and tsv[3].split("\t")[0] == "-2+3"
+
+
+def test_cli_predictions_csv_is_safe_for_spreadsheets(tmp_path):
+    model = _spreadsheet_model(tmp_path)
+    out = tmp_path / "pred.csv"
+    proc = run_cli("predict", "--model", model.path, "--column", "country", "--min-count", "2", "--folds", "2",
+                   "--csv", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file()
+    cells = [c for row in _cells(out.read_bytes())[1:] for c in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not _number(c))]
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -9,7 +9,7 @@ shown as text). Computation stays in the other ``bookembed`` modules; the
 names pages use are gathered here.
 """
 
-from bookembed.ui.exports import projector_export, projector_zip
+from bookembed.ui.exports import projector_export, projector_zip, spreadsheet_metadata
 from bookembed.ui.frame import PAGES, frame
 from bookembed.ui.jobs import Job, get_job, start_job, watch_job
 from bookembed.ui.map import SELECTED, selected_books
@@ -27,12 +27,12 @@ from bookembed.ui.model import (
 from bookembed.ui.pickers import QUERY, book_query, genre_options, link_query, set_query
 from bookembed.ui.tables import book_table, link_table
 from bookembed.ui.text import escape_markdown, show_error
-from bookembed.ui.train import FULL_DATASET, training_panel, valid_model_name
+from bookembed.ui.train import FULL_DATASET, import_panel, training_panel, valid_model_name
 
 __all__ = [
     "DEFAULT_MODEL", "FULL_DATASET", "MODELS_ENV", "MODEL_KEY", "PAGES", "QUERY", "SELECTED", "Job",
     "book_query", "book_table", "current_model_path", "escape_markdown", "frame", "genre_options", "get_job",
-    "link_query", "link_table", "load_model", "model_names", "models_root", "projector_export", "projector_zip",
-    "require_model", "select_model", "selected_books", "set_query", "show_error", "start_job", "training_panel", "valid_model_name",
+    "import_panel", "link_query", "link_table", "load_model", "model_names", "models_root", "projector_export", "projector_zip",
+    "require_model", "select_model", "selected_books", "set_query", "show_error", "spreadsheet_metadata", "start_job", "training_panel", "valid_model_name",
     "watch_job",
 ]

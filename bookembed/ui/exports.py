@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from bookembed.store import ModelFolder
@@ -26,6 +27,15 @@ def projector_export(model: ModelFolder, what: str = "books", ids=None) -> dict[
     """``projector.projector_files``, cached by folder, stamp, saved views, kind and selection."""
     key_ids = None if ids is None else tuple(int(i) for i in ids)
     return _projector_files(str(model.path.resolve()), model.stamp, _views_stamp(model), what, key_ids, model)
+
+
+def spreadsheet_metadata(model: ModelFolder, what: str = "books", ids=None) -> bytes:
+    """The metadata of all (or some) rows as CSV that a spreadsheet opens safely (``export.spreadsheet_csv``)."""
+    from bookembed.export import spreadsheet_csv
+    from bookembed.projector import metadata_frame
+
+    rows = None if ids is None else np.asarray(list(ids), dtype=np.int64)
+    return spreadsheet_csv(metadata_frame(model, what, rows))
 
 
 def projector_zip(model: ModelFolder, what: str = "books", ids=None) -> bytes:

@@ -128,6 +128,7 @@ def require_model() -> ModelFolder:
     except BookembedError as err:
         show_error("This model folder cannot be read:", err)
         st.caption("Pick another folder in the sidebar, or train a new model into this one on the Train page.")
+        st.page_link("pages/train.py", label="Train a model into this folder", icon=":material/model_training:")
         st.stop()
     if model is None:
         st.title("No model yet")

@@ -1,4 +1,5 @@
-"""The Train page's form and the running training's live progress (one entry point: ``pipeline.train_model_folder``)."""
+"""The Train page's forms: training (one entry point: ``pipeline.train_model_folder``) with live progress,
+and importing a Keras model or a Projector export (``importer``)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,30 @@ def _safe_filename(name: str) -> str:
     return base[-100:]
 
 
-def _train(job: Job, source, out: Path, config, cleaning, skip_bad_lines: bool, metadata, cleanup: Path | None):
+def user_message(err: object, names: dict[str, str]) -> str:
+    """``str(err)`` with the server's temporary upload paths replaced by the names the user uploaded.
+
+    Parameters
+    ----------
+    names : dict
+        ``{temporary path: the user's file name}``.
+    """
+    text = str(err)
+    for path, name in sorted(names.items(), key=lambda item: -len(item[0])):  # longest first: files before folders
+        text = text.replace(path, name)
+    return text
+
+
+def save_upload(folder: Path, upload, prefix: str = "") -> tuple[Path, dict[str, str]]:
+    """Write an uploaded file into ``folder`` under a safe name; returns the path and ``{path: user's name}``."""
+    path = folder / (prefix + _safe_filename(upload.name))
+    path.write_bytes(upload.getvalue())
+    # messages name a file by its path or, for records, by its base name
+    return path, {str(path): upload.name, path.name: upload.name}
+
+
+def _train(job: Job, source, out: Path, config, cleaning, skip_bad_lines: bool, metadata, cleanup: Path | None,
+           names: dict[str, str] | None = None):
     from bookembed.pipeline import train_model_folder
 
     def progress(p) -> None:
@@ -52,15 +76,23 @@ def _train(job: Job, source, out: Path, config, cleaning, skip_bad_lines: bool, 
             progress=progress, on_stage=on_stage,
         )
         job.report(1.0, "done")
-        return {"name": out.name, "path": str(path), "metrics": metrics, "report": corpus.report.lines(),
+        return {"name": out.name, "path": str(path), "metrics": metrics,
+                "report": [user_message(line, names or {}) for line in corpus.report.lines()],
                 "books": corpus.n_books, "links": corpus.n_links, "pairs": corpus.n_pairs}
+    except BookembedError as err:
+        if not names:
+            raise
+        raise type(err)(user_message(err, names)) from None  # the user's file name, not the server's temp path
     finally:
         if cleanup is not None:
             shutil.rmtree(cleanup, ignore_errors=True)
 
 
-def training_panel(default_name: str = "new-model", *, heading: bool = True) -> None:
-    """The training form, or the running training's live progress, or how the last one ended."""
+def training_panel(default_name: str = "new-model", *, heading: bool = True, replace: bool = False) -> None:
+    """The training form, or the running training's live progress, or how the last one ended.
+
+    ``replace`` ticks "Replace an existing model" (for a damaged folder the user is told to train over).
+    """
     job = get_job(TRAIN_JOB)
     mine = job is not None and job.owner == session_id()
     if job is not None and not job.done:
@@ -82,7 +114,7 @@ def training_panel(default_name: str = "new-model", *, heading: bool = True) -> 
     message = st.session_state.get("_train_message")
     if message and message[0] == "error":
         show_error("Training failed; nothing was saved and the existing models are untouched.", message[1])
-    _training_form(default_name, heading)
+    _training_form(default_name, heading, replace)
 
 
 def training_result_banner() -> None:
@@ -102,7 +134,7 @@ def training_result_banner() -> None:
         st.caption(escape_markdown(line))
 
 
-def _training_form(default_name: str, heading: bool = True) -> None:
+def _training_form(default_name: str, heading: bool = True, replace: bool = False) -> None:
     from bookembed.corpus import DEMO_PATH, CleaningConfig
     from bookembed.training import DEFAULT_LR, TASKS, TrainConfig
 
@@ -148,7 +180,7 @@ def _training_form(default_name: str, heading: bool = True) -> None:
                                       step=1)
         skip_bad = c[2].checkbox("Skip malformed lines", value=False,
                                  help="Skip (and report) bad NDJSON lines instead of stopping at the first one.")
-        overwrite = c[3].checkbox("Replace an existing model", value=False)
+        overwrite = c[3].checkbox("Replace an existing model", value=replace)
         submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
     if not submitted:
         return
@@ -177,16 +209,16 @@ def _training_form(default_name: str, heading: bool = True) -> None:
         return
     cleanup = None
     meta_path = None
+    names: dict[str, str] = {}
     if source == "upload":
         if upload is None:
             show_error("No file uploaded:", "choose a records file or pairs table first.")
             return
         cleanup = Path(tempfile.mkdtemp(prefix="bookembed-upload-"))
-        records = cleanup / _safe_filename(upload.name)
-        records.write_bytes(upload.getvalue())
+        records, names = save_upload(cleanup, upload)
         if metadata is not None:
-            meta_path = cleanup / ("meta-" + _safe_filename(metadata.name))
-            meta_path.write_bytes(metadata.getvalue())
+            meta_path, more = save_upload(cleanup, metadata, "meta-")
+            names.update(more)
         records_source: object = records
     elif source == "full":
         records_source = FULL_DATASET
@@ -194,8 +226,86 @@ def _training_form(default_name: str, heading: bool = True) -> None:
         records_source = "demo"
     out.parent.mkdir(parents=True, exist_ok=True)
     start_job(TRAIN_JOB, name,
-              lambda job: _train(job, records_source, out, config, cleaning, skip_bad, meta_path, cleanup),
+              lambda job: _train(job, records_source, out, config, cleaning, skip_bad, meta_path, cleanup, names),
               owner=session_id())
     st.rerun()
 
 
+IMPORT_KINDS = {"keras": "A Keras model (.keras or .h5) and its records", "projector": "A Projector export"}
+RECORD_TYPES = ["ndjson", "jsonl", "json", "gz"]
+
+
+def import_panel(default_name: str = "imported") -> None:
+    """Import a Keras model trained by the article's notebook, or a Projector export, as a model folder."""
+    message = st.session_state.pop("_import_message", None)
+    if message:
+        st.success(escape_markdown(message[0]), icon=":material/check_circle:")
+        for line in message[1:]:
+            st.caption(escape_markdown(line))
+    with st.form("import_form"):
+        name = st.text_input("Save as models/…", value=default_name, max_chars=64, key="import_name")
+        kind = st.radio("Import", list(IMPORT_KINDS), format_func=IMPORT_KINDS.get, horizontal=True,
+                        key="import_kind")
+        left, right = st.columns(2)
+        with left:
+            st.caption("A Keras model: layers book_embedding and link_embedding, as the article's notebook makes "
+                       "them. Its rows are matched to books and links by the notebook's rules on its records.")
+            model_file = st.file_uploader("Keras model", type=["keras", "h5", "hdf5"], key="import_keras")
+            records = st.file_uploader("The records it was trained on (NDJSON, plain or .gz)", type=RECORD_TYPES,
+                                       key="import_records",
+                                       help="Empty: the downloaded full dataset, when there is one.")
+            link_order = st.file_uploader("The notebook's link order (optional: one link per line)",
+                                          type=["txt", "tsv"], key="import_link_order",
+                                          help="Where links of equal count tie, the notebook's order came from a "
+                                               "Python set; without this file only the book vectors are imported.")
+        with right:
+            st.caption("A Projector export: vectors.tsv and metadata.tsv, from this app or another tool.")
+            vectors = st.file_uploader("vectors.tsv", type=["tsv", "txt"], key="import_vectors")
+            metadata = st.file_uploader("metadata.tsv", type=["tsv", "txt"], key="import_metadata")
+        overwrite = st.checkbox("Replace an existing model", value=False, key="import_overwrite")
+        submitted = st.form_submit_button("Import", icon=":material/upload:")
+    if not submitted:
+        return
+    problem = valid_model_name(name)
+    if problem:
+        show_error("Choose another folder name:", problem)
+        return
+    out = models_root() / name
+    if is_model_folder(out) and not overwrite:
+        show_error("A model already exists there:", f"{out}. Tick “Replace an existing model” or choose another name.")
+        return
+    needed = [model_file] if kind == "keras" else [vectors, metadata]
+    if any(upload is None for upload in needed):
+        show_error("Missing files:", "upload the Keras model and its records" if kind == "keras"
+                   else "upload both vectors.tsv and metadata.tsv")
+        return
+    if kind == "keras" and records is None and not FULL_DATASET.is_file():
+        show_error("Missing files:", "upload the records the model was trained on")
+        return
+    folder = Path(tempfile.mkdtemp(prefix="bookembed-import-"))
+    names: dict[str, str] = {}
+    try:
+        def saved(upload, prefix: str = "") -> Path:
+            path, more = save_upload(folder, upload, prefix)
+            names.update(more)
+            return path
+
+        from bookembed import importer
+
+        with st.spinner("Importing…"):
+            if kind == "keras":
+                result = importer.import_keras(
+                    saved(model_file, "model-"), saved(records, "records-") if records is not None else FULL_DATASET,
+                    out, link_order=saved(link_order, "order-") if link_order is not None else None,
+                    overwrite=overwrite)
+            else:
+                result = importer.import_projector(saved(vectors, "vectors-"), saved(metadata, "metadata-"), out,
+                                                   overwrite=overwrite)
+    except BookembedError as err:
+        show_error("Import failed; nothing was saved:", user_message(err, names))
+        return
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    st.session_state["_import_message"] = [user_message(line, names) for line in result.lines()]
+    select_model(out.name)
+    st.rerun()
