@@ -44,6 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         negative_ratio=args.negative_ratio,
+        negative_power=args.negative_power,
+        negative_target=args.negative_target,
         task=args.task,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
@@ -83,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"saved {path}")
     for line in summary(metrics):
         print(line)
+    _print_baselines(metrics)
     return 0
 
 
@@ -151,12 +154,23 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_baselines(metrics: dict) -> None:
+    """The model beside its baselines (``evaluate.baseline_table``), when the metrics hold them."""
+    from bookembed.evaluate import baseline_table
+
+    table = baseline_table(metrics)
+    if table is None:
+        return
+    print("\nbeside what a recommender engineer would try first (same held-out pairs, same metrics):")
+    print(table.to_string(index=False, na_rep="", float_format=lambda x: f"{x:.3f}"))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from bookembed.evaluate import evaluate, summary
     from bookembed.store import load_model_folder, update_manifest
 
     model = load_model_folder(args.model)
-    result = evaluate(model, seed=model.manifest.get("seed") or 0)
+    result = evaluate(model, seed=model.manifest.get("seed") or 0, baselines=args.baselines)
     if args.write:
         update_manifest(model.path, metrics={**model.manifest.get("metrics", {}), **result})
     if args.json:
@@ -166,6 +180,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"model: {model.path} ({model.n_books} books, {model.n_links} links, dim {model.dim})")
     for line in summary(result):
         print(line)
+    _print_baselines({**result, "train_seconds": model.manifest.get("metrics", {}).get("train_seconds")})
     return 0
 
 
@@ -280,6 +295,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"config: {json.dumps(m.get('config'))}")
     for line in summary(m.get("metrics", {})):
         print(line)
+    _print_baselines(m.get("metrics", {}))
     for line in verified or []:
         print(f"verified: {line}")
     return 0
@@ -414,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=TRAIN.epochs)
     p.add_argument("--dim", type=int, default=TRAIN.dim)
     p.add_argument("--negative-ratio", type=int, default=TRAIN.negative_ratio)
+    p.add_argument("--negative-power", type=float, default=TRAIN.negative_power,
+                   help="draw negative links in proportion to their frequency to this power (0: uniform, the seed's)")
+    p.add_argument("--negative-target", type=float, default=TRAIN.negative_target,
+                   help="cosine a non-pair is trained towards (the seed's -1, or 0)")
     p.add_argument("--batch-size", type=int, default=TRAIN.batch_size,
                    help="positives per step (default: about 1%% of the pairs, 256-8192)")
     p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default=TRAIN.optimizer,
@@ -444,10 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_neighbors)
 
-    p = sub.add_parser("evaluate", help="held-out link-prediction AUC and genre purity")
+    p = sub.add_parser("evaluate", help="held-out AUC, Hits@10 and MRR, purity@10; --baselines: SVD and ALS beside")
     p.add_argument("--model", default=str(DEFAULT_MODEL))
     p.add_argument("--json", action="store_true")
     p.add_argument("--write", action="store_true", help="also store the figures in the manifest")
+    p.add_argument("--baselines", action="store_true",
+                   help="also fit truncated SVD (binary, TF-IDF) and implicit ALS on the training pairs and score "
+                        "them the same way")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="TensorFlow Projector files, TensorBoard logdir, Parquet")

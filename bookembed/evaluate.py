@@ -3,6 +3,9 @@
 Costs, for n books and ``dim``-long vectors:
 
 * ``heldout_auc``: O(h * dim + h log h) for h held-out pairs.
+* ``link_ranking``: O(h * n_links * dim). Up to ``EXACT_RANKED_PAIRS``
+  held-out pairs this is exact; above, ``SAMPLED_RANKED_PAIRS`` are drawn and
+  the sampling error is reported.
 * ``genre_purity``: every book's k nearest books. Up to ``EXACT_PURITY_BOOKS``
   books with a value this is exact, O(n^2 * dim) in blocks; above, it draws
   ``SAMPLED_QUERIES`` query books at random (still searched against every
@@ -10,7 +13,8 @@ Costs, for n books and ``dim``-long vectors:
   figure.
 
 ``summary`` turns stored metrics into the lines the CLI, the Train page and
-the Model page show, so the three say the same thing.
+the Model page show, so the three say the same thing; ``baseline_table``
+puts the model beside the baselines (``baselines.py``) the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ EXACT_PURITY_BOOKS = 50_000
 
 SAMPLED_QUERIES = 5_000
 """Query books drawn when purity is sampled (standard error about 0.3 / sqrt(5000) = 0.004)."""
+
+EXACT_RANKED_PAIRS = 10_000
+"""Up to this many held-out pairs, every one is ranked by ``link_ranking``."""
+
+SAMPLED_RANKED_PAIRS = 5_000
+"""Held-out pairs ranked when there are more (standard error of Hits@10 at most 0.5 / sqrt(5000) = 0.007)."""
 
 
 def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -83,6 +93,106 @@ def heldout_auc(
     positive = np.einsum("ij,ij->i", ub[hb], ul[hl])
     negative = np.einsum("ij,ij->i", ub[nb], ul[nl])
     return roc_auc(positive, negative)
+
+
+def link_ranking(
+    book_vectors: np.ndarray,
+    link_vectors: np.ndarray,
+    pair_books: np.ndarray,
+    pair_links: np.ndarray,
+    heldout: np.ndarray,
+    k: int = 10,
+    *,
+    max_exact: int = EXACT_RANKED_PAIRS,
+    n_sample: int = SAMPLED_RANKED_PAIRS,
+    seed: int = 0,
+    block: int | None = None,
+) -> dict:
+    """Mean reciprocal rank and Hits@k of held-out links, as link-prediction papers report them.
+
+    For each held-out pair (b, l), every link is scored by cosine with book
+    b, and l is ranked among the links that are *not* true links of b: b's
+    other true links, training and held-out alike, are skipped (the
+    "filtered" setting of PyTorch-BigGraph and of implicit's
+    ``ranking_metrics_at_k``). The rank is 1 + the number of those links that
+    score at least as high as l, so ties count against the model (constant
+    vectors rank every held-out link last, not first).
+
+    Cost: O(h × n_links × dim) for h scored pairs. Up to ``max_exact``
+    held-out pairs all are scored; above, ``n_sample`` of them are drawn
+    (seeded, without replacement) and the sampling error is reported.
+
+    Parameters
+    ----------
+    book_vectors : ndarray, shape (n_books, dim)
+    link_vectors : ndarray, shape (n_links, dim)
+    pair_books, pair_links : ndarray of int, shape (n_pairs,)
+        Every true pair.
+    heldout : ndarray of bool, shape (n_pairs,)
+        The pairs kept out of training; these are ranked.
+    k : int
+        The cut-off of Hits@k.
+    max_exact, n_sample : int
+    seed : int
+        Seeds the sample.
+    block : int, optional
+        Pairs scored per matrix product (memory ``block × n_links`` floats).
+
+    Returns
+    -------
+    dict
+        ``mrr``, ``hits`` (share of held-out links ranked within the top
+        ``k``), ``k``, ``pairs`` (held-out pairs), ``scored`` (how many were
+        ranked), ``candidates`` (links ranked against, on average),
+        ``mrr_stderr`` and ``hits_stderr`` (sampling errors: 0 when exact).
+        ``mrr`` and ``hits`` are None when nothing was held out.
+    """
+    heldout = np.asarray(heldout, dtype=bool)
+    pair_books, pair_links = np.asarray(pair_books, np.int64), np.asarray(pair_links, np.int64)
+    held = np.flatnonzero(heldout)
+    h = len(held)
+    empty = {"mrr": None, "hits": None, "k": k, "pairs": h, "scored": 0, "candidates": None,
+             "mrr_stderr": None, "hits_stderr": None}
+    if h == 0:
+        return empty
+    if h > max_exact:
+        held = np.sort(np.random.default_rng(seed).choice(held, size=min(n_sample, h), replace=False))
+    ub, ul = unit_rows(book_vectors), unit_rows(link_vectors)
+    n_links = len(ul)
+    # each book's true links, as sorted keys book * n_links + link, to mask them out
+    keys = np.unique(pair_books * n_links + pair_links)
+    qb, ql = pair_books[held], pair_links[held]
+    order = np.argsort(qb, kind="stable")  # pairs of one book side by side
+    qb, ql = qb[order], ql[order]
+    if block is None:
+        block = int(max(1, min(4096, (32 << 20) // max(1, n_links))))
+    ranks = np.empty(len(qb), dtype=np.float64)
+    candidates = np.empty(len(qb), dtype=np.float64)
+    for start in range(0, len(qb), block):
+        b, l = qb[start : start + block], ql[start : start + block]
+        scores = ub[b] @ ul.T  # (block, n_links)
+        own = scores[np.arange(len(b)), l].copy()
+        # every true link of these books (the held-out link itself among them) leaves the candidates
+        lo = np.searchsorted(keys, b * n_links)
+        hi = np.searchsorted(keys, (b + 1) * n_links)
+        counts = hi - lo
+        rows = np.repeat(np.arange(len(b)), counts)
+        # positions lo[i] .. hi[i] - 1 of every row, without a Python loop
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        cols = keys[np.repeat(lo, counts) + within] % n_links
+        scores[rows, cols] = -np.inf
+        ranks[start : start + len(b)] = 1 + np.count_nonzero(scores >= own[:, None], axis=1)
+        candidates[start : start + len(b)] = n_links - (hi - lo)
+    reciprocal = 1.0 / ranks
+    hits = (ranks <= k).astype(np.float64)
+    m = len(ranks)
+    mrr_err = hits_err = 0.0
+    if m < h and m > 1:
+        fpc = np.sqrt(1 - m / h)  # sampled without replacement
+        mrr_err = float(reciprocal.std(ddof=1) / np.sqrt(m) * fpc)
+        hits_err = float(hits.std(ddof=1) / np.sqrt(m) * fpc)
+    return {"mrr": float(reciprocal.mean()), "hits": float(hits.mean()), "k": k, "pairs": h, "scored": m,
+            "candidates": float(candidates.mean()), "mrr_stderr": mrr_err, "hits_stderr": hits_err}
 
 
 def _codes(values) -> tuple[np.ndarray, np.ndarray]:
@@ -156,23 +266,121 @@ def genre_purity(
     return {"purity": float(per_book.mean()), "chance": chance, "k": k, "books": n, "queries": m, "stderr": stderr}
 
 
-def evaluate(model, seed: int = 0) -> dict:
-    """Held-out AUC and genre purity for a loaded ``ModelFolder`` (or anything with its attributes).
+PURITY_COLUMNS = {"genre": "primary_genre", "author": "author", "country": "country"}
+"""Metadata columns purity@10 is reported for: the name people read, and the books table's column."""
+
+TABLE_EXACT_PURITY_BOOKS = 10_000
+"""For the side-by-side table (every method, every column), purity is sampled above this many books."""
+
+
+def column_purities(book_vectors: np.ndarray, books, k: int = 10, seed: int = 0,
+                    max_exact: int = TABLE_EXACT_PURITY_BOOKS) -> dict:
+    """``genre_purity`` for each of ``PURITY_COLUMNS`` the books table has.
+
+    Parameters
+    ----------
+    book_vectors : ndarray, shape (n_books, dim)
+    books : DataFrame, n_books rows
+    k, seed, max_exact : see ``genre_purity``
 
     Returns
     -------
     dict
-        ``auc``, ``heldout_pairs``, ``genre_purity`` (see ``genre_purity``).
+        Name (``genre``, ``author``, ``country``) to ``genre_purity``'s dict;
+        a column the table lacks is left out.
     """
-    auc = heldout_auc(model.book_vectors, model.link_vectors, model.pair_books, model.pair_links, model.heldout,
-                      seed=seed)
+    return {name: genre_purity(book_vectors, books[column].tolist(), k, max_exact=max_exact, seed=seed)
+            for name, column in PURITY_COLUMNS.items() if column in books.columns}
+
+
+def score_vectors(book_vectors: np.ndarray, link_vectors: np.ndarray, graph, heldout: np.ndarray,
+                  seed: int = 0) -> dict:
+    """Every quality figure of one set of vectors, the same way for a trained model and for a baseline.
+
+    Parameters
+    ----------
+    book_vectors : ndarray, shape (n_books, dim)
+    link_vectors : ndarray, shape (n_links, dim)
+    graph : LinkGraph
+        Books table and every true pair.
+    heldout : ndarray of bool, shape (n_pairs,)
+    seed : int
+        Seeds the AUC's non-pairs and any sample.
+
+    Returns
+    -------
+    dict
+        ``auc``, ``ranking`` (``link_ranking``) and ``purity`` (``column_purities``).
+    """
+    return {
+        "auc": heldout_auc(book_vectors, link_vectors, graph.pair_books, graph.pair_links, heldout, seed=seed),
+        "ranking": link_ranking(book_vectors, link_vectors, graph.pair_books, graph.pair_links, heldout, seed=seed),
+        "purity": column_purities(book_vectors, graph.books, seed=seed),
+    }
+
+
+def baseline_metrics(graph, heldout: np.ndarray, dim: int, seed: int = 0,
+                     names: tuple[str, ...] | None = None) -> dict:
+    """Fit each baseline on the training pairs and score it like the model.
+
+    Parameters
+    ----------
+    graph : LinkGraph
+    heldout : ndarray of bool, shape (n_pairs,)
+        Pairs no baseline may see.
+    dim : int
+        The model's vector length; every baseline gets as many factors.
+    seed : int
+    names : tuple of str, optional
+        Which baselines (``baselines.BASELINES`` by default).
+
+    Returns
+    -------
+    dict
+        Baseline name to ``score_vectors``'s dict plus ``seconds`` (the fit).
+    """
+    from bookembed.baselines import BASELINES, fit_baseline
+
+    out = {}
+    for name in names or BASELINES:
+        fitted = fit_baseline(name, graph.pair_books, graph.pair_links, graph.n_books, graph.n_links, heldout,
+                              dim=dim, seed=seed)
+        out[name] = {**score_vectors(fitted.book_vectors, fitted.link_vectors, graph, heldout, seed),
+                     "seconds": round(fitted.seconds, 3)}
+    return out
+
+
+def evaluate(model, seed: int = 0, baselines: bool = False) -> dict:
+    """Held-out AUC, link ranking and purity for a loaded ``ModelFolder`` (or anything with its attributes).
+
+    Parameters
+    ----------
+    model : ModelFolder
+    seed : int
+    baselines : bool
+        Also fit and score the baselines (``baseline_metrics``) on the
+        folder's training pairs.
+
+    Returns
+    -------
+    dict
+        ``auc``, ``heldout_pairs``, ``genre_purity`` (see ``genre_purity``),
+        ``ranking`` (``link_ranking``), ``purity`` (``column_purities``) and,
+        when asked, ``baselines``.
+    """
     books = model.books
     genres = books["primary_genre"].tolist() if "primary_genre" in books.columns else [""] * len(books)
-    return {
-        "auc": auc,
+    scored = score_vectors(model.book_vectors, model.link_vectors, model, model.heldout, seed)
+    out = {
+        "auc": scored["auc"],
         "heldout_pairs": int(np.count_nonzero(model.heldout)),
         "genre_purity": genre_purity(model.book_vectors, genres, seed=seed),
+        "ranking": scored["ranking"],
+        "purity": scored["purity"],
     }
+    if baselines:
+        out["baselines"] = baseline_metrics(model, model.heldout, int(np.shape(model.book_vectors)[1]), seed)
+    return out
 
 
 # ---------------------------------------------------------------- what the user reads
@@ -207,8 +415,8 @@ def summary(metrics: dict) -> list[MetricLine]:
     Returns
     -------
     list of MetricLine
-        Held-out AUC, genre purity and, when known, the final loss and the
-        training time, in that order.
+        Held-out AUC, genre purity and, when known, Hits@10 (with MRR), the
+        final loss and the training time, in that order.
     """
     lines = []
     auc = metrics.get("auc")
@@ -230,6 +438,15 @@ def summary(metrics: dict) -> list[MetricLine]:
         value = f"{purity['purity']:.3f}" + (f" ± {purity['stderr']:.3f}" if sampled else "")
         scope = f"{purity['queries']:,} sampled of {books:,} books" if sampled else f"{books:,} books with a genre"
         lines.append(MetricLine(f"genre purity@{k}", value, f"chance {chance:.3f}{lift}; {scope}"))
+    ranking = metrics.get("ranking") or {}
+    if ranking.get("hits") is not None:
+        sampled = ranking.get("scored") != ranking.get("pairs")
+        err = f" ± {ranking['hits_stderr']:.3f}" if sampled and ranking.get("hits_stderr") is not None else ""
+        scope = (f"{ranking['scored']:,} sampled of {ranking['pairs']:,} held-out links" if sampled
+                 else f"{ranking['pairs']:,} held-out links")
+        lines.append(MetricLine(f"Hits@{ranking.get('k', 10)}", f"{ranking['hits']:.3f}{err}",
+                                f"MRR {ranking['mrr']:.3f}; each ranked among about "
+                                f"{ranking.get('candidates') or 0:,.0f} links the book lacks; {scope}"))
     if metrics.get("final_loss") is not None:
         lines.append(MetricLine("final loss", f"{metrics['final_loss']:.4f}"))
     if metrics.get("train_seconds") is not None:
@@ -237,3 +454,54 @@ def summary(metrics: dict) -> list[MetricLine]:
         lines.append(MetricLine("training time", f"{metrics['train_seconds']:,.1f} s",
                                 f"{speed:,.0f} examples/s" if speed else ""))
     return lines
+
+
+# ---------------------------------------------------------------- the model beside its baselines
+
+TABLE_COLUMNS = ("method", "held-out AUC", "MRR", "Hits@10", "genre purity@10", "author purity@10",
+                 "country purity@10", "seconds")
+
+
+def _table_row(method: str, scored: dict, seconds) -> dict:
+    ranking = scored.get("ranking") or {}
+    purity = scored.get("purity") or {}
+    row = {"method": method, "held-out AUC": scored.get("auc"), "MRR": ranking.get("mrr"),
+           "Hits@10": ranking.get("hits")}
+    for name in PURITY_COLUMNS:
+        row[f"{name} purity@10"] = (purity.get(name) or {}).get("purity")
+    row["seconds"] = seconds
+    return row
+
+
+def baseline_table(metrics: dict):
+    """The trained model beside its baselines, one row each, from a manifest's metrics.
+
+    Parameters
+    ----------
+    metrics : dict
+        A manifest's (or ``evaluate(..., baselines=True)``'s) metrics: the
+        model's ``auc``, ``ranking``, ``purity``, ``train_seconds`` and
+        ``baselines``.
+
+    Returns
+    -------
+    DataFrame or None
+        Columns ``TABLE_COLUMNS`` (a figure that was not measured is NaN),
+        the model first, then each baseline, then a "chance" row for purity
+        (what random neighbours would give); None when the metrics hold no
+        baselines (a folder trained before they were measured).
+    """
+    import pandas as pd
+
+    from bookembed.baselines import BASELINE_LABELS
+
+    if not metrics.get("baselines"):
+        return None
+    rows = [_table_row("bookembed (this model)", metrics, metrics.get("train_seconds"))]
+    for name, scored in metrics["baselines"].items():
+        rows.append(_table_row(BASELINE_LABELS.get(name, name), scored, scored.get("seconds")))
+    chance = {"method": "chance (random neighbours)"}
+    for name in PURITY_COLUMNS:
+        chance[f"{name} purity@10"] = ((metrics.get("purity") or {}).get(name) or {}).get("chance")
+    rows.append(chance)
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).astype({c: float for c in TABLE_COLUMNS[1:]})

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from bookembed import report, ui
-from bookembed.evaluate import summary
+from bookembed.evaluate import baseline_table, summary
 from bookembed.mapviz import loss_figure
 
 ui.frame()
@@ -12,7 +12,8 @@ st.title("Model")
 st.code(str(model.path), language=None)
 
 metrics = model.manifest.get("metrics", {})
-for column, line in zip(st.columns(4), summary(metrics)):
+lines = summary(metrics)
+for column, line in zip(st.columns(len(lines)), lines):
     column.metric(line.heading, line.value, help=line.detail or None)
 
 st.subheader("Training loss")
@@ -39,6 +40,18 @@ with left:
 with right:
     st.markdown("**Largest primary genres**")
     st.dataframe(report.genre_counts(model, 20), hide_index=True, width="stretch", height=420)
+
+st.subheader("What the training bought: the model beside its baselines")
+table = baseline_table(metrics)
+if table is None:
+    st.caption("This folder was trained before baselines were measured: "
+               "`bookembed evaluate --baselines --write` adds them.")
+else:
+    st.caption("Every method is fitted on the same training pairs and scored on the same held-out pairs: "
+               "Hits@10 is the share of held-out links ranked in a book's top 10 among the links it lacks; "
+               "purity@10 the share of a book's 10 nearest books with the same genre, author or country.")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
 
 with st.expander("Training settings and data", icon=":material/settings:"):
     data = model.manifest.get("data", {})

@@ -1,4 +1,5 @@
-"""Quality metrics: held-out ROC-AUC (checked against scikit-learn) and genre purity@k with chance."""
+"""Quality metrics: held-out ROC-AUC (checked against scikit-learn), link ranking (MRR, Hits@k, against a
+brute-force count), purity@k of any column with chance, and the table beside the baselines."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bookembed.evaluate import evaluate, genre_purity, heldout_auc, roc_auc
+from bookembed.evaluate import (baseline_table, column_purities, evaluate, genre_purity, heldout_auc, link_ranking,
+                                roc_auc, summary)
 from bookembed.sampling import NonPairSampler
 
 
@@ -161,7 +163,7 @@ def test_purity_treats_missing_genres_as_unknown():
 def test_evaluate_a_model_folder(fake_model):
     model = load_model_folder(fake_model)
     result = evaluate(model)
-    assert set(result) == {"auc", "heldout_pairs", "genre_purity"}
+    assert set(result) == {"auc", "heldout_pairs", "genre_purity", "ranking", "purity"}
     assert result["heldout_pairs"] == int(model.heldout.sum()) > 0
     assert 0.0 <= result["auc"] <= 1.0
     purity = result["genre_purity"]
@@ -193,3 +195,138 @@ def test_sample_non_pairs_with_no_true_pairs():
     empty = np.array([], dtype=np.int32)
     b, l = sample_non_pairs(50, empty, empty, 5, 7, np.random.default_rng(0))
     assert len(b) == len(l) == 50 and b.max() < 5 and l.max() < 7
+
+
+# ---------------------------------------------------------------- ranking of held-out links
+
+
+def brute_force_ranks(book_vectors, link_vectors, pair_books, pair_links, heldout):
+    """Rank of each held-out link among the links its book lacks, one score at a time."""
+    ub = book_vectors / np.linalg.norm(book_vectors, axis=1, keepdims=True)
+    ul = link_vectors / np.linalg.norm(link_vectors, axis=1, keepdims=True)
+    true = set(zip(pair_books.tolist(), pair_links.tolist()))
+    ranks = []
+    for i in np.flatnonzero(heldout):
+        b, l = int(pair_books[i]), int(pair_links[i])
+        own = float(np.float32(ub[b] @ ul[l]))
+        rivals = [j for j in range(len(ul)) if (b, j) not in true]
+        ranks.append(1 + sum(float(np.float32(ub[b] @ ul[j])) >= own for j in rivals))
+    return np.array(ranks, dtype=float)
+
+
+def random_graph(seed, n_books=30, n_links=40, density=0.2, dim=4):
+    rng = np.random.default_rng(seed)
+    grid = rng.random((n_books, n_links)) < density
+    pb, pl = np.nonzero(grid)
+    heldout = rng.random(len(pb)) < 0.3
+    return rng.normal(size=(n_books, dim)), rng.normal(size=(n_links, dim)), pb, pl, heldout
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_link_ranking_matches_brute_force(seed, k):
+    bv, lv, pb, pl, heldout = random_graph(seed)
+    ranks = brute_force_ranks(bv, lv, pb, pl, heldout)
+    result = link_ranking(bv, lv, pb, pl, heldout, k=k, block=7)  # blocks cut through books' pairs
+    assert result["mrr"] == pytest.approx((1 / ranks).mean(), rel=1e-6)
+    assert result["hits"] == pytest.approx((ranks <= k).mean(), abs=1e-12)
+    assert result["pairs"] == result["scored"] == int(heldout.sum())
+    assert result["mrr_stderr"] == result["hits_stderr"] == 0.0
+
+
+def test_link_ranking_skips_the_books_other_true_links():
+    # book 0 links to 0..4; every link scores above the held-out link 4 except link 5
+    book = np.array([[1.0, 0.0]])
+    links = np.array([[1.0, 0.0]] * 4 + [[0.5, 0.5], [0.0, 1.0]])
+    pb = np.zeros(5, np.int32)
+    pl = np.arange(5, dtype=np.int32)
+    heldout = np.array([False, False, True, False, True])
+    result = link_ranking(book, links, pb, pl, heldout, k=1)
+    # links 0-3 are true links of the book (training or held out): skipped; only link 5 competes, and loses
+    assert result["mrr"] == 1.0 and result["hits"] == 1.0
+    assert result["candidates"] == 1.0
+
+
+def test_link_ranking_counts_ties_against_the_model():
+    pb, pl = np.array([0, 0, 1, 1]), np.array([0, 1, 2, 3])
+    heldout = np.array([True, False, True, False])
+    same = np.ones((2, 3))
+    result = link_ranking(same, np.ones((30, 3)), pb, pl, heldout, k=10)
+    # 28 candidates all tie with the held-out link: it ranks last, not first
+    assert result["mrr"] == pytest.approx(1 / 29) and result["hits"] == 0.0
+
+
+def test_link_ranking_perfect_vectors():
+    bv, lv, pb, pl = identity_pairs(15)
+    heldout = np.zeros(15, bool)
+    heldout[::2] = True
+    result = link_ranking(bv, lv, pb, pl, heldout)
+    assert result["mrr"] == 1.0 and result["hits"] == 1.0
+
+
+def test_link_ranking_without_heldout_pairs():
+    bv, lv, pb, pl = identity_pairs(5)
+    result = link_ranking(bv, lv, pb, pl, np.zeros(5, bool))
+    assert result["mrr"] is None and result["hits"] is None and result["scored"] == 0
+
+
+def test_link_ranking_samples_above_the_limit_and_reports_the_error():
+    bv, lv, pb, pl, heldout = random_graph(9, n_books=120, n_links=80, density=0.3, dim=3)
+    exact = link_ranking(bv, lv, pb, pl, heldout)
+    sampled = link_ranking(bv, lv, pb, pl, heldout, max_exact=100, n_sample=300, seed=4)
+    assert exact["pairs"] == sampled["pairs"] > 300 and sampled["scored"] == 300
+    assert sampled["mrr_stderr"] > 0 and sampled["hits_stderr"] > 0
+    assert abs(sampled["hits"] - exact["hits"]) < 4 * sampled["hits_stderr"]
+    assert abs(sampled["mrr"] - exact["mrr"]) < 4 * sampled["mrr_stderr"]
+    assert link_ranking(bv, lv, pb, pl, heldout, max_exact=100, n_sample=300, seed=4) == sampled, "seeded"
+
+
+# ---------------------------------------------------------------- purity per column, the side-by-side table
+
+
+def test_column_purities_for_every_metadata_column():
+    rng = np.random.default_rng(5)
+    centres = np.repeat(np.eye(3) * 5, 10, axis=0)
+    vectors = centres + rng.normal(0, 0.01, centres.shape)
+    books = pd.DataFrame({"title": [str(i) for i in range(30)],
+                          "primary_genre": ["a"] * 10 + ["b"] * 10 + ["c"] * 10,  # follows the clusters
+                          "author": ["x", "y"] * 15})  # crosses them; no country column
+    result = column_purities(vectors, books, k=5)
+    assert set(result) == {"genre", "author"}
+    assert result["genre"]["purity"] == 1.0
+    assert result["author"]["purity"] < 0.75
+    assert result["genre"] == genre_purity(vectors, books["primary_genre"].tolist(), k=5)
+
+
+def scored(auc, hits, purity):
+    return {"auc": auc, "ranking": {"mrr": hits / 2, "hits": hits},
+            "purity": {"genre": {"purity": purity, "chance": 0.1}, "author": {"purity": purity / 2, "chance": 0.01}}}
+
+
+def test_baseline_table_puts_the_model_beside_each_baseline():
+    metrics = {**scored(0.9, 0.5, 0.6), "train_seconds": 2.0,
+               "baselines": {"svd": {**scored(0.8, 0.4, 0.5), "seconds": 0.1},
+                             "als": {**scored(0.85, 0.45, 0.55), "seconds": 0.3}}}
+    table = baseline_table(metrics)
+    assert table["method"].tolist() == ["bookembed (this model)", "truncated SVD, binary", "implicit ALS",
+                                        "chance (random neighbours)"]
+    assert table["Hits@10"].tolist()[:3] == [0.5, 0.4, 0.45]
+    assert table["genre purity@10"].tolist() == [0.6, 0.5, 0.55, 0.1]
+    assert table["author purity@10"].tolist() == [0.3, 0.25, 0.275, 0.01]
+    assert table["country purity@10"].isna().all()  # never measured: empty, not zero
+    assert table["seconds"].tolist()[:3] == [2.0, 0.1, 0.3]
+
+
+def test_baseline_table_none_for_a_folder_without_baselines():
+    assert baseline_table({"auc": 0.9}) is None
+
+
+def test_summary_reports_hits_and_mrr():
+    metrics = {"auc": 0.9, "heldout_pairs": 40,
+               "ranking": {"mrr": 0.25, "hits": 0.5, "k": 10, "pairs": 40, "scored": 40, "candidates": 700.0,
+                           "mrr_stderr": 0.0, "hits_stderr": 0.0}}
+    lines = {line.label: line for line in summary(metrics)}
+    assert lines["Hits@10"].value == "0.500" and "MRR 0.250" in lines["Hits@10"].detail
+    sampled = {**metrics, "ranking": {**metrics["ranking"], "pairs": 9000, "scored": 5000, "hits_stderr": 0.007}}
+    line = {line.label: line for line in summary(sampled)}["Hits@10"]
+    assert line.value == "0.500 ± 0.007" and "5,000 sampled of 9,000" in line.detail

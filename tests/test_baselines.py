@@ -1,0 +1,191 @@
+"""Baselines (truncated SVD, binary and TF-IDF; implicit ALS): right shapes, fitted on training pairs only,
+and the shipped demo's default at least as good as the README says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bookembed.baselines import BASELINES, fit_baseline, training_matrix
+from bookembed.errors import BookembedError
+from bookembed.evaluate import evaluate, genre_purity
+from bookembed.store import load_model_folder
+from bookembed.training import negative_weights
+from conftest import ROOT
+
+
+def block_graph(seed=0, n_blocks=3, books_per_block=12, links_per_block=10, density=0.6):
+    """Books link only inside their block: any factorisation should put a block's books together."""
+    rng = np.random.default_rng(seed)
+    books, links = [], []
+    for block in range(n_blocks):
+        grid = rng.random((books_per_block, links_per_block)) < density
+        grid[:, 0] = True  # every book has a link
+        b, l = np.nonzero(grid)
+        books.append(b + block * books_per_block)
+        links.append(l + block * links_per_block)
+    pb, pl = np.concatenate(books).astype(np.int32), np.concatenate(links).astype(np.int32)
+    labels = np.repeat([f"block {i}" for i in range(n_blocks)], books_per_block).tolist()
+    return pb, pl, n_blocks * books_per_block, n_blocks * links_per_block, labels
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_vectors_have_the_models_shapes(name):
+    pb, pl, n_books, n_links, _ = block_graph()
+    heldout = np.zeros(len(pb), bool)
+    heldout[::7] = True
+    fitted = fit_baseline(name, pb, pl, n_books, n_links, heldout, dim=6, seed=0)
+    assert fitted.name == name and fitted.seconds >= 0
+    assert fitted.book_vectors.shape == (n_books, 6) and fitted.link_vectors.shape == (n_links, 6)
+    assert fitted.book_vectors.dtype == fitted.link_vectors.dtype == np.float32
+    assert np.isfinite(fitted.book_vectors).all() and np.isfinite(fitted.link_vectors).all()
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_blocks_come_out_pure(name):
+    pb, pl, n_books, n_links, labels = block_graph(1)
+    fitted = fit_baseline(name, pb, pl, n_books, n_links, dim=5, seed=0)
+    result = genre_purity(fitted.book_vectors, labels, k=5)
+    assert result["purity"] > 0.9 > result["chance"] + 0.5
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_a_heldout_pair_does_not_reach_the_baseline(name):
+    pb, pl, n_books, n_links, _ = block_graph(2)
+    heldout = np.zeros(len(pb), bool)
+    heldout[[3, 20, 41]] = True
+    with_held = fit_baseline(name, pb, pl, n_books, n_links, heldout, dim=6, seed=3)
+    # the same corpus without those pairs at all
+    without = fit_baseline(name, pb[~heldout], pl[~heldout], n_books, n_links, None, dim=6, seed=3)
+    np.testing.assert_array_equal(with_held.book_vectors, without.book_vectors)
+    np.testing.assert_array_equal(with_held.link_vectors, without.link_vectors)
+    # control: the same three pairs, trained on, do move the vectors
+    trained = fit_baseline(name, pb, pl, n_books, n_links, None, dim=6, seed=3)
+    assert not np.allclose(trained.book_vectors, with_held.book_vectors, atol=1e-4)
+
+
+def test_training_matrix_is_binary_and_masked():
+    pb, pl = np.array([0, 0, 1, 2]), np.array([1, 1, 0, 2])  # a pair listed twice stays one pair
+    matrix = training_matrix(pb, pl, 3, 4, np.array([True, True, True, False]))
+    assert matrix.shape == (3, 4)
+    assert matrix.toarray().tolist() == [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
+    with pytest.raises(BookembedError, match="train mask"):
+        training_matrix(pb, pl, 3, 4, np.array([True]))
+
+
+def test_more_factors_than_the_matrix_holds_are_zero_columns():
+    pb, pl = np.array([0, 1, 2, 0]), np.array([0, 1, 2, 2])
+    fitted = fit_baseline("svd", pb, pl, 3, 3, dim=8)
+    assert fitted.book_vectors.shape == (3, 8) and not fitted.book_vectors[:, 2:].any()
+
+
+def test_unknown_baseline_is_a_clear_error():
+    with pytest.raises(BookembedError, match="unknown baseline 'pca'"):
+        fit_baseline("pca", np.array([0]), np.array([0]), 1, 1)
+
+
+def test_negative_weights_come_from_training_pairs_only():
+    train_links = np.array([0, 0, 0, 0, 1, 2])
+    assert negative_weights(train_links, 4, 0.0) is None
+    np.testing.assert_allclose(negative_weights(train_links, 4, 0.75), [4**0.75, 1, 1, 0])
+    np.testing.assert_allclose(negative_weights(train_links, 4, 1.0), [4, 1, 1, 0])
+
+
+# ---------------------------------------------------------------- the shipped demo against its baselines
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_model_folder(ROOT / "models" / "demo")
+
+
+def test_demo_manifest_holds_the_baselines_as_measured(demo):
+    """The stored figures are what scoring the stored vectors gives now: nothing typed in by hand."""
+    stored = demo.manifest["metrics"]
+    again = evaluate(demo, seed=demo.manifest["seed"], baselines=True)
+    assert set(stored["baselines"]) == set(BASELINES)
+    assert again["ranking"] == stored["ranking"] and again["purity"] == stored["purity"]
+    for name in BASELINES:
+        got, want = flat(again["baselines"][name]), flat(stored["baselines"][name])
+        del got["seconds"], want["seconds"]
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, abs=1e-6), (name, key)
+
+
+def flat(tree: dict, prefix: str = "") -> dict:
+    """A nested dict of figures as one level, keys joined by dots."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_demo_default_beats_every_baseline_at_ranking_held_out_links(demo):
+    metrics = demo.manifest["metrics"]
+    for name, scored in metrics["baselines"].items():
+        assert metrics["ranking"]["hits"] >= scored["ranking"]["hits"], name
+        assert metrics["ranking"]["mrr"] >= scored["ranking"]["mrr"], name
+        assert metrics["auc"] >= scored["auc"], name
+
+
+def test_demo_default_genre_purity_is_within_the_stated_margin_of_the_best_baseline(demo):
+    """The README says: within 0.03 of the best baseline's genre purity@10 on the demo (TF-IDF SVD)."""
+    metrics = demo.manifest["metrics"]
+    best = max(scored["purity"]["genre"]["purity"] for scored in metrics["baselines"].values())
+    assert metrics["purity"]["genre"]["purity"] >= best - 0.03
+
+
+def test_model_page_shows_the_model_beside_its_baselines(tmp_path, monkeypatch):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models" / "demo", models / "demo")
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(models))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = at.switch_page("pages/model.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Hits@10" in [m.label for m in at.metric]
+    tables = [d.value for d in at.dataframe if "method" in d.value.columns]
+    assert len(tables) == 1
+    table = tables[0]
+    assert table["method"].tolist() == ["bookembed (this model)", "truncated SVD, binary", "truncated SVD, TF-IDF",
+                                        "implicit ALS", "chance (random neighbours)"]
+    metrics = load_model_folder(models / "demo").manifest["metrics"]
+    assert table["Hits@10"].iloc[0] == pytest.approx(metrics["ranking"]["hits"])
+    assert table["genre purity@10"].iloc[3] == pytest.approx(metrics["baselines"]["als"]["purity"]["genre"]["purity"])
+
+
+def test_model_page_without_baselines_says_how_to_add_them(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import make_fake_model
+
+    models = tmp_path / "models"
+    make_fake_model(models / "demo")
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(models))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = at.switch_page("pages/model.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("evaluate --baselines --write" in c.value for c in at.caption)
+
+
+def test_cli_evaluate_with_baselines(fake_model, tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    proc = run_cli("evaluate", "--model", fake_model, "--baselines", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data["baselines"]) == set(BASELINES)
+    for scored in data["baselines"].values():
+        assert 0 <= scored["auc"] <= 1 and 0 <= scored["ranking"]["hits"] <= 1
+    text = run_cli("evaluate", "--model", fake_model, "--baselines", cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "implicit ALS" in text.stdout and "truncated SVD, TF-IDF" in text.stdout and "Hits@10" in text.stdout
