@@ -70,6 +70,12 @@ def cluster_centres(coords: np.ndarray, labels: np.ndarray, n_clusters: int) -> 
     return out
 
 
+def label_text(cluster, n_terms: int = LABEL_TERMS) -> str:
+    """A cluster's label as drawn: its first links, shortened and escaped, one per line."""
+    terms = [escape_label(_short(_display_term(t))) for t in cluster.terms[:n_terms]]
+    return "<br>".join(terms) if terms else f"cluster {cluster.id + 1}"
+
+
 def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str], *, n_terms: int = LABEL_TERMS,
                        hover_titles: int = HOVER_TITLES, spacing: tuple[float, float] | None = LABEL_SPACING):
     """Write each cluster's characteristic links at its centre; hovering lists its books.
@@ -112,13 +118,12 @@ def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str
         if gap is not None and any(abs(centre[0] - p[0]) < gap[0] and abs(centre[1] - p[1]) < gap[1] for p in placed):
             continue
         placed.append(centre)
-        terms = [escape_label(_short(_display_term(t))) for t in cluster.terms[:n_terms]] or [f"cluster {cluster.id + 1}"]
         listed = [escape_label(_short(titles[i], 60)) for i in cluster.members[:hover_titles]]
         more = cluster.size - len(listed)
         hover = (f"<b>{escape_label(cluster.label)}</b><br>{cluster.size:,} books<br>" + "<br>".join(listed)
                  + (f"<br>… and {more:,} more" if more > 0 else ""))
         note = {
-            "text": "<br>".join(terms),
+            "text": label_text(cluster, n_terms),
             "hovertext": hover,
             "name": f"cluster {cluster.id}",
             "showarrow": False,
