@@ -256,3 +256,22 @@ def test_cli_skip_bad_lines(tiny_path, tmp_path):
 
 def test_errors_share_one_base_class():
     assert issubclass(CorpusError, BookembedError)
+
+
+# ---------------------------------------------------------------- deeply nested JSON
+
+
+def test_deeply_nested_json_names_the_file_and_line(tmp_path):
+    # 100,000 "[" overflow a recursive parser: one line naming the file and the line, not a RecursionError
+    (tmp_path / "deep.ndjson").write_bytes(good_with("[" * 100_000, at=3))
+    with pytest.raises(CorpusError) as info:
+        load_corpus(tmp_path / "deep.ndjson")
+    message = str(info.value)
+    assert "deep.ndjson" in message and "line 3" in message and "\n" not in message
+
+
+def test_cli_deeply_nested_json_names_the_file_and_line(tmp_path):
+    (tmp_path / "deep.ndjson").write_bytes(good_with("[" * 100_000, at=3))
+    proc = run_cli("train", "--data", "deep.ndjson", "--out", tmp_path / "models" / "m", "-q", cwd=tmp_path)
+    assert_one_line_error(proc, "deep.ndjson", "line 3")
+    assert not (tmp_path / "models").exists()

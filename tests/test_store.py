@@ -586,3 +586,36 @@ def test_two_racing_writers_the_second_is_told_and_nothing_is_left(tmp_path, mon
     assert isinstance(losers[0], WriteError) and "another training wrote this model folder first" in str(losers[0])
     np.testing.assert_array_equal(load_model_folder(target).book_vectors, make_inputs(seed=winners[0]).book_vectors)
     assert leftovers(target.parent) == []
+
+
+# ---------------------------------------------------------------- the CLI never replaces a model unasked
+
+
+def test_cli_train_refuses_an_existing_folder_without_overwrite(tmp_path, tiny_path):
+    from conftest import assert_one_line_error, make_fake_model, run_cli
+
+    out = make_fake_model(tmp_path / "models" / "m")
+    before = sorted((p.name, p.read_bytes()) for p in out.iterdir() if p.is_file())
+    proc = run_cli("train", "--data", tiny_path, "--out", out, "-q", cwd=tmp_path)
+    assert_one_line_error(proc, str(out), "already holds a trained model", "--overwrite")
+    assert sorted((p.name, p.read_bytes()) for p in out.iterdir() if p.is_file()) == before
+    proc = run_cli("train", "--data", tiny_path, "--out", out, "--overwrite", "--epochs", "2", "--dim", "4", "-q",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    model = load_model_folder(out)
+    assert model.dim == 4 and "War and Peace" in model.title_index
+    assert leftovers(out.parent) == []
+
+
+@pytest.mark.parametrize("name", ["evil\n", "a/b", "../up", ".hidden", "", "x" * 65, "tab\tname", "demo\r"])
+def test_model_names_that_are_refused(name):
+    from bookembed.ui.train import valid_model_name
+
+    assert valid_model_name(name) is not None
+
+
+@pytest.mark.parametrize("name", ["demo", "my-model_2.1", "A" * 64])
+def test_model_names_that_are_accepted(name):
+    from bookembed.ui.train import valid_model_name
+
+    assert valid_model_name(name) is None
