@@ -1,17 +1,29 @@
-"""Quality against the seed's recipe on real records, with one held-out split for both.
+"""The trained model beside what a recommender engineer would try first, on one held-out split for all.
 
-    python benchmarks/bench_quality.py [--data ../shared/data/p15_books.ndjson]
+    python benchmarks/bench_quality.py                 # demo, p15 and the planted corpus, 3 seeds
+    python benchmarks/bench_quality.py --corpora p15 --seeds 1 --levers
+    python benchmarks/bench_quality.py --scale         # what training-time evaluation costs at 37k books
 
-Loads the records with the seed's cleaning rules, holds out 5% of the true
-pairs (seeded), then trains
+For each corpus and seed, the held-out pairs are the ones ``bookembed train``
+holds out with that seed (``sampling.split_heldout``); every method is fitted
+on the remaining pairs only and scored the same way (``evaluate.score_vectors``):
 
-* the seed's recipe (Adam, MSE, 1,024 positives + 2,048 negatives a step,
-  ``len(pairs) // 1024`` steps an epoch, 15 epochs), and
-* bookembed with its defaults,
+* the seed's recipe (``seed_recipe.py``: Adam, MSE, uniform negatives to -1,
+  15 epochs);
+* truncated SVD of the binary book × link matrix, and of its TF-IDF weighting;
+* implicit-feedback ALS (the ``implicit`` package);
+* bookembed with its defaults;
+* with ``--levers``, bookembed with one default changed at a time (the seed's
+  uniform negatives, the seed's target -1 for non-pairs, 15 epochs, ...).
 
-on the same remaining pairs and scores both the same way: held-out
-link-prediction ROC-AUC (held-out pairs against as many sampled non-pairs) and
-genre purity@10 (with chance beside it). Prints a table.
+Metrics: held-out ROC-AUC, MRR and Hits@10 of held-out links (ranked among
+the links the book lacks), and purity@10 of genre, author and country. The
+figures are means over the seeds, with the spread (max - min) beside them.
+
+Corpora: ``demo`` (the shipped classics), ``p15`` (real records), and
+``planted``: 4,000 books in 20 planted genres where three links in four are
+popular pages shared by every genre (Zipf-distributed noise). On it a
+binary SVD's leading factors are popularity, and it finds no genre at all.
 """
 
 from __future__ import annotations
@@ -30,45 +42,201 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "p15_books.ndjson"
 
+LEVERS = {
+    "levers: uniform negatives (power 0)": {"negative_power": 0.0},
+    "levers: non-pairs to -1 (the seed's)": {"negative_target": -1.0},
+    "levers: both as the seed (old default)": {"negative_power": 0.0, "negative_target": -1.0, "epochs": 15},
+    "levers: 15 epochs": {"epochs": 15},
+    "levers: 3 negatives": {"negative_ratio": 3},
+    "levers: power 1.0": {"negative_power": 1.0},
+    "levers: dim 100": {"dim": 100},
+    "levers: learning rate 0.1": {"learning_rate": 0.1},
+}
+
+
+def planted_noisy(n_books: int = 4000, genres: int = 20, links_per_genre: int = 150, popular: int = 600,
+                  mean_links: int = 30, genre_share: float = 0.25, seed: int = 0):
+    """A planted-genre graph drowned in popular links, cleaned like records (links in < 4 books dropped).
+
+    Returns
+    -------
+    graph : LinkGraph
+        Books with a ``primary_genre`` (the planted genre).
+    """
+    import pandas as pd
+
+    from bookembed.graph import LinkGraph
+
+    rng = np.random.default_rng(seed)
+    genre = rng.integers(0, genres, n_books)
+    n_links = popular + genres * links_per_genre
+    pop_w = 1 / (np.arange(popular) + 5.0)
+    in_genre_w = 1 / (np.arange(links_per_genre) + 3.0) ** 0.8
+    counts = rng.poisson(mean_links, n_books) + 5
+    books, links = [], []
+    for b in range(n_books):
+        k = int(counts[b])
+        k_genre = max(1, int(rng.binomial(k, genre_share)))
+        books.append(np.full(k, b))
+        links.append(popular + genre[b] * links_per_genre + rng.choice(links_per_genre, k_genre,
+                                                                       p=in_genre_w / in_genre_w.sum()))
+        links.append(rng.choice(popular, k - k_genre, p=pop_w / pop_w.sum()))
+    keys = np.unique(np.concatenate(books).astype(np.int64) * n_links + np.concatenate(links))
+    pb, pl = keys // n_links, keys % n_links
+    keep = np.bincount(pl, minlength=n_links)[pl] >= 4
+    pb, pl = pb[keep], pl[keep]
+    used, pl = np.unique(pl, return_inverse=True)
+    frame = pd.DataFrame({"title": [f"book {i}" for i in range(n_books)],
+                          "primary_genre": [f"genre {g}" for g in genre]})
+    return LinkGraph(books=frame, links=tuple(f"link {j}" for j in used),
+                     link_counts=np.bincount(pl).astype(np.int64),
+                     pair_books=pb.astype(np.int32), pair_links=pl.astype(np.int32))
+
+
+def load(name: str, data: str):
+    from bookembed.corpus import load_corpus
+
+    if name == "planted":
+        return planted_noisy()
+    return load_corpus("demo" if name == "demo" else data)
+
+
+def methods_for(graph, seed: int, levers: bool, with_seed_recipe: bool):
+    """(name, fit) pairs; each fit returns (book_vectors, link_vectors) from the training pairs only."""
+    from bookembed.baselines import BASELINE_LABELS, BASELINES, fit_baseline
+    from bookembed.training import TrainConfig, train
+
+    def ours(**changes):
+        def fit(heldout):
+            result = train(graph.pair_books, graph.pair_links, graph.n_books, graph.n_links,
+                           TrainConfig(seed=seed, **changes))
+            assert np.array_equal(result.heldout, heldout), "one held-out split for every method"
+            return result.book_vectors, result.link_vectors
+        return fit
+
+    def baseline(name):
+        def fit(heldout):
+            fitted = fit_baseline(name, graph.pair_books, graph.pair_links, graph.n_books, graph.n_links, heldout,
+                                  seed=seed)
+            return fitted.book_vectors, fitted.link_vectors
+        return fit
+
+    def seed_recipe(heldout):
+        from seed_recipe import train_seed
+
+        books, links, _, _ = train_seed(graph.pair_books, graph.pair_links, graph.n_books, graph.n_links,
+                                        train_mask=~heldout, epochs=15, seed=seed)
+        return books, links
+
+    out = [("seed recipe", seed_recipe)] if with_seed_recipe else []
+    out += [(BASELINE_LABELS[name], baseline(name)) for name in BASELINES]
+    out.append(("bookembed default", ours()))
+    if levers:
+        out += [(name, ours(**changes)) for name, changes in LEVERS.items()]
+    return out
+
+
+def run_corpus(name: str, data: str, seeds: int, levers: bool, with_seed_recipe: bool) -> list[dict]:
+    from bookembed.evaluate import score_vectors
+    from bookembed.sampling import split_heldout
+    from bookembed.training import TrainConfig
+
+    graph = load(name, data)
+    print(f"\n## {name}: {graph.n_books:,} books, {graph.n_links:,} links, {graph.n_pairs:,} pairs", flush=True)
+    rows = []
+    for seed in range(seeds):
+        heldout = split_heldout(np.asarray(graph.pair_books, np.int32), np.asarray(graph.pair_links, np.int32),
+                                TrainConfig().heldout_share, np.random.default_rng(seed))
+        for method, fit in methods_for(graph, seed, levers, with_seed_recipe):
+            start = time.perf_counter()
+            books, links = fit(heldout)
+            seconds = time.perf_counter() - start
+            scored = score_vectors(books, links, graph, heldout, seed=seed)
+            row = {"corpus": name, "method": method, "seed": seed, "AUC": scored["auc"],
+                   "MRR": scored["ranking"]["mrr"], "Hits@10": scored["ranking"]["hits"], "seconds": seconds}
+            for column, purity in scored["purity"].items():
+                row[f"{column} purity"] = purity["purity"]
+                row[f"{column} chance"] = purity["chance"]
+            rows.append(row)
+            print(f"  seed {seed} {method:<42} AUC {row['AUC']:.3f}  Hits@10 {row['Hits@10']:.3f}  "
+                  f"genre purity {row.get('genre purity', float('nan')):.3f}  {seconds:.1f} s", flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """Means over seeds (± half the spread when there are several), as a Markdown table."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    figures = [c for c in ("AUC", "MRR", "Hits@10", "genre purity", "author purity", "country purity", "seconds")
+               if c in frame.columns]
+    out = []
+    for corpus, part in frame.groupby("corpus", sort=False):
+        chance = {c: part[f"{c} chance"].mean() for c in ("genre", "author", "country") if f"{c} chance" in part}
+        out.append(f"\n### {corpus} (chance: " + ", ".join(f"{c} {v:.3f}" for c, v in chance.items()) + ")\n")
+        out.append("| method | " + " | ".join(figures) + " |")
+        out.append("|---" * (len(figures) + 1) + "|")
+        for method, group in part.groupby("method", sort=False):
+            cells = []
+            for c in figures:
+                values = group[c].dropna()
+                if values.empty:
+                    cells.append("")
+                    continue
+                spread = (values.max() - values.min()) / 2
+                fmt = "{:.1f}" if c == "seconds" else "{:.3f}"
+                cells.append(fmt.format(values.mean()) + (f" ± {spread:.3f}" if len(values) > 1 and c != "seconds"
+                                                          else ""))
+            out.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def scale() -> None:
+    """What ``pipeline.metrics_for`` costs at the full dataset's size: 37,020 books × 40,000 links."""
+    from bench_scale_quality import planted_corpus
+
+    from bookembed.baselines import fit_baseline
+    from bookembed.evaluate import score_vectors
+    from bookembed.graph import LinkGraph
+    from bookembed.sampling import split_heldout
+
+    import pandas as pd
+
+    n_books, n_links = 37_020, 40_000
+    pb, pl, topic = planted_corpus(n_books, n_links, topics=40)
+    graph = LinkGraph(books=pd.DataFrame({"title": [str(i) for i in range(n_books)],
+                                          "primary_genre": [str(t) for t in topic]}),
+                      links=tuple(str(j) for j in range(n_links)),
+                      link_counts=np.bincount(pl, minlength=n_links), pair_books=pb, pair_links=pl)
+    heldout = split_heldout(pb, pl, 0.05, np.random.default_rng(0))
+    print(f"{n_books:,} books, {n_links:,} links, {len(pb):,} pairs ({int(heldout.sum()):,} held out)")
+    rng = np.random.default_rng(0)
+    books, links = rng.normal(size=(n_books, 50)).astype(np.float32), rng.normal(size=(n_links, 50)).astype(np.float32)
+    start = time.perf_counter()
+    score_vectors(books, links, graph, heldout)
+    print(f"scoring one set of vectors (AUC, ranking sampled to 5,000 pairs, purity sampled to 5,000 books): "
+          f"{time.perf_counter() - start:.1f} s")
+    for name in ("svd", "svd-tfidf", "als"):
+        fitted = fit_baseline(name, pb, pl, n_books, n_links, heldout, seed=0)
+        print(f"fitting {name}: {fitted.seconds:.1f} s")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--seeds", type=int, default=3, help="repeat with this many seeds")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="the real records (p15)")
+    parser.add_argument("--corpora", default="demo,p15,planted")
+    parser.add_argument("--seeds", type=int, default=3, help="repeat with this many seeds (0, 1, ...)")
+    parser.add_argument("--levers", action="store_true", help="also train with one default changed at a time")
+    parser.add_argument("--no-seed-recipe", action="store_true", help="leave out the seed's recipe (slow)")
+    parser.add_argument("--scale", action="store_true", help="only time training-time evaluation at 37k books")
     args = parser.parse_args()
-
-    from bookembed.corpus import load_corpus
-    from bookembed.evaluate import genre_purity, heldout_auc
-    from bookembed.sampling import split_heldout
-    from bookembed.training import TrainConfig, train
-    from seed_recipe import train_seed
-
-    corpus = load_corpus(args.data)
-    genres = corpus.books["primary_genre"].tolist()
-    print(f"{corpus.source}: {corpus.n_books} books, {corpus.n_links} links, {corpus.n_pairs} pairs")
-    print(f"{'run':<28}{'AUC':>8}{'purity@10':>11}{'chance':>8}{'seconds':>9}")
-    rows = {"seed recipe": [], "bookembed default": []}
-    for seed in range(args.seeds):
-        config = TrainConfig(seed=seed)
-        # bookembed draws its own split from the seed; the seed recipe gets the very same one
-        heldout = split_heldout(corpus.pair_books, corpus.pair_links, config.heldout_share, np.random.default_rng(seed))
-        t0 = time.perf_counter()
-        ours = train(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links, config)
-        ours_s = time.perf_counter() - t0
-        assert np.array_equal(ours.heldout, heldout)
-        t0 = time.perf_counter()
-        sb, sl, _, _ = train_seed(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links,
-                                  train_mask=~heldout, epochs=15, seed=seed)
-        seed_s = time.perf_counter() - t0
-        for name, (b, l, secs) in {"seed recipe": (sb, sl, seed_s),
-                                   "bookembed default": (ours.book_vectors, ours.link_vectors, ours_s)}.items():
-            auc = heldout_auc(b, l, corpus.pair_books, corpus.pair_links, heldout, seed=seed)
-            pur = genre_purity(b, genres)
-            rows[name].append((auc, pur["purity"]))
-            print(f"{name + f' (seed {seed})':<28}{auc:>8.3f}{pur['purity']:>11.3f}{pur['chance']:>8.3f}{secs:>9.1f}")
-    for name, vals in rows.items():
-        a = np.array(vals)
-        print(f"{name + ' mean':<28}{a[:, 0].mean():>8.3f}{a[:, 1].mean():>11.3f}")
+    if args.scale:
+        scale()
+        return
+    rows = []
+    for name in args.corpora.split(","):
+        rows += run_corpus(name, args.data, args.seeds, args.levers, not args.no_seed_recipe)
+    print(table(rows))
 
 
 if __name__ == "__main__":

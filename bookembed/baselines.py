@@ -219,7 +219,11 @@ def fit_baseline(name: str, pair_books: np.ndarray, pair_links: np.ndarray, n_bo
     train = None if heldout is None else ~np.asarray(heldout, dtype=bool)
     matrix = training_matrix(pair_books, pair_links, n_books, n_links, train)
     if name == "als":
-        books, links = als_vectors(matrix, dim, seed)
+        # as training does: one thread (reproducible to the bit) on small corpora, every core on large ones
+        from bookembed.training import PARALLEL_MIN_PAIRS, available_cores
+
+        threads = available_cores() if matrix.nnz >= PARALLEL_MIN_PAIRS else 1
+        books, links = als_vectors(matrix, dim, seed, threads=threads)
     else:
         books, links = svd_vectors(matrix, dim, tfidf=name == "svd-tfidf", seed=seed)
     return BaselineVectors(name, books, links, time.perf_counter() - start)

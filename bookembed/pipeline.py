@@ -60,6 +60,7 @@ def train_corpus_to_folder(
     config: TrainConfig = TrainConfig(),
     progress: Callable[[Progress], object] | None = None,
     on_stage: Callable[[str], object] | None = None,
+    baselines: bool = True,
 ) -> tuple[Path, dict]:
     """Train on a loaded corpus, measure it and write the model folder atomically.
 
@@ -72,8 +73,8 @@ def train_corpus_to_folder(
     """
     result = train(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links, config, progress)
     if on_stage is not None:
-        on_stage("measuring held-out AUC, Hits@10 and purity, beside SVD and ALS baselines")
-    metrics = metrics_for(corpus, result, config.seed)
+        on_stage("measuring held-out AUC, Hits@10 and purity" + (", beside SVD and ALS baselines" if baselines else ""))
+    metrics = metrics_for(corpus, result, config.seed, baselines=baselines)
     if on_stage is not None:
         on_stage("saving the model folder")
     # what was actually used where the config said "automatic"
@@ -107,6 +108,7 @@ def train_model_folder(
     progress: Callable[[Progress], object] | None = None,
     on_stage: Callable[[str], object] | None = None,
     on_corpus: Callable[[Corpus], object] | None = None,
+    baselines: bool = True,
 ) -> tuple[Path, dict, Corpus]:
     """Load ``source`` (``"demo"``, NDJSON or a pairs table), train, evaluate and save to ``out``.
 
@@ -130,6 +132,8 @@ def train_model_folder(
         ``on_stage(sentence)`` as each stage starts.
     on_corpus : callable, optional
         Called with the loaded corpus before training (to report its size).
+    baselines : bool
+        Also fit and score the SVD and ALS baselines (``metrics_for``).
     """
     if not overwrite and is_model_folder(out):
         raise ModelFolderError(f"{out}: already holds a trained model; pass --overwrite to replace it")
@@ -141,5 +145,5 @@ def train_model_folder(
     Path(out).parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
     if on_stage is not None:
         on_stage(f"training on {corpus.n_books:,} books, {corpus.n_links:,} links, {corpus.n_pairs:,} pairs")
-    path, metrics = train_corpus_to_folder(corpus, out, config, progress, on_stage)
+    path, metrics = train_corpus_to_folder(corpus, out, config, progress, on_stage, baselines)
     return path, metrics, corpus

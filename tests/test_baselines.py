@@ -189,3 +189,41 @@ def test_cli_evaluate_with_baselines(fake_model, tmp_path):
     text = run_cli("evaluate", "--model", fake_model, "--baselines", cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "implicit ALS" in text.stdout and "truncated SVD, TF-IDF" in text.stdout and "Hits@10" in text.stdout
+
+
+def test_training_stores_the_model_and_its_baselines_in_the_manifest(tiny_path, tmp_path):
+    from bookembed.evaluate import baseline_table
+    from bookembed.pipeline import train_model_folder
+    from bookembed.training import TrainConfig
+
+    config = TrainConfig(epochs=5, batch_size=16, dim=6, heldout_share=0.2, seed=3)
+    path, metrics, corpus = train_model_folder(tiny_path, tmp_path / "m", config)
+    stored = load_model_folder(path).manifest["metrics"]
+    assert set(stored["baselines"]) == set(BASELINES)
+    assert stored["ranking"]["pairs"] == stored["heldout_pairs"] > 0
+    assert {"genre", "author"} <= set(stored["purity"])
+    assert stored["evaluation_seconds"] >= 0
+    assert len(baseline_table(stored)) == len(BASELINES) + 2
+    # the same figures as scoring a baseline by hand on the folder's training pairs
+    model = load_model_folder(path)
+    svd = fit_baseline("svd", model.pair_books, model.pair_links, model.n_books, model.n_links, model.heldout,
+                       dim=6, seed=3)
+    from bookembed.evaluate import score_vectors
+
+    by_hand = score_vectors(svd.book_vectors, svd.link_vectors, model, model.heldout, seed=3)
+    assert by_hand["ranking"] == stored["baselines"]["svd"]["ranking"]
+    _, without, _ = train_model_folder(tiny_path, tmp_path / "n", config, baselines=False)
+    assert "baselines" not in without and baseline_table(without) is None
+
+
+@pytest.mark.slow
+def test_on_real_records_the_default_beats_every_baseline(real_path, tmp_path):
+    """p15, seed 0 (one of the three seeds ``benchmarks/bench_quality.py`` reports): Hits@10 and genre purity@10."""
+    from bookembed.pipeline import train_model_folder
+    from bookembed.training import TrainConfig
+
+    _, metrics, _ = train_model_folder(real_path, tmp_path / "p15", TrainConfig(seed=0))
+    for name, scored in metrics["baselines"].items():
+        assert metrics["ranking"]["hits"] >= scored["ranking"]["hits"], name
+        assert metrics["purity"]["genre"]["purity"] >= scored["purity"]["genre"]["purity"], name
+        assert metrics["auc"] > scored["auc"], name
