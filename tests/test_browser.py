@@ -276,8 +276,10 @@ def test_a_fresh_server_opened_at_map_shows_the_frame_and_the_map(tiny_trained_m
     try:
         with streamlit_server(models, tmp_path / "streamlit.log") as base:
             pg.goto(url_for(base, "map"))
-            wait_for_map(pg)
             sidebar = pg.locator("[data-testid=stSidebar]")
+            # the frame first: without ui.frame() on the page there is no model picker (and no map)
+            sidebar.get_by_text("Model folder").wait_for(timeout=60000)
+            wait_for_map(pg)
             assert sidebar.get_by_text("Model folder").is_visible()
             assert sidebar.get_by_text("12 books · ").is_visible()
             for name in ("Search", "Map", "Export", "Model", "Train"):
