@@ -37,10 +37,12 @@ SITE_NAMESPACES = {
 
 def _siteinfo_xml(namespaces: dict[int, str]) -> str:
     lines = [
-        '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        'xsi:schemaLocation="http://www.mediawiki.org/xml/export-0.11/ '
-        'http://www.mediawiki.org/xml/export-0.11.xsd" version="0.11" xml:lang="en">',
+        (
+            '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi:schemaLocation="http://www.mediawiki.org/xml/export-0.11/ '
+            'http://www.mediawiki.org/xml/export-0.11.xsd" version="0.11" xml:lang="en">'
+        ),
         "  <siteinfo>",
         "    <sitename>Wikipedia</sitename>",
         "    <dbname>enwiki</dbname>",

@@ -446,7 +446,7 @@ def _strip_footer(text: str) -> str:
 
 
 def _take(page: tuple, page_filter: PageFilter, pattern, result: PartResult) -> None:
-    page_id, namespace, title, redirect, timestamp, text = page
+    _, namespace, title, redirect, timestamp, text = page
     counts = result.counts
     counts.pages += 1
     if namespace != 0:
