@@ -156,19 +156,21 @@ def scheduler(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("dask")
     info = base / "scheduler.json"
-    dask = str(Path(sys.executable).parent / "dask")
+    # `dask scheduler` and `dask worker`, run as modules so no console script has to be on PATH
+    scheduler_cmd = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    worker_cmd = [sys.executable, "-m", "distributed.cli.dask_worker"]
     log = open(base / "dask.log", "w")
     procs = []
     try:
         procs.append(subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+            [*scheduler_cmd, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
             stdout=log, stderr=subprocess.STDOUT, cwd=base))
         deadline = time.monotonic() + 60
         while not info.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert info.exists(), (base / "dask.log").read_text()
         procs.append(subprocess.Popen(
-            [dask, "worker", "--scheduler-file", str(info), "--nworkers", "2", "--nthreads", "1", "--host",
+            [*worker_cmd, "--scheduler-file", str(info), "--nworkers", "2", "--nthreads", "1", "--host",
              "127.0.0.1", "--no-dashboard", "--local-directory", str(base)],
             stdout=log, stderr=subprocess.STDOUT, cwd=base))
         address = json.loads(info.read_text())["address"]
