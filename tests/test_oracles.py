@@ -262,7 +262,103 @@ def test_heldout_auc_is_none_only_without_heldout_pairs():
     assert heldout_auc(vectors[:40], vectors[40:], pb, pl, one) in (0.0, 0.5, 1.0)
 
 
-# ---------------------------------------------------------------- ranking metrics, when evaluate has them
+# ---------------------------------------------------------------- MRR and Hits@k
+
+
+def oracle_ranks(books, links, pb, pl, heldout):
+    """Filtered rank of each held-out link: 1 + the links the book does not truly link to (training or
+    held-out) that score at least as high, by float64 cosine. In the order of the held-out pairs."""
+    b64, l64 = np.asarray(books, np.float64), np.asarray(links, np.float64)
+    true = {}
+    for b, l in zip(pb.tolist(), pl.tolist()):
+        true.setdefault(b, set()).add(l)
+    ranks = {}
+    for i in np.flatnonzero(heldout):
+        b, l = int(pb[i]), int(pl[i])
+
+        def cos(j):
+            return b64[b] @ l64[j] / np.linalg.norm(b64[b]) / np.linalg.norm(l64[j])
+
+        own = cos(l)
+        ranks[i] = 1 + sum(cos(j) >= own for j in range(len(l64)) if j not in true[b])
+    return ranks, true
+
+
+def dyadic_rows(n, dim, rng):
+    """Unit rows with four entries of +-1/2: cosines are exact multiples of 1/4, so ties are exact."""
+    out = np.zeros((n, dim))
+    for row in out:
+        row[rng.choice(dim, 4, replace=False)] = rng.choice([-0.5, 0.5], 4)
+    return out
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), k=st.sampled_from([1, 3, 10]), block=st.sampled_from([None, 1, 4]),
+       tied=st.booleans())
+def test_mrr_and_hits_equal_brute_force_filtered_ranks(seed, k, block, tied):
+    rng, pb, pl, heldout = random_pairs(seed, n_books=25, n_links=30, density=0.25)
+    if tied:  # few distinct cosines: ties must count against the held-out link
+        books, links = dyadic_rows(25, 8, rng), dyadic_rows(30, 8, rng)
+    else:
+        books, links = rng.normal(size=(25, 6)) * rng.uniform(0.1, 5, (25, 1)), rng.normal(size=(30, 6))
+    got = ev.link_ranking(books, links, pb, pl, heldout, k, block=block)
+    ranks, true = oracle_ranks(books, links, pb, pl, heldout)
+    r = np.array(list(ranks.values()), dtype=np.float64)
+    assert got["pairs"] == got["scored"] == int(heldout.sum()) and got["k"] == k
+    assert got["mrr"] == pytest.approx(np.mean(1 / r), abs=1e-12)
+    assert got["hits"] == pytest.approx(np.mean(r <= k), abs=1e-12)
+    expected_candidates = np.mean([30 - len(true[int(pb[i])]) for i in ranks])
+    assert got["candidates"] == pytest.approx(expected_candidates, abs=1e-12)
+    assert got["mrr_stderr"] == got["hits_stderr"] == 0.0
+
+
+def test_ranking_of_constant_vectors_puts_every_heldout_link_last():
+    _, pb, pl, heldout = random_pairs(2)
+    got = ev.link_ranking(np.ones((40, 3)), np.ones((30, 3)), pb, pl, heldout, 10)
+    ranks, true = oracle_ranks(np.ones((40, 3)), np.ones((30, 3)), pb, pl, heldout)
+    assert all(r == 1 + 30 - len(true[int(pb[i])]) for i, r in ranks.items())
+    assert got["mrr"] == pytest.approx(np.mean([1 / r for r in ranks.values()]), abs=1e-12)
+    assert got["hits"] == 0.0
+
+
+def test_ranking_a_perfect_model_gives_mrr_one():
+    """Each held-out link points exactly along its book, every other link away from it."""
+    n = 10
+    pb = np.repeat(np.arange(n, dtype=np.int32), 2)
+    pl = np.r_[[[i, n + i] for i in range(n)]].ravel().astype(np.int32)
+    heldout = np.tile([True, False], n)
+    angles = np.linspace(0, np.pi / 2, n)
+    books = np.c_[np.cos(angles), np.sin(angles), np.zeros(n)]
+    links = np.vstack([books, np.tile([0.0, 0.0, 1.0], (n, 1))])  # training links: orthogonal to every book
+    got = ev.link_ranking(books, links, pb, pl, heldout, 1)
+    ranks, _ = oracle_ranks(books, links, pb, pl, heldout)
+    assert got["mrr"] == pytest.approx(np.mean([1 / r for r in ranks.values()]), abs=1e-12)
+    # neighbouring books' links come close but never above: the own link is first among the candidates
+    assert set(ranks.values()) == {1} and got["mrr"] == 1.0 and got["hits"] == 1.0
+
+
+def test_ranking_without_heldout_pairs_is_none():
+    _, pb, pl, heldout = random_pairs(3)
+    got = ev.link_ranking(np.ones((40, 3)), np.ones((30, 3)), pb, pl, np.zeros_like(heldout))
+    assert got["mrr"] is None and got["hits"] is None and got["pairs"] == 0 and got["scored"] == 0
+
+
+def test_sampled_ranking_asking_every_pair_is_exact_and_a_sample_brackets_it():
+    rng, pb, pl, heldout = random_pairs(4, n_books=40, n_links=30, density=0.4, share=0.5)
+    books, links = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))
+    exact = ev.link_ranking(books, links, pb, pl, heldout, 5)
+    h = int(heldout.sum())
+    everyone = ev.link_ranking(books, links, pb, pl, heldout, 5, max_exact=10, n_sample=h)
+    assert everyone["mrr"] == pytest.approx(exact["mrr"], abs=1e-12) and everyone["mrr_stderr"] == 0.0
+    z = []
+    for seed in range(30):
+        got = ev.link_ranking(books, links, pb, pl, heldout, 5, max_exact=10, n_sample=40, seed=seed)
+        assert got["scored"] == 40 and got["pairs"] == h and got["mrr_stderr"] > 0 and got["hits_stderr"] > 0
+        z.append((got["mrr"] - exact["mrr"]) / got["mrr_stderr"])
+    assert abs(np.mean(z)) < 0.7 and np.mean(np.abs(z) < 2) >= 0.8
+
+
+# ---------------------------------------------------------------- a model folder's figures
 
 
 def test_evaluate_reports_auc_and_purity_of_the_same_vectors(fake_model):
