@@ -26,7 +26,6 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -350,8 +349,9 @@ def latest_dump(wiki: str = "enwiki", base_url: str = DUMPS_BASE_URL, *, timeout
             for name, info in (job.get("files") or {}).items():
                 for kind, pattern in names.items():
                     if pattern.fullmatch(name) and isinstance(info, dict):
-                        url = urllib.parse.urljoin(root, info.get("url") or f"{date}/{name}")
-                        found[kind] = (url, info.get("size"))
+                        # the run's own folder, not the status's site-absolute "url": a mirror may
+                        # serve the same layout under a prefix of its own (https://host/wikimedia/…)
+                        found[kind] = (f"{root}{date}/{name}", info.get("size"))
         if len(found) == 2:
             return DumpFiles(wiki, date, found["dump"][0], found["index"][0], found["dump"][1], found["index"][1])
     raise DownloadError(f"{root}: none of the newest {min(tries, len(dates))} runs ({', '.join(dates[:tries])}) "

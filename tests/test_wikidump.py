@@ -419,9 +419,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def mirror(tmp_path):
-    """A dumps site on 127.0.0.1: an older finished run, and a newer one still in progress."""
+    """A mirror of the dumps site on 127.0.0.1, under a path prefix of its own (/mirror): an older finished
+    run, and a newer one still in progress. Its dumpstatus.json files keep the main site's URLs."""
     site = tmp_path / "site"
-    wiki = site / "testwiki"
+    wiki = site / "mirror" / "testwiki"
     done, running = wiki / "20260101", wiki / "20260201"
     done.mkdir(parents=True)
     running.mkdir()
@@ -442,7 +443,7 @@ def mirror(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield {"url": f"http://127.0.0.1:{server.server_address[1]}", "dir": done}
+        yield {"url": f"http://127.0.0.1:{server.server_address[1]}/mirror", "dir": done}
     finally:
         server.shutdown()
         server.server_close()
@@ -454,7 +455,7 @@ def test_newest_finished_dump_is_found_and_downloaded(mirror, tmp_path):
 
     files = latest_dump("testwiki", mirror["url"])
     assert files.date == "20260101"  # 20260201 is newer but not finished
-    assert files.dump_url.endswith("/testwiki/20260101/testwiki-20260101-pages-articles-multistream.xml.bz2")
+    assert files.dump_url == f"{mirror['url']}/testwiki/20260101/testwiki-20260101-pages-articles-multistream.xml.bz2"
     seen = set()
     dump, index = download_dump("testwiki", tmp_path / "data", base_url=mirror["url"],
                                 progress=lambda name, done, total: seen.add(name))
