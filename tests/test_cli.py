@@ -150,6 +150,13 @@ def test_neighbors_json_years_are_whole_numbers_or_null(tmp_path):
     books = pd.read_parquet(path / "books.parquet")
     books["year"] = pd.array([None if i % 2 else 1900 + i for i in range(len(books))], dtype="Int64")
     books.to_parquet(path / "books.parquet", index=False)
+    # a deliberate edit: record the file's new SHA-256 and size, as a save would (loading checks them)
+    import hashlib
+
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    data = (path / "books.parquet").read_bytes()
+    manifest["checksums"]["books.parquet"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     data = neighbors_json(path, "Book 12", "-k", "20", cwd=tmp_path)
     years = [r["year"] for r in data["results"]]
     assert None in years and any(isinstance(y, int) for y in years)
