@@ -1,4 +1,4 @@
-"""Compiled inner loops for SGD training (numba), imported only when training.
+"""Compiled inner loops (numba): SGD training, and choosing each row's top k; imported only when needed.
 
 One pass over an arranged sequence of examples (each positive followed by its
 negatives), updating the two rows of each example in place: the per-example
@@ -97,3 +97,42 @@ def sgd_pass_parallel(book_vectors, link_vectors, books, links, labels, lr, head
     """``sgd_pass`` on ``threads`` threads, one contiguous shard each, without locks; returns the mean loss."""
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     return _sgd_shards(book_vectors, link_vectors, books, links, labels, lr, head, classify, threads)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def top_k_select(sims, k):  # pragma: no cover - compiled
+    """Each row's ``k`` largest entries, largest first, ties by column: (columns int64, values float32).
+
+    One pass over a row with a small sorted buffer, rows in parallel: about
+    one comparison per entry, where a partition touches each several times.
+
+    Parameters
+    ----------
+    sims : ndarray, float32, shape (m, n)
+        Entries of -inf are never chosen unless a row has fewer than ``k`` others.
+    k : int
+        ``1 <= k <= n``.
+    """
+    m, n = sims.shape
+    cols = np.empty((m, k), dtype=np.int64)
+    vals = np.empty((m, k), dtype=np.float32)
+    for r in numba.prange(m):
+        best_v = np.full(k, -np.inf, dtype=np.float32)
+        best_c = np.full(k, n, dtype=np.int64)
+        filled = 0
+        for j in range(n):
+            v = sims[r, j]
+            if filled == k and not v > best_v[k - 1]:
+                continue  # ties keep the lower column, seen first
+            pos = min(filled, k - 1)
+            while pos > 0 and v > best_v[pos - 1]:
+                best_v[pos] = best_v[pos - 1]
+                best_c[pos] = best_c[pos - 1]
+                pos -= 1
+            best_v[pos] = v
+            best_c[pos] = j
+            if filled < k:
+                filled += 1
+        cols[r] = best_c
+        vals[r] = best_v
+    return cols, vals

@@ -40,9 +40,16 @@ import numpy as np
 
 from bookembed.errors import BookembedError
 from bookembed.store import write_json_atomic, write_npy_atomic
-from bookembed.vectors import ProgressFn, cosine_knn, unit_rows
+from bookembed.vectors import ProgressFn, cosine_knn, top_k_against, top_k_rows, unit_rows
 
 FAITHFULNESS_K = 10
+MAP_FIT_BOOKS = 50_000
+"""UMAP and t-SNE are fitted on at most this many books (a seeded sample); every other book is
+placed at the mean position of its ``PLACE_K`` nearest fitted books (cosine, exact)."""
+PLACE_K = 10
+EXACT_FAITHFULNESS = 50_000
+"""Above this many books, faithfulness is measured on ``FAITHFULNESS_QUERIES`` sampled books."""
+FAITHFULNESS_QUERIES = 5_000
 PROJECTIONS = "projections"
 VIEWS = "views.json"
 
@@ -208,13 +215,25 @@ def neighbour_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a[:, :, None] == b[:, None, :]).any(axis=2).sum(axis=1) / k
 
 
-def faithfulness(
+def faithfulness(vectors: np.ndarray, coords: np.ndarray, k: int = FAITHFULNESS_K, *,
+                 knn: np.ndarray | None = None) -> float:
+    """Mean share of each book's ``k`` nearest neighbours (cosine) kept among its ``k`` nearest on the map.
+
+    See ``faithfulness_report`` (this is its ``faithfulness``).
+    """
+    return faithfulness_report(vectors, coords, k, knn=knn)["faithfulness"]
+
+
+def faithfulness_report(
     vectors: np.ndarray,
     coords: np.ndarray,
     k: int = FAITHFULNESS_K,
     *,
     knn: np.ndarray | None = None,
-) -> float:
+    max_exact: int = EXACT_FAITHFULNESS,
+    n_queries: int = FAITHFULNESS_QUERIES,
+    seed: int = 0,
+) -> dict:
     """Mean share of each book's ``k`` nearest neighbours (cosine) kept among its ``k`` nearest on the map.
 
     Parameters
@@ -226,14 +245,39 @@ def faithfulness(
     knn : ndarray of int, shape (n, >= k + 1), optional
         Precomputed cosine neighbours with each row's own point first
         (``cosine_knn``), to avoid computing them twice.
+    max_exact, n_queries, seed : int
+        Above ``max_exact`` books, ``n_queries`` books drawn with ``seed`` are
+        scored (their neighbours are still found among every book, exactly):
+        O(n_queries * n * dim) instead of O(n^2 * dim).
+
+    Returns
+    -------
+    dict
+        ``faithfulness`` (mean share), ``k``, ``queries`` (books scored) and
+        ``stderr`` (the sampling error; 0 when every book was scored).
     """
+    from sklearn.neighbors import KDTree
+
     n = len(vectors)
     k = min(k, n - 1)
     if k < 1:
-        return 1.0
+        return {"faithfulness": 1.0, "k": max(k, 0), "queries": n, "stderr": 0.0}
+    queries = np.arange(n)
+    if n > max_exact:
+        queries = np.sort(np.random.default_rng(seed).choice(n, size=min(n_queries, n), replace=False))
+        knn = None
     if knn is None or knn.shape[1] < k + 1:
-        knn, _ = cosine_knn(vectors, k + 1)
-    return float(neighbour_overlap(knn[:, 1 : k + 1], map_knn(coords, k)).mean())
+        knn, _ = top_k_rows(unit_rows(vectors), k + 1, queries=queries, self_first=True)
+    coords = np.asarray(coords, dtype=np.float64)
+    _, found = KDTree(coords).query(coords[queries], k=k + 1)
+    # Drop each query's own point; where duplicates hide it, drop the farthest instead.
+    own = found == queries[:, None]
+    own[~own.any(axis=1), -1] = True
+    on_map = found[~own].reshape(len(queries), k)
+    shares = neighbour_overlap(knn[:, 1 : k + 1], on_map)
+    m = len(shares)
+    stderr = float(shares.std(ddof=1) / np.sqrt(m) * np.sqrt(1 - m / n)) if m < n and m > 1 else 0.0
+    return {"faithfulness": float(shares.mean()), "k": k, "queries": m, "stderr": stderr}
 
 
 # ---------------------------------------------------------------- methods
@@ -268,16 +312,20 @@ def _stage(progress: ProgressFn | None, lo: float, hi: float) -> ProgressFn | No
 
 def _pca(vectors: np.ndarray, settings: PCASettings) -> tuple[np.ndarray, dict]:
     x = unit_rows(vectors) if settings.normalize else np.asarray(vectors, dtype=np.float32)
-    x = x - x.mean(axis=0)
-    u, s, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
-    dims = min(settings.dims, vt.shape[0])
+    x = (x - x.mean(axis=0)).astype(np.float64)
+    # The components are the eigenvectors of the dim x dim scatter matrix:
+    # O(n * dim^2) time and O(dim^2) extra memory, where an SVD of the n x dim
+    # matrix would hold another n x dim copy.
+    var, vectors_ = np.linalg.eigh(x.T @ x)
+    order = np.argsort(-var, kind="stable")
+    var, vt = np.maximum(var[order], 0.0), vectors_[:, order].T
+    dims = min(settings.dims, vt.shape[0], len(x))
     # Deterministic signs: the largest loading of each component is positive.
     signs = np.sign(vt[np.arange(dims), np.abs(vt[:dims]).argmax(axis=1)])
     signs[signs == 0] = 1
-    coords = u[:, :dims] * s[:dims] * signs
+    coords = (x @ vt[:dims].T) * signs
     if dims < settings.dims:  # fewer components than asked (tiny inputs)
         coords = np.hstack([coords, np.zeros((len(x), settings.dims - dims))])
-    var = s**2
     explained = (var[: settings.dims] / var.sum()).tolist() if var.sum() > 0 else [0.0] * settings.dims
     return coords, {"explained_variance": [round(v, 6) for v in explained]}
 
@@ -346,10 +394,26 @@ def _tsne(vectors, settings: TSNESettings, progress) -> tuple[np.ndarray, dict]:
     return coords, {"perplexity_used": perplexity}
 
 
+def _place(unit: np.ndarray, fitted: np.ndarray, fitted_coords: np.ndarray, rest: np.ndarray,
+           progress: ProgressFn | None) -> np.ndarray:
+    """Coordinates of the ``rest`` books: the mean position of each one's ``PLACE_K`` nearest fitted books.
+
+    Exact cosine search, O(len(rest) * len(fitted) * dim) in blocks.
+    """
+    nearest, _ = top_k_against(unit[rest], unit[fitted], PLACE_K, progress=progress)
+    return fitted_coords[nearest].mean(axis=1)
+
+
 def compute_projection(
     vectors: np.ndarray, settings: Settings, progress: ProgressFn | None = None
 ) -> tuple[np.ndarray, dict]:
     """Project vectors and measure faithfulness, without touching any folder.
+
+    Costs for n books: PCA is O(n * dim^2). UMAP and t-SNE are fitted on at
+    most ``MAP_FIT_BOOKS`` books (exact neighbours among them, then the
+    layout), and the other books are placed by their nearest fitted books,
+    O((n - fit) * fit * dim); so a million books take minutes, not hours.
+    Faithfulness is exact up to ``EXACT_FAITHFULNESS`` books, sampled above.
 
     Parameters
     ----------
@@ -362,37 +426,58 @@ def compute_projection(
     -------
     coords : ndarray of float32, shape (n_books, dims)
     info : dict
-        ``faithfulness``, ``seconds`` and method-specific ``extra`` facts.
+        ``faithfulness``, ``faithfulness_k``, ``faithfulness_queries`` and
+        ``faithfulness_stderr``, ``fitted_books``, ``seconds`` and
+        method-specific ``extra`` facts.
     """
+    # 1. check the input
     vectors = np.asarray(vectors, dtype=np.float32)
     n = len(vectors)
     if n < 3:
         raise ProjectionError(f"a map needs at least 3 books, this model has {n}")
     started = time.perf_counter()
     k_faith = min(FAITHFULNESS_K, n - 1)
+    knn_idx = None
+    # 2. which books the layout is fitted on: all, or a seeded sample
+    fitted = np.arange(n)
+    if settings.method != "pca" and n > MAP_FIT_BOOKS:
+        fitted = np.sort(np.random.default_rng(settings.seed).choice(n, MAP_FIT_BOOKS, replace=False))
+    fit_share = 0.9 if len(fitted) == n else 0.55
+    # 3. fit
     if settings.method == "umap":
-        # Exact neighbours serve both UMAP (its graph) and the faithfulness score.
-        k = max(min(settings.n_neighbors, n - 1), k_faith + 1)
-        knn = cosine_knn(vectors, k, progress=_stage(progress, 0.0, 0.15))
+        # Exact neighbours serve both UMAP (its graph) and, without a sample, the faithfulness score.
+        k = max(min(settings.n_neighbors, len(fitted) - 1), k_faith + 1)
+        knn = cosine_knn(vectors[fitted], k, progress=_stage(progress, 0.0, 0.15))
         if progress:
             progress(0.15, "UMAP: fuzzy neighbour graph and spectral start (numba compiles on first use)")
-        coords, extra = _umap(vectors, settings, knn, _stage(progress, 0.15, 0.9))
-        knn_idx = knn[0]
+        fit_coords, extra = _umap(vectors[fitted], settings, knn, _stage(progress, 0.15, fit_share))
+        knn_idx = knn[0] if len(fitted) == n else None
+    elif settings.method == "tsne":
+        fit_coords, extra = _tsne(vectors[fitted], settings, _stage(progress, 0.0, fit_share))
     else:
-        if settings.method == "tsne":
-            coords, extra = _tsne(vectors, settings, _stage(progress, 0.0, 0.85))
-        else:
-            if progress:
-                progress(0.0, "PCA")
-            coords, extra = _pca(vectors, settings)
-        knn_idx, _ = cosine_knn(vectors, k_faith + 1, progress=_stage(progress, 0.85 if settings.method == "tsne" else 0.1, 0.97))
-    coords = np.ascontiguousarray(coords, dtype=np.float32)
+        if progress:
+            progress(0.0, "PCA")
+        fit_coords, extra = _pca(vectors, settings)
+    # 4. place the books the layout did not see
+    coords = np.empty((n, settings.dims), dtype=np.float32)
+    coords[fitted] = fit_coords
+    if len(fitted) < n:
+        rest = np.setdiff1d(np.arange(n), fitted, assume_unique=True)
+        placing = _stage(progress, fit_share, 0.9)
+        coords[rest] = _place(unit_rows(vectors), fitted, coords[fitted], rest,
+                              None if placing is None else lambda f, _: placing(f, "placing the other books by "
+                                                                               "their nearest fitted books"))
+        extra = {**extra, "placed_by_nearest": PLACE_K}
     if not np.all(np.isfinite(coords)):
         raise ProjectionError(f"{describe(settings)} produced NaN or infinite coordinates")
+    # 5. how faithful the map is
     if progress:
-        progress(0.97, f"faithfulness: {k_faith} nearest neighbours on the map")
-    score = faithfulness(vectors, coords, k_faith, knn=knn_idx)
-    return coords, {"faithfulness": score, "faithfulness_k": k_faith, "seconds": time.perf_counter() - started, "extra": extra}
+        progress(0.9, f"faithfulness: {k_faith} nearest neighbours in the vectors and on the map")
+    faith = faithfulness_report(vectors, coords, k_faith, knn=knn_idx)
+    return coords, {"faithfulness": faith["faithfulness"], "faithfulness_k": faith["k"],
+                    "faithfulness_queries": faith["queries"] if faith["queries"] < n else None,
+                    "faithfulness_stderr": faith["stderr"], "fitted_books": int(len(fitted)),
+                    "seconds": time.perf_counter() - started, "extra": extra}
 
 
 # ---------------------------------------------------------------- the cache in the model folder
@@ -492,6 +577,9 @@ def project(model, settings: Settings, progress: ProgressFn | None = None) -> np
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "faithfulness": info["faithfulness"],
             "faithfulness_k": info["faithfulness_k"],
+            "faithfulness_queries": info["faithfulness_queries"],
+            "faithfulness_stderr": info["faithfulness_stderr"],
+            "fitted_books": info["fitted_books"],
             "seconds": round(info["seconds"], 3),
             "extra": info["extra"],
             "vectors": model.vectors_checksum,
@@ -585,7 +673,10 @@ def faithfulness_sentence(info: dict, settings: Settings, dim: int) -> str | Non
         return None
     k = info.get("faithfulness_k", FAITHFULNESS_K)
     sampled = info.get("faithfulness_queries")
-    scope = f" (measured on {sampled:,} sampled books)" if sampled else ""
+    scope = f" (± {info.get('faithfulness_stderr') or 0:.0%}, measured on {sampled:,} sampled books)" if sampled else ""
+    fitted = info.get("fitted_books")
+    if fitted and fitted < info.get("n_books", fitted):
+        scope += f"; laid out on {fitted:,} sampled books, the others placed by their nearest"
     return (
         f"{describe(settings)} · faithfulness {info['faithfulness']:.0%}: on average, "
         f"{info['faithfulness'] * k:.1f} of each book's {k} nearest neighbours (cosine, in the "

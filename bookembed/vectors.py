@@ -24,6 +24,10 @@ from bookembed.errors import BookembedError
 ProgressFn = Callable[[float, str], object]
 """``progress(fraction, stage)``: fraction in [0, 1], stage a short sentence."""
 
+SELECT_MAX_K = 64
+SELECT_MIN_COLUMNS = 2048
+"""Rows at least this long, with k at most ``SELECT_MAX_K``, use the compiled selection (numba)."""
+
 TINY = 1e-12
 """Rows shorter than this are treated as zero (they stay zero when normalised)."""
 
@@ -109,10 +113,15 @@ def top_k(
 def _top_k_block(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column ids and values of each row's ``k`` largest entries, largest first (ties by column).
 
-    ``np.partition`` on values is several times faster than ``np.argpartition``,
-    so the k-th largest value is found first and the few entries at or above it
-    are sorted.
+    Small k goes through a compiled one-pass selection on every core
+    (``kernels.top_k_select``); otherwise ``np.partition`` on values (several
+    times faster than ``np.argpartition``) finds the k-th largest value first
+    and the few entries at or above it are sorted.
     """
+    if k <= SELECT_MAX_K and sims.shape[1] >= SELECT_MIN_COLUMNS:
+        from bookembed.kernels import top_k_select
+
+        return top_k_select(np.ascontiguousarray(sims, dtype=np.float32), k)
     n_rows, n = sims.shape
     if k >= n:
         order = np.argsort(-sims, axis=1, kind="stable")
@@ -182,6 +191,54 @@ def top_k_rows(
             vals[:, 0] = 1.0
         indices[start : start + len(chunk)] = top
         sims_out[start : start + len(chunk)] = vals
+        if progress is not None:
+            done = min(start + block, m)
+            progress(done / m, f"nearest neighbours: {done:,} of {m:,} books")
+    return indices, sims_out
+
+
+def top_k_against(
+    queries: np.ndarray,
+    base: np.ndarray,
+    k: int,
+    *,
+    block: int | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine top-k of each query vector among the rows of another matrix, in blocks.
+
+    Parameters
+    ----------
+    queries : ndarray, shape (m, dim)
+        L2-normalised query vectors.
+    base : ndarray, shape (n, dim)
+        L2-normalised vectors searched.
+    k : int
+        Lowered to ``n``.
+    block : int, optional
+        Queries per matrix product; by default as many as fit in 256 MB.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (m, k)
+        Rows of ``base``, nearest first, ties by row.
+    sims : ndarray of float32, shape (m, k)
+    """
+    queries = np.asarray(queries, dtype=np.float32)
+    base = np.asarray(base, dtype=np.float32)
+    m, n = len(queries), len(base)
+    k = min(k, n)
+    indices = np.empty((m, k), dtype=np.int64)
+    sims_out = np.empty((m, k), dtype=np.float32)
+    if k <= 0 or m == 0:
+        return indices, sims_out
+    block = block or int(max(16, min(4096, (64 << 20) // max(1, n))))
+    base_t = np.ascontiguousarray(base.T)
+    buffer = np.empty((min(block, m), n), dtype=np.float32)
+    for start in range(0, m, block):
+        chunk = queries[start : start + block]
+        sims = np.matmul(chunk, base_t, out=buffer[: len(chunk)])
+        indices[start : start + len(chunk)], sims_out[start : start + len(chunk)] = _top_k_block(sims, k)
         if progress is not None:
             done = min(start + block, m)
             progress(done / m, f"nearest neighbours: {done:,} of {m:,} books")
