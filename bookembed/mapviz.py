@@ -37,6 +37,19 @@ PALETTE = (
     "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516",
 )
 MAX_GROUPS = len(PALETTE)
+MIXED_ABOVE = 20_000
+"""Above this many books a categorical map is one trace with the points in random order and a
+colour per point, so no group is drawn over all the others; the legend comes from empty traces."""
+
+
+def marker_style(n: int) -> tuple[float, float]:
+    """Point size and opacity for a map of ``n`` books: smaller and fainter as the map fills.
+
+    7 px at full opacity 0.75 up to 500 books; about 2.5 px at 0.35 for a million, so dense
+    regions still show their structure instead of one solid blot.
+    """
+    scale = max(0.0, np.log10(max(n, 1) / 500))
+    return float(max(2.0, 7.0 - 1.5 * scale)), float(max(0.3, 0.75 - 0.12 * scale))
 
 
 def escape_label(text: object) -> str:
@@ -130,6 +143,36 @@ def _trace(coords: np.ndarray, ids: np.ndarray, dims: int, *, name: str, marker:
     return trace
 
 
+def _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover) -> list[dict]:
+    """Every book in one trace, in a seeded random order, coloured per point; legend entries as empty traces.
+
+    Grey groups (other, unknown) go first so they stay underneath; the
+    coloured groups are interleaved, so none hides the others.
+    """
+    code_of = {g: i for i, g in enumerate(groups)}
+    codes = np.fromiter((code_of[g] for g in labels), dtype=np.int16, count=len(labels))
+    grey = np.isin(codes, [code_of[g] for g in (OTHER, UNKNOWN) if g in code_of])
+    rng = np.random.default_rng(0)
+    order = np.concatenate([rng.permutation(np.flatnonzero(grey)), rng.permutation(np.flatnonzero(~grey))])
+    g = len(groups)
+    # a stepped colour scale: code i maps to groups[i]'s colour
+    scale = []
+    for i, name in enumerate(groups):
+        scale += [[i / g, colours[name]], [(i + 1) / g, colours[name]]]
+    marker = {**base_marker, "color": codes[order].astype(np.uint8), "colorscale": scale, "cmin": -0.5, "cmax": g - 0.5,
+              "showscale": False}
+    traces = [_trace(coords, order, dims, name="books", meta="books", hover=hover, marker=marker, showlegend=False)]
+    counts = np.bincount(codes, minlength=g)
+    for i, name in enumerate(groups):
+        empty = {"type": "scattergl" if dims == 2 else "scatter3d", "mode": "markers", "x": [None], "y": [None],
+                 "name": escape_label(f"{name} ({counts[i]:,})"), "meta": "legend", "hoverinfo": "skip",
+                 "marker": {"size": 8, "color": colours[name]}, "legendrank": 1000 + i, "showlegend": True}
+        if dims == 3:
+            empty["z"] = [None]
+        traces.append(empty)
+    return traces
+
+
 def map_figure(
     coords: np.ndarray,
     books: pd.DataFrame,
@@ -142,7 +185,7 @@ def map_figure(
     located: int | None = None,
     selected_ids: Sequence[int] | None = None,
     point_size: float | None = None,
-    opacity: float = 0.75,
+    opacity: float | None = None,
     height: int = 720,
     uirevision: str | None = None,
 ):
@@ -168,9 +211,8 @@ def map_figure(
         A book to point at with an arrow and its title.
     selected_ids : sequence of int, optional
         Shown as Plotly's selection (others dimmed) in 2-D.
-    point_size : float, optional
-        Marker size; by default smaller the more books there are.
-    opacity : float
+    point_size, opacity : float, optional
+        Marker size and opacity; by default ``marker_style(n_books)``.
     height : int
     uirevision : str, optional
         Keeps zoom and legend state across redraws with the same value.
@@ -190,8 +232,9 @@ def map_figure(
     if hover is None:
         hover = hover_texts(books)
     column = COLOR_BY[color_by]
-    if point_size is None:
-        point_size = 7.0 if n < 500 else 5.0 if n < 5000 else 3.5
+    size, alpha = marker_style(n)
+    point_size = size if point_size is None else point_size
+    opacity = alpha if opacity is None else opacity
     traces: list[dict] = []
     # 3-D markers are drawn larger for the same size.
     base_marker = {"size": point_size if dims == 2 else point_size * 0.6, "opacity": opacity, "line": {"width": 0}}
@@ -216,17 +259,21 @@ def map_figure(
         labels, groups = category_labels(values, min(top_n, MAX_GROUPS))
         colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups) if g not in (OTHER, UNKNOWN)}
         colours[OTHER], colours[UNKNOWN] = GREY_OTHER, GREY_UNKNOWN
-        # Grey groups first (underneath), then the coloured ones, smallest on top.
-        draw = [g for g in (UNKNOWN, OTHER) if g in groups] + [g for g in groups if g not in (OTHER, UNKNOWN)][::-1]
-        for g in draw:
-            ids = np.flatnonzero(labels == g)
-            traces.append(_trace(coords, ids, dims, name=f"{g} ({len(ids):,})", meta="books", hover=hover,
-                                 marker={**base_marker, "color": colours[g]}, legendrank=1000 + groups.index(g)))
+        if n > MIXED_ABOVE:
+            traces += _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover)
+        else:
+            # Grey groups first (underneath), then the coloured ones, smallest on top.
+            draw = [g for g in (UNKNOWN, OTHER) if g in groups] + [g for g in groups if g not in (OTHER, UNKNOWN)][::-1]
+            for g in draw:
+                ids = np.flatnonzero(labels == g)
+                traces.append(_trace(coords, ids, dims, name=f"{g} ({len(ids):,})", meta="books", hover=hover,
+                                     marker={**base_marker, "color": colours[g]}, legendrank=1000 + groups.index(g)))
 
     if selected_ids is not None and dims == 2:
-        chosen = set(int(i) for i in selected_ids)
+        chosen = np.asarray(list(selected_ids), dtype=np.int64)
         for t in traces:
-            t["selectedpoints"] = [j for j, i in enumerate(t["customdata"]) if int(i) in chosen]
+            if t.get("meta") == "books":
+                t["selectedpoints"] = np.flatnonzero(np.isin(t["customdata"], chosen))
 
     ring = {"size": max(9.0, point_size * 2.5), "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#d62728"}}
     if dims == 3:

@@ -302,3 +302,40 @@ def test_loss_figure_has_epoch_and_chunk_lines():
     fig = mapviz.loss_figure(history)
     assert [t.name for t in fig.data] == ["per chunk", "epoch mean"]
     assert list(fig.data[0].x) == [0.5, 2.0]
+
+
+def test_a_large_categorical_map_interleaves_the_groups_and_keeps_every_book_once():
+    """Above MIXED_ABOVE books: one trace in random order, each point in its group's colour, a legend per group."""
+    import pandas as pd
+
+    n = mapviz.MIXED_ABOVE + 500
+    rng = np.random.default_rng(3)
+    genres = np.array(["fantasy", "crime fiction", "science fiction", ""], dtype=object)[rng.integers(0, 4, n)]
+    books = pd.DataFrame({"title": [f"Book {i}" for i in range(n)], "primary_genre": genres})
+    coords = rng.normal(size=(n, 2)).astype(np.float32)
+    figure = mapviz.map_figure(coords, books, color_by="genre", top_n=2, selected_ids=[5, 7])
+    (points,) = [t for t in figure.data if t.meta == "books"]
+    ids = np.asarray(points.customdata)
+    assert sorted(ids.tolist()) == list(range(n))
+    assert not np.array_equal(ids, np.sort(ids))  # not drawn group after group
+    legend = {t.name: t.marker.color for t in figure.data if t.meta == "legend"}
+    labels, groups = mapviz.category_labels(books["primary_genre"], 2)
+    assert set(legend) == {f"{g} ({int((labels == g).sum()):,})" for g in groups}
+    # each point's colour code picks its own group's colour from the stepped scale
+    scale = points.marker.colorscale
+    codes = np.asarray(points.marker.color)
+    for j in rng.integers(0, n, 200):
+        group = labels[ids[j]]
+        value = (codes[j] + 0.5) / len(groups)
+        colour = [c for (lo, c), (hi, _) in zip(scale[::2], scale[1::2]) if lo <= value <= hi][0]
+        assert f"{group} (" in [name for name, c in legend.items() if c == colour][0]
+    # grey groups are drawn first, underneath
+    grey = np.isin(labels[ids], [mapviz.OTHER, mapviz.UNKNOWN])
+    assert grey[: grey.sum()].all()
+    assert sorted(ids[np.asarray(points.selectedpoints)].tolist()) == [5, 7]
+
+
+def test_marker_style_shrinks_and_fades_with_the_number_of_books():
+    sizes = [mapviz.marker_style(n) for n in (100, 37_020, 1_000_000)]
+    assert sizes[0] == (7.0, 0.75)
+    assert sizes[0][0] > sizes[1][0] > sizes[2][0] >= 2.0 and sizes[0][1] > sizes[1][1] > sizes[2][1] >= 0.3
