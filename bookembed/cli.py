@@ -277,6 +277,66 @@ def export_lines(result) -> list[str]:
     return lines + result.notes
 
 
+def cmd_project(args: argparse.Namespace) -> int:
+    from bookembed import projection as proj
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(args.model)
+    settings = proj.make_settings(args.method, dims=args.dims)
+    cached = proj.projection_info(model, settings)
+    bar = None
+
+    def progress(fraction: float, stage: str) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = _progress_bar(1000, proj.describe(settings), unit="‰", bar_format="{l_bar}{bar}| {elapsed} {postfix}")
+        bar.update(int(fraction * 1000) - bar.n)
+        bar.set_postfix_str(stage[:60])
+
+    try:
+        proj.project(model, settings, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    info = proj.projection_info(model, settings) or {}
+    print(("already cached: " if cached else "saved ") + str(proj.projection_paths(model.path, proj.projection_key(settings))[0]))
+    sentence = proj.faithfulness_sentence(info, settings, model.dim)
+    if sentence:
+        print(sentence)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from bookembed.index import ANN_MIN_ROWS, build_index
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(args.model)
+    for kind in ("book", "link"):
+        rows = model.n_books if kind == "book" else model.n_links
+        if rows <= ANN_MIN_ROWS and not args.force:
+            print(f"{kind}s: {rows:,} vectors; exact search is fast below {ANN_MIN_ROWS:,}, no index needed "
+                  f"(--force builds one anyway)")
+            continue
+        bar = None if args.quiet else _progress_bar(1000, f"{kind} index", unit="‰", bar_format="{l_bar}{bar}| {elapsed}")
+
+        def progress(fraction: float, stage: str, bar=bar) -> None:
+            if bar is not None:
+                bar.update(int(fraction * 1000) - bar.n)
+
+        try:
+            built = build_index(model, kind, progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        info = built.info
+        print(f"{kind}s: {rows:,} vectors indexed in {info['build_seconds']:,.1f} s; recall@{info['recall_k']} "
+              f"{info['recall']:.3f} against exact search on {info['recall_queries']:,} sampled {kind}s "
+              f"(search breadth {info['ef']})")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from bookembed.evaluate import summary
     from bookembed.store import load_model_folder, verify_model_folder
@@ -505,6 +565,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="local cluster processes (default: one per core)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_build_dataset)
+
+    p = sub.add_parser("project", help="compute and cache a map of the books (UMAP, t-SNE or PCA) ahead of time")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--method", choices=("umap", "tsne", "pca"), default="umap")
+    p.add_argument("--dims", type=int, choices=(2, 3), default=2)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("index", help="build the approximate nearest-neighbour indexes of a large model")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--force", action="store_true", help="build even below the size where exact search is fast")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("info", help="a model folder's manifest")
     p.add_argument("--model", default=str(DEFAULT_MODEL))

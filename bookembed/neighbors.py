@@ -99,6 +99,48 @@ def _meta_columns(model, ids: np.ndarray) -> dict:
     return out
 
 
+def search(
+    model,
+    kind: str,
+    query: np.ndarray,
+    k: int,
+    *,
+    exclude: Sequence[int] = (),
+    least: bool = False,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` books (or links) most similar to a query vector, exact or through the model's index.
+
+    With an approximate index (``model.ann_index``: built for models above
+    ``index.ANN_MIN_ROWS`` rows), a plain top-k asks the index for a few more
+    candidates than needed and orders them by their exact similarity; a
+    least-similar or filtered query, which an index cannot answer, is exact.
+
+    Returns
+    -------
+    ids : ndarray of int64, shape (m,), m <= k
+    sims : ndarray of float32, shape (m,)
+        Exact cosine similarities, most similar first (least first when ``least``).
+    """
+    unit = model.unit_vectors(kind)
+    index = None if least or allowed is not None else model.ann_index(kind)
+    if index is None:
+        return top_k(unit, query, k, exclude=exclude, least=least, allowed=allowed)
+    q = np.asarray(query, dtype=np.float32)
+    norm = float(np.linalg.norm(q))
+    if not norm > 1e-12:
+        raise BookembedError("the query vector has length zero: it has no direction to compare")
+    found = index.candidates(q / norm, 2 * (k + len(exclude)) + 10)
+    found = found[~np.isin(found, np.asarray(exclude, dtype=np.int64))]
+    return _order(unit, found, q / norm, k)
+
+
+def _order(unit: np.ndarray, candidates: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    sims = unit[candidates] @ query
+    order = np.lexsort((candidates, -sims))[:k]
+    return candidates[order].astype(np.int64), sims[order].astype(np.float32)
+
+
 def _names(links, ids) -> list[str]:
     return [links[j] for j in ids]
 
@@ -136,12 +178,11 @@ def similar_books(
     if not titles:
         raise BookembedError("no book given")
     ids = [resolve(model, t, "book") for t in titles]
-    unit = model.unit_vectors("book")
-    query = unit[ids].mean(axis=0)
+    query = model.unit_vectors("book")[ids].mean(axis=0)
     allowed = None
     if genre:
         allowed = (model.books["primary_genre"] == genre).to_numpy()
-    found, sims = top_k(unit, query, k, exclude=ids, least=least, allowed=allowed)
+    found, sims = search(model, "book", query, k, exclude=ids, least=least, allowed=allowed)
     query_links = set()
     for i in ids:
         query_links.update(model.book_links(i).tolist())
@@ -162,8 +203,7 @@ def similar_books(
 def similar_links(model, link: str, k: int = 10, *, least: bool = False) -> pd.DataFrame:
     """Links nearest to a link; ``shared_books`` counts books linking to both."""
     j = resolve(model, link, "link")
-    unit = model.unit_vectors("link")
-    found, sims = top_k(unit, unit[j], k, exclude=[j], least=least)
+    found, sims = search(model, "link", model.unit_vectors("link")[j], k, exclude=[j], least=least)
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(found) + 1),
@@ -180,7 +220,7 @@ def similar_links(model, link: str, k: int = 10, *, least: bool = False) -> pd.D
 def books_for_link(model, link: str, k: int = 10, *, least: bool = False) -> pd.DataFrame:
     """Books whose vectors are nearest to a link's vector; ``links_to_it`` says which really link to it."""
     j = resolve(model, link, "link")
-    found, sims = top_k(model.unit_vectors("book"), model.unit_vectors("link")[j], k, least=least)
+    found, sims = search(model, "book", model.unit_vectors("link")[j], k, least=least)
     linked = set(model.link_books(j).tolist())
     return pd.DataFrame(
         {
@@ -197,7 +237,7 @@ def books_for_link(model, link: str, k: int = 10, *, least: bool = False) -> pd.
 def links_for_book(model, title: str, k: int = 10, *, least: bool = False) -> pd.DataFrame:
     """Links whose vectors are nearest to a book's vector; ``linked`` says which the book really links to."""
     i = resolve(model, title, "book")
-    found, sims = top_k(model.unit_vectors("link"), model.unit_vectors("book")[i], k, least=least)
+    found, sims = search(model, "link", model.unit_vectors("book")[i], k, least=least)
     own = set(model.book_links(i).tolist())
     return pd.DataFrame(
         {

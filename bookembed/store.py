@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from bookembed import __version__
-from bookembed.errors import BookembedError, ModelFolderError, WriteError
+from bookembed.errors import ModelFolderError, WriteError
 from bookembed.graph import LinkGraph
 from bookembed.vectors import unit_rows
 
@@ -516,6 +516,7 @@ class ModelFolder(LinkGraph):
     link_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.float32))
     heldout: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     history: dict = field(default_factory=dict)
+    _indexes: dict = field(default_factory=dict, repr=False, compare=False)  # kind -> AnnIndex, see ann_index
 
     @property
     def name(self) -> str:
@@ -560,6 +561,26 @@ class ModelFolder(LinkGraph):
         """SHA-1 of the book vectors' bytes: ties cached projections and indexes to these vectors."""
         data = np.ascontiguousarray(self.book_vectors, dtype=np.float32)
         return hashlib.sha1(data.tobytes()).hexdigest()
+
+    @cached_property
+    def link_vectors_checksum(self) -> str:
+        """SHA-1 of the link vectors' bytes: ties the link index to these vectors."""
+        return hashlib.sha1(np.ascontiguousarray(self.link_vectors, dtype=np.float32).tobytes()).hexdigest()
+
+    def ann_index(self, kind: str = "book"):
+        """The approximate index of the book (or link) vectors, when the model is large enough to use one
+        and it has been built (``index.build_index``); else None. A found index is kept; a missing one is
+        looked for again on the next call, so an index built while the app runs is picked up."""
+        from bookembed.index import ANN_MIN_ROWS, load_index
+
+        if len(self.book_vectors if kind == "book" else self.link_vectors) <= ANN_MIN_ROWS:
+            return None
+        if kind not in self._indexes:
+            found = load_index(self, kind)
+            if found is None:
+                return None
+            self._indexes[kind] = found
+        return self._indexes[kind]
 
     @property
     def stamp(self) -> int | None:
