@@ -260,7 +260,8 @@ def cmd_download_dump(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from bookembed.export import export_folder
 
-    result = export_folder(args.model, args.out, what=args.what, titles=args.titles, tensorboard=args.tensorboard)
+    result = export_folder(args.model, args.out, what=args.what, titles=args.titles, tensorboard=args.tensorboard,
+                           shard_rows=args.shard_rows, sample=args.sample)
     for line in export_lines(result):
         print(line)
     return 0
@@ -541,6 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--what", choices=("books", "links"), default="books")
     p.add_argument("--titles", help="file with one title (or link) per line: export only those rows")
     p.add_argument("--tensorboard", metavar="LOGDIR", help="also write a TensorBoard log directory")
+    p.add_argument("--shard-rows", type=int, metavar="N",
+                   help="write the Projector TSVs as shards of at most N rows (the Projector shows 100,000 a tensor)")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="export about N books sampled by genre (the Parquet file still holds all)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("download", help="download the full dataset (resumable)")

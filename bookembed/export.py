@@ -37,9 +37,12 @@ from bookembed.projector import (
     as_model,
     kind_files,
     prepare,
+    sharded_files,
     standalone_files,
+    stratified_sample,
     too_many_rows_warning,
 )
+from bookembed.errors import BookembedError
 from bookembed.store import ModelFolder, load_model_folder, write_files_atomic
 
 MIME_TYPES = {".tsv": "text/tab-separated-values", ".json": "application/json", ".parquet": "application/vnd.apache.parquet",
@@ -290,6 +293,9 @@ def export_folder(
     what: str = "books",
     titles: str | os.PathLike | None = None,
     tensorboard: str | os.PathLike | None = None,
+    *,
+    shard_rows: int | None = None,
+    sample: int | None = None,
 ) -> ExportResult:
     """``bookembed export``: write the Projector files, Parquet and optionally a TensorBoard logdir.
 
@@ -302,6 +308,14 @@ def export_folder(
         One title (or link) per line: export only those rows, in that order.
     tensorboard : path, optional
         Also write a TensorBoard log directory here.
+    shard_rows : int, optional
+        Write the Projector TSVs as shards of at most this many rows (each a
+        tensor of its own in the config), for exports above the Projector's
+        100,000 points.
+    sample : int, optional
+        Export a sample of about this many books, stratified by primary genre,
+        which TensorBoard and the Projector show whole. The Parquet file still
+        holds every row.
 
     Raises
     ------
@@ -311,9 +325,14 @@ def export_folder(
     what = check_kind(what)
     model = load_model_folder(model_dir)
     ids = read_titles(titles, model, what) if titles is not None else None
+    if sample is not None:
+        if what != "books" or ids is not None:
+            raise BookembedError("--sample draws books by genre: use it with books and without --titles")
+        ids = stratified_sample(model, sample)
     ex = prepare(model, what, ids, None)
-    files = standalone_files(model, ex)
-    files[f"{what}.parquet"] = _parquet(model, ex)
+    files = standalone_files(model, ex) if shard_rows is None else sharded_files(model, ex, shard_rows)
+    everything = ex if sample is None else prepare(model, what, None, None)
+    files[f"{what}.parquet"] = _parquet(model, everything)
     result = ExportResult(model=model.path, what=what, rows=len(ex.rows), dim=int(ex.vectors.shape[1]), out=Path(out))
     result.written = write_files_atomic(Path(out), files)
     notes = list(ex.notes)
@@ -327,7 +346,10 @@ def export_folder(
     if result.dim < 2:
         notes.append("warning: the Projector needs vectors of at least 2 dimensions to draw them")
     warning = too_many_rows_warning(result.rows)
-    if warning:
-        notes.append(warning)
+    if warning and shard_rows is None:
+        notes.append(warning + "; --shard-rows 100000 or --sample 100000 give files it shows whole")
+    if sample is not None:
+        notes.append(f"note: a sample of {result.rows:,} of {model.n_books:,} books, stratified by primary genre; "
+                     f"{what}.parquet holds all of them")
     result.notes = list(dict.fromkeys(notes))
     return result

@@ -575,3 +575,58 @@ def standalone_files(model: ModelFolder, ex: Prepared) -> dict[str, bytes]:
     return files
 
 
+
+
+def sharded_files(model: ModelFolder, ex: Prepared, shard_rows: int) -> dict[str, bytes]:
+    """The standalone Projector's files split into shards of at most ``shard_rows`` rows.
+
+    ``vectors-00000.tsv`` with ``metadata-00000.tsv`` and so on, and one
+    ``projector_config.json`` naming each shard as its own tensor, so every
+    shard loads whole where the Projector caps a tensor at 100,000 points.
+    Saved views are not carried into shards (a bookmark describes one data set).
+    """
+    if shard_rows < 1:
+        raise ExportError(f"shard size must be at least 1 row, got {shard_rows}")
+    files: dict[str, bytes] = {}
+    embeddings = []
+    n = len(ex.rows)
+    count = (n + shard_rows - 1) // shard_rows
+    for s, start in enumerate(range(0, n, shard_rows)):
+        stop = min(n, start + shard_rows)
+        part = Prepared(ex.what, ex.rows[start:stop], ex.vectors[start:stop],
+                        ex.metadata.iloc[start:stop].reset_index(drop=True))
+        vectors, metadata = f"vectors-{s:05d}.tsv", f"metadata-{s:05d}.tsv"
+        files[vectors] = format_rows(part.vectors).encode("ascii")
+        files[metadata] = metadata_tsv(part.metadata).encode("utf-8", errors="replace")
+        embeddings.append({"tensorName": f"{model.name} {ex.what} {s + 1} of {count} (rows {start + 1:,} to {stop:,})",
+                           "tensorShape": [stop - start, int(ex.vectors.shape[1])],
+                           "tensorPath": vectors, "metadataPath": metadata})
+    config = {"embeddings": embeddings}
+    files["projector_config.json"] = (json.dumps(config, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    return files
+
+
+def stratified_sample(model: ModelFolder, n: int, column: str = "primary_genre", seed: int = 0) -> np.ndarray:
+    """About ``n`` book ids drawn so every value of ``column`` keeps its share (at least one book each).
+
+    Returns
+    -------
+    ndarray of int64, shape (<= n,)
+        Sorted book ids; every book when the model has at most ``n``.
+    """
+    if n < 1:
+        raise ExportError(f"a sample needs at least 1 row, got {n}")
+    total = model.n_books
+    if total <= n:
+        return np.arange(total, dtype=np.int64)
+    values = model.books[column].fillna("").astype(str).to_numpy() if column in model.books.columns else \
+        np.array([""] * total, dtype=object)
+    groups, codes = np.unique(values, return_inverse=True)
+    sizes = np.bincount(codes, minlength=len(groups))
+    quota = np.maximum(1, np.floor(sizes * n / total)).astype(np.int64)
+    while quota.sum() > n:  # the "at least one" floor can overshoot when there are many tiny groups
+        quota[np.argmax(quota)] -= 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(np.flatnonzero(codes == g), size=min(int(q), int(sizes[g])), replace=False)
+              for g, q in enumerate(quota) if q > 0]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)

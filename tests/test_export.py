@@ -512,3 +512,37 @@ def test_library_imports_no_tensorboard_or_streamlit(fake_model, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- more rows than the Projector shows
+
+
+def test_shards_hold_every_row_once_in_order(fake_model, tmp_path):
+    out = tmp_path / "shards"
+    result = ex.export_folder(fake_model, out, shard_rows=25)
+    model = load_model_folder(fake_model)
+    config = json.loads((out / "projector_config.json").read_text(encoding="utf-8"))
+    assert [e["tensorShape"][0] for e in config["embeddings"]] == [25, 25, 10]
+    parts = [vectors_from_tsv((out / e["tensorPath"]).read_bytes()) for e in config["embeddings"]]
+    np.testing.assert_array_equal(np.vstack(parts), model.book_vectors)
+    titles = [row[0] for e in config["embeddings"] for row in metadata_rows((out / e["metadataPath"]).read_bytes())[1:]]
+    assert titles == [tsv_clean(t) for t in model.titles]
+    assert not (out / "vectors.tsv").exists() and (out / "books.parquet").is_file()
+    assert not [n for n in result.notes if n.startswith("warning")]
+
+
+def test_a_sample_keeps_every_genre_and_the_parquet_keeps_every_book(fake_model, tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "sample"
+    result = ex.export_folder(fake_model, out, sample=20)
+    model = load_model_folder(fake_model)
+    rows = metadata_rows((out / "metadata.tsv").read_bytes())
+    assert 15 <= len(rows) - 1 <= 20 and result.rows == len(rows) - 1
+    header = rows[0]
+    sampled = {row[header.index("primary_genre")] for row in rows[1:]}
+    assert sampled == set(model.books["primary_genre"])  # every genre (and "no genre") is there
+    assert pq.read_table(out / "books.parquet").num_rows == model.n_books
+    assert any("sample of" in n for n in result.notes)
+    with pytest.raises(BookembedError, match="sample"):
+        ex.export_folder(fake_model, out, what="links", sample=5)
