@@ -19,8 +19,9 @@ so it is scored by exactly the same functions as the trained model
 
 Costs, for n books, m links, p training pairs and ``dim`` factors: SVD is
 O(p · dim · iterations + (n + m) · dim²); ALS is O(iterations · (p · dim² +
-(n + m) · dim³)). At 37,020 books × 40,000 links × 760,000 pairs, 50 factors,
-each takes a few seconds (see ``benchmarks/bench_quality.py``).
+(n + m) · dim³)). At 37,020 books × 40,000 links × 773,000 pairs, 50 factors,
+on a busy 2-core machine: binary SVD 18 s, TF-IDF SVD 14 s, ALS 35 s
+(``benchmarks/bench_quality.py --scale``).
 
 ``implicit`` and scikit-learn are imported inside the functions.
 """

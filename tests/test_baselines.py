@@ -227,3 +227,55 @@ def test_on_real_records_the_default_beats_every_baseline(real_path, tmp_path):
         assert metrics["ranking"]["hits"] >= scored["ranking"]["hits"], name
         assert metrics["purity"]["genre"]["purity"] >= scored["purity"]["genre"]["purity"], name
         assert metrics["auc"] > scored["auc"], name
+
+
+# ---------------------------------------------------------------- the training levers the defaults use
+
+
+@pytest.mark.parametrize("field, value", [("negative_power", -0.5), ("negative_power", 3.0),
+                                          ("negative_target", 1.0), ("negative_target", -1.5)])
+def test_bad_negative_settings_are_refused(field, value):
+    from bookembed.training import TrainConfig
+
+    with pytest.raises(BookembedError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_training_draws_negatives_by_training_link_frequency(monkeypatch):
+    """train() hands the sampler count ** power over the training pairs (held-out pairs left out)."""
+    import bookembed.training as training
+
+    seen = {}
+
+    class Recording(training.NonPairSampler):
+        def __init__(self, *args, link_weights=None, **kwargs):
+            seen["weights"] = link_weights
+            super().__init__(*args, link_weights=link_weights, **kwargs)
+
+    monkeypatch.setattr(training, "NonPairSampler", Recording)
+    pb, pl, n_books, n_links, _ = block_graph(4)
+    config = training.TrainConfig(dim=4, epochs=1, batch_size=8, negative_power=0.5, heldout_share=0.2, seed=2)
+    result = training.train(pb, pl, n_books, n_links, config)
+    counts = np.bincount(pl[~result.heldout], minlength=n_links)
+    np.testing.assert_allclose(seen["weights"], counts**0.5)
+    assert not np.allclose(seen["weights"], np.bincount(pl, minlength=n_links) ** 0.5)
+    training.train(pb, pl, n_books, n_links, training.TrainConfig(dim=4, epochs=1, batch_size=8, negative_power=0.0))
+    assert seen["weights"] is None  # uniform, as the seed drew them
+
+
+@pytest.mark.parametrize("target", [-1.0, 0.0])
+def test_non_pairs_are_trained_towards_the_negative_target(target):
+    from bookembed.training import TrainConfig, _Run, auto_batch_size
+    from bookembed.sampling import NonPairSampler
+
+    pb, pl, n_books, n_links, _ = block_graph(5)
+    config = TrainConfig(dim=4, negative_ratio=3, negative_target=target)
+    run = _Run(config=config, pair_books=pb, pair_links=pl, train_idx=np.arange(len(pb), dtype=np.int32),
+               book_vectors=np.zeros((n_books, 4), np.float32), link_vectors=np.zeros((n_links, 4), np.float32),
+               head=np.zeros(2), sampler=NonPairSampler(pb, pl, n_books, n_links), rng=np.random.default_rng(0),
+               batch=auto_batch_size(len(pb)), threads=1, progress=None, steps_per_call=25)
+    _, _, labels = run.arrange_epoch()
+    assert (labels[:, 0] == 1).all() and (labels[:, 1:] == target).all()
+    classify = _Run(**{**run.__dict__, "config": TrainConfig(dim=4, negative_ratio=3, negative_target=target,
+                                                             task="classification")})
+    assert (classify.arrange_epoch()[2][:, 1:] == 0).all()
