@@ -112,13 +112,16 @@ class NonPairSampler:
             weights = np.asarray(link_weights, dtype=np.float64)
             if weights.shape != (self.n_links,) or not np.all(weights >= 0) or not weights.sum() > 0:
                 raise BookembedError(f"link_weights must be {self.n_links} non-negative numbers, not all zero")
-            self.link_cdf = np.cumsum(weights / weights.sum())
+            cdf = np.cumsum(weights)
+            # divided by its own last entry, the CDF ends at exactly 1.0 (a sum of shares can end a hair
+            # below, and a draw above it would fall on the last link even when its weight is zero)
+            self.link_cdf = cdf / cdf[-1]
 
     def _links(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self.link_cdf is None:
             return rng.integers(0, self.n_links, n, dtype=np.int32)
-        found = np.searchsorted(self.link_cdf, rng.random(n), side="right")
-        return np.minimum(found, self.n_links - 1).astype(np.int32)
+        # the CDF ends at exactly 1.0 and draws are below 1: always a link with weight
+        return np.searchsorted(self.link_cdf, rng.random(n), side="right").astype(np.int32)
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``n`` non-pairs, as (books, links), int32 arrays of shape (n,).

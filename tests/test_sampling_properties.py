@@ -1,0 +1,211 @@
+"""The held-out split and the non-pair sampler, by their documented properties.
+
+What ``split_heldout`` promises: only pairs whose book and link have other
+pairs are held out, about ``share`` of them, each book and link keeps a
+training pair. What ``NonPairSampler`` promises: never a true pair, books
+uniform, links uniform or in proportion to ``link_weights``, int32 ids; its
+bitmap is sized at about 64 bits per pair, 2**16 to 2**31 bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bookembed.errors import BookembedError
+from bookembed.sampling import NonPairSampler, maybe_true_pair, pair_bitmap, split_heldout
+
+
+def pairs_from(edges):
+    pb, pl = (np.array(a, dtype=np.int32) for a in zip(*sorted(set(edges))))
+    return pb, pl
+
+
+def trained_everywhere(pb, pl, heldout):
+    for ids in (pb, pl):
+        if not np.array_equal(np.bincount(ids) > 0, np.bincount(ids[~heldout], minlength=ids.max() + 1) > 0):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- split_heldout
+
+
+def test_split_holds_out_exactly_the_share_of_eligible_pairs_and_never_a_lonely_books_pair():
+    """40 books with 12 links each (eligible) and 300 books with one link each (never eligible):
+    exactly round(share * n) pairs are held out, all of them from the 40 books, without repeats."""
+    rng = np.random.default_rng(0)
+    edges = [(b, int(l)) for b in range(40) for l in rng.choice(30, 12, replace=False)]
+    edges += [(40 + i, i % 30) for i in range(300)]
+    pb, pl = pairs_from(edges)
+    for seed in range(5):
+        heldout = split_heldout(pb, pl, 0.3, np.random.default_rng(seed))
+        assert heldout.dtype == bool and heldout.shape == pb.shape
+        assert heldout.sum() == round(0.3 * len(pb))  # 0.3 * 780 = 234 of the 480 eligible pairs
+        assert np.all(pb[heldout] < 40)
+        assert trained_everywhere(pb, pl, heldout)
+
+
+def test_split_of_pairs_of_degree_two_holds_them_out():
+    """A ring: book i links to i and i+1, so every book and link has exactly two pairs, all eligible."""
+    n = 200
+    pb, pl = pairs_from([(i, i) for i in range(n)] + [(i, (i + 1) % n) for i in range(n)])
+    heldout = split_heldout(pb, pl, 0.2, np.random.default_rng(1))
+    assert round(0.2 * 2 * n) * 0.7 <= heldout.sum() <= round(0.2 * 2 * n)
+    assert trained_everywhere(pb, pl, heldout)
+
+
+def test_split_of_one_pair_holds_out_one():
+    rng = np.random.default_rng(2)
+    pb, pl = pairs_from([(b, int(l)) for b in range(10) for l in rng.choice(10, 5, replace=False)])
+    share = 1 / len(pb)
+    assert split_heldout(pb, pl, share, np.random.default_rng(0)).sum() == 1
+    assert split_heldout(pb, pl, 0.4 / len(pb), np.random.default_rng(0)).sum() == 0
+
+
+def test_split_with_a_single_eligible_pair_holds_it_out():
+    # book 0 links 0 and 1; link 1 also has book 1; every other pair belongs to a book or link with one pair
+    pb, pl = pairs_from([(0, 0), (0, 1), (1, 1), (2, 2), (3, 3)])
+    for seed in range(5):
+        heldout = split_heldout(pb, pl, 0.45, np.random.default_rng(seed))
+        assert heldout.tolist() == [False, True, False, False, False]
+
+
+def test_split_with_nothing_eligible_holds_out_nothing():
+    pb, pl = pairs_from([(i, i) for i in range(10)])
+    assert not split_heldout(pb, pl, 0.4, np.random.default_rng(0)).any()
+
+
+def test_split_when_the_last_books_pairs_are_all_chosen_gives_one_back():
+    """The highest book and link ids have two pairs each; over many seeds both get chosen sometimes,
+    and one always comes back (the count arrays must reach the highest id)."""
+    rng = np.random.default_rng(3)
+    edges = [(b, int(l)) for b in range(8) for l in rng.choice(6, 3, replace=False)]
+    edges += [(8, 6), (8, 0), (0, 6)]
+    pb, pl = pairs_from(edges)
+    for seed in range(60):
+        heldout = split_heldout(pb, pl, 0.45, np.random.default_rng(seed))
+        assert trained_everywhere(pb, pl, heldout), seed
+
+
+# ---------------------------------------------------------------- the bitmap
+
+
+@pytest.mark.parametrize("n, log_bits", [(0, 16), (1, 16), (1000, 16), (1024, 16), (1025, 17), (2048, 17),
+                                         (2049, 18), (100_000, 23)])
+def test_bitmap_is_sized_at_64_bits_a_pair_from_2_to_the_16(n, log_bits):
+    rng = np.random.default_rng(n)
+    pb, pl = rng.integers(0, 5000, n).astype(np.int32), rng.integers(0, 5000, n).astype(np.int32)
+    words, got = pair_bitmap(pb, pl)
+    assert got == log_bits
+    assert words.dtype == np.int32 and len(words) * 32 == 2**log_bits
+    assert maybe_true_pair(words, got, pb, pl).all()
+    assert np.count_nonzero(words) <= n
+
+
+def test_bitmap_of_int32_ids_near_the_top_of_large_vocabularies_does_not_wrap():
+    """Link ids above 2**31 / 40503 overflow an int32 hash: int32 and int64 inputs must give the same bitmap."""
+    rng = np.random.default_rng(4)
+    pb = rng.integers(0, 2_000_000, 5000).astype(np.int32)
+    pl = rng.integers(60_000, 2_000_000, 5000).astype(np.int32)
+    words32, bits32 = pair_bitmap(pb, pl)
+    words64, bits64 = pair_bitmap(pb.astype(np.int64), pl.astype(np.int64))
+    assert bits32 == bits64 and np.array_equal(words32, words64)
+    assert maybe_true_pair(words64, bits64, pb, pl).all()
+    assert np.array_equal(maybe_true_pair(words64, bits64, pb, pl[::-1]),
+                          maybe_true_pair(words64, bits64, pb.astype(np.int64), pl[::-1].astype(np.int64)))
+
+
+# ---------------------------------------------------------------- the sampler
+
+
+def grid_pairs(n_books, n_links, density, seed):
+    grid = np.random.default_rng(seed).random((n_books, n_links)) < density
+    return tuple(a.astype(np.int32) for a in np.nonzero(grid)), grid
+
+
+def test_draws_are_int32_non_pairs_uniform_over_the_cells_they_reach():
+    """On a half-full grid most draws need redraws; every reachable non-pair must come up equally often."""
+    (pb, pl), grid = grid_pairs(20, 15, 0.5, 5)
+    books, links = NonPairSampler(pb, pl, 20, 15).draw(60_000, np.random.default_rng(6))
+    assert books.dtype == links.dtype == np.int32 and books.shape == links.shape == (60_000,)
+    assert not grid[books, links].any()
+    counts = np.bincount(books * 15 + links, minlength=300)
+    reached = counts > 0
+    assert reached.sum() >= 0.9 * (~grid).sum()
+    expected = 60_000 / reached.sum()
+    chi2 = ((counts[reached] - expected) ** 2 / expected).sum()
+    dof = reached.sum() - 1
+    assert chi2 < dof + 6 * np.sqrt(2 * dof), (chi2, dof)  # six standard deviations of a chi-square
+
+
+def test_uniform_links_and_books():
+    (pb, pl), _ = grid_pairs(50, 40, 0.02, 7)
+    books, links = NonPairSampler(pb, pl, 50, 40).draw(80_000, np.random.default_rng(8))
+    for ids, n in ((books, 50), (links, 40)):
+        counts = np.bincount(ids, minlength=n)
+        assert len(counts) == n
+        expected = len(ids) / n
+        assert np.abs(counts - expected).max() < 6 * np.sqrt(expected)
+
+
+def test_weighted_links_follow_their_weights_and_zero_weights_never_come_up():
+    (pb, pl), _ = grid_pairs(50, 8, 0.02, 9)
+    weights = np.array([0.0, 3.0, 1.0, 0.0, 6.0, 2.0, 0.0, 8.0])  # sums to 20, not 1
+    books, links = NonPairSampler(pb, pl, 50, 8, link_weights=weights).draw(100_000, np.random.default_rng(10))
+    assert links.dtype == np.int32
+    counts = np.bincount(links, minlength=8)
+    assert counts[weights == 0].sum() == 0
+    expected = 100_000 * weights / weights.sum()
+    ok = weights > 0
+    assert np.all(np.abs(counts[ok] - expected[ok]) < 6 * np.sqrt(expected[ok])), (counts, expected)
+
+
+class TopOfTheRange:
+    """A generator whose uniform draws are all the largest double below 1 (integers as usual)."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def integers(self, *args, **kwargs):
+        return self.rng.integers(*args, **kwargs)
+
+    def random(self, n):
+        return np.full(n, np.nextafter(1.0, 0.0))
+
+
+def test_a_draw_at_the_top_of_the_range_is_the_last_link_with_weight():
+    """Cumulative sums can end a hair below 1: the last link with weight must still be drawn, never an id
+    past the vocabulary."""
+    # shares of these weights add up to 1 - 2**-53: the top draw used to land on the last link, weight 0
+    weights = np.array([0.002738500170148095, 0.8574042765875693, 0.033585575305464355, 0.7296554464299441,
+                        0.17565562060255901, 0.8631789223498866, 0.5414612202490917, 0.0])
+    assert np.cumsum(weights / weights.sum())[-1] < 1.0
+    _, links = NonPairSampler(np.array([0], np.int32), np.array([0], np.int32), 30, 8,
+                              link_weights=weights).draw(50, TopOfTheRange(0))
+    assert set(links.tolist()) == {6}
+    third = np.full(3, 1 / 3)  # 1/3 + 1/3 + 1/3 sums to 1 - 2**-53 in float64
+    _, links = NonPairSampler(np.array([0], np.int32), np.array([0], np.int32), 30, 3,
+                              link_weights=third).draw(50, TopOfTheRange(1))
+    assert set(links.tolist()) == {2}
+
+
+@pytest.mark.parametrize("weights", [np.ones(5), np.array([1.0, -1, 1, 1, 1, 1]), np.zeros(6), np.full(6, np.nan)],
+                         ids=["too short", "negative", "all zero", "nan"])
+def test_bad_link_weights_are_a_clear_error(weights):
+    with pytest.raises(BookembedError, match=r"^link_weights must be 6 non-negative numbers, not all zero$"):
+        NonPairSampler(np.array([0], np.int32), np.array([0], np.int32), 4, 6, link_weights=weights)
+
+
+def test_good_link_weights_are_accepted_as_any_numbers():
+    sampler = NonPairSampler(np.array([0], np.int32), np.array([0], np.int32), 4, 3, link_weights=[0, 1, 2])
+    _, links = sampler.draw(3000, np.random.default_rng(0))
+    assert set(links.tolist()) == {1, 2}
+    tiny = NonPairSampler(np.array([0], np.int32), np.array([0], np.int32), 4, 3, link_weights=[0, 0, 1e-300])
+    assert set(tiny.draw(100, np.random.default_rng(0))[1].tolist()) == {2}
+
+
+def test_a_full_grid_is_a_clear_error():
+    (pb, pl), _ = grid_pairs(4, 3, 1.1, 0)
+    with pytest.raises(BookembedError, match="nearly every"):
+        NonPairSampler(pb, pl, 4, 3).draw(5, np.random.default_rng(0))
