@@ -88,6 +88,28 @@ def hover_texts(books: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return titles, details
 
 
+def fit_hover(hover: tuple[np.ndarray, np.ndarray], limit_bytes: int) -> tuple[tuple[np.ndarray, np.ndarray], bool]:
+    """Hover labels that keep the map's message under ``limit_bytes``: the details go first, then nothing.
+
+    A map message carries every label as JSON text, plus about 25 bytes of
+    binary coordinates, ids and colour per point; the estimate counts both
+    (with a margin for JSON escapes) before anything is sent.
+
+    Returns
+    -------
+    hover : (titles, details)
+        As given, or with empty details when the whole would not fit.
+    trimmed : bool
+        Whether the details were left out.
+    """
+    titles, details = hover
+    n = len(titles)
+    text = sum(map(len, titles)) + sum(map(len, details))
+    if 1.3 * text + 40 * n <= limit_bytes:
+        return hover, False
+    return (titles, np.full(n, "", dtype=object)), True
+
+
 def _shorten(value: object, limit: int = 60) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

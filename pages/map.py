@@ -67,6 +67,8 @@ decorate(figure, model, coords, clustering=clustering, density=layers.density, s
          predicted_ids=() if predicted is None else predicted.predicted["id"].to_numpy())
 if axes is not None:
     set_axis_titles(figure, axes.x_title, axes.y_title)
+if m.hover_trimmed(model):
+    st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one message.")
 event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
                         config={"displaylogo": False, "scrollZoom": True})
 selected = m.map_selection_update(event)

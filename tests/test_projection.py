@@ -339,3 +339,12 @@ def test_marker_style_shrinks_and_fades_with_the_number_of_books():
     sizes = [mapviz.marker_style(n) for n in (100, 37_020, 1_000_000)]
     assert sizes[0] == (7.0, 0.75)
     assert sizes[0][0] > sizes[1][0] > sizes[2][0] >= 2.0 and sizes[0][1] > sizes[1][1] > sizes[2][1] >= 0.3
+
+
+def test_hover_details_are_left_out_rather_than_overflow_the_message():
+    titles = np.array(["A title"] * 1000, dtype=object)
+    details = np.array(["Some author<br>fantasy, 1999, France"] * 1000, dtype=object)
+    kept, trimmed = mapviz.fit_hover((titles, details), limit_bytes=10_000_000)
+    assert not trimmed and kept[1] is details
+    kept, trimmed = mapviz.fit_hover((titles, details), limit_bytes=60_000)
+    assert trimmed and (kept[0] == titles).all() and (kept[1] == "").all()

@@ -74,15 +74,28 @@ def projection_or_progress(model: ModelFolder, settings) -> np.ndarray:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _hover(path: str, stamp: int | None, _model: ModelFolder) -> tuple[np.ndarray, np.ndarray]:  # noqa: ARG001
-    from bookembed.mapviz import hover_texts
+def _hover(path: str, stamp: int | None, limit: int, _model: ModelFolder):  # noqa: ARG001 - the key
+    from bookembed.mapviz import fit_hover, hover_texts
 
-    return hover_texts(_model.books)
+    return fit_hover(hover_texts(_model.books), limit)
 
 
 def hover_labels(model: ModelFolder) -> tuple[np.ndarray, np.ndarray]:
-    """Escaped hover labels of every book, cached per model folder (path and stamp)."""
-    return _hover(str(model.path.resolve()), model.stamp, model)
+    """Escaped hover labels of every book, cached per model folder (path and stamp).
+
+    They are sized to Streamlit's message limit (``server.maxMessageSize``,
+    set on purpose in ``.streamlit/config.toml``): when every label would not
+    fit, the details (author, genre, year, country) are left out, titles kept,
+    and the page says so (``hover_trimmed``).
+    """
+    limit = int(0.8 * st.get_option("server.maxMessageSize") * 1e6)  # the rest of the page needs room too
+    return _hover(str(model.path.resolve()), model.stamp, limit, model)[0]
+
+
+def hover_trimmed(model: ModelFolder) -> bool:
+    """Whether this model's map shows titles only on hover (see ``hover_labels``)."""
+    limit = int(0.8 * st.get_option("server.maxMessageSize") * 1e6)
+    return _hover(str(model.path.resolve()), model.stamp, limit, model)[1]
 
 
 def map_selection_snapshot(figure_sig: str) -> list[int] | None:
