@@ -243,3 +243,49 @@ def test_split_heldout_leaves_every_book_and_link_something_to_learn_from(seed):
         has_pairs = np.bincount(ids, minlength=n) > 0
         trained = np.bincount(ids[~heldout], minlength=n) > 0
         assert np.array_equal(has_pairs, trained)
+
+
+# ---------------------------------------------------------------- every core
+
+
+def planted_pairs(n_books=1500, n_links=600, groups=10, per_book=12, seed=0):
+    """Books of ``groups`` planted topics, each linking mostly within its topic's links."""
+    rng = np.random.default_rng(seed)
+    topic = rng.integers(0, groups, n_books)
+    own = topic[:, None] * (n_links // groups) + rng.integers(0, n_links // groups, (n_books, per_book))
+    noise = rng.integers(0, n_links, (n_books, 2))
+    books = np.repeat(np.arange(n_books), per_book + 2)
+    links = np.hstack([own, noise]).ravel()
+    keys = np.unique(books.astype(np.int64) * n_links + links)
+    return (keys // n_links).astype(np.int32), (keys % n_links).astype(np.int32), topic
+
+
+def test_lock_free_threads_learn_as_well_as_one_thread_and_one_thread_repeats_exactly():
+    from bookembed.evaluate import genre_purity, heldout_auc
+
+    pb, pl, topic = planted_pairs()
+    scores = {}
+    for threads in (1, 2):
+        config = TrainConfig(dim=16, epochs=8, threads=threads, seed=3)
+        result = train(pb, pl, 1500, 600, config)
+        assert result.threads == threads
+        auc = heldout_auc(result.book_vectors, result.link_vectors, pb, pl, result.heldout, seed=0)
+        purity = genre_purity(result.book_vectors, [str(t) for t in topic])["purity"]
+        scores[threads] = (auc, purity)
+    assert scores[1][0] > 0.85 and scores[1][1] > 0.9  # the planted topics are learned
+    assert abs(scores[2][0] - scores[1][0]) < 0.03 and abs(scores[2][1] - scores[1][1]) < 0.03
+    again = train(pb, pl, 1500, 600, TrainConfig(dim=16, epochs=8, threads=1, seed=3))
+    first = train(pb, pl, 1500, 600, TrainConfig(dim=16, epochs=8, threads=1, seed=3))
+    assert np.array_equal(again.book_vectors, first.book_vectors)
+
+
+def test_threads_default_to_every_core_only_for_large_corpora(monkeypatch):
+    import bookembed.training as training
+
+    monkeypatch.setattr(training, "available_cores", lambda: 4)
+    assert TrainConfig().threads_for(training.PARALLEL_MIN_PAIRS) == 4
+    assert TrainConfig().threads_for(training.PARALLEL_MIN_PAIRS - 1) == 1
+    assert TrainConfig(threads=2).threads_for(10) == 2
+    assert TrainConfig(threads=16).threads_for(10) == 4  # never more than the cores given
+    with pytest.raises(BookembedError, match="threads"):
+        TrainConfig(threads=0)
