@@ -162,16 +162,23 @@ def test_weighted_links_follow_their_weights_and_zero_weights_never_come_up():
 
 
 class TopOfTheRange:
-    """A generator whose uniform draws are all the largest double below 1 (integers as usual)."""
+    """A generator whose uniform draws are all ``value`` (the largest double below 1 by default)."""
 
-    def __init__(self, seed):
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, seed, value=np.nextafter(1.0, 0.0)):
+        self.rng, self.value = np.random.default_rng(seed), value
 
     def integers(self, *args, **kwargs):
         return self.rng.integers(*args, **kwargs)
 
     def random(self, n):
-        return np.full(n, np.nextafter(1.0, 0.0))
+        return np.full(n, self.value)
+
+
+def test_a_draw_of_exactly_zero_skips_zero_weight_links_at_the_start():
+    weights = np.array([0.0, 0.0, 2.0, 1.0])
+    _, links = NonPairSampler(np.array([0], np.int32), np.array([0], np.int32), 30, 4,
+                              link_weights=weights).draw(20, TopOfTheRange(0, 0.0))
+    assert set(links.tolist()) == {2}
 
 
 def test_a_draw_at_the_top_of_the_range_is_the_last_link_with_weight():
@@ -207,5 +214,5 @@ def test_good_link_weights_are_accepted_as_any_numbers():
 
 def test_a_full_grid_is_a_clear_error():
     (pb, pl), _ = grid_pairs(4, 3, 1.1, 0)
-    with pytest.raises(BookembedError, match="nearly every"):
+    with pytest.raises(BookembedError, match=r"^could not draw negatives: nearly every \(book, link\) pair is a true pair$"):
         NonPairSampler(pb, pl, 4, 3).draw(5, np.random.default_rng(0))
