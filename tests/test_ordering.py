@@ -152,6 +152,85 @@ def test_nothing_eligible_or_k_zero_gives_empty_results():
     assert top_k(unit, np.ones(4), -3)[0].shape == (0,)
 
 
+# ---------------------------------------------------------------- many queries at once: top_k_rows, top_k_against
+
+
+def full_rows(unit, query_ids, k, self_first):
+    """Each query row's first k of a full sort (float64), its own row first or never."""
+    out = []
+    for q in query_ids:
+        expected, sims = full_order(unit, unit[q], exclude=[q])
+        out.append(([q] + expected if self_first else expected)[:k])
+    return out
+
+
+@pytest.mark.parametrize("kind", ["continuous", "dyadic"])
+@pytest.mark.parametrize("n, k", [(2500, 10), (2500, 64), (2500, 65), (600, 10), (300, 299), (300, 400)],
+                         ids=["compiled", "compiled-largest-k", "partition-k", "partition-short-rows",
+                              "every-other-row", "k-above-n"])
+@pytest.mark.parametrize("self_first", [False, True])
+def test_top_k_rows_is_a_full_sort_of_each_row(kind, n, k, self_first):
+    from bookembed.vectors import top_k_rows
+
+    rng = np.random.default_rng(n + k)
+    unit = (continuous if kind == "continuous" else dyadic)(n, 12, rng)
+    unit[7] = unit[3]  # a twin: with self_first each row still comes first in its own list
+    queries = np.r_[3, 7, rng.choice(n, 20, replace=False)]
+    calls = []
+    ids, sims = top_k_rows(unit, k, queries=queries, self_first=self_first, block=9,
+                           progress=lambda f, stage: calls.append(f))
+    kk = min(k, n if self_first else n - 1)
+    assert ids.shape == sims.shape == (len(queries), kk) and ids.dtype == np.int64
+    assert calls == pytest.approx([min(1.0, b / len(queries)) for b in range(9, len(queries) + 9, 9)])
+    for row, q in enumerate(queries):
+        expected, all_sims = full_order(unit, unit[q], exclude=[q])
+        if self_first:
+            assert ids[row, 0] == q and sims[row, 0] == 1.0
+            matches_full_sort(ids[row, 1:], sims[row, 1:], expected, all_sims, kk - 1)
+        else:
+            assert q not in ids[row]
+            matches_full_sort(ids[row], sims[row], expected, all_sims, kk)
+    every, _ = top_k_rows(unit[:50], 5, self_first=self_first)
+    assert every.shape == (50, 5)
+    if self_first:
+        assert every[:, 0].tolist() == list(range(50))
+    else:
+        assert not (every == np.arange(50)[:, None]).any()
+
+
+def test_top_k_rows_of_nothing():
+    from bookembed.vectors import top_k_rows
+
+    unit = continuous(10, 3, np.random.default_rng(0))
+    assert top_k_rows(unit, 0)[0].shape == (10, 0)
+    assert top_k_rows(unit, 3, queries=np.array([], dtype=np.int64))[0].shape == (0, 3)
+    assert top_k_rows(unit[:1], 3)[0].shape == (1, 0)
+    assert top_k_rows(unit[:1], 3, self_first=True)[0].tolist() == [[0]]
+
+
+@pytest.mark.parametrize("kind", ["continuous", "dyadic"])
+@pytest.mark.parametrize("n, k", [(2200, 10), (2200, 100), (500, 7), (40, 100)])
+def test_top_k_against_is_a_full_sort_of_each_query(kind, n, k):
+    from bookembed.vectors import top_k_against
+
+    rng = np.random.default_rng(n * k)
+    make = continuous if kind == "continuous" else dyadic
+    base, queries = make(n, 10, rng), make(30, 10, rng)
+    queries[:5] = base[:5]  # a query equal to a row finds it (first among its ties)
+    calls = []
+    ids, sims = top_k_against(queries, base, k, block=8, progress=lambda f, stage: calls.append((f, stage)))
+    assert ids.shape == sims.shape == (30, min(k, n)) and ids.dtype == np.int64 and sims.dtype == np.float32
+    assert [f for f, _ in calls] == pytest.approx([8 / 30, 16 / 30, 24 / 30, 1.0])
+    assert calls[-1][1] == "nearest neighbours: 30 of 30 books"
+    for row, q in enumerate(queries):
+        expected, all_sims = full_order(base, q)
+        matches_full_sort(ids[row], sims[row], expected, all_sims, k)
+    assert top_k_against(queries, base, 0)[0].shape == (30, 0)
+    assert top_k_against(queries[:0], base, 3)[0].shape == (0, 3)
+    default_block, _ = top_k_against(queries, base, k)
+    assert np.array_equal(default_block, ids)
+
+
 # ---------------------------------------------------------------- every neighbours query of a model folder
 
 
