@@ -2,7 +2,7 @@
 
     python benchmarks/bench_quality.py                 # demo, p15 and the planted corpus, 3 seeds
     python benchmarks/bench_quality.py --corpora p15 --seeds 1 --levers
-    python benchmarks/bench_quality.py --scale         # what training-time evaluation costs at 37k books
+    python benchmarks/bench_quality.py --scale         # 37k books: evaluation's cost, every method's figures
 
 For each corpus and seed, the held-out pairs are the ones ``bookembed train``
 holds out with that seed (``sampling.split_heldout``); every method is fitted
@@ -206,13 +206,19 @@ def table(rows: list[dict]) -> str:
 
 
 def scale() -> None:
-    """What ``pipeline.metrics_for`` costs at the full dataset's size: 37,020 books × 40,000 links."""
+    """What ``pipeline.metrics_for`` costs at the full dataset's size (37,020 books × 40,000 links), and the figures.
+
+    The corpus is ``bench_scale_quality.planted_corpus`` with 40 topics. Times
+    the scoring of one set of vectors and each baseline's fit, then trains
+    bookembed with its defaults and prints every method's figures.
+    """
     from bench_scale_quality import planted_corpus
 
-    from bookembed.baselines import fit_baseline
+    from bookembed.baselines import BASELINE_LABELS, BASELINES, fit_baseline
     from bookembed.evaluate import score_vectors
     from bookembed.graph import LinkGraph
     from bookembed.sampling import split_heldout
+    from bookembed.training import TrainConfig, train
 
     import pandas as pd
 
@@ -223,16 +229,24 @@ def scale() -> None:
                       links=tuple(str(j) for j in range(n_links)),
                       link_counts=np.bincount(pl, minlength=n_links), pair_books=pb, pair_links=pl)
     heldout = split_heldout(pb, pl, 0.05, np.random.default_rng(0))
-    print(f"{n_books:,} books, {n_links:,} links, {len(pb):,} pairs ({int(heldout.sum()):,} held out)")
-    rng = np.random.default_rng(0)
-    books, links = rng.normal(size=(n_books, 50)).astype(np.float32), rng.normal(size=(n_links, 50)).astype(np.float32)
-    start = time.perf_counter()
-    score_vectors(books, links, graph, heldout)
-    print(f"scoring one set of vectors (AUC, ranking sampled to 5,000 pairs, purity sampled to 5,000 books): "
-          f"{time.perf_counter() - start:.1f} s")
-    for name in ("svd", "svd-tfidf", "als"):
+    print(f"{n_books:,} books, {n_links:,} links, {len(pb):,} pairs ({int(heldout.sum()):,} held out), 40 topics")
+    vectors = {}
+    for name in BASELINES:
         fitted = fit_baseline(name, pb, pl, n_books, n_links, heldout, seed=0)
-        print(f"fitting {name}: {fitted.seconds:.1f} s")
+        vectors[BASELINE_LABELS[name]] = (fitted.book_vectors, fitted.link_vectors)
+        print(f"fitting {name}: {fitted.seconds:.1f} s", flush=True)
+    result = train(pb, pl, n_books, n_links, TrainConfig(seed=0))
+    assert np.array_equal(result.heldout, heldout)
+    print(f"training bookembed (defaults, {result.threads} threads): {result.seconds:.1f} s", flush=True)
+    vectors["bookembed default"] = (result.book_vectors, result.link_vectors)
+    for method, (books, links) in vectors.items():
+        start = time.perf_counter()
+        scored = score_vectors(books, links, graph, heldout)
+        r, g = scored["ranking"], scored["purity"]["genre"]
+        print(f"{method:<24} AUC {scored['auc']:.3f}  MRR {r['mrr']:.3f} ± {r['mrr_stderr']:.3f}  "
+              f"Hits@10 {r['hits']:.3f} ± {r['hits_stderr']:.3f} ({r['scored']:,} of {r['pairs']:,} pairs)  "
+              f"topic purity@10 {g['purity']:.3f} ± {g['stderr']:.3f} (chance {g['chance']:.3f})  "
+              f"scored in {time.perf_counter() - start:.1f} s", flush=True)
 
 
 def main() -> None:
@@ -242,7 +256,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="repeat with this many seeds (0, 1, ...)")
     parser.add_argument("--levers", action="store_true", help="also train with one default changed at a time")
     parser.add_argument("--no-seed-recipe", action="store_true", help="leave out the seed's recipe (slow)")
-    parser.add_argument("--scale", action="store_true", help="only time training-time evaluation at 37k books")
+    parser.add_argument("--scale", action="store_true",
+                        help="only the 37k-book planted corpus: evaluation's cost, and every method's figures")
     args = parser.parse_args()
     if args.scale:
         scale()

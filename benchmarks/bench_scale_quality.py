@@ -54,7 +54,7 @@ def main() -> None:
         auc = heldout_auc(r.book_vectors, r.link_vectors, pb, pl, r.heldout, seed=1)
         p = genre_purity(r.book_vectors, [str(t) for t in topic])
         print(f"{optimizer:<5} (batch {r.batch_size}): held-out AUC {auc:.3f}, topic purity@10 {p['purity']:.3f} "
-              f"(chance {p['chance']:.4f}), {r.seconds:.0f} s for 15 epochs, {r.examples_per_s:,.0f} examples/s")
+              f"(chance {p['chance']:.4f}), {r.seconds:.0f} s for {len(r.history)} epochs, {r.examples_per_s:,.0f} examples/s")
 
 
 if __name__ == "__main__":
