@@ -11,7 +11,7 @@ so it is scored by exactly the same functions as the trained model
   length). Books get ``U · S`` (what ``TruncatedSVD.fit_transform`` returns),
   links ``V · S``. Of ``U``, ``U · sqrt(S)`` and ``U · S``, this scaling gave
   the best held-out AUC and Hits@10 on the demo, p15 and the planted corpus;
-  genre purity@10 moved by at most 0.03 between them.
+  genre purity@10 moved by at most 0.04 between them.
 * ``als``: implicit-feedback alternating least squares (Hu, Koren and
   Volinsky 2008) from the ``implicit`` package, confidence
   ``1 + alpha`` on a true pair (alpha 10, regularization 0.1: the best
@@ -20,7 +20,7 @@ so it is scored by exactly the same functions as the trained model
 Costs, for n books, m links, p training pairs and ``dim`` factors: SVD is
 O(p · dim · iterations + (n + m) · dim²); ALS is O(iterations · (p · dim² +
 (n + m) · dim³)). At 37,020 books × 40,000 links × 773,000 pairs, 50 factors,
-on a busy 2-core machine: binary SVD 18 s, TF-IDF SVD 14 s, ALS 35 s
+on a busy 2-core machine: binary SVD 9-18 s, TF-IDF SVD 6-14 s, ALS 15-35 s
 (``benchmarks/bench_quality.py --scale``).
 
 ``implicit`` and scikit-learn are imported inside the functions.
