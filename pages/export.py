@@ -5,6 +5,7 @@ import streamlit as st
 from bookembed import report, ui
 from bookembed.errors import BookembedError
 from bookembed.export import mime_type
+from bookembed.projector import TENSORBOARD_MAX_POINTS
 
 ui.frame()
 model = ui.require_model()
@@ -20,21 +21,37 @@ if not model.has_link_vectors:
     st.caption("This model has no link vectors: only books can be exported.")
 count = model.n_books if what == "books" else model.n_links
 st.caption(f"{count:,} {what} × {model.dim} dimensions")
-try:
-    names = list(ui.projector_export(model, what))
-except BookembedError as err:
-    ui.show_error("Cannot export this model:", err)
-    st.stop()
 prefix = f"{model.name}-{what}"
-columns = st.columns(len(names) + 1)
-for column, name in zip(columns, names):
-    # A callable: the file is handed over when clicked, not kept per page run.
-    column.download_button(name, data=lambda name=name: ui.projector_export(model, what)[name],
-                           file_name=f"{prefix}-{name}", on_click="ignore", mime=mime_type(name),
-                           icon=":material/download:", key=f"export_{name}")
-columns[-1].download_button("All as zip", data=lambda: ui.projector_zip(model, what), type="primary",
-                            file_name=f"{prefix}-projector.zip", mime="application/zip", on_click="ignore",
-                            icon=":material/folder_zip:", key="export_zip")
+if count > TENSORBOARD_MAX_POINTS:
+    # Made when clicked: the whole set as Projector text would be hundreds of MB.
+    st.info(f"The Projector shows at most {TENSORBOARD_MAX_POINTS:,} points of a tensor. Take a sample it shows "
+            "whole, every row in shards of that size, or everything as Parquet.", icon=":material/info:")
+    row = st.container(horizontal=True)
+    if what == "books":
+        row.download_button(f"Sample of {TENSORBOARD_MAX_POINTS:,} books by genre (zip)", type="primary",
+                            data=lambda: ui.large_export(model, what, "sample"), file_name=f"{prefix}-sample.zip",
+                            mime="application/zip", on_click="ignore", icon=":material/folder_zip:", key="export_sample")
+    row.download_button(f"All {count:,} in shards (zip)", data=lambda: ui.large_export(model, what, "shards"),
+                        file_name=f"{prefix}-shards.zip", mime="application/zip", on_click="ignore",
+                        icon=":material/folder_zip:", key="export_shards")
+    row.download_button("All as Parquet", data=lambda: ui.large_export(model, what, "parquet"),
+                        file_name=f"{prefix}.parquet", mime=mime_type(".parquet"), on_click="ignore",
+                        icon=":material/download:", key="export_parquet")
+else:
+    try:
+        names = list(ui.projector_export(model, what))
+    except BookembedError as err:
+        ui.show_error("Cannot export this model:", err)
+        st.stop()
+    columns = st.columns(len(names) + 1)
+    for column, name in zip(columns, names):
+        # A callable: the file is handed over when clicked, not kept per page run.
+        column.download_button(name, data=lambda name=name: ui.projector_export(model, what)[name],
+                               file_name=f"{prefix}-{name}", on_click="ignore", mime=mime_type(name),
+                               icon=":material/download:", key=f"export_{name}")
+    columns[-1].download_button("All as zip", data=lambda: ui.projector_zip(model, what), type="primary",
+                                file_name=f"{prefix}-projector.zip", mime="application/zip", on_click="ignore",
+                                icon=":material/folder_zip:", key="export_zip")
 st.download_button("Metadata for a spreadsheet (CSV)", data=lambda: ui.spreadsheet_metadata(model, what),
                    file_name=f"{prefix}-metadata.csv", mime="text/csv", on_click="ignore", icon=":material/table:",
                    key="export_csv",

@@ -390,3 +390,26 @@ def test_training_refuses_to_overwrite_without_asking(fake_demo):
     at.text_input[0].input("../escape")
     ok(_train_form(at).click().run())
     assert at.error and "folder name" in plain(at.error[0].value)
+
+
+def test_export_above_the_projectors_limit_offers_a_sample_shards_and_parquet(fake_demo, monkeypatch):
+    import io
+    import zipfile
+
+    import pyarrow.parquet as pq
+
+    from bookembed import projector, ui
+
+    monkeypatch.setattr(projector, "TENSORBOARD_MAX_POINTS", 25)
+    at = ok(app().run())
+    page(at, "export")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Sample of 25 books by genre (zip)" in labels and "All 60 in shards (zip)" in labels
+    assert "All as Parquet" in labels and "All as zip" not in labels  # nothing made before a click
+    model = load_model_folder(fake_demo)
+    sample = zipfile.ZipFile(io.BytesIO(ui.large_export(model, "books", "sample")))
+    assert 20 <= sample.read("vectors.tsv").count(b"\n") <= 25
+    shards = zipfile.ZipFile(io.BytesIO(ui.large_export(model, "books", "shards")))
+    assert sorted(n for n in shards.namelist() if n.startswith("vectors")) == [f"vectors-0000{i}.tsv" for i in range(3)]
+    table = pq.read_table(io.BytesIO(ui.large_export(model, "books", "parquet")))
+    assert table.num_rows == 60

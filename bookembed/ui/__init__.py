@@ -9,7 +9,7 @@ shown as text). Computation stays in the other ``bookembed`` modules; the
 names pages use are gathered here.
 """
 
-from bookembed.ui.exports import projector_export, projector_zip, spreadsheet_metadata
+from bookembed.ui.exports import large_export, projector_export, projector_zip, spreadsheet_metadata
 from bookembed.ui.frame import PAGES, frame
 from bookembed.ui.jobs import Job, get_job, start_job, watch_job
 from bookembed.ui.map import SELECTED, selected_books
@@ -33,6 +33,6 @@ __all__ = [
     "DEFAULT_MODEL", "FULL_DATASET", "MODELS_ENV", "MODEL_KEY", "PAGES", "QUERY", "SELECTED", "Job",
     "book_query", "book_table", "current_model_path", "escape_markdown", "frame", "genre_options", "get_job",
     "import_panel", "link_query", "link_table", "load_model", "model_names", "models_root", "projector_export", "projector_zip",
-    "require_model", "select_model", "selected_books", "set_query", "show_error", "spreadsheet_metadata", "start_job", "training_panel", "valid_model_name",
+    "large_export", "require_model", "select_model", "selected_books", "set_query", "show_error", "spreadsheet_metadata", "start_job", "training_panel", "valid_model_name",
     "watch_job",
 ]

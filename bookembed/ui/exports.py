@@ -43,3 +43,21 @@ def projector_zip(model: ModelFolder, what: str = "books", ids=None) -> bytes:
     from bookembed.export import zip_bytes
 
     return zip_bytes(projector_export(model, what, ids))
+
+
+def large_export(model: ModelFolder, what: str, form: str) -> bytes:
+    """Downloads for more rows than the Projector shows at once (made when clicked, not cached).
+
+    ``form`` is ``"sample"`` (about 100,000 books drawn per genre, Projector
+    files in a zip), ``"shards"`` (every row, Projector files in shards of
+    100,000, in a zip) or ``"parquet"`` (every row, vectors and metadata).
+    """
+    from bookembed import export, projector
+
+    if form == "sample":
+        ids = projector.stratified_sample(model, projector.TENSORBOARD_MAX_POINTS)
+        return export.zip_bytes(projector.projector_files(model, what="books", ids=ids))
+    if form == "shards":
+        prepared = projector.prepare(model, what)
+        return export.zip_bytes(projector.sharded_files(model, prepared, projector.TENSORBOARD_MAX_POINTS))
+    return export.parquet_bytes(model, what)

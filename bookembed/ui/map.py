@@ -47,7 +47,7 @@ def projection_or_progress(model: ModelFolder, settings) -> np.ndarray:
     job = get_job(key)
     if job is None or (job.done and job.error is None):
         job = start_job(key, proj.describe(settings), lambda job: proj.project(model, settings, progress=job.report))
-    job.wait(2.0)  # PCA and small models finish here, without a progress bar flashing by
+    job.wait(4.0)  # PCA and small models finish here (sklearn's first import included), without a progress bar flashing by
     if job.done and job.error is None:
         forget_job(key)
         coords = proj.load_projection(model, settings)
