@@ -389,3 +389,28 @@ def test_real_links_are_ordered_by_a_full_sort(real_model):
     expected, all_sims = full_order(links, books[0])
     check_frame(frame, expected, all_sims, 5000)
     assert isinstance(frame, pd.DataFrame)
+
+
+# ---------------------------------------------------------------- cosine_knn (maps and faithfulness)
+
+
+def test_cosine_knn_gives_each_row_then_its_nearest_with_cosine_distances():
+    from bookembed.vectors import cosine_knn
+
+    rng = np.random.default_rng(21)
+    vectors = rng.normal(size=(1100, 6)) * rng.uniform(0.1, 10, (1100, 1))
+    vectors[9] = vectors[4] * 2  # a twin at distance 0
+    calls = []
+    ids, dist = cosine_knn(vectors, 12, block=100, progress=lambda f, stage: calls.append(f))
+    assert ids.shape == dist.shape == (1100, 12) and ids.dtype == np.int64 and dist.dtype == np.float32
+    assert len(calls) == 11 and calls[-1] == 1.0
+    assert ids[:, 0].tolist() == list(range(1100)) and np.all(dist[:, 0] == 0)
+    unit = unit_rows(vectors)
+    for i in (0, 4, 9, 555, 1099):
+        expected, all_sims = full_order(unit, unit[i], exclude=[i])
+        matches_full_sort(ids[i, 1:], 1 - dist[i, 1:], expected, all_sims, 11)
+        np.testing.assert_allclose(dist[i, 1:], np.maximum(1 - all_sims[ids[i, 1:]], 0), atol=2e-6)
+    assert ids[4, 1] == 9 and ids[9, 1] == 4 and dist[4, 1] == pytest.approx(0, abs=1e-6)
+    assert np.all(dist >= 0) and np.all(dist <= 2)
+    opposite = cosine_knn(np.array([[1.0, 0], [-1.0, 0], [0, 1.0]]), 3)[1]
+    np.testing.assert_allclose(opposite, [[0, 1, 2], [0, 1, 2], [0, 1, 1]], atol=1e-6)
