@@ -161,3 +161,27 @@ def test_map_knn_is_the_euclidean_nearest_others():
         d[i] = np.inf
         assert set(near[i]) == set(np.argsort(d)[:4])
     assert proj.map_knn(coords[:3], 10).shape == (3, 2)
+
+
+def test_sampled_faithfulness_asking_everyone_is_exact_and_a_sample_brackets_it():
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(120, 5))
+    coords = vectors[:, :2] + rng.normal(0, 0.4, (120, 2))
+    exact = proj.faithfulness_report(vectors, coords, 5)
+    assert exact["faithfulness"] == pytest.approx(brute_faithfulness(vectors, coords, 5), abs=1e-12)
+    assert exact["k"] == 5 and exact["queries"] == 120 and exact["stderr"] == 0.0
+    everyone = proj.faithfulness_report(vectors, coords, 5, max_exact=50, n_queries=500)
+    assert everyone["faithfulness"] == pytest.approx(exact["faithfulness"], abs=1e-12)
+    assert everyone["queries"] == 120 and everyone["stderr"] == 0.0
+    z = []
+    for seed in range(30):
+        got = proj.faithfulness_report(vectors, coords, 5, max_exact=50, n_queries=30, seed=seed)
+        assert got["queries"] == 30 and got["stderr"] > 0 and got["k"] == 5
+        assert got["faithfulness"] * 150 == pytest.approx(round(got["faithfulness"] * 150), abs=1e-9)
+        z.append((got["faithfulness"] - exact["faithfulness"]) / got["stderr"])
+    assert abs(np.mean(z)) < 0.7 and np.mean(np.abs(z) < 2) >= 0.8
+    # a precomputed neighbour list is used as given (here a wrong one, to show it is read)
+    wrong = np.tile(np.arange(6), (120, 1))
+    assert proj.faithfulness_report(vectors, coords, 5, knn=wrong)["faithfulness"] != exact["faithfulness"]
+    tiny = proj.faithfulness_report(vectors[:1], coords[:1], 5)
+    assert tiny == {"faithfulness": 1.0, "k": 0, "queries": 1, "stderr": 0.0}
