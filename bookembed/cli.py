@@ -77,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         path, metrics, _ = train_model_folder(
             args.data, out, config, cleaning, skip_bad_lines=args.skip_bad_lines, metadata=args.metadata,
-            overwrite=args.overwrite, progress=progress, on_corpus=on_corpus, baselines=not args.no_baselines,
+            overwrite=args.overwrite, progress=progress, on_corpus=on_corpus, baselines=args.baselines,
         )
     finally:
         if bar is not None:
@@ -495,8 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw negative links in proportion to their frequency to this power (0: uniform, the seed's)")
     p.add_argument("--negative-target", type=float, default=TRAIN.negative_target,
                    help="cosine a non-pair is trained towards (the seed's -1, or 0)")
-    p.add_argument("--no-baselines", action="store_true",
-                   help="skip fitting SVD and ALS beside the model (about a minute at 37,000 books on 2 cores)")
+    p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit SVD and ALS beside the model (default: up to 20,000 books; about a minute and a half "
+                        "at 37,000 books on 2 cores; later: evaluate --baselines --write)")
     p.add_argument("--batch-size", type=int, default=TRAIN.batch_size,
                    help="positives per step (default: about 1%% of the pairs, 256-8192)")
     p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default=TRAIN.optimizer,

@@ -18,6 +18,17 @@ from bookembed.store import SaveInputs, is_model_folder, save_model_folder
 from bookembed.training import Progress, TrainConfig, TrainResult, train
 
 
+BASELINES_MAX_BOOKS = 20_000
+"""Training fits the SVD and ALS baselines itself up to this many books (seconds); above, they cost
+minutes (about a minute and a half at 37,000 books on 2 cores), so ``bookembed evaluate --baselines
+--write`` adds them on request."""
+
+
+def baselines_by_default(n_books: int) -> bool:
+    """Whether training measures the baselines when not told (see ``BASELINES_MAX_BOOKS``)."""
+    return n_books <= BASELINES_MAX_BOOKS
+
+
 def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool = True) -> dict:
     """The manifest's metrics for a freshly trained result, and its baselines beside it.
 
@@ -61,7 +72,7 @@ def train_corpus_to_folder(
     config: TrainConfig = TrainConfig(),
     progress: Callable[[Progress], object] | None = None,
     on_stage: Callable[[str], object] | None = None,
-    baselines: bool = True,
+    baselines: bool | None = None,
 ) -> tuple[Path, dict]:
     """Train on a loaded corpus, measure it and write the model folder atomically.
 
@@ -73,6 +84,8 @@ def train_corpus_to_folder(
         As stored in the manifest (AUC, genre purity, loss, speed).
     """
     result = train(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links, config, progress)
+    if baselines is None:
+        baselines = baselines_by_default(corpus.n_books)
     if on_stage is not None:
         on_stage("measuring held-out AUC, Hits@10 and purity" + (", beside SVD and ALS baselines" if baselines else ""))
     metrics = metrics_for(corpus, result, config.seed, baselines=baselines)
@@ -109,7 +122,7 @@ def train_model_folder(
     progress: Callable[[Progress], object] | None = None,
     on_stage: Callable[[str], object] | None = None,
     on_corpus: Callable[[Corpus], object] | None = None,
-    baselines: bool = True,
+    baselines: bool | None = None,
 ) -> tuple[Path, dict, Corpus]:
     """Load ``source`` (``"demo"``, NDJSON or a pairs table), train, evaluate and save to ``out``.
 
@@ -133,8 +146,9 @@ def train_model_folder(
         ``on_stage(sentence)`` as each stage starts.
     on_corpus : callable, optional
         Called with the loaded corpus before training (to report its size).
-    baselines : bool
-        Also fit and score the SVD and ALS baselines (``metrics_for``).
+    baselines : bool, optional
+        Also fit and score the SVD and ALS baselines (``metrics_for``); by
+        default only up to ``BASELINES_MAX_BOOKS`` books.
     """
     if not overwrite and is_model_folder(out):
         raise ModelFolderError(f"{out}: already holds a trained model; pass --overwrite to replace it")

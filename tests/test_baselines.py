@@ -279,3 +279,10 @@ def test_non_pairs_are_trained_towards_the_negative_target(target):
     classify = _Run(**{**run.__dict__, "config": TrainConfig(dim=4, negative_ratio=3, negative_target=target,
                                                              task="classification")})
     assert (classify.arrange_epoch()[2][:, 1:] == 0).all()
+
+
+def test_training_measures_baselines_itself_only_up_to_a_size():
+    from bookembed import pipeline
+
+    assert pipeline.baselines_by_default(pipeline.BASELINES_MAX_BOOKS)
+    assert not pipeline.baselines_by_default(pipeline.BASELINES_MAX_BOOKS + 1)
