@@ -515,31 +515,6 @@ def _train_adam(run: _Run) -> _Epochs:
 OPTIMIZERS: dict[str, Callable[[_Run], _Epochs]] = {"sgd": _train_sgd, "adam": _train_adam}
 
 
-class _ModelBuilder:
-    """Imports TensorFlow and builds the Keras model in a background thread; ``model()`` waits for it."""
-
-    def __init__(self, n_books: int, n_links: int, config: TrainConfig):
-        import threading
-
-        self._result: dict = {}
-        self._thread = threading.Thread(target=self._build, args=(n_books, n_links, config),
-                                        name="bookembed-keras", daemon=True)
-        self._thread.start()
-
-    def _build(self, n_books: int, n_links: int, config: TrainConfig) -> None:
-        try:
-            quiet_tensorflow()
-            self._result["model"] = build_model(n_books, n_links, config.dim, config.task, compile=False)
-        except BaseException as err:  # noqa: BLE001 - raised again in model()
-            self._result["error"] = err
-
-    def model(self):
-        self._thread.join()
-        if "error" in self._result:
-            raise self._result["error"]
-        return self._result["model"]
-
-
 def train(
     pair_books: np.ndarray,
     pair_links: np.ndarray,
@@ -581,21 +556,23 @@ def train(
     heldout = split_heldout(pair_books, pair_links, config.heldout_share, rng)
     train_idx = np.flatnonzero(~heldout).astype(np.int32)
 
-    # 2. initial weights, as Keras's own initialisers draw them (seeded); the Keras
-    # model itself is built in a background thread meanwhile, so TensorFlow's
-    # import (seconds) overlaps the compiled trainer, which releases the GIL
-    builder = _ModelBuilder(n_books, n_links, config)
-    init = np.random.default_rng([config.seed, 1])
-    book_vectors = init.uniform(-0.05, 0.05, (n_books, config.dim)).astype(np.float32)
-    link_vectors = init.uniform(-0.05, 0.05, (n_links, config.dim)).astype(np.float32)
+    # 2. the Keras model, whose initial weights the optimizers start from
+    quiet_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(n_books, n_links, config.dim, config.task, compile=False)
     head = np.zeros(2, dtype=np.float64)
-    if config.task == "classification":  # Dense(1): Glorot-uniform kernel (limit sqrt(6 / 2)), zero bias
-        head[0] = init.uniform(-np.sqrt(3.0), np.sqrt(3.0))
+    if config.task == "classification":
+        kernel, bias = model.get_layer("output").get_weights()
+        head[:] = (float(kernel[0, 0]), float(bias[0]))
 
     # 3. train
     run = _Run(
         config=config, pair_books=pair_books, pair_links=pair_links, train_idx=train_idx,
-        book_vectors=book_vectors, link_vectors=link_vectors, head=head,
+        book_vectors=np.array(model.get_layer("book_embedding").get_weights()[0], dtype=np.float32),
+        link_vectors=np.array(model.get_layer("link_embedding").get_weights()[0], dtype=np.float32),
+        head=head,
         # every true pair, held-out ones included, is kept out of the negatives
         sampler=NonPairSampler(pair_books, pair_links, n_books, n_links,
                                link_weights=negative_weights(pair_links[train_idx], n_links, config.negative_power)),
@@ -605,10 +582,9 @@ def train(
     )
     epochs = OPTIMIZERS[config.optimizer](run)
 
-    # 4. the trained weights into the Keras model
+    # 4. the trained weights back into the Keras model
     if not (np.isfinite(run.book_vectors).all() and np.isfinite(run.link_vectors).all()):
         raise BookembedError("training diverged (NaN or Inf in the vectors); lower --learning-rate")
-    model = builder.model()
     model.get_layer("book_embedding").set_weights([run.book_vectors])
     model.get_layer("link_embedding").set_weights([run.link_vectors])
     if run.classify:
