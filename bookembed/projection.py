@@ -333,6 +333,10 @@ def _pca(vectors: np.ndarray, settings: PCASettings) -> tuple[np.ndarray, dict]:
 def _umap(vectors, settings: UMAPSettings, knn, progress) -> tuple[np.ndarray, dict]:
     import warnings
 
+    from bookembed.training import quiet_tensorflow
+
+    quiet_tensorflow()  # umap-learn imports TensorFlow, when it is there, for its parametric variant
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # umap's optional ParametricUMAP complains about torch/ONNX
         import umap
