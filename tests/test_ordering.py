@@ -414,3 +414,51 @@ def test_cosine_knn_gives_each_row_then_its_nearest_with_cosine_distances():
     assert np.all(dist >= 0) and np.all(dist <= 2)
     opposite = cosine_knn(np.array([[1.0, 0], [-1.0, 0], [0, 1.0]]), 3)[1]
     np.testing.assert_allclose(opposite, [[0, 1, 2], [0, 1, 2], [0, 1, 1]], atol=1e-6)
+
+
+# ---------------------------------------------------------------- types and edges the documentation promises
+
+
+def test_top_k_types_defaults_and_single_survivor():
+    rng = np.random.default_rng(22)
+    unit = continuous(1200, 6, rng)
+    query64 = rng.normal(size=6)  # float64 in: float32 similarities out, as for a float32 query
+    ids, sims = top_k(unit, query64)
+    assert len(ids) == 10 and ids.dtype == np.int64 and sims.dtype == np.float32
+    same_ids, same_sims = top_k(unit, query64.astype(np.float32))
+    assert np.array_equal(ids, same_ids) and np.array_equal(sims, same_sims)
+    for kwargs in ({"allowed": np.zeros(1200, bool)}, {"exclude": range(1200)}, {"k": 0}):
+        empty_ids, empty_sims = top_k(unit, query64, **kwargs)
+        assert empty_ids.dtype == np.int64 and empty_sims.dtype == np.float32
+    # one row left: it is returned
+    only = np.zeros(1200, bool)
+    only[777] = True
+    assert top_k(unit, query64, 5, allowed=only)[0].tolist() == [777]
+    assert top_k(unit, query64, 5, exclude=[i for i in range(1200) if i != 3])[0].tolist() == [3]
+    with pytest.raises(BookembedError, match=r"^the query vector has length zero: it has no direction to compare$"):
+        top_k(unit, np.zeros(6))
+
+
+def test_many_query_searches_take_float64_as_float32_and_keep_their_types():
+    from bookembed.vectors import top_k_against, top_k_rows
+
+    rng = np.random.default_rng(23)
+    base = rng.normal(size=(2100, 8))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    queries = base[:40] + rng.normal(0, 0.1, (40, 8))
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)  # both searches take unit vectors
+    ids, sims = top_k_against(queries, base, 12)
+    ids32, sims32 = top_k_against(queries.astype(np.float32), base.astype(np.float32), 12)
+    assert np.array_equal(ids, ids32) and np.array_equal(sims, sims32) and sims.dtype == np.float32
+    rows, rsims = top_k_rows(base, 12, queries=np.arange(0, 2100, 50))
+    rows32, rsims32 = top_k_rows(base.astype(np.float32), 12, queries=np.arange(0, 2100, 50, dtype=np.int32))
+    assert np.array_equal(rows, rows32) and np.array_equal(rsims, rsims32) and rsims.dtype == np.float32
+    for k in (0, 3):
+        got_ids, got_sims = top_k_rows(base[:10], k)
+        assert got_ids.shape == got_sims.shape == (10, k) and got_sims.dtype == np.float32
+    # one query, and k = 1
+    one, one_sim = top_k_against(queries[:1], base, 1)
+    expected, all_sims = full_order(base.astype(np.float32), queries[0])
+    assert one.tolist() == [[expected[0]]] and one_sim[0, 0] == pytest.approx(all_sims[expected[0]], abs=2e-6)
+    single, _ = top_k_against(queries[5:6], base, 4)
+    assert single.tolist() == [full_order(base.astype(np.float32), queries[5])[0][:4]]
