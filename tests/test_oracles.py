@@ -371,3 +371,112 @@ def test_evaluate_reports_auc_and_purity_of_the_same_vectors(fake_model):
     assert got["heldout_pairs"] == int(model.heldout.sum())
     genres = model.books["primary_genre"].tolist()
     assert got["genre_purity"]["purity"] == pytest.approx(oracle_purity(model.book_vectors, genres, 10), abs=1e-12)
+
+
+# ---------------------------------------------------------------- defaults, boundaries and the exact sampling error
+
+
+def test_defaults_are_k_10_and_seed_0():
+    rng, pb, pl, heldout = random_pairs(6, n_books=40, n_links=30, density=0.4, share=0.5)
+    books, links = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))
+    got = ev.link_ranking(books, links, pb, pl, heldout, max_exact=5, n_sample=10)
+    assert got["k"] == 10 and got == ev.link_ranking(books, links, pb, pl, heldout, 10, max_exact=5, n_sample=10,
+                                                     seed=0)
+    assert heldout_auc(books, links, pb, pl, heldout) == heldout_auc(books, links, pb, pl, heldout, seed=0)
+    vectors, genres = random_books(8, 120, 3, 0.0)
+    sampled = genre_purity(vectors, genres, max_exact=50, n_queries=20)
+    assert sampled["k"] == 10 and sampled == genre_purity(vectors, genres, 10, max_exact=50, n_queries=20, seed=0)
+    assert sampled == genre_purity(vectors, genres, max_exact=50, n_queries=20)  # seeded: the same twice
+
+
+def test_nothing_to_score_reads_the_same_every_time():
+    _, pb, pl, heldout = random_pairs(3)
+    assert ev.link_ranking(np.ones((40, 3)), np.ones((30, 3)), pb, pl, np.zeros_like(heldout), 7) == {
+        "mrr": None, "hits": None, "k": 7, "pairs": 0, "scored": 0, "candidates": None,
+        "mrr_stderr": None, "hits_stderr": None}
+    assert genre_purity(np.eye(5), ["a", "b", "a", "b", ""], k=10) == {
+        "purity": None, "chance": None, "k": 10, "books": 4, "queries": 0, "stderr": None}
+
+
+def test_exactly_max_exact_is_still_exact():
+    rng, pb, pl, heldout = random_pairs(7, n_books=40, n_links=30, density=0.4, share=0.5)
+    books, links = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))
+    h = int(heldout.sum())
+    at = ev.link_ranking(books, links, pb, pl, heldout, 5, max_exact=h, n_sample=3)
+    assert at["scored"] == h and at["mrr_stderr"] == 0.0
+    vectors, genres = random_books(9, 60, 3, 0.0)
+    assert genre_purity(vectors, genres, 5, max_exact=60, n_queries=7)["queries"] == 60
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_asking_for_every_book_or_pair_gives_the_exact_figure_whatever_the_seed(seed):
+    vectors, genres = random_books(5, 80, 3, 0.1)
+    exact = genre_purity(vectors, genres, 5)
+    everyone = genre_purity(vectors, genres, 5, max_exact=10, n_queries=10_000, seed=seed)
+    assert everyone["purity"] == pytest.approx(exact["purity"], abs=1e-12) and everyone["stderr"] == 0.0
+    rng, pb, pl, heldout = random_pairs(4, n_books=40, n_links=30, density=0.4, share=0.5)
+    books, links = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))
+    all_pairs = ev.link_ranking(books, links, pb, pl, heldout, 5)
+    again = ev.link_ranking(books, links, pb, pl, heldout, 5, max_exact=3, n_sample=10_000, seed=seed)
+    assert again["mrr"] == pytest.approx(all_pairs["mrr"], abs=1e-12) and again["hits_stderr"] == 0.0
+
+
+@pytest.mark.parametrize("n_sample", [1, 2, "all but one"])
+def test_sampled_ranking_error_is_the_finite_population_standard_error(n_sample):
+    """Leave one held-out pair out: find which one from the MRR, then the errors follow exactly."""
+    rng, pb, pl, heldout = random_pairs(11, n_books=30, n_links=40, density=0.3, share=0.4)
+    books, links = rng.normal(size=(30, 6)), rng.normal(size=(40, 6))
+    ranks, _ = oracle_ranks(books, links, pb, pl, heldout)
+    h = len(ranks)
+    if n_sample == "all but one":
+        got = ev.link_ranking(books, links, pb, pl, heldout, 3, max_exact=5, n_sample=h - 1, seed=2)
+        r = np.array(list(ranks.values()), dtype=float)
+        options = []
+        for left_out in range(h):
+            sample = np.delete(r, left_out)
+            if np.isclose(np.mean(1 / sample), got["mrr"], atol=1e-12) and np.isclose(np.mean(sample <= 3), got["hits"]):
+                fpc = np.sqrt(1 - (h - 1) / h)
+                options.append((np.std(1 / sample, ddof=1) / np.sqrt(h - 1) * fpc,
+                                np.std(sample <= 3, ddof=1) / np.sqrt(h - 1) * fpc))
+        assert options and any(got["mrr_stderr"] == pytest.approx(a, rel=1e-9) and
+                                got["hits_stderr"] == pytest.approx(b, rel=1e-9, abs=1e-15) for a, b in options)
+        return
+    got = ev.link_ranking(books, links, pb, pl, heldout, 3, max_exact=5, n_sample=n_sample, seed=1)
+    assert got["scored"] == n_sample
+    if n_sample == 1:  # one pair: no spread to measure, and never NaN
+        assert got["mrr_stderr"] == 0.0 and got["hits_stderr"] == 0.0
+    else:
+        assert got["mrr_stderr"] > 0 or got["mrr"] in (1.0, 0.5)
+
+
+def test_ranking_with_ids_whose_keys_pass_two_to_the_31():
+    """40,000 books and 70,000 links: book * n_links overflows int32, the ranks must not change."""
+    rng = np.random.default_rng(12)
+    n_books, n_links = 40_000, 70_000
+    pb = np.r_[rng.integers(30_000, n_books, 300), np.arange(39_990, 40_000)].astype(np.int32)
+    pl = rng.integers(0, n_links, len(pb)).astype(np.int32)
+    keys = np.unique(pb.astype(np.int64) * n_links + pl)
+    pb, pl = (keys // n_links).astype(np.int32), (keys % n_links).astype(np.int32)
+    heldout = np.zeros(len(pb), bool)
+    heldout[::3] = True
+    books, links = rng.normal(size=(n_books, 2)).astype(np.float32), rng.normal(size=(n_links, 2)).astype(np.float32)
+    small = ev.link_ranking(books, links, pb, pl, heldout, 10)
+    wide = ev.link_ranking(books, links, pb.astype(np.int64), pl.astype(np.int64), heldout, 10)
+    assert small == wide
+    own = {}
+    for b, l in zip(pb.tolist(), pl.tolist()):
+        own.setdefault(b, set()).add(l)
+    assert small["candidates"] == pytest.approx(np.mean([n_links - len(own[int(b)]) for b in pb[heldout]]))
+
+
+def test_evaluate_with_baselines_scores_each_baseline_like_the_model(fake_model):
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(fake_model)
+    got = ev.evaluate(model, seed=3, baselines=True)
+    expected = ev.baseline_metrics(model, model.heldout, model.book_vectors.shape[1], 3)
+    assert set(got["baselines"]) == set(expected) and len(expected) >= 2
+    for name, figures in expected.items():
+        assert {k: v for k, v in got["baselines"][name].items() if k != "seconds"} == {
+            k: v for k, v in figures.items() if k != "seconds"}
+    assert "baselines" not in ev.evaluate(model, seed=3)
