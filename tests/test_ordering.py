@@ -462,3 +462,22 @@ def test_many_query_searches_take_float64_as_float32_and_keep_their_types():
     assert one.tolist() == [[expected[0]]] and one_sim[0, 0] == pytest.approx(all_sims[expected[0]], abs=2e-6)
     single, _ = top_k_against(queries[5:6], base, 4)
     assert single.tolist() == [full_order(base.astype(np.float32), queries[5])[0][:4]]
+
+
+def test_each_query_returns_ten_by_default_with_its_documented_columns(big):
+    frames = {
+        "similar_books": similar_books(big, "Book 1"),
+        "similar_links": similar_links(big, "link 1"),
+        "books_for_link": books_for_link(big, "link 1"),
+        "links_for_book": links_for_book(big, "Book 1"),
+    }
+    columns = {
+        "similar_books": ["rank", "title", "similarity", "author", "genre", "year", "shared_links", "id"],
+        "similar_links": ["rank", "link", "similarity", "books", "shared_books", "id"],
+        "books_for_link": ["rank", "title", "similarity", "author", "genre", "year", "links_to_it", "id"],
+        "links_for_book": ["rank", "link", "similarity", "books", "linked", "id"],
+    }
+    for name, frame in frames.items():
+        assert len(frame) == 10, name
+        assert list(frame.columns) == columns[name], name
+        assert frame["similarity"].dtype == np.float64 and frame["id"].dtype == np.int64, name
