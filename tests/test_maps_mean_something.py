@@ -185,3 +185,53 @@ def test_sampled_faithfulness_asking_everyone_is_exact_and_a_sample_brackets_it(
     assert proj.faithfulness_report(vectors, coords, 5, knn=wrong)["faithfulness"] != exact["faithfulness"]
     tiny = proj.faithfulness_report(vectors[:1], coords[:1], 5)
     assert tiny == {"faithfulness": 1.0, "k": 0, "queries": 1, "stderr": 0.0}
+
+
+def test_sampled_faithfulness_error_is_the_finite_population_standard_error():
+    """Leave one book out: find which one from the mean, then the error follows exactly."""
+    rng = np.random.default_rng(8)
+    vectors = rng.normal(size=(40, 5))
+    coords = vectors[:, :2] + rng.normal(0, 0.5, (40, 2))
+    exact = proj.faithfulness_report(vectors, coords, 4)
+    space = proj.cosine_knn(vectors, 5)[0][:, 1:]
+    shares = proj.neighbour_overlap(space, proj.map_knn(coords, 4))
+    assert exact["faithfulness"] == pytest.approx(shares.mean(), abs=1e-12)
+    got = proj.faithfulness_report(vectors, coords, 4, max_exact=10, n_queries=39, seed=5)
+    assert got["queries"] == 39
+    fpc = np.sqrt(1 - 39 / 40)
+    options = [np.delete(shares, i).std(ddof=1) / np.sqrt(39) * fpc for i in range(40)
+               if np.isclose(np.delete(shares, i).mean(), got["faithfulness"], atol=1e-12)]
+    assert options and any(got["stderr"] == pytest.approx(e, rel=1e-9) for e in options)
+    # defaults: seed 0, and exactly max_exact books are still all scored
+    assert got == proj.faithfulness_report(vectors, coords, 4, max_exact=10, n_queries=39, seed=5)
+    assert proj.faithfulness_report(vectors, coords, 4, max_exact=10, n_queries=20) == \
+        proj.faithfulness_report(vectors, coords, 4, max_exact=10, n_queries=20, seed=0)
+    assert proj.faithfulness_report(vectors, coords, 4, max_exact=40, n_queries=5)["queries"] == 40
+    for seed in range(5):  # every book asked, whatever the seed: the exact figure
+        every = proj.faithfulness_report(vectors, coords, 4, max_exact=10, n_queries=40, seed=seed)
+        assert every["faithfulness"] == pytest.approx(exact["faithfulness"], abs=1e-12)
+
+
+def test_faithfulness_reads_a_given_neighbour_list_and_survives_stacked_duplicates():
+    rng = np.random.default_rng(9)
+    vectors = rng.normal(size=(30, 4))
+    coords = vectors[:, :2].copy()
+    wrong = np.tile(np.arange(6), (30, 1))
+    assert proj.faithfulness(vectors, coords, 5, knn=wrong) != proj.faithfulness(vectors, coords, 5)
+    # five books on one map point: a KD-tree may leave a book's own point out of its k + 1 nearest
+    stacked = np.repeat(rng.normal(size=(8, 2)), 5, axis=0)
+    spread = np.repeat(rng.normal(size=(8, 4)), 5, axis=0) + rng.normal(0, 1e-3, (40, 4))
+    report = proj.faithfulness_report(spread, stacked, 2)
+    # each book's 2 nearest in space are 2 of its 4 twins, and so are its 2 nearest on the map
+    assert report["faithfulness"] >= 0.0 and report["queries"] == 40
+    assert proj.map_knn(stacked, 2).shape == (40, 2)
+    assert all(set(row) <= set(range(5 * (i // 5), 5 * (i // 5) + 5)) - {i} for i, row in
+               enumerate(proj.map_knn(stacked, 2)))
+
+
+def test_pca_of_identical_rows_explains_nothing_and_rounds_to_six_places(planted):
+    coords, info = proj.compute_projection(np.ones((5, 4)), proj.PCASettings(normalize=False))
+    assert np.allclose(coords, 0) and info["extra"]["explained_variance"] == [0.0, 0.0]
+    _, info = proj.compute_projection(planted[0], proj.PCASettings(dims=3))
+    assert all(v == round(v, 6) for v in info["extra"]["explained_variance"])
+    assert any(v != round(v, 5) for v in info["extra"]["explained_variance"])
