@@ -235,3 +235,17 @@ def test_pca_of_identical_rows_explains_nothing_and_rounds_to_six_places(planted
     _, info = proj.compute_projection(planted[0], proj.PCASettings(dims=3))
     assert all(v == round(v, 6) for v in info["extra"]["explained_variance"])
     assert any(v != round(v, 5) for v in info["extra"]["explained_variance"])
+
+
+def test_overlap_edges_and_a_one_book_sample():
+    assert proj.neighbour_overlap(np.zeros((3, 0), int), np.zeros((3, 0), int)).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match=r"^neighbour lists differ in shape: \(2, 1\) and \(2, 2\)$"):
+        proj.neighbour_overlap(np.zeros((2, 1), int), np.zeros((2, 2), int))
+    rng = np.random.default_rng(10)
+    vectors = rng.normal(size=(30, 4))
+    one = proj.faithfulness_report(vectors, vectors[:, :2], 3, max_exact=5, n_queries=1, seed=2)
+    assert one["queries"] == 1 and one["stderr"] == 0.0  # no spread from one book, and never NaN
+    assert proj.faithfulness_report(vectors, vectors[:, :2], 3, max_exact=5, n_queries=12) == \
+        proj.faithfulness_report(vectors, vectors[:, :2], 3, max_exact=5, n_queries=12, seed=0)
+    assert any(proj.faithfulness_report(vectors, vectors[:, :2], 3, max_exact=5, n_queries=12, seed=s) !=
+               proj.faithfulness_report(vectors, vectors[:, :2], 3, max_exact=5, n_queries=12, seed=0) for s in (1, 2))
