@@ -98,15 +98,32 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         return
     n = workers or os.cpu_count() or 1
     # processes=True: parsing holds the GIL. No dashboard: nothing listens beyond the scheduler on 127.0.0.1.
-    with LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    ) as cluster, Client(cluster) as client:
+    with _plain_main():  # only while the worker processes start
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    with cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _plain_main():
+    """While worker processes are spawned, a ``__main__`` with no file behind it.
+
+    A spawned process first re-runs its parent's ``__main__`` from its file.
+    Inside a Streamlit script run (or after one, in the same process, as in
+    the test suite) ``__main__`` is a page script, which must not run in a
+    worker: the workers would exit at once ("Nanny failed to start").
+    """
+    import sys
+    import types
+
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
 
 
 def _writer(out: Path):

@@ -291,7 +291,7 @@ def test_a_fresh_server_opened_at_map_shows_the_frame_and_the_map(tiny_trained_m
             pg.get_by_role("option", name="second").click()
             sidebar.get_by_text("30 books · ").wait_for(timeout=30000)
             sidebar.get_by_role("link", name="Model").click()
-            pg.get_by_role("heading", name="Model").wait_for(timeout=30000)
+            pg.get_by_role("heading", name="Model", exact=True).wait_for(timeout=30000)
             assert sidebar.get_by_text("30 books · ").is_visible()
             assert "model=second" in pg.url
     finally:
