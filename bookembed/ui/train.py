@@ -23,6 +23,19 @@ SOURCES = {"demo": "Demo corpus (classic books, shipped)", "full": "Full dataset
 UPLOAD_TYPES = ["ndjson", "jsonl", "json", "gz", "csv", "tsv", "parquet", "pq"]
 
 
+def _target_folder(name: str, overwrite: bool) -> Path | None:
+    """The model folder a form writes to, or None (with the reason shown) when the name or an existing model forbids it."""
+    problem = valid_model_name(name)
+    if problem:
+        show_error("Choose another folder name:", problem)
+        return None
+    out = models_root() / name
+    if is_model_folder(out) and not overwrite:
+        show_error("A model already exists there:", f"{out}. Tick “Replace an existing model” or choose another name.")
+        return None
+    return out
+
+
 def valid_model_name(name: str) -> str | None:
     """None if ``name`` can be a model folder name, else why not."""
     if not _NAME.fullmatch(name or ""):
@@ -185,13 +198,8 @@ def _training_form(default_name: str, heading: bool = True, replace: bool = Fals
     if not submitted:
         return
     st.session_state.pop("_train_message", None)
-    problem = valid_model_name(name)
-    if problem:
-        show_error("Choose another folder name:", problem)
-        return
-    out = models_root() / name
-    if is_model_folder(out) and not overwrite:
-        show_error("A model already exists there:", f"{out}. Tick “Replace an existing model” or choose another name.")
+    out = _target_folder(name, overwrite)
+    if out is None:
         return
     try:
         def value(x, default):  # an emptied number box means "the default"
@@ -266,13 +274,8 @@ def import_panel(default_name: str = "imported") -> None:
         submitted = st.form_submit_button("Import", icon=":material/upload:")
     if not submitted:
         return
-    problem = valid_model_name(name)
-    if problem:
-        show_error("Choose another folder name:", problem)
-        return
-    out = models_root() / name
-    if is_model_folder(out) and not overwrite:
-        show_error("A model already exists there:", f"{out}. Tick “Replace an existing model” or choose another name.")
+    out = _target_folder(name, overwrite)
+    if out is None:
         return
     needed = [model_file] if kind == "keras" else [vectors, metadata]
     if any(upload is None for upload in needed):
