@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bookembed.corpus import file_checksum
 from bookembed.errors import BookembedError
 from bookembed.graph import LinkGraph
 from bookembed.metadata import METADATA_FIELDS, book_metadata, primary_genre
@@ -63,18 +64,6 @@ LAYERS = ("book_embedding", "link_embedding")
 
 class ImportModelError(BookembedError):
     """A model, records or Projector file that cannot be imported; the message names the file."""
-
-
-def files_checksum(*paths: Path) -> str:
-    """SHA-256 over the bytes of ``paths``, in order (the manifest's data checksum)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- the notebook's vocabularies
@@ -435,7 +424,7 @@ def import_keras(
     pair_books, pair_links = vocab.pairs(links)
     link_counts = np.bincount(pair_links, minlength=len(links)).astype(np.int64)
     books = _books_table(vocab.titles, vocab.infoboxes, np.bincount(pair_books, minlength=len(vocab.titles)))
-    data = {"source": str(records), "checksum": files_checksum(records), "imported_from": str(model_file),
+    data = {"source": str(records), "checksum": file_checksum(records), "imported_from": str(model_file),
             "read_with": how, "rule": "article notebook: titles without 'Wikipedia:', file order; links lowercased, "
             "counted once per book spelling, 6 generic links dropped, kept in 4+ books, by count"}
     path = save_model_folder(out, SaveInputs(
@@ -563,7 +552,7 @@ def import_projector(
                         pair_links=np.zeros(0, np.int32)),
         heldout=np.zeros(0, dtype=bool), book_vectors=matrix, link_vectors=None,
         config={"dim": int(matrix.shape[1]), "imported": "projector", "seed": None},
-        data={"source": str(vectors), "metadata": str(metadata), "checksum": files_checksum(vectors, metadata)},
+        data={"source": str(vectors), "metadata": str(metadata), "checksum": file_checksum(vectors, metadata)},
         metrics=_metrics(matrix, books), history={}, link_vectors_missing=missing,
     ))
     return ImportResult(path, len(matrix), 0, int(matrix.shape[1]), False, [f"no link vectors: {missing}"])
