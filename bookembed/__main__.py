@@ -1,4 +1,3 @@
-from bookembed.cli import main
-import sys
+from bookembed.cli import run
 
-sys.exit(main())
+run()

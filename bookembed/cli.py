@@ -660,5 +660,41 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> None:
+    """The console entry point: :func:`main`, then an exit that skips C++ static destructors.
+
+    pandas 3 keeps strings in Arrow arrays, and Arrow's thread pools can race the
+    process's static destructors at exit, aborting a finished command with
+    ``terminate called without an active exception`` (apache/arrow#34314). An
+    exit handler registered here, before any library registers its own, runs
+    last of them all; it flushes the standard streams and ends the process with
+    the command's exit code, so every Python-level handler has run and nothing
+    native is torn down while its threads still live.
+    """
+    import atexit
+    import logging
+    import os
+
+    code = 1
+
+    def _finish() -> None:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+    atexit.register(_finish)
+    try:
+        code = main()
+    except SystemExit as stop:  # argparse's usage errors, --help
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+        if not isinstance(stop.code, (int, type(None))):
+            print(stop.code, file=sys.stderr)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -64,7 +64,7 @@ def test_readme_quickstart_is_two_commands_and_ci_runs_the_second():
 
 def test_console_script_and_module_entry_point():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["bookembed"] == "bookembed.cli:main"
+    assert project["scripts"]["bookembed"] == "bookembed.cli:run"
     out = subprocess.run([sys.executable, "-m", "bookembed", "--version"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and re.fullmatch(r"bookembed \d+\.\d+\.\d+\s*", out.stdout)
 
@@ -80,3 +80,14 @@ def test_library_imports_no_streamlit_and_no_heavy_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_module_entry_point_keeps_exit_codes_and_flushes_output(tmp_path):
+    """``python -m bookembed`` ends through ``cli.run``: each exit code and every line of output survive."""
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "bookembed", *args], capture_output=True, text=True, cwd=tmp_path)
+
+    assert (out := cli("--help")).returncode == 0 and "usage:" in out.stdout
+    assert (out := cli("no-such-command")).returncode == 2 and "invalid choice" in out.stderr
+    out = cli("info", "--model", str(tmp_path / "missing"))
+    assert out.returncode == 1 and out.stderr.startswith("bookembed: error:") and len(out.stderr.splitlines()) == 1
