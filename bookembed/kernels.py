@@ -136,3 +136,57 @@ def top_k_select(sims, k):  # pragma: no cover - compiled
         cols[r] = best_c
         vals[r] = best_v
     return cols, vals
+
+
+@numba.njit(cache=True, nogil=True)
+def hashed_pair_hits(words, log_bits, books, links, out):  # pragma: no cover - compiled
+    """``sampling.maybe_true_pair`` in one pass: ``out[i]`` is 1 where (books[i], links[i]) hits a set bit.
+
+    Parameters
+    ----------
+    words : ndarray, uint32, shape (2**log_bits / 32,)
+        ``sampling.pair_bitmap``'s words.
+    log_bits : int
+    books, links : ndarray of int, shape (n,)
+    out : ndarray, bool, shape (n,)
+    """
+    mask = (np.int64(1) << log_bits) - 1
+    for i in range(books.shape[0]):
+        h = (np.int64(books[i]) * np.int64(2654435761) + np.int64(links[i]) * np.int64(40503)) & mask
+        out[i] = ((words[h >> 5] >> np.uint32(h & 31)) & np.uint32(1)) != 0
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def guided_search(cdf, guide, draws, out):  # pragma: no cover - compiled
+    """``np.searchsorted(cdf, draws, side="right")``, each draw starting from a guide table's bucket.
+
+    A draw ``u`` in ``[0, 1)`` looks up bucket ``int(u * buckets)`` and walks
+    from there to the first entry of ``cdf`` above it, and back while the one
+    before is above it too, so the result is exactly searchsorted's (ties and
+    zero-weight entries included) whatever the rounding of ``u * buckets``.
+    About one or two reads of ``cdf`` per draw, where a binary search over
+    400,000 entries makes nineteen scattered ones.
+
+    Parameters
+    ----------
+    cdf : ndarray, float64, shape (n,)
+        Non-decreasing.
+    guide : ndarray, int64, shape (buckets + 1,)
+        ``np.searchsorted(cdf, np.arange(buckets + 1) / buckets, side="right")``.
+    draws : ndarray, float64, shape (m,)
+    out : ndarray of int, shape (m,)
+    """
+    n = cdf.shape[0]
+    buckets = guide.shape[0] - 1
+    for t in range(draws.shape[0]):
+        u = draws[t]
+        j = int(u * buckets)
+        j = min(max(j, 0), buckets)
+        i = guide[j]
+        while i < n and cdf[i] <= u:
+            i += 1
+        while i > 0 and cdf[i - 1] > u:
+            i -= 1
+        out[t] = i
+    return out

@@ -75,8 +75,19 @@ def pair_bitmap(pair_books: np.ndarray, pair_links: np.ndarray, bits: int | None
     return words.view(np.int32), log_bits
 
 
+COMPILED_MIN_DRAWS = 65_536
+"""From this many draws at once, the hash test and the weighted link draw run compiled
+(``kernels.hashed_pair_hits``, ``kernels.guided_search``): the same results, several times faster
+(``benchmarks/bench_training.py --sampler``); below, NumPy spares small runs numba's import."""
+
+
 def maybe_true_pair(words: np.ndarray, log_bits: int, books: np.ndarray, links: np.ndarray) -> np.ndarray:
     """True where (book, link) hashes onto a set bit of ``pair_bitmap`` (every true pair does)."""
+    if len(books) >= COMPILED_MIN_DRAWS:
+        from bookembed.kernels import hashed_pair_hits
+
+        return hashed_pair_hits(words.view(np.uint32), log_bits, np.asarray(books), np.asarray(links),
+                                np.empty(len(books), dtype=bool))
     h = (np.asarray(books, np.int64) * _HASH_B + np.asarray(links, np.int64) * _HASH_L) & ((1 << log_bits) - 1)
     return ((words.view(np.uint32)[h >> 5] >> (h & 31).astype(np.uint32)) & 1).astype(bool)
 
@@ -107,7 +118,7 @@ class NonPairSampler:
     ):
         self.n_books, self.n_links = int(n_books), int(n_links)
         self.words, self.log_bits = pair_bitmap(pair_books, pair_links)
-        self.link_cdf = None
+        self.link_cdf = self.link_guide = None
         if link_weights is not None:
             weights = np.asarray(link_weights, dtype=np.float64)
             if weights.shape != (self.n_links,) or not np.all(weights >= 0) or not weights.sum() > 0:
@@ -116,12 +127,20 @@ class NonPairSampler:
             # divided by its own last entry, the CDF ends at exactly 1.0 (a sum of shares can end a hair
             # below, and a draw above it would fall on the last link even when its weight is zero)
             self.link_cdf = cdf / cdf[-1]
+            # buckets for kernels.guided_search: one per link, each starting where searchsorted would
+            self.link_guide = np.searchsorted(self.link_cdf, np.arange(self.n_links + 1) / self.n_links,
+                                              side="right").astype(np.int64)
 
     def _links(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self.link_cdf is None:
             return rng.integers(0, self.n_links, n, dtype=np.int32)
         # the CDF ends at exactly 1.0 and draws are below 1: always a link with weight
-        return np.searchsorted(self.link_cdf, rng.random(n), side="right").astype(np.int32)
+        draws = rng.random(n)
+        if n >= COMPILED_MIN_DRAWS:
+            from bookembed.kernels import guided_search
+
+            return guided_search(self.link_cdf, self.link_guide, draws, np.empty(n, dtype=np.int32))
+        return np.searchsorted(self.link_cdf, draws, side="right").astype(np.int32)
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``n`` non-pairs, as (books, links), int32 arrays of shape (n,).

@@ -33,6 +33,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -360,11 +361,20 @@ class _Run:
         neg_b, neg_l = self.sampler.draw(n * ratio, self.rng)
         books = np.empty((n, 1 + ratio), dtype=np.int32)
         links = np.empty((n, 1 + ratio), dtype=np.int32)
-        labels = np.full((n, 1 + ratio), 0.0 if self.classify else self.config.negative_target, dtype=np.float32)
-        books[:, 0], links[:, 0], labels[:, 0] = self.pair_books[order], self.pair_links[order], 1.0
+        books[:, 0], links[:, 0] = self.pair_books[order], self.pair_links[order]
         books[:, 1:] = neg_b.reshape(n, ratio)
         links[:, 1:] = neg_l.reshape(n, ratio)
-        return books, links, labels
+        return books, links, self.labels
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        """Every epoch's labels (the same each epoch), read-only: 1, then ``negative_target`` (or 0) per negative."""
+        ratio = int(self.config.negative_ratio)
+        labels = np.full((len(self.train_idx), 1 + ratio), 0.0 if self.classify else self.config.negative_target,
+                         dtype=np.float32)
+        labels[:, 0] = 1.0
+        labels.flags.writeable = False
+        return labels
 
 
 @dataclass
@@ -421,13 +431,29 @@ def _train_sgd(run: _Run) -> _Epochs:
     """
     from bookembed.kernels import sgd_pass, sgd_pass_parallel
 
+    from concurrent.futures import ThreadPoolExecutor
+
     lr = float(run.config.learning_rate)
     per_pos = run.per_positive
     epoch: dict = {}
+    # The next epoch is shuffled and its negatives drawn on a second thread while
+    # the kernel trains this one (both release the GIL). Only that thread uses
+    # run.rng, one epoch after another, so a seed's draws, and with one thread
+    # its vectors, are what they would be arranged in turn.
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="bookembed-arrange")
+    left = [run.config.epochs]
+    upcoming: list = []
+
+    def arranged() -> tuple:
+        books, links, labels = run.arrange_epoch()
+        return len(books), books.ravel(), links.ravel(), labels.ravel()
 
     def prepare_epoch() -> None:
-        books, links, labels = run.arrange_epoch()
-        epoch.update(n=len(books), books=books.ravel(), links=links.ravel(), labels=labels.ravel())
+        n, books, links, labels = (upcoming.pop() if upcoming else ahead.submit(arranged)).result()
+        left[0] -= 1
+        if left[0] > 0:
+            upcoming.append(ahead.submit(arranged))
+        epoch.update(n=n, books=books, links=links, labels=labels)
 
     def run_span(first: int, last: int) -> tuple[float, int]:
         a, b = first * run.batch * per_pos, min(epoch["n"], last * run.batch) * per_pos
@@ -436,7 +462,10 @@ def _train_sgd(run: _Run) -> _Epochs:
         loss = sgd_pass(*args) if run.threads == 1 else sgd_pass_parallel(*args, run.threads)
         return float(loss), b - a
 
-    return _run_epochs(run, prepare_epoch, run_span)
+    try:
+        return _run_epochs(run, prepare_epoch, run_span)
+    finally:
+        ahead.shutdown(wait=True, cancel_futures=True)
 
 
 def _train_adam(run: _Run) -> _Epochs:

@@ -265,6 +265,8 @@ def test_training_draws_negatives_by_training_link_frequency(monkeypatch):
 
 @pytest.mark.parametrize("target", [-1.0, 0.0])
 def test_non_pairs_are_trained_towards_the_negative_target(target):
+    import dataclasses
+
     from bookembed.training import TrainConfig, _Run, auto_batch_size
     from bookembed.sampling import NonPairSampler
 
@@ -276,8 +278,8 @@ def test_non_pairs_are_trained_towards_the_negative_target(target):
                batch=auto_batch_size(len(pb)), threads=1, progress=None, steps_per_call=25)
     _, _, labels = run.arrange_epoch()
     assert (labels[:, 0] == 1).all() and (labels[:, 1:] == target).all()
-    classify = _Run(**{**run.__dict__, "config": TrainConfig(dim=4, negative_ratio=3, negative_target=target,
-                                                             task="classification")})
+    classify = dataclasses.replace(run, config=TrainConfig(dim=4, negative_ratio=3, negative_target=target,
+                                                           task="classification"))
     assert (classify.arrange_epoch()[2][:, 1:] == 0).all()
 
 

@@ -330,3 +330,33 @@ def test_summary_reports_hits_and_mrr():
     sampled = {**metrics, "ranking": {**metrics["ranking"], "pairs": 9000, "scored": 5000, "hits_stderr": 0.007}}
     line = {line.label: line for line in summary(sampled)}["Hits@10"]
     assert line.value == "0.500 ± 0.007" and "5,000 sampled of 9,000" in line.detail
+
+
+@pytest.mark.parametrize("exact, table_exact", [(50_000, 10_000), (30, 20), (100, 20)])
+def test_training_metrics_reuse_the_tables_genre_purity_only_when_it_is_the_same_figure(
+        monkeypatch, exact, table_exact):
+    """``pipeline.metrics_for`` reports ``genre_purity`` with its defaults, whether or not it reuses the table's."""
+    from bookembed import evaluate as ev
+    from bookembed import pipeline
+    from bookembed.graph import LinkGraph
+
+    monkeypatch.setattr(ev, "EXACT_PURITY_BOOKS", exact)
+    monkeypatch.setattr(ev, "TABLE_EXACT_PURITY_BOOKS", table_exact)
+    monkeypatch.setattr(ev, "SAMPLED_QUERIES", 25)
+    monkeypatch.setattr(ev.genre_purity, "__kwdefaults__", {**ev.genre_purity.__kwdefaults__,
+                                                            "max_exact": exact, "n_queries": 25})
+    monkeypatch.setattr(ev.column_purities, "__defaults__", (10, 0, table_exact))
+    rng = np.random.default_rng(3)
+    n = 60
+    genres = [f"g{i % 4}" for i in range(n)]
+    vectors = rng.normal(size=(n, 8)).astype(np.float32) + np.eye(8, dtype=np.float32)[np.arange(n) % 4] * 2
+    pb = np.repeat(np.arange(n, dtype=np.int32), 2)
+    pl = (np.arange(2 * n, dtype=np.int32) % 9)
+    corpus = LinkGraph(books=pd.DataFrame({"title": [f"b{i}" for i in range(n)], "primary_genre": genres}),
+                    links=tuple(f"l{j}" for j in range(9)), link_counts=np.bincount(pl, minlength=9),
+                    pair_books=pb, pair_links=pl)
+    result = SimpleNamespace(book_vectors=vectors, link_vectors=rng.normal(size=(9, 8)).astype(np.float32),
+                             heldout=np.zeros(len(pb), bool), history=[], seconds=1.0, examples_per_s=1.0)
+    got = pipeline.metrics_for(corpus, result, seed=5, baselines=False)["genre_purity"]
+    assert got == genre_purity(vectors, genres, seed=5, max_exact=exact, n_queries=25)
+    assert got["queries"] == (n if n <= exact else 25)

@@ -216,3 +216,69 @@ def test_a_full_grid_is_a_clear_error():
     (pb, pl), _ = grid_pairs(4, 3, 1.1, 0)
     with pytest.raises(BookembedError, match=r"^could not draw negatives: nearly every \(book, link\) pair is a true pair$"):
         NonPairSampler(pb, pl, 4, 3).draw(5, np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- compiled paths give NumPy's results
+
+
+def test_compiled_hash_test_equals_numpy_on_large_ids():
+    from bookembed.kernels import hashed_pair_hits
+
+    rng = np.random.default_rng(21)
+    pb = rng.integers(0, 2_000_000, 40_000).astype(np.int32)
+    pl = rng.integers(0, 2_000_000, 40_000).astype(np.int32)
+    words, bits = pair_bitmap(pb, pl)
+    qb = np.concatenate([pb, rng.integers(0, 2_000_000, 40_000).astype(np.int32)])
+    ql = np.concatenate([pl, rng.integers(0, 2_000_000, 40_000).astype(np.int32)])
+    h = (qb.astype(np.int64) * 2654435761 + ql.astype(np.int64) * 40503) & ((1 << bits) - 1)
+    expected = ((words.view(np.uint32)[h >> 5] >> (h & 31).astype(np.uint32)) & 1).astype(bool)
+    got = hashed_pair_hits(words.view(np.uint32), bits, qb, ql, np.empty(len(qb), bool))
+    assert got[:40_000].all() and 0 < got[40_000:].sum() < 40_000
+    assert np.array_equal(got, expected)
+    assert np.array_equal(maybe_true_pair(words, bits, qb, ql), expected)  # 80,000 draws: the compiled path
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_guided_search_is_searchsorted_exactly_with_ties_and_zero_weights(seed):
+    from bookembed.kernels import guided_search
+
+    rng = np.random.default_rng(seed)
+    weights = rng.pareto(1.0, 3000)
+    weights[rng.random(3000) < 0.2] = 0.0  # repeated CDF entries
+    weights[:5] = 0.0
+    weights[-7:] = 0.0
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    guide = np.searchsorted(cdf, np.arange(len(cdf) + 1) / len(cdf), side="right").astype(np.int64)
+    # uniform draws, every CDF value itself, its neighbours either side, bucket edges and the range's ends
+    draws = np.concatenate([rng.random(200_000), cdf, np.nextafter(cdf, 0), np.nextafter(cdf, 2),
+                            np.arange(len(cdf)) / len(cdf), np.nextafter(np.arange(len(cdf)) / len(cdf), 0),
+                            [0.0, np.nextafter(1.0, 0.0)]])
+    draws = draws[(draws >= 0) & (draws < 1)]
+    got = guided_search(cdf, guide, draws, np.empty(len(draws), np.int32))
+    assert np.array_equal(got, np.searchsorted(cdf, draws, side="right"))
+
+
+def test_large_weighted_draws_take_the_compiled_path_and_keep_the_stream():
+    """Above ``COMPILED_MIN_DRAWS`` a draw gives what NumPy alone gives for the same generator state."""
+    from bookembed import sampling
+
+    (pb, pl), grid = grid_pairs(300, 200, 0.05, 11)
+    weights = np.random.default_rng(12).pareto(1.5, 200)
+    weights[::17] = 0.0
+    sampler = NonPairSampler(pb, pl, 300, 200, link_weights=weights)
+    n = 3 * sampling.COMPILED_MIN_DRAWS
+    books, links = sampler.draw(n, np.random.default_rng(13))
+    assert not grid[books, links].any() and links.dtype == np.int32 and weights[links].min() > 0
+
+    class NumpyOnly(NonPairSampler):
+        def draw(self, n, rng):
+            old = sampling.COMPILED_MIN_DRAWS
+            sampling.COMPILED_MIN_DRAWS = 1 << 62
+            try:
+                return super().draw(n, rng)
+            finally:
+                sampling.COMPILED_MIN_DRAWS = old
+
+    ref_books, ref_links = NumpyOnly(pb, pl, 300, 200, link_weights=weights).draw(n, np.random.default_rng(13))
+    assert np.array_equal(books, ref_books) and np.array_equal(links, ref_links)
