@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bookembed.errors import CorpusError
-from bookembed.graph import LinkGraph
+from bookembed.graph import LinkGraph, unique_keys
 from bookembed.metadata import METADATA_FIELDS, book_metadata, clean_text, parse_pages, parse_year, primary_genre
 
 DEMO = "demo"
@@ -501,7 +501,7 @@ def build_corpus(
     codes, keys = _link_keys(raw_links, config)
     keep = codes >= 0
     # unique (book, link) pairs, sorted by book then link key
-    pair_keys = np.unique(np.asarray(link_book)[keep].astype(np.int64) * max(1, len(keys)) + codes[keep])
+    pair_keys = unique_keys(np.asarray(link_book)[keep].astype(np.int64) * max(1, len(keys)) + codes[keep])
     books, links = np.divmod(pair_keys, max(1, len(keys)))
     # Dropping a book can take a link below min_link_count, which can take
     # another book below min_book_links: repeat until both rules hold. With

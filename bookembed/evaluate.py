@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bookembed.graph import unique_keys
 from bookembed.sampling import NonPairSampler
 from bookembed.vectors import top_k_rows, unit_rows
 
@@ -160,7 +161,7 @@ def link_ranking(
     ub, ul = unit_rows(book_vectors), unit_rows(link_vectors)
     n_links = len(ul)
     # each book's true links, as sorted keys book * n_links + link, to mask them out
-    keys = np.unique(pair_books * n_links + pair_links)
+    keys = unique_keys(pair_books * n_links + pair_links)
     qb, ql = pair_books[held], pair_links[held]
     order = np.argsort(qb, kind="stable")  # pairs of one book side by side
     qb, ql = qb[order], ql[order]
@@ -199,7 +200,10 @@ def _codes(values) -> tuple[np.ndarray, np.ndarray]:
     """Books with a non-empty value, and an integer code per such book."""
     values = np.asarray([v if isinstance(v, str) else "" for v in values], dtype=object)
     mask = values != ""
-    codes = np.unique(values[mask], return_inverse=True)[1] if mask.any() else np.empty(0, np.int64)
+    import pandas as pd
+
+    # hashing strings (pandas) where np.unique would sort Python objects: 11 s for four columns of 1M books
+    codes = pd.factorize(values[mask])[0].astype(np.int64) if mask.any() else np.empty(0, np.int64)
     return mask, codes
 
 

@@ -440,3 +440,12 @@ def test_metadata_table_first_row_per_item_wins(tmp_path):
     pd.DataFrame({"title": ["The Hobbit", "The Hobbit"], "author": ["First", "Second"]}).to_csv(meta, index=False)
     books = load_corpus(pairs, metadata=meta).books.set_index("title")
     assert books.loc["The Hobbit", "author"] == "First"
+
+
+@pytest.mark.parametrize("n, high", [(0, 5), (1, 5), (1000, 7), (20_000, 1 << 40)])
+def test_unique_keys_is_np_unique(n, high):
+    from bookembed.graph import unique_keys
+
+    keys = np.random.default_rng(n).integers(-high, high, n)
+    got = unique_keys(keys)
+    assert got.dtype == keys.dtype and np.array_equal(got, np.unique(keys))
