@@ -12,6 +12,9 @@ process, with its peak memory (``/usr/bin/time -v``):
   ``export --shard-rows 100000``;
 * ``map``: the Map page in headless Chromium, from navigation to every point
   drawn, once its projection is cached (``--steps map``);
+* ``pages``: the Search, Model and Export pages in headless Chromium, from
+  navigation to drawn (a search for one title: to its top neighbour shown),
+  with a screenshot of each (``--steps pages``);
 * ``recipe`` (``--recipe``): the seed's recipe (Python generator, Adam, MSE,
   ``model.fit``) for 15 epochs on the same pairs, in the same run, for the
   end-to-end ratio.
@@ -39,7 +42,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
-STEPS = ("train", "neighbors", "evaluate", "index", "project-pca", "project-umap", "project-tsne", "export", "map")
+STEPS = ("train", "neighbors", "evaluate", "index", "project-pca", "project-umap", "project-tsne", "export", "map",
+         "pages")
 
 
 def timed(command: list[str], log: Path, env: dict | None = None) -> dict:
@@ -185,9 +189,62 @@ def main() -> None:
             step("project-umap", bookembed("project", "--model", model, "--method", "umap", "-q"))
         results["map"] = map_time(models, name, args.books, work / "map.log")
         print(f"map drawn      {results['map']['seconds']} s after navigation (every point)", flush=True)
+    if "pages" in steps:
+        results["pages"] = pages_time(models, name, _titles(data, 3), work / "pages.log")
+        print("pages          " + ", ".join(f"{k} {v} s" for k, v in results["pages"].items()), flush=True)
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     (out / f"scale-{args.books}.json").write_text(json.dumps(results, indent=1))
+
+
+def pages_time(models: Path, name: str, titles: list[str], log: Path) -> dict:
+    """Seconds from navigation to drawn for Search (a title to its top neighbour shown), Model and Export."""
+    from bench_app import WAIT_CELL, WAIT_TEXT, Server, painted
+    from playwright.sync_api import sync_playwright
+
+    from bookembed.neighbors import similar_books
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(models / name)
+    expected = [similar_books(model, t, 10)["title"].iloc[0] for t in titles]
+    del model
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"]
+    out: dict = {}
+    with Server(models, log) as server, sync_playwright() as p:
+        server.wait_healthy()
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        started = time.perf_counter()
+        page.goto(f"{server.url}/?model={name}")
+        box = page.get_by_label("Book", exact=True)
+        box.wait_for(timeout=600_000)
+        painted(page)
+        out["search_page"] = round(time.perf_counter() - started, 2)
+        for i, (title, top) in enumerate(zip(titles, expected)):
+            box.fill(title)
+            started = time.perf_counter()
+            box.press("Enter")
+            page.wait_for_function(WAIT_TEXT, arg=title, timeout=600_000)
+            page.wait_for_function(WAIT_CELL, arg=top, timeout=600_000)
+            painted(page)
+            out["search_first" if i == 0 else f"search_{i + 1}"] = round(time.perf_counter() - started, 2)
+        page.screenshot(path=str(log.with_suffix(".search.png")))
+        for path, label, ready in (("model", "model_page", "Training loss"),
+                                   ("export", "export_page", "Metadata for a spreadsheet (CSV)")):
+            started = time.perf_counter()
+            page.goto(f"{server.url}/{path}?model={name}")
+            page.get_by_text(ready, exact=True).first.wait_for(timeout=600_000)
+            painted(page)
+            out[label] = round(time.perf_counter() - started, 2)
+            page.screenshot(path=str(log.with_suffix(f".{path}.png")), full_page=True)
+        browser.close()
+    return out
+
+
+def _titles(data: Path, n: int) -> list[str]:
+    with open(data, "rb") as fh:
+        return [json.loads(fh.readline())[0] for _ in range(n)]
 
 
 def _first_title(data: Path) -> str:

@@ -78,7 +78,7 @@ def pair_bitmap(pair_books: np.ndarray, pair_links: np.ndarray, bits: int | None
 COMPILED_MIN_DRAWS = 65_536
 """From this many draws at once, the hash test and the weighted link draw run compiled
 (``kernels.hashed_pair_hits``, ``kernels.guided_search``): the same results, several times faster
-(``benchmarks/bench_training.py --sampler``); below, NumPy spares small runs numba's import."""
+(``benchmarks/bench_sampler.py``); below, NumPy spares small runs numba's import."""
 
 
 def maybe_true_pair(words: np.ndarray, log_bits: int, books: np.ndarray, links: np.ndarray) -> np.ndarray:
