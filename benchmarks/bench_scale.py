@@ -197,6 +197,12 @@ def main() -> None:
     (out / f"scale-{args.books}.json").write_text(json.dumps(results, indent=1))
 
 
+# the page's script has finished and nothing still waits to be drawn
+SETTLED = """() => { const app = document.querySelector('[data-testid=stApp]');
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && !document.querySelector('[data-testid=stSkeleton]'); }"""
+
+
 def pages_time(models: Path, name: str, titles: list[str], log: Path) -> dict:
     """Seconds from navigation to drawn for Search (a title to its top neighbour shown), Model and Export."""
     from bench_app import WAIT_CELL, WAIT_TEXT, Server, painted
@@ -235,6 +241,7 @@ def pages_time(models: Path, name: str, titles: list[str], log: Path) -> dict:
             started = time.perf_counter()
             page.goto(f"{server.url}/{path}?model={name}")
             page.get_by_text(ready, exact=True).first.wait_for(timeout=600_000)
+            page.wait_for_function(SETTLED, timeout=600_000, polling=100)
             painted(page)
             out[label] = round(time.perf_counter() - started, 2)
             page.screenshot(path=str(log.with_suffix(f".{path}.png")), full_page=True)

@@ -14,7 +14,10 @@ st.code(str(model.path), language=None)
 metrics = model.manifest.get("metrics", {})
 lines = summary(metrics)
 for column, line in zip(st.columns(len(lines)), lines):
-    column.metric(line.heading, line.value, help=line.detail or None)
+    # a sampled figure's "± error" goes under it, in grey: the column is too narrow for both on one line
+    value, _, error = line.value.partition(" ± ")
+    column.metric(line.heading, value, delta=f"± {error}" if error else None, delta_color="off", delta_arrow="off",
+                  help=line.detail or None)
 
 st.subheader("Training loss")
 if model.history.get("epochs") or model.history.get("steps"):

@@ -415,3 +415,17 @@ def test_export_above_the_projectors_limit_offers_a_sample_shards_and_parquet(fa
     assert sorted(n for n in shards.namelist() if n.startswith("vectors")) == [f"vectors-0000{i}.tsv" for i in range(3)]
     table = pq.read_table(io.BytesIO(ui.large_export(model, "books", "parquet")))
     assert table.num_rows == 60
+
+
+def test_model_page_puts_a_sampled_figures_error_under_it(tiny_demo):
+    """Sampled purity and Hits@10 read "0.412" with "± 0.007" under it, not one line cut short."""
+    manifest = json.loads((tiny_demo / "manifest.json").read_text())
+    metrics = manifest["metrics"]
+    metrics["genre_purity"] = {**metrics["genre_purity"], "purity": 0.412, "stderr": 0.007, "queries": 5,
+                               "books": metrics["genre_purity"]["books"] + 100}
+    (tiny_demo / "manifest.json").write_text(json.dumps(manifest))
+    at = ok(app().run())
+    page(at, "model")
+    purity = next(m for m in at.metric if m.label.startswith("Genre purity"))
+    assert purity.value == "0.412" and purity.delta == "± 0.007"
+    assert at.metric[0].label == "Held-out AUC" and not at.metric[0].delta  # exact figures have none
