@@ -449,3 +449,19 @@ def test_unique_keys_is_np_unique(n, high):
     keys = np.random.default_rng(n).integers(-high, high, n)
     got = unique_keys(keys)
     assert got.dtype == keys.dtype and np.array_equal(got, np.unique(keys))
+
+
+@pytest.mark.parametrize("presorted", [False, True])
+@pytest.mark.parametrize("n", [0, 1, 7, 5000])
+def test_csr_groups_values_by_key_sorted_as_lexsort_does(n, presorted):
+    from bookembed.graph import _csr
+
+    rng = np.random.default_rng(n)
+    keys = rng.integers(0, 40, n).astype(np.int32)
+    values = rng.integers(0, 300, n).astype(np.int32)
+    if presorted:
+        order = np.lexsort((values, keys))
+        keys, values = keys[order], values[order]
+    ptr, got = _csr(keys, values, 45)
+    assert got.dtype == values.dtype and np.array_equal(got, values[np.lexsort((values, keys))])
+    assert np.array_equal(ptr, np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=45))]))
