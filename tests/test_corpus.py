@@ -465,3 +465,25 @@ def test_csr_groups_values_by_key_sorted_as_lexsort_does(n, presorted):
     ptr, got = _csr(keys, values, 45)
     assert got.dtype == values.dtype and np.array_equal(got, values[np.lexsort((values, keys))])
     assert np.array_equal(ptr, np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=45))]))
+
+
+def test_fold_of_ascii_takes_a_short_cut_to_the_same_result():
+    """ASCII titles skip NFKD and the regular expression; the result is what the general path gives."""
+    import re
+    import unicodedata
+
+    from bookembed.graph import fold
+
+    def general(text):
+        decomposed = unicodedata.normalize("NFKD", text)
+        stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        return re.sub(r"\s+", " ", stripped.casefold()).strip()
+
+    rng = np.random.default_rng(0)
+    alphabet = [chr(c) for c in range(128)]
+    samples = ["  War\tand\n\nPeace  ", "A\x0bB\x0cC\x1cD\x1dE\x1eF\x1fG", "", "   ", "ALL CAPS", "x\r\ny"]
+    samples += ["".join(rng.choice(alphabet, 30)) for _ in range(2000)]
+    for text in samples:
+        assert fold(text) == general(text), repr(text)
+    assert fold("Crime and Punishment") == "crime and punishment"
+    assert fold("Les Misérables") == "les miserables" and fold("Straße") == "strasse"  # the general path still
