@@ -19,6 +19,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bookembed.sampling import HASH_B, HASH_L
+
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _update(book_vectors, link_vectors, b, l, y_true, lr, head, classify):  # pragma: no cover - compiled
@@ -152,7 +154,7 @@ def hashed_pair_hits(words, log_bits, books, links, out):  # pragma: no cover - 
     """
     mask = (np.int64(1) << log_bits) - 1
     for i in range(books.shape[0]):
-        h = (np.int64(books[i]) * np.int64(2654435761) + np.int64(links[i]) * np.int64(40503)) & mask
+        h = (np.int64(books[i]) * np.int64(HASH_B) + np.int64(links[i]) * np.int64(HASH_L)) & mask
         out[i] = ((words[h >> 5] >> np.uint32(h & 31)) & np.uint32(1)) != 0
     return out
 

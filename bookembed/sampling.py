@@ -20,7 +20,8 @@ import numpy as np
 
 from bookembed.errors import BookembedError
 
-_HASH_B, _HASH_L = 2654435761, 40503
+HASH_B, HASH_L = 2654435761, 40503
+"""The pair hash: ``(book * HASH_B + link * HASH_L) mod 2**log_bits``, here and in ``kernels.hashed_pair_hits``."""
 
 
 def split_heldout(
@@ -69,7 +70,7 @@ def pair_bitmap(pair_books: np.ndarray, pair_links: np.ndarray, bits: int | None
     n = max(1, len(pair_books))
     log_bits = bits or int(min(31, max(16, np.ceil(np.log2(n * 64)))))
     mask = (1 << log_bits) - 1
-    h = (np.asarray(pair_books, np.int64) * _HASH_B + np.asarray(pair_links, np.int64) * _HASH_L) & mask
+    h = (np.asarray(pair_books, np.int64) * HASH_B + np.asarray(pair_links, np.int64) * HASH_L) & mask
     words = np.zeros((1 << log_bits) // 32, dtype=np.uint32)
     np.bitwise_or.at(words, h >> 5, np.left_shift(np.uint32(1), (h & 31).astype(np.uint32)))
     return words.view(np.int32), log_bits
@@ -88,7 +89,7 @@ def maybe_true_pair(words: np.ndarray, log_bits: int, books: np.ndarray, links: 
 
         return hashed_pair_hits(words.view(np.uint32), log_bits, np.asarray(books), np.asarray(links),
                                 np.empty(len(books), dtype=bool))
-    h = (np.asarray(books, np.int64) * _HASH_B + np.asarray(links, np.int64) * _HASH_L) & ((1 << log_bits) - 1)
+    h = (np.asarray(books, np.int64) * HASH_B + np.asarray(links, np.int64) * HASH_L) & ((1 << log_bits) - 1)
     return ((words.view(np.uint32)[h >> 5] >> (h & 31).astype(np.uint32)) & 1).astype(bool)
 
 
