@@ -333,9 +333,9 @@ def test_summary_reports_hits_and_mrr():
 
 
 @pytest.mark.parametrize("exact, table_exact", [(50_000, 10_000), (30, 20), (100, 20)])
-def test_training_metrics_reuse_the_tables_genre_purity_only_when_it_is_the_same_figure(
+def test_training_metrics_report_genre_purity_with_its_defaults_while_sharing_the_search(
         monkeypatch, exact, table_exact):
-    """``pipeline.metrics_for`` reports ``genre_purity`` with its defaults, whether or not it reuses the table's."""
+    """``pipeline.metrics_for`` shares one search between the headline and the table, and reports the same figures."""
     from bookembed import evaluate as ev
     from bookembed import pipeline
     from bookembed.graph import LinkGraph
@@ -345,7 +345,7 @@ def test_training_metrics_reuse_the_tables_genre_purity_only_when_it_is_the_same
     monkeypatch.setattr(ev, "SAMPLED_QUERIES", 25)
     monkeypatch.setattr(ev.genre_purity, "__kwdefaults__", {**ev.genre_purity.__kwdefaults__,
                                                             "max_exact": exact, "n_queries": 25})
-    monkeypatch.setattr(ev.column_purities, "__defaults__", (10, 0, table_exact))
+    monkeypatch.setattr(ev.column_purities, "__defaults__", (10, 0, table_exact, None))
     rng = np.random.default_rng(3)
     n = 60
     genres = [f"g{i % 4}" for i in range(n)]
@@ -357,6 +357,32 @@ def test_training_metrics_reuse_the_tables_genre_purity_only_when_it_is_the_same
                     pair_books=pb, pair_links=pl)
     result = SimpleNamespace(book_vectors=vectors, link_vectors=rng.normal(size=(9, 8)).astype(np.float32),
                              heldout=np.zeros(len(pb), bool), history=[], seconds=1.0, examples_per_s=1.0)
-    got = pipeline.metrics_for(corpus, result, seed=5, baselines=False)["genre_purity"]
+    metrics = pipeline.metrics_for(corpus, result, seed=5, baselines=False)
+    got = metrics["genre_purity"]
     assert got == genre_purity(vectors, genres, seed=5, max_exact=exact, n_queries=25)
     assert got["queries"] == (n if n <= exact else 25)
+    assert metrics["purity"]["genre"] == genre_purity(vectors, genres, seed=5, max_exact=table_exact, n_queries=25)
+
+
+def test_a_shared_neighbour_memo_searches_once_per_set_of_books_and_changes_no_figure(monkeypatch):
+    """Columns known for the same books share one search; an exact search answers a sampled one exactly."""
+    from bookembed import evaluate as ev
+
+    rng = np.random.default_rng(11)
+    n = 300
+    vectors = rng.normal(size=(n, 6)).astype(np.float32)
+    genre = [f"g{i % 5}" for i in range(n)]
+    author = [f"a{i % 37}" for i in range(n)]
+    country = [f"c{i % 3}" if i % 4 else "" for i in range(n)]  # known for fewer books: its own search
+    plain = [genre_purity(vectors, col, seed=2, max_exact=exact, n_queries=40)
+             for col, exact in [(genre, 10_000), (genre, 100), (author, 100), (country, 100)]]
+    calls = []
+    real = ev.top_k_rows
+    monkeypatch.setattr(ev, "top_k_rows", lambda *a, **kw: calls.append(kw.get("queries")) or real(*a, **kw))
+    memo: dict = {}
+    shared = [genre_purity(vectors, col, seed=2, max_exact=exact, n_queries=40, neighbours=memo)
+              for col, exact in [(genre, 10_000), (genre, 100), (author, 100), (country, 100)]]
+    assert shared == plain
+    # one exact search for the 300 books with a genre (it answers the sampled genre and author
+    # figures too), one sampled search for the 225 with a country
+    assert len(calls) == 2 and calls[0] is None and len(calls[1]) == 40
