@@ -7,13 +7,16 @@ callbacks.
 
 from __future__ import annotations
 
+import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
 from bookembed.corpus import CleaningConfig, Corpus, load_corpus
 from bookembed.errors import ModelFolderError
 from bookembed.evaluate import baseline_metrics, genre_purity, score_vectors
+from bookembed.kerasfile import KerasFile, KerasFileWriter
 from bookembed.store import SaveInputs, is_model_folder, save_model_folder
 from bookembed.training import Progress, TrainConfig, TrainResult, train
 
@@ -47,11 +50,14 @@ def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool 
         ``examples_per_s``, ``evaluation_seconds``.
     """
     start = time.perf_counter()
-    scored = score_vectors(result.book_vectors, result.link_vectors, corpus, result.heldout, seed)
+    neighbours: dict = {}  # the headline's search first: an exact one also serves the table's samples
+    headline = genre_purity(result.book_vectors, corpus.books["primary_genre"].tolist(), seed=seed,
+                            neighbours=neighbours)
+    scored = score_vectors(result.book_vectors, result.link_vectors, corpus, result.heldout, seed, neighbours)
     metrics = {
         "auc": scored["auc"],
         "heldout_pairs": int(result.heldout.sum()),
-        "genre_purity": _genre_purity(result.book_vectors, corpus, scored["purity"].get("genre"), seed),
+        "genre_purity": headline,
         "ranking": scored["ranking"],
         "purity": scored["purity"],
     }
@@ -66,20 +72,6 @@ def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool 
     return metrics
 
 
-def _genre_purity(book_vectors, corpus: Corpus, table_genre: dict | None, seed: int) -> dict:
-    """``genre_purity`` with its defaults, reusing the purity table's genre figure when it is the same one.
-
-    Both are exact up to ``TABLE_EXACT_PURITY_BOOKS`` books with a genre, and
-    both sample the same ``SAMPLED_QUERIES`` queries with the same seed above
-    ``EXACT_PURITY_BOOKS``: then the search, the costly part, runs once.
-    """
-    from bookembed.evaluate import EXACT_PURITY_BOOKS, TABLE_EXACT_PURITY_BOOKS
-
-    if table_genre is not None and not (TABLE_EXACT_PURITY_BOOKS < table_genre["books"] <= EXACT_PURITY_BOOKS):
-        return dict(table_genre)
-    return genre_purity(book_vectors, corpus.books["primary_genre"].tolist(), seed=seed)
-
-
 def train_corpus_to_folder(
     corpus: Corpus,
     out: str | Path,
@@ -87,8 +79,12 @@ def train_corpus_to_folder(
     progress: Callable[[Progress], object] | None = None,
     on_stage: Callable[[str], object] | None = None,
     baselines: bool | None = None,
+    keras_writer: KerasFileWriter | None = None,
 ) -> tuple[Path, dict]:
     """Train on a loaded corpus, measure it and write the model folder atomically.
+
+    ``keras_writer`` (optional) writes ``model.keras`` from a helper process
+    that has imported Keras meanwhile; without one it is written here.
 
     Returns
     -------
@@ -118,7 +114,7 @@ def train_corpus_to_folder(
             data=corpus.provenance(),
             metrics=metrics,
             history={"epochs": result.history, "steps": result.steps},
-            model=result.model,
+            model=KerasFile(result.book_vectors, result.link_vectors, result.task, result.head, keras_writer),
         ),
     )
     return path, metrics
@@ -166,13 +162,17 @@ def train_model_folder(
     """
     if not overwrite and is_model_folder(out):
         raise ModelFolderError(f"{out}: already holds a trained model; pass --overwrite to replace it")
-    if on_stage is not None:
-        on_stage("reading and cleaning the records")
-    corpus = load_corpus(source, config=cleaning, skip_bad_lines=skip_bad_lines, metadata=metadata)
-    if on_corpus is not None:
-        on_corpus(corpus)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
-    if on_stage is not None:
-        on_stage(f"training on {corpus.n_books:,} books, {corpus.n_links:,} links, {corpus.n_pairs:,} pairs")
-    path, metrics = train_corpus_to_folder(corpus, out, config, progress, on_stage, baselines)
+    # Keras is needed only to write model.keras at the end: a helper process imports it on the
+    # core that loading leaves idle (kerasfile.py). Adam imports TensorFlow here anyway.
+    helper = config.optimizer == "sgd" and "keras" not in sys.modules
+    with (KerasFileWriter() if helper else nullcontext()) as keras_writer:
+        if on_stage is not None:
+            on_stage("reading and cleaning the records")
+        corpus = load_corpus(source, config=cleaning, skip_bad_lines=skip_bad_lines, metadata=metadata)
+        if on_corpus is not None:
+            on_corpus(corpus)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
+        if on_stage is not None:
+            on_stage(f"training on {corpus.n_books:,} books, {corpus.n_links:,} links, {corpus.n_pairs:,} pairs")
+        path, metrics = train_corpus_to_folder(corpus, out, config, progress, on_stage, baselines, keras_writer)
     return path, metrics, corpus

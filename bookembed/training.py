@@ -6,9 +6,10 @@ The model is the seed project's: inputs ``book`` and ``link``, embedding layers
 classification variant, through ``Dense(1, sigmoid)`` against 1/0 (binary
 cross-entropy).
 
-``train`` is a short driver: it splits off the held-out pairs, builds the
-model, and hands a ``_Run`` (pairs, sizes, sampler, batch, progress) to one
-function per optimizer:
+``train`` is a short driver: it splits off the held-out pairs, draws the
+initial weights (``initial_weights``: Keras's own default initializers, drawn
+with NumPy, so training needs no TensorFlow), and hands a ``_Run`` (pairs,
+sizes, sampler, batch, progress) to one function per optimizer:
 
 * ``sgd`` (the default): per-example SGD in a compiled loop
   (``kernels.sgd_pass``), each positive followed by its negatives, only the
@@ -22,7 +23,8 @@ function per optimizer:
 Both draw each epoch's negatives from ``sampling.NonPairSampler`` (the same
 sampler evaluation uses) and compute the loss's gradient in closed form
 (``loss_and_gradients``, checked against Keras autodiff in the tests). The
-trained weights go back into the Keras model, which the model folder saves.
+trained weights go into the Keras model (``TrainResult.model``, built on first
+use by ``keras_model``), which the model folder saves.
 
 TensorFlow is imported inside the functions, so importing this module is cheap.
 """
@@ -177,7 +179,6 @@ class Progress:
 class TrainResult:
     """What training produced (the model folder stores all of it)."""
 
-    model: object  # keras.Model holding the trained weights
     book_vectors: np.ndarray  # (n_books, dim) float32
     link_vectors: np.ndarray  # (n_links, dim) float32
     heldout: np.ndarray  # (n_pairs,) bool: pairs kept out of training
@@ -187,6 +188,66 @@ class TrainResult:
     examples_per_s: float
     batch_size: int
     threads: int
+    task: str = "regression"
+    head: tuple[float, float] = (0.0, 0.0)  # the classification head's (kernel, bias); unused for regression
+
+    @cached_property
+    def model(self):
+        """The Keras model holding the trained weights (imports TensorFlow on first use)."""
+        return keras_model(self.book_vectors, self.link_vectors, self.task, self.head)
+
+
+INIT_LIMIT = 0.05
+"""Keras's ``Embedding`` initializer is ``RandomUniform(-0.05, 0.05)``."""
+
+
+def initial_weights(n_books: int, n_links: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The untrained model's weights, drawn with NumPy from Keras's own default initializers.
+
+    Embedding rows are uniform on (-0.05, 0.05); the classification head's
+    1x1 kernel is Glorot-uniform (limit sqrt(6 / (1 + 1))) and its bias 0.
+    They come from their own stream of ``seed`` (not the one that splits the
+    held-out pairs and draws negatives), so a seed gives the same start
+    without TensorFlow.
+
+    Returns
+    -------
+    book_vectors : ndarray, float32, shape (n_books, dim)
+    link_vectors : ndarray, float32, shape (n_links, dim)
+    head : ndarray, float64, shape (2,)
+        (kernel, bias).
+    """
+    rng = np.random.default_rng([seed, 1])
+    book = rng.uniform(-INIT_LIMIT, INIT_LIMIT, (n_books, dim)).astype(np.float32)
+    link = rng.uniform(-INIT_LIMIT, INIT_LIMIT, (n_links, dim)).astype(np.float32)
+    head = np.array([rng.uniform(-math.sqrt(3.0), math.sqrt(3.0)), 0.0])
+    return book, link, head
+
+
+def keras_model(book_vectors: np.ndarray, link_vectors: np.ndarray, task: str = "regression",
+                head=(0.0, 0.0)):
+    """``build_model`` (uncompiled) holding these weights.
+
+    Parameters
+    ----------
+    book_vectors : ndarray, shape (n_books, dim)
+    link_vectors : ndarray, shape (n_links, dim)
+    task : {"regression", "classification"}
+    head : (float, float)
+        The classification head's kernel and bias.
+
+    Returns
+    -------
+    keras.Model
+    """
+    book_vectors = np.asarray(book_vectors, dtype=np.float32)
+    link_vectors = np.asarray(link_vectors, dtype=np.float32)
+    model = build_model(book_vectors.shape[0], link_vectors.shape[0], book_vectors.shape[1], task, compile=False)
+    model.get_layer("book_embedding").set_weights([book_vectors])
+    model.get_layer("link_embedding").set_weights([link_vectors])
+    if task == "classification":
+        model.get_layer("output").set_weights([np.array([[head[0]]], np.float32), np.array([head[1]], np.float32)])
+    return model
 
 
 def quiet_tensorflow() -> None:
@@ -585,23 +646,16 @@ def train(
     heldout = split_heldout(pair_books, pair_links, config.heldout_share, rng)
     train_idx = np.flatnonzero(~heldout).astype(np.int32)
 
-    # 2. the Keras model, whose initial weights the optimizers start from
-    quiet_tensorflow()
-    import keras
+    if config.task not in TASKS:
+        raise BookembedError(f"task must be one of {', '.join(TASKS)}, got {config.task!r}")
 
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(n_books, n_links, config.dim, config.task, compile=False)
-    head = np.zeros(2, dtype=np.float64)
-    if config.task == "classification":
-        kernel, bias = model.get_layer("output").get_weights()
-        head[:] = (float(kernel[0, 0]), float(bias[0]))
+    # 2. the untrained model's weights, which the optimizers start from
+    book_vectors, link_vectors, head = initial_weights(n_books, n_links, config.dim, config.seed)
 
     # 3. train
     run = _Run(
         config=config, pair_books=pair_books, pair_links=pair_links, train_idx=train_idx,
-        book_vectors=np.array(model.get_layer("book_embedding").get_weights()[0], dtype=np.float32),
-        link_vectors=np.array(model.get_layer("link_embedding").get_weights()[0], dtype=np.float32),
-        head=head,
+        book_vectors=book_vectors, link_vectors=link_vectors, head=head,
         # every true pair, held-out ones included, is kept out of the negatives
         sampler=NonPairSampler(pair_books, pair_links, n_books, n_links,
                                link_weights=negative_weights(pair_links[train_idx], n_links, config.negative_power)),
@@ -611,15 +665,12 @@ def train(
     )
     epochs = OPTIMIZERS[config.optimizer](run)
 
-    # 4. the trained weights back into the Keras model
+    # 4. the result (its Keras model is built when first asked for)
     if not (np.isfinite(run.book_vectors).all() and np.isfinite(run.link_vectors).all()):
         raise BookembedError("training diverged (NaN or Inf in the vectors); lower --learning-rate")
-    model.get_layer("book_embedding").set_weights([run.book_vectors])
-    model.get_layer("link_embedding").set_weights([run.link_vectors])
-    if run.classify:
-        model.get_layer("output").set_weights([np.array([[head[0]]], np.float32), np.array([head[1]], np.float32)])
     return TrainResult(
-        model=model, book_vectors=run.book_vectors, link_vectors=run.link_vectors, heldout=heldout,
+        book_vectors=run.book_vectors, link_vectors=run.link_vectors, heldout=heldout,
         history=epochs.history, steps=epochs.steps, seconds=epochs.seconds,
         examples_per_s=epochs.examples / max(epochs.seconds, 1e-9), batch_size=run.batch, threads=run.threads,
+        task=config.task, head=(float(run.head[0]), float(run.head[1])),
     )

@@ -362,7 +362,22 @@ def test_without_a_model_the_app_offers_training_and_a_bad_upload_is_harmless(mo
     assert (models / "keep" / "manifest.json").is_file()
 
 
-def test_training_an_uploaded_file_shows_progress_and_selects_the_new_model(models, tmp_path):
+def test_training_an_uploaded_file_shows_progress_and_selects_the_new_model(models, tmp_path, monkeypatch):
+    import threading
+
+    from bookembed import pipeline
+
+    # a tiny corpus trains in a blink: hold the job at its first progress report until the page has shown it
+    gate = threading.Event()
+    real = pipeline.train_model_folder
+
+    def held(*args, progress=None, **kwargs):
+        def report(p):
+            gate.wait(60)
+            progress(p)
+        return real(*args, progress=report, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train_model_folder", held)
     records = write_ndjson(tmp_path / "tiny.ndjson", TINY_BOOKS).read_bytes()
     at = ok(app().run())
     page(at, "train")
@@ -372,8 +387,8 @@ def test_training_an_uploaded_file_shows_progress_and_selects_the_new_model(mode
     at.number_input[0].set_value(8)  # vector length
     at.number_input[1].set_value(5)  # epochs
     ok(_train_form(at).click().run())
-    # TensorFlow alone takes seconds to import: the first rerun shows the live progress
     assert "Training" in [s.value for s in at.subheader] and at.get("progress")
+    gate.set()
     run_until(at, lambda a: a.session_state["model"] == "mine" if "model" in a.session_state else False, timeout=180)
     assert (models / "mine" / "manifest.json").is_file()
     assert at.selectbox(key="model").options == ["demo (not trained yet)", "mine"]
