@@ -124,12 +124,42 @@ def flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def test_demo_default_beats_every_baseline_at_ranking_held_out_links(demo):
-    metrics = demo.manifest["metrics"]
-    for name, scored in metrics["baselines"].items():
-        assert metrics["ranking"]["hits"] >= scored["ranking"]["hits"], name
-        assert metrics["ranking"]["mrr"] >= scored["ranking"]["mrr"], name
-        assert metrics["auc"] >= scored["auc"], name
+def _mean_over_seeds(source, seeds=(0, 1, 2)) -> tuple[dict, dict]:
+    """The default's and each baseline's figures, averaged over seeds, as ``benchmarks/bench_quality.py`` reports.
+
+    Each seed holds out its own pairs; every method is fitted on the rest and scored on them.
+    """
+    from bookembed.corpus import load_corpus
+    from bookembed.pipeline import metrics_for
+    from bookembed.training import TrainConfig, train
+
+    corpus = load_corpus(source)
+    runs = []
+    for seed in seeds:
+        result = train(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links, TrainConfig(seed=seed))
+        runs.append(metrics_for(corpus, result, seed, baselines=True))
+
+    def figures(metrics: dict) -> dict:
+        return {"auc": metrics["auc"], "mrr": metrics["ranking"]["mrr"], "hits": metrics["ranking"]["hits"],
+                "genre": metrics["purity"]["genre"]["purity"]}
+
+    mean = lambda rows: {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}  # noqa: E731
+    model = mean([figures(m) for m in runs])
+    baselines = {name: mean([figures(m["baselines"][name]) for m in runs]) for name in runs[0]["baselines"]}
+    return model, baselines
+
+
+def test_demo_default_beats_every_baseline_at_ranking_held_out_links():
+    """The README's claim: on the demo, over seeds 0 to 2, the default ranks held-out links better than each baseline.
+
+    One seed alone is not the claim: the demo holds out about 390 links, so one seed's Hits@10 moves by
+    about 0.02, as much as the margin over ALS.
+    """
+    model, baselines = _mean_over_seeds("demo")
+    for name, scored in baselines.items():
+        assert model["hits"] >= scored["hits"], name
+        assert model["mrr"] >= scored["mrr"], name
+        assert model["auc"] >= scored["auc"], name
 
 
 def test_demo_default_genre_purity_is_within_the_stated_margin_of_the_best_baseline(demo):
@@ -217,16 +247,13 @@ def test_training_stores_the_model_and_its_baselines_in_the_manifest(tiny_path, 
 
 
 @pytest.mark.slow
-def test_on_real_records_the_default_beats_every_baseline(real_path, tmp_path):
-    """p15, seed 0 (one of the three seeds ``benchmarks/bench_quality.py`` reports): Hits@10 and genre purity@10."""
-    from bookembed.pipeline import train_model_folder
-    from bookembed.training import TrainConfig
-
-    _, metrics, _ = train_model_folder(real_path, tmp_path / "p15", TrainConfig(seed=0))
-    for name, scored in metrics["baselines"].items():
-        assert metrics["ranking"]["hits"] >= scored["ranking"]["hits"], name
-        assert metrics["purity"]["genre"]["purity"] >= scored["purity"]["genre"]["purity"], name
-        assert metrics["auc"] > scored["auc"], name
+def test_on_real_records_the_default_beats_every_baseline(real_path):
+    """p15, means over seeds 0 to 2 (as ``benchmarks/bench_quality.py`` reports): Hits@10, genre purity@10, AUC."""
+    model, baselines = _mean_over_seeds(real_path)
+    for name, scored in baselines.items():
+        assert model["hits"] >= scored["hits"], name
+        assert model["genre"] >= scored["genre"], name
+        assert model["auc"] > scored["auc"], name
 
 
 # ---------------------------------------------------------------- the training levers the defaults use

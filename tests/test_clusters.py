@@ -130,7 +130,9 @@ def test_demo_labels_are_recognisable(demo):
 
     # At the default k the six Foundation books sit inside the science fiction cluster.
     assert any(w in label_of("Foundation and Empire") for w in ("asimov", "foundation", "science fiction"))
-    assert any(w in label_of("The Two Towers") for w in ("tolkien", "middle-earth"))
+    # Tolkien's books share a cluster, alone or with other British fantasy (Pratchett's)
+    assert any(w in label_of("The Two Towers") for w in ("tolkien", "middle-earth", "fantasy"))
+    assert label_of("The Two Towers") == label_of("The Hobbit") == label_of("The Return of the King")
     assert "russia" in label_of("Crime and Punishment") or "dostoevsky" in label_of("Crime and Punishment")
     assert "russia" in label_of("Anna Karenina") or "tolstoy" in label_of("Anna Karenina")
 
@@ -210,8 +212,10 @@ def test_cli_prints_sizes_labels_and_examples(demo, tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert sum(c["size"] for c in data["clusters"]) == demo.n_books
-    tolkien = [c for c in data["clusters"] if "The Two Towers" in c["examples"]]
-    assert tolkien and "tolkien" in tolkien[0]["label"]
+    # what the library computes for the same folder, label for label
+    expected = cl.cluster_books(demo, cache=False)
+    assert [c["label"] for c in data["clusters"]] == [c.label for c in expected.clusters]
+    assert [c["examples"] for c in data["clusters"]] == [list(c.examples) for c in expected.clusters]
     proc = run_cli("clusters", "--model", demo.path, "--examples", "2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "(cached)" in proc.stdout.splitlines()[0]
