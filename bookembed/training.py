@@ -646,9 +646,6 @@ def train(
     heldout = split_heldout(pair_books, pair_links, config.heldout_share, rng)
     train_idx = np.flatnonzero(~heldout).astype(np.int32)
 
-    if config.task not in TASKS:
-        raise BookembedError(f"task must be one of {', '.join(TASKS)}, got {config.task!r}")
-
     # 2. the untrained model's weights, which the optimizers start from
     book_vectors, link_vectors, head = initial_weights(n_books, n_links, config.dim, config.seed)
 
