@@ -1,15 +1,19 @@
-"""Lock-free threads: the SGD kernel's throughput on 1 and 2 threads, and the quality each reaches.
+"""Lock-free threads: the SGD kernel's throughput on 1 and 2 threads, and training's, and the quality each reaches.
 
     python benchmarks/bench_threads.py [--books 300000] [--rounds 3] [--epochs 5]
 
 On a planted corpus (``planted.py``, written to ``--work`` if missing):
 
-* **throughput**: one arranged epoch (every training pair and its two
-  negatives) through ``kernels.sgd_pass`` (1 thread) and
-  ``kernels.sgd_pass_parallel`` (2 threads), in alternating rounds from the
-  same starting vectors; examples per second and the ratio of medians;
-* **quality**: ``training.train`` for ``--epochs`` epochs with ``threads=1`` and
-  ``threads=2``, same seed; held-out AUC and genre purity@10 of each.
+* **kernel**: one epoch (every training pair and its two negatives, which
+  the kernel draws itself) through ``kernels.sgd_span`` on 1 and 2 threads,
+  in alternating rounds from the same starting vectors; examples per second
+  and the ratio of medians. ``--laid-out`` adds the same epoch laid out in
+  memory beforehand through ``kernels.sgd_pass`` (one thread), the loop
+  alone without its draws;
+* **training**: ``training.train`` for ``--epochs`` epochs with
+  ``threads=1`` and ``threads=2``, same seed: the epochs' examples per
+  second (shuffles included), the ratio, and the held-out AUC and genre
+  purity@10 each reaches.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--books", type=int, default=300_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs of each quality run (0: skip them)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of each training run (0: skip them)")
+    parser.add_argument("--laid-out", action="store_true", help="also time the loop over a laid-out epoch")
     parser.add_argument("--work", default="/tmp/bookembed-scale")
     args = parser.parse_args()
 
@@ -39,9 +44,9 @@ def main() -> None:
 
     from bookembed.corpus import load_corpus
     from bookembed.evaluate import genre_purity, heldout_auc
-    from bookembed.kernels import sgd_pass, sgd_pass_parallel
-    from bookembed.training import TrainConfig, _Run, auto_batch_size, train
+    from bookembed.kernels import draw_positions, sgd_pass, sgd_span
     from bookembed.sampling import NonPairSampler
+    from bookembed.training import TrainConfig, negative_weights, train
 
     data = Path(args.work) / f"planted-{args.books}.ndjson"
     if not data.is_file():
@@ -55,42 +60,54 @@ def main() -> None:
     rng = np.random.default_rng(0)
     start_b = rng.uniform(-0.05, 0.05, (corpus.n_books, config.dim)).astype(np.float32)
     start_l = rng.uniform(-0.05, 0.05, (corpus.n_links, config.dim)).astype(np.float32)
-    counts = np.bincount(pl, minlength=corpus.n_links)
-    run = _Run(config=config, pair_books=pb, pair_links=pl, train_idx=np.arange(len(pb), dtype=np.int32),
-               book_vectors=start_b, link_vectors=start_l, head=np.zeros(2),
-               sampler=NonPairSampler(pb, pl, corpus.n_books, corpus.n_links, counts ** config.negative_power),
-               rng=rng, batch=auto_batch_size(len(pb)), threads=1, progress=None, steps_per_call=1)
-    books, links, labels = (a.ravel() for a in run.arrange_epoch())
-    n = len(books)
-    warm = slice(0, 10_000)
-    for f in (lambda b, l: sgd_pass(b, l, books[warm], links[warm], labels[warm], 0.05, np.zeros(2), False),
-              lambda b, l: sgd_pass_parallel(b, l, books[warm], links[warm], labels[warm], 0.05, np.zeros(2),
-                                             False, 2)):
-        f(start_b.copy(), start_l.copy())  # compile or load the cache before timing
-    rates: dict[int, list[float]] = {1: [], 2: []}
+    tables = NonPairSampler(pb, pl, corpus.n_books, corpus.n_links,
+                            negative_weights(pl, corpus.n_links, config.negative_power)).tables()
+    order = rng.permutation(len(pb)).astype(np.int32)
+    ratio = int(config.negative_ratio)
+    n = len(order) * (1 + ratio)
+
+    def epoch(threads: int, key: int) -> None:
+        sgd_span(start_b.copy(), start_l.copy(), pb, pl, order, 0, len(order), ratio, -1.0, key, tables, 0.05,
+                 np.zeros(2), False, threads)
+
+    laid = None
+    if args.laid_out:
+        books, links, positive = draw_positions(order, 0, len(order), ratio, np.uint64(0), pb, pl, *tables)
+        laid = (books, links, np.where(positive, 1.0, -1.0).astype(np.float32))
+    for threads in (1, 2):  # compile or load the cache before timing
+        sgd_span(start_b.copy(), start_l.copy(), pb, pl, order, 0, 1000, ratio, -1.0, 0, tables, 0.05, np.zeros(2),
+                 False, threads)
+    rates: dict = {1: [], 2: [], "laid": []}
     for r in range(args.rounds):
         for threads in (1, 2):
+            t = time.perf_counter()
+            epoch(threads, r)
+            rates[threads].append(n / (time.perf_counter() - t))
+        line = (f"round {r}: 1 thread {rates[1][-1] / 1e6:.2f}M examples/s, 2 threads {rates[2][-1] / 1e6:.2f}M "
+                f"({rates[2][-1] / rates[1][-1]:.2f}x)")
+        if laid is not None:
             b, l = start_b.copy(), start_l.copy()
             t = time.perf_counter()
-            if threads == 1:
-                sgd_pass(b, l, books, links, labels, 0.05, np.zeros(2), False)
-            else:
-                sgd_pass_parallel(b, l, books, links, labels, 0.05, np.zeros(2), False, threads)
-            rates[threads].append(n / (time.perf_counter() - t))
-        print(f"round {r}: 1 thread {rates[1][-1] / 1e6:.2f}M examples/s, 2 threads {rates[2][-1] / 1e6:.2f}M "
-              f"examples/s ({rates[2][-1] / rates[1][-1]:.2f}x)", flush=True)
+            sgd_pass(b, l, *laid, 0.05, np.zeros(2), False)
+            rates["laid"].append(n / (time.perf_counter() - t))
+            line += f"; laid out, 1 thread, no draws: {rates['laid'][-1] / 1e6:.2f}M"
+        print(line, flush=True)
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
-    print(f"kernel, {n:,} examples an epoch: median {one / 1e6:.2f}M examples/s on 1 thread, {two / 1e6:.2f}M on 2: "
-          f"{two / one:.2f}x", flush=True)
+    print(f"kernel with its draws, {n:,} examples an epoch: median {one / 1e6:.2f}M examples/s on 1 thread, "
+          f"{two / 1e6:.2f}M on 2: {two / one:.2f}x", flush=True)
 
     if args.epochs:
         genres = corpus.books["primary_genre"].tolist()
+        speed = {}
         for threads in (1, 2):
             result = train(pb, pl, corpus.n_books, corpus.n_links, TrainConfig(epochs=args.epochs, threads=threads))
             auc = heldout_auc(result.book_vectors, result.link_vectors, pb, pl, result.heldout)
             purity = genre_purity(result.book_vectors, genres)
-            print(f"quality, {threads} thread(s), {args.epochs} epochs: AUC {auc:.4f}, genre purity@10 "
-                  f"{purity['purity']:.4f} ± {purity['stderr']:.4f}; {result.seconds:.1f} s", flush=True)
+            speed[threads] = result.examples_per_s
+            print(f"training, {threads} thread(s), {args.epochs} epochs: {result.seconds:.1f} s, "
+                  f"{result.examples_per_s / 1e6:.2f}M examples/s; AUC {auc:.4f}, genre purity@10 "
+                  f"{purity['purity']:.4f} ± {purity['stderr']:.4f}", flush=True)
+        print(f"training on 2 threads: {speed[2] / speed[1]:.2f}x the examples/s of 1 thread", flush=True)
 
 
 if __name__ == "__main__":

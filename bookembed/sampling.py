@@ -132,6 +132,24 @@ class NonPairSampler:
             self.link_guide = np.searchsorted(self.link_cdf, np.arange(self.n_links + 1) / self.n_links,
                                               side="right").astype(np.int64)
 
+    def tables(self) -> tuple:
+        """What the SGD kernel needs to draw non-pairs by this rule itself (``kernels.sgd_positions``).
+
+        Returns
+        -------
+        (n_books, n_links, alias, words, log_bits)
+            ``alias`` is Walker's alias table of the link weights
+            (``kernels.alias_table``), empty when links are drawn uniformly;
+            ``words`` the bitmap as uint32.
+        """
+        if self.link_cdf is None:
+            alias = np.empty(0, dtype=np.uint64)
+        else:
+            from bookembed.kernels import alias_table
+
+            alias = alias_table(np.diff(self.link_cdf, prepend=0.0))
+        return self.n_books, self.n_links, alias, self.words.view(np.uint32), self.log_bits
+
     def _links(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self.link_cdf is None:
             return rng.integers(0, self.n_links, n, dtype=np.int32)

@@ -12,16 +12,17 @@ with NumPy, so training needs no TensorFlow), and hands a ``_Run`` (pairs,
 sizes, sampler, batch, progress) to one function per optimizer:
 
 * ``sgd`` (the default): per-example SGD in a compiled loop
-  (``kernels.sgd_pass``), each positive followed by its negatives, only the
-  two rows of an example moving. On large corpora it runs lock-free on every
-  core it is given (each thread takes a shard of the epoch and updates the
-  shared vectors without locks, as word2vec does); with one thread a seed
-  gives the same vectors every run.
+  (``kernels.sgd_positions``), each positive followed by its negatives, which
+  the loop draws itself as word2vec does; only the two rows of an example
+  move. On large corpora it runs lock-free on every core it is given (each
+  thread takes a shard of the epoch, draws its negatives and updates the
+  shared vectors without locks); with one thread a seed gives the same
+  vectors every run.
 * ``adam``: lazy Adam in TensorFlow, a chunk of steps per ``tf.function``,
   moments kept per row and updated only for the rows a step touched.
 
-Both draw each epoch's negatives from ``sampling.NonPairSampler`` (the same
-sampler evaluation uses) and compute the loss's gradient in closed form
+Both draw negatives by ``sampling.NonPairSampler``'s rule (the one evaluation
+uses: Adam through the sampler, SGD from its tables inside the kernel) and compute the loss's gradient in closed form
 (``loss_and_gradients``, checked against Keras autodiff in the tests). The
 trained weights go into the Keras model (``TrainResult.model``, built on first
 use by ``keras_model``), which the model folder saves.
@@ -489,39 +490,51 @@ def _train_sgd(run: _Run) -> _Epochs:
 
     A "step" is ``batch`` positives with their negatives; it sets how often
     progress is reported, since every example updates its rows at once.
+
+    An epoch is a shuffle of the training pairs (``kernels.shuffle``) and a
+    key for its negatives, both keyed by draws of ``run.rng``; the kernel draws each positive's negatives itself, from the
+    key and the positive's place in the shuffle (``kernels.sgd_positions``),
+    so no epoch is laid out in memory and every thread draws its own shard's
+    negatives. The draws do not depend on the number of threads, and with one
+    thread a seed gives the same vectors every run.
     """
-    from bookembed.kernels import sgd_pass, sgd_pass_parallel
+    from bookembed.kernels import sgd_span, shuffle
 
     from concurrent.futures import ThreadPoolExecutor
 
     lr = float(run.config.learning_rate)
-    per_pos = run.per_positive
+    ratio = int(run.config.negative_ratio)
+    neg_label = 0.0 if run.classify else float(run.config.negative_target)
+    tables = run.sampler.tables()
+    n = len(run.train_idx)
     epoch: dict = {}
-    # The next epoch is shuffled and its negatives drawn on a second thread while
-    # the kernel trains this one (both release the GIL). Only that thread uses
-    # run.rng, one epoch after another, so a seed's draws, and with one thread
-    # its vectors, are what they would be arranged in turn.
-    ahead = ThreadPoolExecutor(1, thread_name_prefix="bookembed-arrange")
+    # The next epoch's shuffle is drawn on a second thread while the kernel
+    # trains this one (both release the GIL). Only that thread uses run.rng,
+    # one epoch after another.
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="bookembed-shuffle")
     left = [run.config.epochs]
     upcoming: list = []
 
-    def arranged() -> tuple:
-        books, links, labels = run.arrange_epoch()
-        return len(books), books.ravel(), links.ravel(), labels.ravel()
+    def shuffled() -> tuple:
+        shuffle_key, key = (np.uint64(k) for k in run.rng.integers(0, 2 ** 63, size=2))
+        return shuffle(run.train_idx, shuffle_key), key
 
     def prepare_epoch() -> None:
-        n, books, links, labels = (upcoming.pop() if upcoming else ahead.submit(arranged)).result()
+        order, key = (upcoming.pop() if upcoming else ahead.submit(shuffled)).result()
         left[0] -= 1
         if left[0] > 0:
-            upcoming.append(ahead.submit(arranged))
-        epoch.update(n=n, books=books, links=links, labels=labels)
+            upcoming.append(ahead.submit(shuffled))
+        epoch.update(order=order, key=key)
 
     def run_span(first: int, last: int) -> tuple[float, int]:
-        a, b = first * run.batch * per_pos, min(epoch["n"], last * run.batch) * per_pos
-        args = (run.book_vectors, run.link_vectors, epoch["books"][a:b], epoch["links"][a:b], epoch["labels"][a:b],
-                lr, run.head, run.classify)
-        loss = sgd_pass(*args) if run.threads == 1 else sgd_pass_parallel(*args, run.threads)
-        return float(loss), b - a
+        lo, hi = first * run.batch, min(n, last * run.batch)
+        loss, failed = sgd_span(run.book_vectors, run.link_vectors, run.pair_books, run.pair_links, epoch["order"],
+                                lo, hi, ratio, neg_label, epoch["key"], tables, lr, run.head, run.classify,
+                                run.threads)
+        if failed:
+            raise BookembedError("could not draw negatives: nearly every (book, link) pair is a true pair")
+        examples = (hi - lo) * (1 + ratio)
+        return loss / max(examples, 1), examples
 
     try:
         return _run_epochs(run, prepare_epoch, run_span)

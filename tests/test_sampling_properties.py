@@ -282,3 +282,98 @@ def test_large_weighted_draws_take_the_compiled_path_and_keep_the_stream():
 
     ref_books, ref_links = NumpyOnly(pb, pl, 300, 200, link_weights=weights).draw(n, np.random.default_rng(13))
     assert np.array_equal(books, ref_books) and np.array_equal(links, ref_links)
+
+
+# ---------------------------------------------------------------- the SGD kernel's own draws
+
+
+def kernel_draws(pb, pl, n_books, n_links, lo, hi, negatives=2, key=7, weights=None, order=None):
+    from bookembed.kernels import draw_positions
+
+    sampler = NonPairSampler(pb, pl, n_books, n_links, link_weights=weights)
+    order = np.arange(len(pb), dtype=np.int32) if order is None else order
+    return draw_positions(order, lo, hi, negatives, np.uint64(key), pb, pl, *sampler.tables())
+
+
+def test_alias_table_gives_each_index_exactly_its_share():
+    """Walker's table, read back: i's chance is its own threshold plus what the others alias to it."""
+    from bookembed.kernels import alias_table
+
+    rng = np.random.default_rng(3)
+    for weights in (rng.pareto(1.0, 5000), np.array([0.0, 1.0, 0.0, 3.0]), np.ones(7), np.array([1e-300, 1.0])):
+        table = alias_table(weights)
+        threshold = (table >> np.uint64(32)).astype(np.float64) / 2 ** 32
+        alias = (table & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        share = threshold + np.bincount(alias, weights=1 - threshold, minlength=len(weights))
+        assert np.allclose(share / len(weights), weights / weights.sum(), atol=1e-8)
+
+
+def test_kernel_draws_never_give_a_true_pair_and_follow_the_link_weights():
+    """The kernel draws by the sampler's rule: after each positive, non-pairs only; books uniform,
+    links in proportion to the weights (a zero-weight link never)."""
+    (pb, pl), grid = grid_pairs(40, 12, 0.3, 1)
+    weights = np.arange(12, dtype=np.float64)  # link 0 never, link 11 eleven times link 1
+    order = np.random.default_rng(0).permutation(len(pb)).astype(np.int32)
+    books, links, positive = kernel_draws(pb, pl, 40, 12, 0, len(pb), negatives=3, weights=weights, order=order)
+    assert books.dtype == links.dtype == np.int32 and len(books) == 4 * len(pb)
+    assert np.array_equal(positive, np.tile([True, False, False, False], len(pb)))
+    assert np.array_equal(books[positive], pb[order]) and np.array_equal(links[positive], pl[order])
+    nb, nl = books[~positive], links[~positive]
+    assert not grid[nb, nl].any(), "a true pair was drawn as a negative"
+    assert not (nl == 0).any()
+    # links: the share of non-pair cells each link has, times its weight
+    free = (~grid).sum(axis=0) * weights
+    expected = free / free.sum() * len(nl)
+    counts = np.bincount(nl, minlength=12)
+    chi2 = ((counts[1:] - expected[1:]) ** 2 / expected[1:]).sum()
+    assert chi2 < 40, chi2  # 10 degrees of freedom: 40 is far in the tail
+    per_book = np.bincount(nb, minlength=40)
+    assert per_book.min() > 0
+
+
+def test_kernel_draws_depend_on_the_key_and_position_only():
+    """However the positions are cut, the same examples come out; another key gives other negatives."""
+    rng = np.random.default_rng(2)
+    pb = rng.integers(0, 300, 5000).astype(np.int32)
+    pl = rng.integers(0, 200, 5000).astype(np.int32)
+    keys = np.unique(pb.astype(np.int64) * 200 + pl)
+    pb, pl = (keys // 200).astype(np.int32), (keys % 200).astype(np.int32)
+    n = len(pb)
+    whole = kernel_draws(pb, pl, 300, 200, 0, n)
+    for cut in (1, 511, 512, 1777, n - 1):
+        parts = [kernel_draws(pb, pl, 300, 200, lo, hi) for lo, hi in ((0, cut), (cut, n))]
+        for a, b, c in zip(whole, *parts):
+            assert np.array_equal(a, np.concatenate([b, c]))
+    other = kernel_draws(pb, pl, 300, 200, 0, n, key=8)
+    assert np.array_equal(whole[0][whole[2]], other[0][other[2]])  # the positives are the order's
+    assert (whole[0][~whole[2]] != other[0][~other[2]]).mean() > 0.9
+
+
+def test_kernel_refuses_a_full_grid():
+    from bookembed.kernels import draw_positions, sgd_span
+
+    (pb, pl), _ = grid_pairs(4, 3, 1.1, 0)
+    tables = NonPairSampler(pb, pl, 4, 3).tables()
+    order = np.arange(len(pb), dtype=np.int32)
+    _, failed = sgd_span(np.full((4, 2), 0.1, np.float32), np.full((3, 2), 0.1, np.float32), pb, pl, order, 0,
+                         len(pb), 1, -1.0, 1, tables, 0.05, np.zeros(2), False)
+    assert failed == len(pb)
+    assert draw_positions(order, 0, 2, 1, np.uint64(1), pb, pl, *tables)[2].tolist() == [True, False, True, False]
+
+
+def test_shuffle_is_a_permutation_fixed_by_its_key_and_every_order_equally_likely():
+    from collections import Counter
+
+    from bookembed.kernels import shuffle
+
+    values = np.arange(10_000, dtype=np.int32) * 3
+    once = shuffle(values, np.uint64(9))
+    assert once.dtype == np.int32 and np.array_equal(np.sort(once), values)
+    assert np.array_equal(values, np.arange(10_000, dtype=np.int32) * 3), "the input is left alone"
+    assert np.array_equal(shuffle(values, np.uint64(9)), once)
+    assert (shuffle(values, np.uint64(10)) != once).mean() > 0.99
+    counts = Counter(tuple(shuffle(np.arange(4), np.uint64(k)).tolist()) for k in range(24_000))
+    assert len(counts) == 24
+    chi2 = sum((c - 1000) ** 2 / 1000 for c in counts.values())
+    assert chi2 < 60, chi2  # 23 degrees of freedom
+    assert shuffle(np.arange(1), np.uint64(1)).tolist() == [0] and len(shuffle(np.arange(0), np.uint64(1))) == 0

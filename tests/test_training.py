@@ -289,3 +289,34 @@ def test_threads_default_to_every_core_only_for_large_corpora(monkeypatch):
     assert TrainConfig(threads=16).threads_for(10) == 4  # never more than the cores given
     with pytest.raises(BookembedError, match="threads"):
         TrainConfig(threads=0)
+
+
+def test_the_kernel_trains_on_exactly_the_examples_it_draws_however_the_epoch_is_cut():
+    """``sgd_span`` on one thread = ``sgd_pass`` over the same examples laid out (``draw_positions``),
+    and cutting the positions into spans changes nothing."""
+    from bookembed.kernels import draw_positions, sgd_pass, sgd_span
+
+    pb, pl, _ = planted_pairs(n_books=300, n_links=120)
+    sampler = NonPairSampler(pb, pl, 300, 120, link_weights=np.bincount(pl, minlength=120) ** 0.75)
+    order = np.random.default_rng(1).permutation(len(pb)).astype(np.int32)
+    start = np.random.default_rng(2).uniform(-0.05, 0.05, (420, 8)).astype(np.float32)
+    books, links, positive = draw_positions(order, 0, len(pb), 2, np.uint64(5), pb, pl, *sampler.tables())
+    laid = start.copy()
+    loss = sgd_pass(laid[:300], laid[300:], books, links, np.where(positive, 1.0, -1.0).astype(np.float32), 0.05,
+                    np.zeros(2), False)
+    for cuts in ([0, len(pb)], [0, 1, 700, 1024, len(pb)]):
+        drawn = start.copy()
+        total = 0.0
+        for lo, hi in zip(cuts, cuts[1:]):
+            part, failed = sgd_span(drawn[:300], drawn[300:], pb, pl, order, lo, hi, 2, -1.0, 5, sampler.tables(),
+                                    0.05, np.zeros(2), False)
+            total += part
+            assert failed == 0
+        assert np.array_equal(drawn, laid)
+        assert math.isclose(total / len(books), loss, rel_tol=1e-9)
+
+
+def test_training_a_full_grid_is_a_clear_error():
+    pb, pl = (a.ravel().astype(np.int32) for a in np.meshgrid(np.arange(6), np.arange(4), indexing="ij"))
+    with pytest.raises(BookembedError, match=r"^could not draw negatives: nearly every \(book, link\) pair is a true pair$"):
+        train(pb, pl, 6, 4, TrainConfig(dim=4, epochs=1, heldout_share=0.0))
