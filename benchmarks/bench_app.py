@@ -196,7 +196,10 @@ class Server:
 # MAP(): the map's Plotly element (the sidebar may hold an invisible one that preloads Plotly).
 MAP_INIT = ("window.MAP = () => Array.from(document.querySelectorAll('.js-plotly-plot'))"
             ".find(g => g._fullData && g._fullData.some(t => t.meta === 'books'));")
-WAIT_BOOKS = """n => { const gd = MAP();
+WAIT_BOOKS = """n => { const f = document.querySelector('iframe[title*=pointmap]');
+  if (f && f.contentDocument) { const c = f.contentDocument.querySelector('canvas[data-drawn]');
+    if (c && c.dataset.drawn === String(n)) return true; }
+  const gd = MAP();
   if (!gd || !gd._fullData) return false;
   let total = 0; for (const t of gd._fullData) if (t.meta === 'books') total += t._length || t.x.length;
   return total === n && !!gd.querySelector('canvas'); }"""

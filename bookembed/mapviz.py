@@ -387,3 +387,98 @@ def _fractional_epoch(step: dict) -> float:
     if "epoch" in step and "step" in step and step.get("steps"):
         return float(step["epoch"]) - 1 + float(step["step"]) / float(step["steps"])
     return float(step.get("epoch", step.get("step", 0)))
+
+
+POINTS_ABOVE = 200_000
+"""Above this many books the 2-D map is drawn by ``bookembed/ui/static/pointmap`` (a canvas of
+pixels written directly) instead of Plotly, whose WebGL scatter takes over 12 s for a million
+points in a browser without a GPU (``benchmarks/bench_plotly.py``)."""
+
+LABEL_SEP, RECORD_SEP = "\x1f", "\x1e"
+"""Between a book's label fields, and between books, in ``point_payload``'s labels."""
+
+
+def _plain(values) -> list[str]:
+    return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else
+            str(v).replace(LABEL_SEP, " ").replace(RECORD_SEP, " ") for v in values]
+
+
+def point_labels(books: pd.DataFrame) -> bytes:
+    """Every book's hover label as UTF-8: title, author and "genre, year, country", plain text.
+
+    Fields are separated by ``LABEL_SEP`` and books by ``RECORD_SEP`` (neither
+    kept in the text). The renderer shows them as text, never as HTML.
+    """
+    n = len(books)
+
+    def column(name: str) -> list[str]:
+        if name not in books.columns:
+            return [""] * n
+        if name == "year":
+            return ["" if pd.isna(v) else str(int(v)) for v in books[name]]
+        return _plain(_shorten(v) for v in books[name].fillna(""))
+
+    titles = _plain(books["title"])
+    authors, genres, years, countries = column("author"), column("genre"), column("year"), column("country")
+    facts = [", ".join(x for x in parts if x) for parts in zip(genres, years, countries)]
+    return RECORD_SEP.join(f"{t}{LABEL_SEP}{a}{LABEL_SEP}{f}" for t, a, f in zip(titles, authors, facts)).encode()
+
+
+def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 10,
+                  seed: int = 0) -> dict:
+    """What the point renderer draws: every book once, in a seeded random order, coloured by group.
+
+    Returns
+    -------
+    dict
+        ``xy`` (float32 x, y pairs in drawing order, as bytes), ``ids``
+        (int32 book id of each drawn point, bytes), ``codes`` (uint8 group
+        of each drawn point, bytes), ``groups`` (name, colour and count of
+        each group, for the legend), ``range`` (``robust_range`` of x and
+        y), ``size`` and ``opacity`` (``marker_style``).
+
+    Grey groups (other, unknown) are drawn first, the coloured ones
+    interleaved after them, so no group hides the others. Year is drawn in
+    ten bands of the 2nd to 98th percentile.
+    """
+    coords = np.asarray(coords, dtype=np.float32)
+    n = len(coords)
+    if coords.ndim != 2 or coords.shape[1] != 2 or len(books) != n:
+        raise ValueError(f"the point renderer draws 2-D maps of every book; got {coords.shape} for {len(books)} books")
+    if color_by not in COLOR_BY:
+        raise ValueError(f"cannot colour by {color_by!r}; use one of {', '.join(COLOR_BY)}")
+    column = COLOR_BY[color_by]
+    if column == "year":
+        years = (books["year"] if "year" in books.columns else pd.Series([pd.NA] * n)).to_numpy("float64", na_value=np.nan)
+        known = ~np.isnan(years)
+        lo, hi = np.nanpercentile(years, [2, 98]) if known.any() else (0.0, 1.0)
+        edges = np.linspace(lo, max(hi, lo + 1), 11)
+        band = np.clip(np.searchsorted(edges, np.where(known, years, lo), side="right") - 1, 0, 9)
+        labels = np.where(known, band, 10)
+        viridis = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
+                   "#b5de2b", "#fde725")
+        groups = [f"{edges[i]:.0f}–{edges[i + 1]:.0f}" for i in range(10)] + [UNKNOWN]
+        colours = list(viridis) + [GREY_UNKNOWN]
+        codes = labels.astype(np.uint8)
+        grey = codes == 10
+    else:
+        values = books[column] if column in books.columns else pd.Series([""] * n)
+        names, groups = category_labels(values, min(top_n, MAX_GROUPS))
+        colours = [GREY_OTHER if g == OTHER else GREY_UNKNOWN if g == UNKNOWN else PALETTE[i % len(PALETTE)]
+                   for i, g in enumerate(groups)]
+        code_of = {g: i for i, g in enumerate(groups)}
+        codes = pd.Series(names).map(code_of).to_numpy(np.uint8)
+        grey = np.isin(names, [OTHER, UNKNOWN])
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(np.flatnonzero(grey)), rng.permutation(np.flatnonzero(~grey))])
+    counts = np.bincount(codes, minlength=len(groups))
+    size, opacity = marker_style(n)
+    return {
+        "xy": np.ascontiguousarray(coords[order]).tobytes(),
+        "ids": order.astype(np.int32).tobytes(),
+        "codes": codes[order].tobytes(),
+        "groups": [{"name": str(g), "colour": c, "count": int(k)} for g, c, k in zip(groups, colours, counts)],
+        "range": [robust_range(coords[:, 0]), robust_range(coords[:, 1])],
+        "size": size,
+        "opacity": opacity,
+    }

@@ -7,11 +7,12 @@ import streamlit as st
 from bookembed import projection as proj
 from bookembed import report, ui
 from bookembed.errors import BookembedError
-from bookembed.mapviz import COLOR_BY, map_figure
+from bookembed.mapviz import COLOR_BY, POINTS_ABOVE, map_figure
 from bookembed.neighbors import similar_books
 from bookembed.overlays import decorate, set_axis_titles
 from bookembed.ui import explain
 from bookembed.ui import map as m
+from bookembed.ui.pointmap import point_map
 
 ui.frame()
 model = ui.require_model()
@@ -49,7 +50,22 @@ neighbours = similar_books(model, titles, n_neighbours)["id"].tolist() if ids an
 
 key = proj.projection_key(settings) if axes is None else f"axes-{layers.axes!r}"
 generation = st.session_state.get(m.GENERATION, 0)
-figure = map_figure(
+plain = dims == 2 and axes is None and predicted is None and layers.show == "books" and not layers.labels \
+    and not layers.density
+big = model.n_books > POINTS_ABOVE
+points = plain and st.toggle(
+    "Point renderer", value=big, key=f"{m.POINTS}-{big}",
+    help=f"Writes every point straight into the picture: a million books draw in seconds, where Plotly needs "
+         f"most of a minute without a graphics card (on by default above {POINTS_ABOVE:,} books). Wheel to zoom, "
+         "drag to pan, shift-drag to select a box, double-click to reset; lasso, overlays and 3-D are Plotly's.")
+if not plain and big:
+    st.caption(f"Drawn by Plotly for its overlays, 3-D or custom axes: with {model.n_books:,} books this takes a while.")
+if points:
+    box = point_map(model, coords, key, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
+                    located=ids[-1] if ids else None, key=f"{m.CHART}-points-{generation}")
+    selected = m.point_selection_update(box)
+    clustering = None
+figure = None if points else map_figure(
     coords,
     model.books if predicted is None else predicted.filled_books(model.books),
     color_by=color_by,
@@ -61,17 +77,19 @@ figure = map_figure(
     selected_ids=m.map_selection_snapshot(repr((key, color_by, groups, ids, neighbours, generation))),
     uirevision=f"{key}-{generation}",
 )
-clustering = explain.clusters(model) if layers.labels else None
-decorate(figure, model, coords, clustering=clustering, density=layers.density, show=layers.show,
-         link_coords=None if axes is None else axes.links,
-         predicted_ids=() if predicted is None else predicted.predicted["id"].to_numpy())
-if axes is not None:
-    set_axis_titles(figure, axes.x_title, axes.y_title)
-if m.hover_trimmed(model):
-    st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one message.")
-event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
-                        config={"displaylogo": False, "scrollZoom": True})
-selected = m.map_selection_update(event)
+if not points:
+    clustering = explain.clusters(model) if layers.labels else None
+    decorate(figure, model, coords, clustering=clustering, density=layers.density, show=layers.show,
+             link_coords=None if axes is None else axes.links,
+             predicted_ids=() if predicted is None else predicted.predicted["id"].to_numpy())
+    if axes is not None:
+        set_axis_titles(figure, axes.x_title, axes.y_title)
+    if m.hover_trimmed(model):
+        st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one "
+                   "message.")
+    event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
+                            config={"displaylogo": False, "scrollZoom": True})
+    selected = m.map_selection_update(event)
 if clustering is not None:
     explain.cluster_books_table(model, clustering)
 
@@ -88,6 +106,8 @@ if selected:
                         file_name=f"{model.name}-selection.csv", mime="text/csv", on_click="ignore",
                         icon=":material/table:")
     row.button("Clear selection", on_click=m.clear_map_selection, icon=":material/close:")
+elif points:
+    st.caption("Shift-drag on the map to select a box of books; the selection is listed here and can be exported.")
 elif dims == 3:
     st.caption("Box and lasso selection work on the 2-D map; in 3-D, click points to select them.")
 else:

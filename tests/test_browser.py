@@ -329,3 +329,49 @@ def test_demo_search_war_and_peace_finds_anna_karenina_and_maps_every_book(brows
             assert len(archive.read("vectors.tsv").decode().splitlines()) == n
     finally:
         context.close()
+
+
+POINTS = "() => { const f = document.querySelector('iframe[title*=pointmap]'); return f && f.contentDocument; }"
+
+
+def test_point_renderer_draws_every_book_shows_titles_as_text_and_selects_a_box(server, page):
+    base, models = server
+    n = n_books(models, "fake")
+    page.goto(url_for(base, "map", model="fake", book=NASTY))
+    page.get_by_text("PCA", exact=True).click()
+    wait_for_map(page)  # small models start on Plotly
+    page.get_by_text("Point renderer", exact=True).click()
+    page.wait_for_function(f"() => {{ const d = ({POINTS})(); const c = d && d.querySelector('canvas[data-drawn]');"
+                           f" return !!c && c.dataset.drawn === '{n}'; }}", timeout=60000)
+    frame = next(f for f in page.frames if "pointmap" in f.url)
+    assert sorted(frame.evaluate("() => Array.from(S.ids)")) == list(range(n))  # every book, once
+    # pixels of the points' colours were written
+    assert frame.evaluate("() => { const c = document.querySelector('canvas'), d = c.getContext('2d')"
+                          ".getImageData(0, 0, c.width, c.height).data; let k = 0;"
+                          " for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i + 1] < 250) k++; return k; }") > n
+    # hover over the located book: its title shown as text, nothing made from it
+    x, y = frame.evaluate("() => { const i = S.byId[S.marks.query[0]]; return [S.px[i], S.py[i]]; }")
+    box = page.locator("iframe[title*=pointmap]").bounding_box()
+    page.mouse.move(box["x"] + 1 + x, box["y"] + 1 + y)
+    frame.locator("#tip").wait_for(state="visible", timeout=10000)
+    assert frame.locator("#tip b").inner_text() == NASTY
+    assert frame.evaluate("() => document.querySelectorAll('#tip script, #tip b b').length") == 0
+    assert not page.dialogs
+    # shift-drag a box: the page lists exactly the books inside it
+    width, height = frame.evaluate("() => [document.querySelector('canvas').width, document.querySelector('canvas').height]")
+    inside = frame.evaluate(
+        "([w, h]) => { const a = [w * 0.1, h * 0.1], b = [w * 0.9, h * 0.9]; let k = 0;"
+        " for (let i = 0; i < S.n; i++) if (S.px[i] >= a[0] && S.px[i] <= b[0] && S.py[i] >= a[1] && S.py[i] <= b[1]) k++;"
+        " return k; }", [width, height])
+    assert 0 < inside
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + 1 + width * 0.1, box["y"] + 1 + height * 0.1)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 1 + width * 0.5, box["y"] + 1 + height * 0.5, steps=4)
+    page.mouse.move(box["x"] + 1 + width * 0.9, box["y"] + 1 + height * 0.9, steps=4)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    caption = page.get_by_text(re.compile(r"^[\d,]+ books selected$"))
+    caption.wait_for(timeout=30000)
+    assert abs(int(caption.inner_text().split()[0].replace(",", "")) - inside) <= 1  # pixel rounding at the edge
+    page.screenshot(path=str(models.parent / "points.png"))

@@ -348,3 +348,51 @@ def test_hover_details_are_left_out_rather_than_overflow_the_message():
     assert not trimmed and kept[1] is details
     kept, trimmed = mapviz.fit_hover((titles, details), limit_bytes=60_000)
     assert trimmed and (kept[0] == titles).all() and (kept[1] == "").all()
+
+
+# ---------------------------------------------------------------- the point renderer's payload
+
+
+def test_point_payload_draws_every_book_once_grey_first_with_its_group_and_place():
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    n = 600
+    genres = rng.choice(["a", "b", "c", "d", ""], n, p=[0.4, 0.3, 0.15, 0.1, 0.05])
+    books = pd.DataFrame({"title": [f"t{i}" for i in range(n)], "primary_genre": genres, "genre": genres})
+    coords = rng.normal(size=(n, 2))
+    p = mapviz.point_payload(coords, books, color_by="genre", top_n=2)
+    ids = np.frombuffer(p["ids"], np.int32)
+    xy = np.frombuffer(p["xy"], np.float32).reshape(-1, 2)
+    codes = np.frombuffer(p["codes"], np.uint8)
+    assert sorted(ids.tolist()) == list(range(n))  # every book once
+    assert np.array_equal(xy, coords[ids].astype(np.float32))  # at its own place
+    names = [g["name"] for g in p["groups"]]
+    assert names == ["a", "b", "other", "(unknown)"]
+    assert [g["count"] for g in p["groups"]] == [int((genres == "a").sum()), int((genres == "b").sum()),
+                                                  int(np.isin(genres, ["c", "d"]).sum()), int((genres == "").sum())]
+    expected = np.array([names.index(g if g in ("a", "b") else "other" if g else "(unknown)") for g in genres])
+    assert np.array_equal(codes, expected[ids])
+    grey = np.isin(codes, [2, 3])
+    assert not (grey[1:] & ~grey[:-1]).any(), "a grey point drawn over a coloured one"
+    assert 0.3 < (codes[~grey] == 0).mean() < 0.8 and (np.diff(codes[~grey]) != 0).mean() > 0.2  # interleaved
+    assert (p["size"], p["opacity"]) == mapviz.marker_style(n)
+    again = mapviz.point_payload(coords, books, color_by="genre", top_n=2)
+    assert again["ids"] == p["ids"]  # seeded
+    with pytest.raises(ValueError, match="2-D"):
+        mapviz.point_payload(np.zeros((n, 3)), books)
+
+
+def test_point_payload_bands_years_and_labels_are_plain_text_split_by_separators():
+    import pandas as pd
+
+    books = pd.DataFrame({"title": ["<b>A</b>", "B\x1ewith\x1fseparators", "C"], "author": ["Ann", None, "Cy"],
+                          "genre": ["novel", "", "poem"], "primary_genre": ["novel", "", "poem"],
+                          "year": [1900, None, 2000], "country": ["France", "", ""]})
+    labels = mapviz.point_labels(books).decode().split(mapviz.RECORD_SEP)
+    assert [r.split(mapviz.LABEL_SEP) for r in labels] == [
+        ["<b>A</b>", "Ann", "novel, 1900, France"], ["B with separators", "", ""], ["C", "Cy", "poem, 2000"]]
+    p = mapviz.point_payload(np.arange(6.0).reshape(3, 2), books, color_by="year")
+    codes = np.frombuffer(p["codes"], np.uint8)[np.argsort(np.frombuffer(p["ids"], np.int32))]
+    assert codes[1] == 10 and p["groups"][10]["name"] == "(unknown)"  # no year
+    assert codes[0] < codes[2]  # earlier years, earlier bands

@@ -22,6 +22,7 @@ GROUPS = "map_groups"  # slider: how many colour groups
 NEIGHBOURS = "map_neighbours"  # slider: neighbours highlighted around the query
 PARAMS = "map_params"  # {method: applied parameters}
 CHART = "map_chart"  # the Plotly chart's selection state
+POINTS = "map_points"  # toggle: the point renderer instead of Plotly (one key per default, so a big model starts on)
 VIEW_PICK = "map_view"  # selectbox of saved views
 SELECTED = "selected_ids"  # book ids selected on the map, shared with the Export page
 GENERATION = "_map_generation"  # bumped to redraw the chart from scratch (a view opened, selection cleared)
@@ -129,6 +130,15 @@ def map_selection_update(event) -> list[int]:
     if current != state["event"]:
         state["event"] = current
         st.session_state[SELECTED] = list(current)
+    return list(st.session_state.get(SELECTED, []))
+
+
+def point_selection_update(box: list[int] | None) -> list[int]:
+    """Apply the point renderer's last box (book ids, or None when none was drawn); returns the selection."""
+    state = st.session_state.setdefault(SELECTION_STATE, {"fig": None, "event": (), "drawn": None})
+    if box is not None and tuple(box) != state.get("box"):
+        state["box"] = tuple(box)
+        st.session_state[SELECTED] = list(box)
     return list(st.session_state.get(SELECTED, []))
 
 
