@@ -403,13 +403,16 @@ def _plain(values) -> list[str]:
             str(v).replace(LABEL_SEP, " ").replace(RECORD_SEP, " ") for v in values]
 
 
-def point_labels(books: pd.DataFrame) -> bytes:
+def point_labels(books: pd.DataFrame, details: bool = True) -> bytes:
     """Every book's hover label as UTF-8: title, author and "genre, year, country", plain text.
 
     Fields are separated by ``LABEL_SEP`` and books by ``RECORD_SEP`` (neither
     kept in the text). The renderer shows them as text, never as HTML.
+    ``details=False`` gives titles only.
     """
     n = len(books)
+    if not details:
+        return RECORD_SEP.join(_plain(books["title"])).encode()
 
     def column(name: str) -> list[str]:
         if name not in books.columns:

@@ -396,3 +396,10 @@ def test_point_payload_bands_years_and_labels_are_plain_text_split_by_separators
     codes = np.frombuffer(p["codes"], np.uint8)[np.argsort(np.frombuffer(p["ids"], np.int32))]
     assert codes[1] == 10 and p["groups"][10]["name"] == "(unknown)"  # no year
     assert codes[0] < codes[2]  # earlier years, earlier bands
+
+
+def test_point_labels_can_be_titles_only():
+    import pandas as pd
+
+    books = pd.DataFrame({"title": ["A", "B\x1fC"], "author": ["x", "y"]})
+    assert mapviz.point_labels(books, details=False) == "A\x1eB C".encode()

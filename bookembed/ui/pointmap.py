@@ -22,8 +22,21 @@ _component = components.declare_component("bookembed_pointmap", path=str(Path(__
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _labels(path: str, stamp: int | None, _model: ModelFolder) -> bytes:  # noqa: ARG001 - the key
-    return point_labels(_model.books)
+def _labels(path: str, stamp: int | None, limit: int, _model: ModelFolder) -> tuple[bytes, bool]:  # noqa: ARG001
+    labels = point_labels(_model.books)
+    if len(labels) + 13 * _model.n_books <= limit:
+        return labels, False
+    return point_labels(_model.books, details=False), True
+
+
+def labels_trimmed(model: ModelFolder) -> bool:
+    """Whether the point renderer shows titles only (every label with its details would pass the message limit)."""
+    return _labels(str(model.path.resolve()), model.stamp, _limit(), model)[1]
+
+
+def _limit() -> int:
+    # Streamlit's message limit (set on purpose in .streamlit/config.toml); the rest of the page needs room too
+    return int(0.8 * st.get_option("server.maxMessageSize") * 1e6)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -43,7 +56,7 @@ def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_
     sig = repr((str(model.path.resolve()), model.stamp, projection, color_by, top_n))
     payload = _payload(sig, coords, model, color_by, top_n)
     value = _component(
-        **payload, sig=sig, labels=_labels(str(model.path.resolve()), model.stamp, model), legend_title=color_by,
+        **payload, sig=sig, labels=_labels(str(model.path.resolve()), model.stamp, _limit(), model)[0], legend_title=color_by,
         query=[int(i) for i in query_ids], neighbours=[int(i) for i in neighbour_ids],
         located=None if located is None else int(located), height=height, key=key, default=None,
     )
