@@ -38,38 +38,29 @@ rows from memory. ``benchmarks/bench_threads.py --books 300000``: one thread wen
 comparison on random examples. A prefetch is only a hint: every result is unchanged."""
 
 
+def _prefetch_codegen(context, builder, signature, args):
+    """Code for ``_prefetch`` and ``_prefetch_at``: the element's address, then ``llvm.prefetch`` (read, keep, data)."""
+    array_type, *index_types = signature.args
+    view = context.make_array(array_type)(context, builder, args[0])
+    at = [context.cast(builder, value, kind, types.intp) for value, kind in zip(args[1:], index_types)]
+    pointer = cgutils.get_item_pointer(context, builder, array_type, view, at, wraparound=False)
+    byte = ir.IntType(8).as_pointer()
+    hint = builder.module.declare_intrinsic(
+        "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [byte] + [ir.IntType(32)] * 3))
+    builder.call(hint, [builder.bitcast(pointer, byte), *(ir.Constant(ir.IntType(32), v) for v in (0, 3, 1))])
+    return context.get_dummy_value()
+
+
 @intrinsic
 def _prefetch(typingctx, array, row, col):
-    """Hint the CPU to bring ``array[row, col]``'s cache line in (LLVM's ``llvm.prefetch``: read, keep, data)."""
-    def codegen(context, builder, signature, args):
-        array_type, row_type, col_type = signature.args
-        view = context.make_array(array_type)(context, builder, args[0])
-        at = [context.cast(builder, args[1], row_type, types.intp), context.cast(builder, args[2], col_type, types.intp)]
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, at, wraparound=False)
-        byte = ir.IntType(8).as_pointer()
-        hint = builder.module.declare_intrinsic(
-            "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [byte] + [ir.IntType(32)] * 3))
-        builder.call(hint, [builder.bitcast(pointer, byte), *(ir.Constant(ir.IntType(32), v) for v in (0, 3, 1))])
-        return context.get_dummy_value()
-
-    return types.void(array, row, col), codegen
+    """Hint the CPU to bring ``array[row, col]``'s cache line in (LLVM's ``llvm.prefetch``)."""
+    return types.void(array, row, col), _prefetch_codegen
 
 
 @intrinsic
 def _prefetch_at(typingctx, array, index):
     """``_prefetch`` for an element of a one-dimensional array."""
-    def codegen(context, builder, signature, args):
-        array_type, index_type = signature.args
-        view = context.make_array(array_type)(context, builder, args[0])
-        at = [context.cast(builder, args[1], index_type, types.intp)]
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, at, wraparound=False)
-        byte = ir.IntType(8).as_pointer()
-        hint = builder.module.declare_intrinsic(
-            "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [byte] + [ir.IntType(32)] * 3))
-        builder.call(hint, [builder.bitcast(pointer, byte), *(ir.Constant(ir.IntType(32), v) for v in (0, 3, 1))])
-        return context.get_dummy_value()
-
-    return types.void(array, index), codegen
+    return types.void(array, index), _prefetch_codegen
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
