@@ -403,3 +403,32 @@ def test_point_labels_can_be_titles_only():
 
     books = pd.DataFrame({"title": ["A", "B\x1fC"], "author": ["x", "y"]})
     assert mapviz.point_labels(books, details=False) == "A\x1eB C".encode()
+
+
+def test_point_labels_match_a_plain_python_reading_on_awkward_values():
+    """Arrow builds the labels; the same rule spelled out in Python, on missing, long, accented and separator-laden
+    values, gives the same bytes."""
+    import pandas as pd
+
+    rng = np.random.default_rng(8)
+    pool = ["", "Tolstoy", "Émile Zola", "a" * 59, "b" * 60, "c" * 61 + " tail", "x  " + "y" * 70, "sep\x1fhere",
+            "rec\x1ehere", "日本語のタイトル" * 9, "ends, ", None]
+    n = 300
+    books = pd.DataFrame({c: rng.choice(np.array(pool, dtype=object), n) for c in ("title", "author", "genre", "country")})
+    books["title"] = books["title"].fillna("untitled")
+    books["year"] = pd.array(rng.choice([1850, 1999, None], n), dtype="Int64")
+
+    def plain(v):
+        s = "" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
+        return s.replace("\x1f", " ").replace("\x1e", " ")
+
+    def short(v):
+        s = plain(v)
+        return s if len(s) <= 60 else s[:59].rstrip() + "…"
+
+    rows = []
+    for r in books.itertuples():
+        facts = ", ".join(x for x in (short(r.genre), "" if pd.isna(r.year) else str(int(r.year)), short(r.country)) if x)
+        rows.append(f"{plain(r.title)}\x1f{short(r.author)}\x1f{facts}")
+    assert mapviz.point_labels(books) == "\x1e".join(rows).encode()
+    assert mapviz.point_labels(books, details=False) == "\x1e".join(plain(t) for t in books["title"]).encode()
