@@ -1,8 +1,9 @@
 """Which pairs train and which are held out, and the one sampler of non-pairs.
 
-Training draws its negatives here, and evaluation draws the non-pairs that
-held-out pairs are scored against here: the same rule for both, so "a
-random (book, link) pair that is not a true pair" means one thing.
+Evaluation draws the non-pairs that held-out pairs are scored against here,
+Adam's epochs draw their negatives here, and the SGD kernel draws its own from
+this sampler's ``tables()`` by the same rule: so "a random (book, link) pair
+that is not a true pair" means one thing.
 
 The test for "not a true pair" is a one-hash Bloom filter of the true pairs
 (``pair_bitmap``). Every true pair sets its bit, so no true pair is ever
