@@ -238,9 +238,15 @@ def alias_table(weights):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _pair_bit(mask, b, l):  # pragma: no cover - compiled
+    """The bit (b, l) hashes onto in the pair bitmap (``sampling.HASH_B``, ``HASH_L``)."""
+    return (np.int64(b) * np.int64(HASH_B) + np.int64(l) * np.int64(HASH_L)) & mask
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _maybe_pair(words, mask, b, l):  # pragma: no cover - compiled
     """Whether (b, l) hashes onto a set bit of the pair bitmap (every true pair does)."""
-    h = (np.int64(b) * np.int64(HASH_B) + np.int64(l) * np.int64(HASH_L)) & mask
+    h = _pair_bit(mask, b, l)
     return ((words[h >> 5] >> np.uint32(h & 31)) & np.uint32(1)) != 0
 
 
@@ -272,7 +278,7 @@ def _draw_block(first, count, per, order, pair_books, pair_links, key, n_books, 
         e += 1
         for k in range(1, per):
             state, b, l = _candidate(_mix64(key ^ _mix64(_U(i * per + k))), n_books, n_links, alias)
-            _prefetch_at(words, ((b * np.int64(HASH_B) + l * np.int64(HASH_L)) & mask) >> 5)
+            _prefetch_at(words, _pair_bit(mask, b, l) >> 5)
             states[e - at] = state
             books[e] = b
             links[e] = l
@@ -494,8 +500,7 @@ def hashed_pair_hits(words, log_bits, books, links, out):  # pragma: no cover - 
     """
     mask = (np.int64(1) << log_bits) - 1
     for i in range(books.shape[0]):
-        h = (np.int64(books[i]) * np.int64(HASH_B) + np.int64(links[i]) * np.int64(HASH_L)) & mask
-        out[i] = ((words[h >> 5] >> np.uint32(h & 31)) & np.uint32(1)) != 0
+        out[i] = _maybe_pair(words, mask, books[i], links[i])
     return out
 
 

@@ -429,7 +429,7 @@ def point_labels(books: pd.DataFrame, details: bool = True) -> bytes:
     kept in the text); author, genre and country are cut at 60 characters as
     on Plotly's maps. The renderer shows them as text, never as HTML.
     ``details=False`` gives titles only. Built with Arrow's string kernels:
-    about 1 s for a million books, where a Python loop took 11 s.
+    2.1 s for a million books, where a Python loop took 11.4 s.
     """
     import pyarrow as pa
     import pyarrow.compute as pc

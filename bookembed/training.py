@@ -22,8 +22,8 @@ sizes, sampler, batch, progress) to one function per optimizer:
   moments kept per row and updated only for the rows a step touched.
 
 Both draw negatives by ``sampling.NonPairSampler``'s rule (the one evaluation
-uses: Adam through the sampler, SGD from its tables inside the kernel) and compute the loss's gradient in closed form
-(``loss_and_gradients``, checked against Keras autodiff in the tests). The
+uses: Adam through the sampler, SGD from its tables inside the kernel) and
+compute the loss's gradient in closed form (``loss_and_gradients``, checked against Keras autodiff in the tests). The
 trained weights go into the Keras model (``TrainResult.model``, built on first
 use by ``keras_model``), which the model folder saves.
 
@@ -492,8 +492,9 @@ def _train_sgd(run: _Run) -> _Epochs:
     progress is reported, since every example updates its rows at once.
 
     An epoch is a shuffle of the training pairs (``kernels.shuffle``) and a
-    key for its negatives, both keyed by draws of ``run.rng``; the kernel draws each positive's negatives itself, from the
-    key and the positive's place in the shuffle (``kernels.sgd_positions``),
+    key for its negatives, both keyed by draws of ``run.rng``; the kernel
+    draws each positive's negatives itself, from the key and the positive's
+    place in the shuffle (``kernels.sgd_positions``),
     so no epoch is laid out in memory and every thread draws its own shard's
     negatives. The draws do not depend on the number of threads, and with one
     thread a seed gives the same vectors every run.

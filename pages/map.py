@@ -12,7 +12,6 @@ from bookembed.neighbors import similar_books
 from bookembed.overlays import decorate, set_axis_titles
 from bookembed.ui import explain
 from bookembed.ui import map as m
-from bookembed.ui.pointmap import labels_trimmed, point_map
 
 ui.frame()
 model = ui.require_model()
@@ -61,10 +60,10 @@ points = plain and st.toggle(
 if not plain and big:
     st.caption(f"Drawn by Plotly for its overlays, 3-D or custom axes: with {model.n_books:,} books this takes a while.")
 if points:
-    box = point_map(model, coords, key, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
+    box = m.point_map(model, coords, key, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
                     located=ids[-1] if ids else None, key=f"{m.CHART}-points-{generation}")
     selected = m.point_selection_update(box)
-    if labels_trimmed(model):
+    if m.point_labels_trimmed(model):
         st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one message.")
     clustering = None
 figure = None if points else map_figure(

@@ -1,9 +1,13 @@
-"""The Map page's state and controls: session keys, projection jobs, hover labels, selection, saved views.
+"""The Map page's state and controls: session keys, projection jobs, hover labels, the point renderer, selection,
+saved views.
 
 Every session-state key the Map page uses is named here, once.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -81,22 +85,85 @@ def _hover(path: str, stamp: int | None, limit: int, _model: ModelFolder):  # no
     return fit_hover(hover_texts(_model.books), limit)
 
 
+def message_limit() -> int:
+    """Bytes one map may send: 80% of Streamlit's ``server.maxMessageSize`` (set on purpose in
+    ``.streamlit/config.toml``); the rest of the page needs room too."""
+    return int(0.8 * st.get_option("server.maxMessageSize") * 1e6)
+
+
 def hover_labels(model: ModelFolder) -> tuple[np.ndarray, np.ndarray]:
     """Escaped hover labels of every book, cached per model folder (path and stamp).
 
-    They are sized to Streamlit's message limit (``server.maxMessageSize``,
-    set on purpose in ``.streamlit/config.toml``): when every label would not
-    fit, the details (author, genre, year, country) are left out, titles kept,
-    and the page says so (``hover_trimmed``).
+    They are sized to Streamlit's message limit (``message_limit``): when
+    every label would not fit, the details (author, genre, year, country) are
+    left out, titles kept, and the page says so (``hover_trimmed``).
     """
-    limit = int(0.8 * st.get_option("server.maxMessageSize") * 1e6)  # the rest of the page needs room too
-    return _hover(str(model.path.resolve()), model.stamp, limit, model)[0]
+    return _hover(str(model.path.resolve()), model.stamp, message_limit(), model)[0]
 
 
 def hover_trimmed(model: ModelFolder) -> bool:
     """Whether this model's map shows titles only on hover (see ``hover_labels``)."""
-    limit = int(0.8 * st.get_option("server.maxMessageSize") * 1e6)
-    return _hover(str(model.path.resolve()), model.stamp, limit, model)[1]
+    return _hover(str(model.path.resolve()), model.stamp, message_limit(), model)[1]
+
+
+# ---------------------------------------------------------------- the point renderer
+# Plotly's WebGL scatter needs over 12 s to draw a million points in a browser
+# without a GPU, before Streamlit's share. The point renderer is a component of
+# our own (``static/pointmap``): it receives the points as bytes (x, y as
+# float32, a group code and a book id each), writes them into one canvas's
+# pixels, answers hover from a grid of 8-pixel cells, zooms, pans and selects
+# boxes. Labels travel once, as UTF-8 text.
+
+
+@functools.cache
+def _point_component():
+    import streamlit.components.v1 as components
+
+    return components.declare_component("bookembed_pointmap", path=str(Path(__file__).parent / "static" / "pointmap"))
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _point_labels(path: str, stamp: int | None, limit: int, _model: ModelFolder) -> tuple[bytes, bool]:  # noqa: ARG001
+    from bookembed.mapviz import point_labels
+
+    labels = point_labels(_model.books)
+    if len(labels) + 13 * _model.n_books <= limit:
+        return labels, False
+    return point_labels(_model.books, details=False), True
+
+
+def point_labels_trimmed(model: ModelFolder) -> bool:
+    """Whether the point renderer shows titles only (every label with its details would pass ``message_limit``)."""
+    return _point_labels(str(model.path.resolve()), model.stamp, message_limit(), model)[1]
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _point_payload(sig: str, _coords: np.ndarray, _model: ModelFolder, color_by: str, top_n: int) -> dict:  # noqa: ARG001
+    from bookembed.mapviz import point_payload
+
+    return point_payload(_coords, _model.books, color_by=color_by, top_n=top_n)
+
+
+def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_by: str, top_n: int,
+              query_ids=(), neighbour_ids=(), located: int | None = None, height: int = 720,
+              key: str = "pointmap") -> list[int] | None:
+    """Draw every book of a 2-D map; returns the book ids of the box last selected on it, or None.
+
+    ``projection`` names the coordinates (the projection's cache key): with
+    the model's folder and stamp, the colouring and the group count, it keys
+    the cached payload, so a rerun sends the same bytes without rebuilding them.
+    """
+    path = str(model.path.resolve())
+    sig = repr((path, model.stamp, projection, color_by, top_n))
+    value = _point_component()(
+        **_point_payload(sig, coords, model, color_by, top_n), sig=sig,
+        labels=_point_labels(path, model.stamp, message_limit(), model)[0], legend_title=color_by,
+        query=[int(i) for i in query_ids], neighbours=[int(i) for i in neighbour_ids],
+        located=None if located is None else int(located), height=height, key=key, default=None,
+    )
+    if isinstance(value, dict) and value.get("sig") == sig and isinstance(value.get("selected"), list):
+        return [int(i) for i in value["selected"]]
+    return None
 
 
 def map_selection_snapshot(figure_sig: str) -> list[int] | None:
