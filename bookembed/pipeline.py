@@ -7,16 +7,14 @@ callbacks.
 
 from __future__ import annotations
 
-import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
 from bookembed.corpus import CleaningConfig, Corpus, load_corpus
 from bookembed.errors import ModelFolderError
 from bookembed.evaluate import baseline_metrics, genre_purity, score_vectors
-from bookembed.kerasfile import KerasFile, KerasFileWriter
+from bookembed.kerasfile import KerasFile
 from bookembed.store import SaveInputs, is_model_folder, save_model_folder
 from bookembed.training import Progress, TrainConfig, TrainResult, train
 
@@ -79,12 +77,11 @@ def train_corpus_to_folder(
     progress: Callable[[Progress], object] | None = None,
     on_stage: Callable[[str], object] | None = None,
     baselines: bool | None = None,
-    keras_writer: KerasFileWriter | None = None,
 ) -> tuple[Path, dict]:
     """Train on a loaded corpus, measure it and write the model folder atomically.
 
-    ``keras_writer`` (optional) writes ``model.keras`` from a helper process
-    that has imported Keras meanwhile; without one it is written here.
+    ``model.keras`` is written directly (``kerasfile.write_keras_file``), so
+    training never imports TensorFlow unless the Adam optimizer asks for it.
 
     Returns
     -------
@@ -114,7 +111,7 @@ def train_corpus_to_folder(
             data=corpus.provenance(),
             metrics=metrics,
             history={"epochs": result.history, "steps": result.steps},
-            model=KerasFile(result.book_vectors, result.link_vectors, result.task, result.head, keras_writer),
+            model=KerasFile(result.book_vectors, result.link_vectors, result.task, result.head),
         ),
     )
     return path, metrics
@@ -162,17 +159,13 @@ def train_model_folder(
     """
     if not overwrite and is_model_folder(out):
         raise ModelFolderError(f"{out}: already holds a trained model; pass --overwrite to replace it")
-    # Keras is needed only to write model.keras at the end: a helper process imports it on the
-    # core that loading leaves idle (kerasfile.py). Adam imports TensorFlow here anyway.
-    helper = config.optimizer == "sgd" and "keras" not in sys.modules
-    with (KerasFileWriter() if helper else nullcontext()) as keras_writer:
-        if on_stage is not None:
-            on_stage("reading and cleaning the records")
-        corpus = load_corpus(source, config=cleaning, skip_bad_lines=skip_bad_lines, metadata=metadata)
-        if on_corpus is not None:
-            on_corpus(corpus)
-        Path(out).parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
-        if on_stage is not None:
-            on_stage(f"training on {corpus.n_books:,} books, {corpus.n_links:,} links, {corpus.n_pairs:,} pairs")
-        path, metrics = train_corpus_to_folder(corpus, out, config, progress, on_stage, baselines, keras_writer)
+    if on_stage is not None:
+        on_stage("reading and cleaning the records")
+    corpus = load_corpus(source, config=cleaning, skip_bad_lines=skip_bad_lines, metadata=metadata)
+    if on_corpus is not None:
+        on_corpus(corpus)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
+    if on_stage is not None:
+        on_stage(f"training on {corpus.n_books:,} books, {corpus.n_links:,} links, {corpus.n_pairs:,} pairs")
+    path, metrics = train_corpus_to_folder(corpus, out, config, progress, on_stage, baselines)
     return path, metrics, corpus

@@ -1,4 +1,4 @@
-"""model.keras from NumPy weights: Keras's own initializers without TensorFlow, and the helper process that saves."""
+"""model.keras from NumPy weights: Keras's own initializers without TensorFlow, and a writer that needs no Keras."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from bookembed.kerasfile import KerasFile, KerasFileWriter
+from bookembed.kerasfile import write_keras_file
 from bookembed.training import INIT_LIMIT, initial_weights, keras_model
 
 
@@ -45,67 +45,84 @@ def test_initial_weights_do_not_move_the_seeds_main_stream():
 
 
 @pytest.mark.parametrize("task, head", [("regression", (0.0, 0.0)), ("classification", (1.75, -0.25))])
-def test_the_helper_process_writes_the_same_model_as_this_process(tmp_path, task, head):
+def test_the_direct_writer_matches_what_keras_saves(tmp_path, task, head):
+    """json + zipfile + h5py write the file Keras writes: same config, weights and predictions."""
+    import json
+    import zipfile
+
     rng = np.random.default_rng(1)
     book = rng.normal(size=(40, 6)).astype(np.float32)
     link = rng.normal(size=(25, 6)).astype(np.float32)
-    with KerasFileWriter() as writer:
-        assert writer.write(tmp_path / "helper.keras", book, link, task, head)
-        # a second file through the same process
-        assert writer.write(tmp_path / "again.keras", book * 2, link, task, head)
+    write_keras_file(tmp_path / "direct.keras", book, link, task, head)
     keras_model(book, link, task, head).save(tmp_path / "here.keras")
-    helper_model, helper = _weights(tmp_path / "helper.keras")
+
+    # the archive itself: the same members in the same order, the same config JSON (bar Keras's
+    # in-memory object ids), the same HDF5 groups, names and shapes
+    direct_zip, here_zip = zipfile.ZipFile(tmp_path / "direct.keras"), zipfile.ZipFile(tmp_path / "here.keras")
+    assert direct_zip.namelist() == here_zip.namelist()
+
+    def no_ids(value):
+        if isinstance(value, dict):
+            return {k: no_ids(v) for k, v in value.items() if k != "shared_object_id"}
+        return [no_ids(v) for v in value] if isinstance(value, list) else value
+
+    assert json.loads(direct_zip.read("config.json")) == no_ids(json.loads(here_zip.read("config.json")))
+    assert json.loads(direct_zip.read("metadata.json"))["keras_version"] == json.loads(
+        here_zip.read("metadata.json"))["keras_version"]
+    assert _h5_layout(direct_zip) == _h5_layout(here_zip)
+
+    direct_model, direct = _weights(tmp_path / "direct.keras")
     here_model, here = _weights(tmp_path / "here.keras")
-    assert helper_model.get_config() == here_model.get_config()
-    np.testing.assert_array_equal(helper["book_embedding"], book)
-    np.testing.assert_array_equal(helper["link_embedding"], link)
-    np.testing.assert_array_equal(_weights(tmp_path / "again.keras")[1]["book_embedding"], book * 2)
+    assert direct_model.get_config() == here_model.get_config()
+    np.testing.assert_array_equal(direct["book_embedding"], book)
+    np.testing.assert_array_equal(direct["link_embedding"], link)
     if task == "classification":
-        assert helper["head"] == pytest.approx(head) == here["head"]
+        assert direct["head"] == pytest.approx(head) == here["head"]
     # the model computes what it should: cos, through the head when classifying
     pairs = {"book": np.array([0, 3, 39], np.int32), "link": np.array([1, 24, 0], np.int32)}
-    out = helper_model.predict(pairs, verbose=0).reshape(-1)
+    out = direct_model.predict(pairs, verbose=0).reshape(-1)
+    np.testing.assert_array_equal(out, here_model.predict(pairs, verbose=0).reshape(-1))
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
     cos = np.einsum("ij,ij->i", unit(book)[pairs["book"]], unit(link)[pairs["link"]])
     expected = cos if task == "regression" else 1 / (1 + np.exp(-(head[0] * cos + head[1])))
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    assert list(tmp_path.iterdir()) and not [p for p in tmp_path.iterdir() if p.name.startswith(".keras-")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["direct.keras", "here.keras"]  # no scratch left
 
 
-def test_a_dead_helper_leaves_the_file_to_this_process(tmp_path):
-    rng = np.random.default_rng(2)
-    book = rng.normal(size=(10, 4)).astype(np.float32)
-    link = rng.normal(size=(8, 4)).astype(np.float32)
-    writer = KerasFileWriter()
-    writer._proc.kill()  # noqa: SLF001 - the test's own handle on the child it started
-    writer._proc.wait()  # noqa: SLF001
-    assert writer.write(tmp_path / "x.keras", book, link, "regression", (0.0, 0.0)) is False
-    KerasFile(book, link, writer=writer).save(tmp_path / "model.keras")
-    np.testing.assert_array_equal(_weights(tmp_path / "model.keras")[1]["book_embedding"], book)
-    writer.close()
-    assert not (tmp_path / "x.keras").exists()
+def _h5_layout(archive) -> list:
+    import io
+
+    import h5py
+
+    rows = []
+    with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as h5:
+        h5.visititems(lambda name, obj: rows.append((name, dict(obj.attrs), getattr(obj, "shape", None),
+                                                     str(getattr(obj, "dtype", "")))))
+    return rows
 
 
-def test_the_helper_answers_an_error_and_the_caller_writes_instead(tmp_path):
-    rng = np.random.default_rng(3)
-    book = rng.normal(size=(10, 4)).astype(np.float32)
-    with KerasFileWriter() as writer:
-        # a folder that does not exist: the child's save fails and it says so
-        assert writer.write(tmp_path / "x.keras", book, book, "no such task", (0.0, 0.0)) is False
-    assert not (tmp_path / "x.keras").exists()
+def test_the_direct_writer_needs_no_tensorflow(tmp_path):
+    """A fresh process writes model.keras with neither TensorFlow nor Keras imported."""
+    code = ("import sys, numpy as np\n"
+            "from bookembed.kerasfile import write_keras_file\n"
+            f"write_keras_file({str(tmp_path / 'm.keras')!r}, np.ones((3, 2), np.float32), np.ones((4, 2), np.float32))\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    np.testing.assert_array_equal(_weights(tmp_path / "m.keras")[1]["link_embedding"], np.ones((4, 2)))
 
 
-def test_the_helper_exits_when_its_input_closes():
-    proc = subprocess.Popen([sys.executable, "-m", "bookembed.kerasfile"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    proc.stdin.close()
-    assert proc.wait(timeout=120) == 0
-    assert proc.stdout.read() == b""
-    proc.stdout.close()
+def test_the_direct_writer_refuses_mismatched_vectors_and_unknown_tasks(tmp_path):
+    with pytest.raises(ValueError, match="one width"):
+        write_keras_file(tmp_path / "x.keras", np.ones((3, 2)), np.ones((3, 4)))
+    with pytest.raises(ValueError, match="task"):
+        write_keras_file(tmp_path / "x.keras", np.ones((3, 2)), np.ones((3, 2)), task="ranking")
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_bookembed_train_saves_through_the_helper_a_model_keras_holding_the_vectors(tmp_path, tiny_path):
-    """A fresh process (Keras not yet imported) starts the helper; its model.keras holds the trained vectors."""
+def test_bookembed_train_saves_a_model_keras_holding_the_vectors(tmp_path, tiny_path):
+    """A fresh ``bookembed train``: its model.keras, written without Keras, holds the trained vectors."""
     from bookembed.store import load_model_folder, verify_model_folder
 
     out = tmp_path / "m"
