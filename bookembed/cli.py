@@ -34,9 +34,12 @@ def _progress_bar(total: int | None, desc: str, unit: str = "it", **kwargs):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from bookembed.corpus import CleaningConfig
     from bookembed.evaluate import summary
     from bookembed.pipeline import train_model_folder
+    from bookembed.stages import StatusLine, format_rate
     from bookembed.training import TrainConfig
 
     config = TrainConfig(
@@ -55,33 +58,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     cleaning = CleaningConfig(min_link_count=args.min_link_count)
     out = Path(args.out) if args.out else _default_out(args.data)
-    bar = None
-    state = {"done": 0}
+    status = StatusLine(sys.stderr) if not args.quiet else None
 
     def on_corpus(corpus) -> None:
-        for line in corpus.report.lines():
-            print(f"bookembed: {line}", file=sys.stderr)
-        print(f"corpus: {corpus.n_books} books, {corpus.n_links} links, {corpus.n_pairs} pairs from {corpus.source}",
-              file=sys.stderr)
+        lines = [f"bookembed: {line}" for line in corpus.report.lines()]
+        lines.append(f"corpus: {corpus.n_books} books, {corpus.n_links} links, {corpus.n_pairs} pairs "
+                     f"from {corpus.source}")
+        if status is not None:
+            status.message(lines)
+        else:
+            print("\n".join(lines), file=sys.stderr)
 
     def progress(p) -> None:
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:
-            bar = _progress_bar(p.epochs * p.steps, "training", unit="step")
-        bar.update((p.epoch - 1) * p.steps + p.step - state["done"])
-        state["done"] = (p.epoch - 1) * p.steps + p.step
-        bar.set_postfix_str(f"epoch {p.epoch}/{p.epochs} loss {p.loss:.4f} {p.examples_per_s:,.0f} ex/s")
+        if status is not None:
+            status.progress(f"epoch {p.epoch}/{p.epochs}, {p.fraction:.0%}, loss {p.loss:.4f}, "
+                            f"{format_rate(p.examples_per_s)}")
 
-    try:
+    with status if status is not None else nullcontext():
         path, metrics, _ = train_model_folder(
             args.data, out, config, cleaning, skip_bad_lines=args.skip_bad_lines, metadata=args.metadata,
             overwrite=args.overwrite, progress=progress, on_corpus=on_corpus, baselines=args.baselines,
+            on_stage=status.stage if status is not None else None,
         )
-    finally:
-        if bar is not None:
-            bar.close()
     print(f"saved {path}")
     for line in summary(metrics):
         print(line)

@@ -685,6 +685,7 @@ def load_corpus(
     skip_bad_lines: bool = False,
     metadata: str | Path | None = None,
     progress: Callable[[int, int], object] | None = None,
+    on_stage: Callable[[str, str], object] | None = None,
 ) -> Corpus:
     """Load and clean a corpus from ``"demo"``, an NDJSON(.gz) file or a pairs table.
 
@@ -706,6 +707,8 @@ def load_corpus(
         For pairs tables: a CSV/Parquet metadata table keyed by item.
     progress : callable, optional
         For NDJSON: ``progress(bytes_read, bytes_total)`` after every block.
+    on_stage : callable, optional
+        ``on_stage("cleaning", detail)`` once the records are read, before cleaning starts.
 
     Returns
     -------
@@ -733,11 +736,15 @@ def load_corpus(
         else:
             meta = _metadata_frame({col: [None] * len(titles) for col in METADATA_FIELDS})
             checksum = file_checksum(path)
+        if on_stage is not None:
+            on_stage("cleaning", f"{len(titles):,} items, {len(raw):,} raw links")
         return build_corpus(titles, link_book, raw, meta, config=config, source=label, checksum=checksum,
                             report=report)
     report = LoadReport(source=path.name)
     parsed = _parse_ndjson(path, config, report, skip_bad_lines, progress)
     link_book = np.repeat(np.arange(len(parsed.titles), dtype=np.int64), np.asarray(parsed.counts, dtype=np.int64))
+    if on_stage is not None:
+        on_stage("cleaning", f"{len(parsed.titles):,} records, {len(link_book):,} raw links")
     return build_corpus(parsed.titles, link_book, pa.chunked_array(parsed.link_chunks, type=pa.large_string()),
                         _metadata_frame(parsed.metadata), config=config, source=label, checksum=parsed.checksum,
                         report=report)

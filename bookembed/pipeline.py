@@ -30,7 +30,8 @@ def baselines_by_default(n_books: int) -> bool:
     return n_books <= BASELINES_MAX_BOOKS
 
 
-def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool = True) -> dict:
+def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool = True,
+                on_stage: Callable[[str, str], object] | None = None) -> dict:
     """The manifest's metrics for a freshly trained result, and its baselines beside it.
 
     Everything is scored on the result's held-out pairs; the baselines are
@@ -38,7 +39,8 @@ def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool 
     37,020 books × 40,000 links (773,000 pairs) the three fits take about
     70 s and scoring each of the four sets of vectors about 17 s, on a busy
     2-core machine (``benchmarks/bench_quality.py --scale``); ``baselines=False``
-    leaves the fits out.
+    leaves the fits out. ``on_stage`` hears ``"evaluating"`` and, when they
+    are fitted, ``"baselines"`` as each starts.
 
     Returns
     -------
@@ -48,6 +50,8 @@ def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool 
         ``examples_per_s``, ``evaluation_seconds``.
     """
     start = time.perf_counter()
+    if on_stage is not None:
+        on_stage("evaluating", "held-out AUC, Hits@10 and genre purity")
     neighbours: dict = {}  # the headline's search first: an exact one also serves the table's samples
     headline = genre_purity(result.book_vectors, corpus.books["primary_genre"].tolist(), seed=seed,
                             neighbours=neighbours)
@@ -60,6 +64,8 @@ def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool 
         "purity": scored["purity"],
     }
     if baselines:
+        if on_stage is not None:
+            on_stage("baselines", "fitting SVD and ALS on the training pairs, scored the same way")
         metrics["baselines"] = baseline_metrics(corpus, result.heldout, result.book_vectors.shape[1], seed)
     metrics.update({
         "final_loss": result.history[-1]["loss"] if result.history else None,
@@ -75,7 +81,7 @@ def train_corpus_to_folder(
     out: str | Path,
     config: TrainConfig = TrainConfig(),
     progress: Callable[[Progress], object] | None = None,
-    on_stage: Callable[[str], object] | None = None,
+    on_stage: Callable[[str, str], object] | None = None,
     baselines: bool | None = None,
 ) -> tuple[Path, dict]:
     """Train on a loaded corpus, measure it and write the model folder atomically.
@@ -90,14 +96,14 @@ def train_corpus_to_folder(
     metrics : dict
         As stored in the manifest (AUC, genre purity, loss, speed).
     """
+    if on_stage is not None:
+        on_stage("training", f"{corpus.n_books:,} books, {corpus.n_links:,} links, {corpus.n_pairs:,} pairs")
     result = train(corpus.pair_books, corpus.pair_links, corpus.n_books, corpus.n_links, config, progress)
     if baselines is None:
         baselines = baselines_by_default(corpus.n_books)
+    metrics = metrics_for(corpus, result, config.seed, baselines=baselines, on_stage=on_stage)
     if on_stage is not None:
-        on_stage("measuring held-out AUC, Hits@10 and purity" + (", beside SVD and ALS baselines" if baselines else ""))
-    metrics = metrics_for(corpus, result, config.seed, baselines=baselines)
-    if on_stage is not None:
-        on_stage("saving the model folder")
+        on_stage("saving", f"writing {Path(out).name}/ atomically")
     # what was actually used where the config said "automatic"
     used = {**config.to_dict(), "batch_size": result.batch_size, "threads": result.threads}
     path = save_model_folder(
@@ -127,7 +133,7 @@ def train_model_folder(
     metadata: str | Path | None = None,
     overwrite: bool = True,
     progress: Callable[[Progress], object] | None = None,
-    on_stage: Callable[[str], object] | None = None,
+    on_stage: Callable[[str, str], object] | None = None,
     on_corpus: Callable[[Corpus], object] | None = None,
     baselines: bool | None = None,
 ) -> tuple[Path, dict, Corpus]:
@@ -150,7 +156,8 @@ def train_model_folder(
     progress : callable, optional
         Training progress (``training.Progress``).
     on_stage : callable, optional
-        ``on_stage(sentence)`` as each stage starts.
+        ``on_stage(stage, detail)`` as each stage starts: ``stages.STAGES`` in
+        order (``baselines`` only when fitted), ``detail`` a short sentence.
     on_corpus : callable, optional
         Called with the loaded corpus before training (to report its size).
     baselines : bool, optional
@@ -160,12 +167,11 @@ def train_model_folder(
     if not overwrite and is_model_folder(out):
         raise ModelFolderError(f"{out}: already holds a trained model; pass --overwrite to replace it")
     if on_stage is not None:
-        on_stage("reading and cleaning the records")
-    corpus = load_corpus(source, config=cleaning, skip_bad_lines=skip_bad_lines, metadata=metadata)
+        on_stage("reading", "the demo corpus" if str(source) == "demo" else Path(source).name)
+    corpus = load_corpus(source, config=cleaning, skip_bad_lines=skip_bad_lines, metadata=metadata,
+                         on_stage=on_stage)
     if on_corpus is not None:
         on_corpus(corpus)
     Path(out).parent.mkdir(parents=True, exist_ok=True)  # fail now, not after training
-    if on_stage is not None:
-        on_stage(f"training on {corpus.n_books:,} books, {corpus.n_links:,} links, {corpus.n_pairs:,} pairs")
     path, metrics = train_corpus_to_folder(corpus, out, config, progress, on_stage, baselines)
     return path, metrics, corpus
