@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from bookembed import projection as proj
 from bookembed.store import load_model_folder
-from conftest import TINY_BOOKS, make_fake_model, write_ndjson
+from conftest import TINY_BOOKS, WAIT_CEILING_S, make_fake_model, write_ndjson
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -368,11 +368,12 @@ def test_training_an_uploaded_file_shows_progress_and_selects_the_new_model(mode
     from bookembed import pipeline
 
     # a tiny corpus trains in a blink: hold the job at its first progress report until the page has shown it
-    gate = threading.Event()
+    gate, reached = threading.Event(), threading.Event()
     real = pipeline.train_model_folder
 
     def held(*args, progress=None, **kwargs):
         def report(p):
+            reached.set()
             gate.wait(60)
             progress(p)
         return real(*args, progress=report, **kwargs)
@@ -388,6 +389,12 @@ def test_training_an_uploaded_file_shows_progress_and_selects_the_new_model(mode
     at.number_input[1].set_value(5)  # epochs
     ok(_train_form(at).click().run())
     assert "Training" in [s.value for s in at.subheader] and at.get("progress")
+    # held inside training: the running stage by name with its own clock, and the stages already
+    # done with their times
+    assert reached.wait(WAIT_CEILING_S)
+    at.run()
+    assert at.get("progress")[0].proto.text.startswith("training ")
+    assert any(c.value.startswith("Done: reading ") and "cleaning " in c.value for c in at.caption)
     gate.set()
     run_until(at, lambda a: a.session_state["model"] == "mine" if "model" in a.session_state else False, timeout=180)
     assert (models / "mine" / "manifest.json").is_file()

@@ -19,6 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from bookembed.errors import BookembedError
+from bookembed.stages import StageLog, format_seconds
 from bookembed.ui.text import escape_markdown
 
 log = logging.getLogger("bookembed.ui")
@@ -38,6 +39,7 @@ class Job:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     owner: str | None = None
+    stages: StageLog | None = None  # named stages with their clock, for work that has them (training)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -100,7 +102,13 @@ def watch_job(job: Job, *, chart: str | None = None, every: float = 1.0) -> None
     @st.fragment(run_every=every)
     def _progress() -> None:
         elapsed = (job.finished or time.time()) - job.started
-        st.progress(job.fraction, text=f"{escape_markdown(job.stage)} ({elapsed:,.0f} s)")
+        if job.stages is not None and job.stages.current is not None:
+            # the running stage's own clock and latest note, redrawn every `every` seconds
+            st.progress(job.fraction, text=f"{escape_markdown(job.stages.line())} (total {format_seconds(elapsed)})")
+            if job.stages.done:
+                st.caption("Done: " + escape_markdown(job.stages.summary()))
+        else:
+            st.progress(job.fraction, text=f"{escape_markdown(job.stage)} ({format_seconds(elapsed)})")
         if chart and job.points:
             frame = pd.DataFrame(job.points)
             st.line_chart(frame, x="epoch", y=chart, height=240)

@@ -74,21 +74,27 @@ def save_upload(folder: Path, upload, prefix: str = "") -> tuple[Path, dict[str,
 def _train(job: Job, source, out: Path, config, cleaning, skip_bad_lines: bool, metadata, cleanup: Path | None,
            names: dict[str, str] | None = None):
     from bookembed.pipeline import train_model_folder
+    from bookembed.stages import StageLog, format_rate
+
+    log = job.stages = StageLog()
+    share = {"reading": 0.0, "cleaning": 0.01, "training": 0.02, "evaluating": 0.9, "baselines": 0.93, "saving": 0.98}
 
     def progress(p) -> None:
-        job.report(0.02 + p.fraction * 0.95, f"epoch {p.epoch} of {p.epochs}, step {p.step} of {p.steps}: "
-                   f"loss {p.loss:.4f}, {p.examples_per_s:,.0f} examples/s")
+        log.note = f"epoch {p.epoch} of {p.epochs}, loss {p.loss:.4f}, {format_rate(p.examples_per_s)}"
+        job.report(0.02 + p.fraction * 0.88, log.line())
         job.points.append({"epoch": p.epoch - 1 + p.step / max(1, p.steps), "loss": float(p.loss)})
 
-    def on_stage(stage: str) -> None:
-        job.report(job.fraction, stage)
+    def on_stage(stage: str, detail: str) -> None:
+        log.start(stage, detail)
+        job.report(max(job.fraction, share[stage]), log.line())
 
     try:
         path, metrics, corpus = train_model_folder(
             source, out, config, cleaning, skip_bad_lines=skip_bad_lines, metadata=metadata,
             progress=progress, on_stage=on_stage,
         )
-        job.report(1.0, "done")
+        log.finish()
+        job.report(1.0, "done: " + log.summary())
         return {"name": out.name, "path": str(path), "metrics": metrics,
                 "report": [user_message(line, names or {}) for line in corpus.report.lines()],
                 "books": corpus.n_books, "links": corpus.n_links, "pairs": corpus.n_pairs}
