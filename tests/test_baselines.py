@@ -10,23 +10,7 @@ from bookembed.baselines import BASELINES, fit_baseline, training_matrix
 from bookembed.errors import BookembedError
 from bookembed.evaluate import evaluate, genre_purity
 from bookembed.store import load_model_folder
-from bookembed.training import negative_weights
-from conftest import ROOT
-
-
-def block_graph(seed=0, n_blocks=3, books_per_block=12, links_per_block=10, density=0.6):
-    """Books link only inside their block: any factorisation should put a block's books together."""
-    rng = np.random.default_rng(seed)
-    books, links = [], []
-    for block in range(n_blocks):
-        grid = rng.random((books_per_block, links_per_block)) < density
-        grid[:, 0] = True  # every book has a link
-        b, l = np.nonzero(grid)
-        books.append(b + block * books_per_block)
-        links.append(l + block * links_per_block)
-    pb, pl = np.concatenate(books).astype(np.int32), np.concatenate(links).astype(np.int32)
-    labels = np.repeat([f"block {i}" for i in range(n_blocks)], books_per_block).tolist()
-    return pb, pl, n_blocks * books_per_block, n_blocks * links_per_block, labels
+from conftest import ROOT, block_graph
 
 
 @pytest.mark.parametrize("name", BASELINES)
@@ -84,13 +68,6 @@ def test_unknown_baseline_is_a_clear_error():
         fit_baseline("pca", np.array([0]), np.array([0]), 1, 1)
 
 
-def test_negative_weights_come_from_training_pairs_only():
-    train_links = np.array([0, 0, 0, 0, 1, 2])
-    assert negative_weights(train_links, 4, 0.0) is None
-    np.testing.assert_allclose(negative_weights(train_links, 4, 0.75), [4**0.75, 1, 1, 0])
-    np.testing.assert_allclose(negative_weights(train_links, 4, 1.0), [4, 1, 1, 0])
-
-
 # ---------------------------------------------------------------- the shipped demo against its baselines
 
 
@@ -110,7 +87,25 @@ def test_demo_manifest_holds_the_baselines_as_measured(demo):
         del got["seconds"], want["seconds"]
         assert got.keys() == want.keys()
         for key, value in want.items():
-            assert got[key] == pytest.approx(value, abs=1e-6), (name, key)
+            assert got[key] == pytest.approx(value, abs=fitted_figure_tolerance(key, want)), (name, key)
+
+
+def fitted_figure_tolerance(key: str, figures: dict) -> float:
+    """How far a baseline's figure may move between machines without anything having changed.
+
+    The baselines are refitted here: a randomised truncated SVD and ALS give the same vectors on
+    every machine only to BLAS rounding (the 6th or 7th digit), and that is enough to swap two
+    near-tied candidates in a ranking (one such swap moved the SVD's MRR from 0.3941322 to
+    0.3941476). A figure that depends on the vectors is a mean over n items (held-out pairs, or
+    query books), each worth between 0 and 1: it may move by what two of those items are worth,
+    2 / n (0.005 for the demo's 386 held-out pairs), far less than any change to a baseline's
+    fit would move it. Counts, chance and the like do not depend on the vectors: they must agree.
+    """
+    if key in ("auc", "ranking.mrr", "ranking.hits"):
+        return 2 / figures["ranking.pairs"]
+    if key.startswith("purity.") and key.endswith(".purity"):
+        return 2 / figures[key.removesuffix(".purity") + ".queries"]
+    return 1e-12
 
 
 def flat(tree: dict, prefix: str = "") -> dict:
@@ -254,60 +249,6 @@ def test_on_real_records_the_default_beats_every_baseline(real_path):
         assert model["hits"] >= scored["hits"], name
         assert model["genre"] >= scored["genre"], name
         assert model["auc"] > scored["auc"], name
-
-
-# ---------------------------------------------------------------- the training levers the defaults use
-
-
-@pytest.mark.parametrize("field, value", [("negative_power", -0.5), ("negative_power", 3.0),
-                                          ("negative_target", 1.0), ("negative_target", -1.5)])
-def test_bad_negative_settings_are_refused(field, value):
-    from bookembed.training import TrainConfig
-
-    with pytest.raises(BookembedError, match=field):
-        TrainConfig(**{field: value})
-
-
-def test_training_draws_negatives_by_training_link_frequency(monkeypatch):
-    """train() hands the sampler count ** power over the training pairs (held-out pairs left out)."""
-    import bookembed.training as training
-
-    seen = {}
-
-    class Recording(training.NonPairSampler):
-        def __init__(self, *args, link_weights=None, **kwargs):
-            seen["weights"] = link_weights
-            super().__init__(*args, link_weights=link_weights, **kwargs)
-
-    monkeypatch.setattr(training, "NonPairSampler", Recording)
-    pb, pl, n_books, n_links, _ = block_graph(4)
-    config = training.TrainConfig(dim=4, epochs=1, batch_size=8, negative_power=0.5, heldout_share=0.2, seed=2)
-    result = training.train(pb, pl, n_books, n_links, config)
-    counts = np.bincount(pl[~result.heldout], minlength=n_links)
-    np.testing.assert_allclose(seen["weights"], counts**0.5)
-    assert not np.allclose(seen["weights"], np.bincount(pl, minlength=n_links) ** 0.5)
-    training.train(pb, pl, n_books, n_links, training.TrainConfig(dim=4, epochs=1, batch_size=8, negative_power=0.0))
-    assert seen["weights"] is None  # uniform, as the seed drew them
-
-
-@pytest.mark.parametrize("target", [-1.0, 0.0])
-def test_non_pairs_are_trained_towards_the_negative_target(target):
-    import dataclasses
-
-    from bookembed.training import TrainConfig, _Run, auto_batch_size
-    from bookembed.sampling import NonPairSampler
-
-    pb, pl, n_books, n_links, _ = block_graph(5)
-    config = TrainConfig(dim=4, negative_ratio=3, negative_target=target)
-    run = _Run(config=config, pair_books=pb, pair_links=pl, train_idx=np.arange(len(pb), dtype=np.int32),
-               book_vectors=np.zeros((n_books, 4), np.float32), link_vectors=np.zeros((n_links, 4), np.float32),
-               head=np.zeros(2), sampler=NonPairSampler(pb, pl, n_books, n_links), rng=np.random.default_rng(0),
-               batch=auto_batch_size(len(pb)), threads=1, progress=None, steps_per_call=25)
-    _, _, labels = run.arrange_epoch()
-    assert (labels[:, 0] == 1).all() and (labels[:, 1:] == target).all()
-    classify = dataclasses.replace(run, config=TrainConfig(dim=4, negative_ratio=3, negative_target=target,
-                                                           task="classification"))
-    assert (classify.arrange_epoch()[2][:, 1:] == 0).all()
 
 
 def test_training_measures_baselines_itself_only_up_to_a_size():

@@ -320,3 +320,68 @@ def test_training_a_full_grid_is_a_clear_error():
     pb, pl = (a.ravel().astype(np.int32) for a in np.meshgrid(np.arange(6), np.arange(4), indexing="ij"))
     with pytest.raises(BookembedError, match=r"^could not draw negatives: nearly every \(book, link\) pair is a true pair$"):
         train(pb, pl, 6, 4, TrainConfig(dim=4, epochs=1, heldout_share=0.0))
+
+
+# ---------------------------------------------------------------- the negative-sampling levers the defaults use
+
+
+def test_negative_weights_come_from_training_pairs_only():
+    from bookembed.training import negative_weights
+
+    train_links = np.array([0, 0, 0, 0, 1, 2])
+    assert negative_weights(train_links, 4, 0.0) is None
+    np.testing.assert_allclose(negative_weights(train_links, 4, 0.75), [4**0.75, 1, 1, 0])
+    np.testing.assert_allclose(negative_weights(train_links, 4, 1.0), [4, 1, 1, 0])
+
+
+@pytest.mark.parametrize("field, value", [("negative_power", -0.5), ("negative_power", 3.0),
+                                          ("negative_target", 1.0), ("negative_target", -1.5)])
+def test_bad_negative_settings_are_refused(field, value):
+    from bookembed.training import TrainConfig
+
+    with pytest.raises(BookembedError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_training_draws_negatives_by_training_link_frequency(monkeypatch):
+    """train() hands the sampler count ** power over the training pairs (held-out pairs left out)."""
+    import bookembed.training as training
+    from conftest import block_graph
+
+    seen = {}
+
+    class Recording(training.NonPairSampler):
+        def __init__(self, *args, link_weights=None, **kwargs):
+            seen["weights"] = link_weights
+            super().__init__(*args, link_weights=link_weights, **kwargs)
+
+    monkeypatch.setattr(training, "NonPairSampler", Recording)
+    pb, pl, n_books, n_links, _ = block_graph(4)
+    config = training.TrainConfig(dim=4, epochs=1, batch_size=8, negative_power=0.5, heldout_share=0.2, seed=2)
+    result = training.train(pb, pl, n_books, n_links, config)
+    counts = np.bincount(pl[~result.heldout], minlength=n_links)
+    np.testing.assert_allclose(seen["weights"], counts**0.5)
+    assert not np.allclose(seen["weights"], np.bincount(pl, minlength=n_links) ** 0.5)
+    training.train(pb, pl, n_books, n_links, training.TrainConfig(dim=4, epochs=1, batch_size=8, negative_power=0.0))
+    assert seen["weights"] is None  # uniform, as the seed drew them
+
+
+@pytest.mark.parametrize("target", [-1.0, 0.0])
+def test_non_pairs_are_trained_towards_the_negative_target(target):
+    import dataclasses
+
+    from bookembed.training import TrainConfig, _Run, auto_batch_size
+    from bookembed.sampling import NonPairSampler
+    from conftest import block_graph
+
+    pb, pl, n_books, n_links, _ = block_graph(5)
+    config = TrainConfig(dim=4, negative_ratio=3, negative_target=target)
+    run = _Run(config=config, pair_books=pb, pair_links=pl, train_idx=np.arange(len(pb), dtype=np.int32),
+               book_vectors=np.zeros((n_books, 4), np.float32), link_vectors=np.zeros((n_links, 4), np.float32),
+               head=np.zeros(2), sampler=NonPairSampler(pb, pl, n_books, n_links), rng=np.random.default_rng(0),
+               batch=auto_batch_size(len(pb)), threads=1, progress=None, steps_per_call=25)
+    _, _, labels = run.arrange_epoch()
+    assert (labels[:, 0] == 1).all() and (labels[:, 1:] == target).all()
+    classify = dataclasses.replace(run, config=TrainConfig(dim=4, negative_ratio=3, negative_target=target,
+                                                           task="classification"))
+    assert (classify.arrange_epoch()[2][:, 1:] == 0).all()
