@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,16 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# One ceiling for every wait on work whose length depends on the machine's load: a server or
+# a cluster starting, a page drawing a map, a child process finishing, an AppTest script run.
+# Tests wait for the event itself (a health URL answering, a selector appearing, a process
+# exiting) and only give up after this long, so a slow machine is slower but never fails;
+# on a quiet one none of these waits comes near it. It is a ceiling, never a sleep.
+WAIT_CEILING_S = 600
+# pytest-timeout's limit for a whole `system` test: a few ceilings (a module's server start
+# and the test's own waits). The rest keep the default from pyproject.toml's addopts.
+SYSTEM_TEST_CEILING_S = 3 * WAIT_CEILING_S
 SHARED_DATA = ROOT.parent / "shared" / "data"
 P15 = SHARED_DATA / "p15_books.ndjson"
 BOOK_INFO = SHARED_DATA / "book_info.tsv"
@@ -127,6 +139,21 @@ def make_fake_model(path: Path, n_books: int = 60, n_links: int = 40, dim: int =
     )
 
 
+def block_graph(seed=0, n_blocks=3, books_per_block=12, links_per_block=10, density=0.6):
+    """Books link only inside their block: any factorisation should put a block's books together."""
+    rng = np.random.default_rng(seed)
+    books, links = [], []
+    for block in range(n_blocks):
+        grid = rng.random((books_per_block, links_per_block)) < density
+        grid[:, 0] = True  # every book has a link
+        b, l = np.nonzero(grid)
+        books.append(b + block * books_per_block)
+        links.append(l + block * links_per_block)
+    pb, pl = np.concatenate(books).astype(np.int32), np.concatenate(links).astype(np.int32)
+    labels = np.repeat([f"block {i}" for i in range(n_blocks)], books_per_block).tolist()
+    return pb, pl, n_blocks * books_per_block, n_blocks * links_per_block, labels
+
+
 @pytest.fixture
 def fake_model(tmp_path) -> Path:
     """A small model folder (60 books, 40 links, dim 8) made without TensorFlow."""
@@ -147,7 +174,7 @@ def tiny_trained_model(tmp_path_factory) -> Path:
     return path
 
 
-def run_cli(*args, cwd, timeout: float = 300):
+def run_cli(*args, cwd, timeout: float = WAIT_CEILING_S):
     """Run ``python -m bookembed ARGS`` in ``cwd``; returns the CompletedProcess (text)."""
     import subprocess
     import sys
@@ -183,3 +210,66 @@ def pytest_sessionfinish(session, exitstatus):
         for rep in skipped[:20]:
             reporter.write_line(f"  {rep.nodeid}: {rep.longrepr[-1] if isinstance(rep.longrepr, tuple) else rep.longrepr}")
         session.exitstatus = 1
+
+
+# ---------------------------------------------------------------- test tiers
+#
+# `system`: the test starts a process (a `bookembed` child, a helper), a server (streamlit run,
+# TensorBoard, an HTTP server), a browser or a Dask cluster. Everything else is the fast tier:
+#     python -m pytest -m "not system and not slow"
+# Most of the marking happens here, so a test added to one of these modules, or using one of
+# these fixtures, or calling ``run_cli``, is in the right tier without anyone remembering to
+# mark it; tests that start a process some other way carry ``@pytest.mark.system`` themselves.
+
+# Modules whose every test drives a browser or a `bookembed` child process.
+SYSTEM_MODULES = {"test_browser", "test_browser_explain", "test_cli"}
+# Fixtures that start a server, a browser or a cluster (item.fixturenames includes the
+# fixtures a fixture asks for, so a test that uses `page` gets `browser` too).
+SYSTEM_FIXTURES = {"server", "browser", "serve", "mirror", "dataset_server", "tensorboard_server", "scheduler"}
+# Calls in a test's own body that start a process, a server or a browser.
+SYSTEM_CALLS = re.compile(r"\b(run_cli|subprocess\.\w+|build_dataset_in_subprocess|KerasFileWriter|LocalCluster"
+                          r"|HTTPServer|ThreadingHTTPServer|sync_playwright|streamlit_server)\(")
+
+
+def _starts_something(item) -> bool:
+    if item.module.__name__ in SYSTEM_MODULES or SYSTEM_FIXTURES & set(item.fixturenames):
+        return True
+    try:
+        source = inspect.getsource(item.function)
+    except (OSError, TypeError):
+        return False
+    return bool(SYSTEM_CALLS.search(source))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("system") is None and _starts_something(item):
+            item.add_marker(pytest.mark.system)
+        if item.get_closest_marker("system") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SYSTEM_TEST_CEILING_S))
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_no_process(request, monkeypatch):
+    """With BOOKEMBED_CHECK_TIERS=1, a test not marked `system` that starts a process or a
+    server fails, naming what it started: a check that the tiers are marked right."""
+    if os.environ.get("BOOKEMBED_CHECK_TIERS") != "1" or request.node.get_closest_marker("system") is not None:
+        yield
+        return
+    import multiprocessing.process
+    import socketserver
+    import subprocess
+
+    started = []
+
+    def refuse(what):
+        def wrapper(*args, **kwargs):
+            started.append(what)
+            raise RuntimeError(f"{what} started by a test not marked `system`")
+        return wrapper
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("a process (subprocess.Popen)"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse("a process (multiprocessing)"))
+    monkeypatch.setattr(socketserver.TCPServer, "server_bind", refuse("a server (socketserver)"))
+    yield
+    assert not started, f"{request.node.nodeid} starts {started[0]}: mark it `system`"
