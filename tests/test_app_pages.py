@@ -43,7 +43,7 @@ def tiny_demo(models, tiny_trained_model) -> Path:
 
 
 def app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=WAIT_CEILING_S)
     for key, value in query.items():
         at.query_params[key] = value
     return at
@@ -67,7 +67,7 @@ def texts(at: AppTest) -> list[str]:
     return [t.value for t in at.text]
 
 
-def run_until(at: AppTest, done, timeout: float = 120) -> AppTest:
+def run_until(at: AppTest, done, timeout: float = WAIT_CEILING_S) -> AppTest:
     """Rerun (as the page's progress fragment would) until ``done(at)``."""
     deadline = time.time() + timeout
     while not done(at):
@@ -355,7 +355,7 @@ def test_without_a_model_the_app_offers_training_and_a_bad_upload_is_harmless(mo
     at.file_uploader[0].set_value(("bad.ndjson", b'["only a title"]\nnot json\n', "application/json"))
     at.number_input[1].set_value(2)  # epochs
     ok(_train_form(at).click().run())
-    run_until(at, lambda a: bool(a.error), timeout=60)
+    run_until(at, lambda a: bool(a.error))
     assert "line 1 of bad.ndjson" in plain(at.error[0].value)
     assert "nothing was saved" in plain(at.error[0].value)
     assert sorted(p.name for p in models.iterdir()) == before
@@ -396,7 +396,7 @@ def test_training_an_uploaded_file_shows_progress_and_selects_the_new_model(mode
     assert at.get("progress")[0].proto.text.startswith("training ")
     assert any(c.value.startswith("Done: reading ") and "cleaning " in c.value for c in at.caption)
     gate.set()
-    run_until(at, lambda a: a.session_state["model"] == "mine" if "model" in a.session_state else False, timeout=180)
+    run_until(at, lambda a: a.session_state["model"] == "mine" if "model" in a.session_state else False)
     assert (models / "mine" / "manifest.json").is_file()
     assert at.selectbox(key="model").options == ["demo (not trained yet)", "mine"]
     assert at.selectbox(key="model").value == "mine"

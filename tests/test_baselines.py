@@ -10,7 +10,7 @@ from bookembed.baselines import BASELINES, fit_baseline, training_matrix
 from bookembed.errors import BookembedError
 from bookembed.evaluate import evaluate, genre_purity
 from bookembed.store import load_model_folder
-from conftest import ROOT, block_graph
+from conftest import ROOT, WAIT_CEILING_S, block_graph
 
 
 @pytest.mark.parametrize("name", BASELINES)
@@ -172,7 +172,7 @@ def test_model_page_shows_the_model_beside_its_baselines(tmp_path, monkeypatch):
     models = tmp_path / "models"
     shutil.copytree(ROOT / "models" / "demo", models / "demo")
     monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(models))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=WAIT_CEILING_S).run()
     at = at.switch_page("pages/model.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Hits@10" in [m.label for m in at.metric]
@@ -194,7 +194,7 @@ def test_model_page_without_baselines_says_how_to_add_them(tmp_path, monkeypatch
     models = tmp_path / "models"
     make_fake_model(models / "demo")
     monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(models))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=WAIT_CEILING_S).run()
     at = at.switch_page("pages/model.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("evaluate --baselines --write" in c.value for c in at.caption)

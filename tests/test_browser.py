@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_fake_model
+from conftest import WAIT_CEILING_S, make_fake_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -37,12 +37,12 @@ NASTY = "<b>Bold</b> & <script>alert(1)</script>"
 MAP_INIT = ("window.MAP = () => Array.from(document.querySelectorAll('.js-plotly-plot'))"
             ".find(g => g._fullData && g._fullData.some(t => t.meta === 'books'));")
 
+# Streamlit shows its running icon while the script runs: none means the last run has finished drawing.
+SCRIPT_IDLE = "!document.querySelector('[data-testid=stStatusWidgetRunningIcon]')"
+
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-
-pytestmark = pytest.mark.timeout(600)
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -66,10 +66,10 @@ def streamlit_server(models_dir: Path | None, log_path: Path):
                                 start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
+        deadline = time.time() + WAIT_CEILING_S
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:  # one try; the loop retries
                     if r.status == 200:
                         break
             except OSError:
@@ -112,10 +112,18 @@ def server(tmp_path_factory, tiny_trained_model):
         yield url, models
 
 
+def new_context(browser, **options):
+    """A browser context whose every wait (a selector, a function, a download, a navigation) gives up only
+    after the one ceiling: how long a page takes to draw depends on the machine's load."""
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 1100}, **options})
+    context.set_default_timeout(WAIT_CEILING_S * 1000)
+    context.add_init_script(MAP_INIT)
+    return context
+
+
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-    context.add_init_script(MAP_INIT)
+    context = new_context(browser, accept_downloads=True)
     pg = context.new_page()
     dialogs = []
     pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -138,16 +146,16 @@ def grid_cells(pg) -> list[str]:
     return pg.evaluate("() => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).map(t => t.innerText)")
 
 
-def wait_for_cell(pg, text: str, timeout: float = 30) -> None:
+def wait_for_cell(pg, text: str) -> None:
     pg.wait_for_function(
         "t => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).some(td => td.innerText === t)",
-        arg=text, timeout=timeout * 1000)
+        arg=text)
 
 
-def wait_for_map(pg, timeout: float = 180) -> None:
+def wait_for_map(pg) -> None:
     pg.wait_for_function(
         "() => { const gd = MAP();"
-        " return gd && gd._fullData && gd._fullData.some(t => t.meta === 'books'); }", timeout=timeout * 1000)
+        " return gd && gd._fullData && gd._fullData.some(t => t.meta === 'books'); }")
 
 
 def book_ids_on_map(pg) -> list[int]:
@@ -176,14 +184,14 @@ def box_select(pg) -> int:
     pg.mouse.up()
     # The app lists what Plotly selected; Plotly's tests at the box's edges may differ from ours by a point or two.
     caption = pg.get_by_text(re.compile(r"^[\d,]+ books selected$"))
-    caption.wait_for(timeout=30000)
+    caption.wait_for()
     selected = int(caption.inner_text().split()[0].replace(",", ""))
     assert abs(selected - box["n"]) <= max(3, box["n"] // 100), (selected, box["n"])
     return selected
 
 
 def download_zip(pg, button: str) -> zipfile.ZipFile:
-    with pg.expect_download(timeout=60000) as download:
+    with pg.expect_download() as download:
         pg.get_by_role("button", name=button).click()
     return zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
 
@@ -208,8 +216,7 @@ def test_search_shows_the_nearest_books_and_keeps_the_query_in_the_url(server, p
     box = page.get_by_label("Book", exact=True)
     box.fill("resurrection")
     box.press("Enter")
-    page.wait_for_function("() => new URLSearchParams(location.search).getAll('book').includes('Resurrection (novel)')",
-                           timeout=30000)
+    page.wait_for_function("() => new URLSearchParams(location.search).getAll('book').includes('Resurrection (novel)')")
     wait_for_cell(page, "War and Peace")
     # the URL now reproduces the view in a fresh page
     link = page.evaluate("() => location.href")
@@ -236,7 +243,7 @@ def test_map_draws_every_book_then_a_box_selection_is_listed_and_exported(server
 
     # the Export page offers the same selection, and everything as a zip
     page.get_by_role("link", name="Export").click()
-    page.get_by_text(f"{n:,} books selected on the Map page").wait_for(timeout=30000)
+    page.get_by_text(f"{n:,} books selected on the Map page").wait_for()
     archive = download_zip(page, "All as zip")
     assert len(archive.read("vectors.tsv").decode().splitlines()) == n_books(models)
 
@@ -244,7 +251,7 @@ def test_map_draws_every_book_then_a_box_selection_is_listed_and_exported(server
 def test_titles_stay_text_in_tables_headings_and_hover_labels(server, page):
     base, models = server
     page.goto(url_for(base, model="fake", book=NASTY))
-    page.get_by_text(NASTY, exact=True).first.wait_for(timeout=30000)
+    page.get_by_text(NASTY, exact=True).first.wait_for()
     # nothing interpreted: no bold element made from the title, no script run
     assert page.evaluate("() => Array.from(document.querySelectorAll('b')).filter(b => b.innerText === 'Bold').length") == 0
     assert not page.dialogs
@@ -257,8 +264,7 @@ def test_titles_stay_text_in_tables_headings_and_hover_labels(server, page):
         " const r = gd.querySelector('.nsewdrag').getBoundingClientRect();"
         " return [r.left + gd._fullLayout.xaxis.l2p(t.x[0]), r.top + gd._fullLayout.yaxis.l2p(t.y[0])]; }")
     page.mouse.move(x, y)
-    page.wait_for_function("() => MAP().querySelector('.hoverlayer') && MAP().querySelector('.hoverlayer').textContent.length > 0",
-                           timeout=10000)
+    page.wait_for_function("() => MAP().querySelector('.hoverlayer') && MAP().querySelector('.hoverlayer').textContent.length > 0")
     hover = page.evaluate("() => MAP().querySelector('.hoverlayer').textContent")
     assert NASTY in hover
     assert sorted(book_ids_on_map(page)) == list(range(n_books(models, "fake")))
@@ -270,15 +276,14 @@ def test_a_fresh_server_opened_at_map_shows_the_frame_and_the_map(tiny_trained_m
     models = tmp_path / "models"
     shutil.copytree(tiny_trained_model, models / "demo")
     make_fake_model(models / "second", n_books=30)
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    context.add_init_script(MAP_INIT)
+    context = new_context(browser)
     pg = context.new_page()
     try:
         with streamlit_server(models, tmp_path / "streamlit.log") as base:
             pg.goto(url_for(base, "map"))
             sidebar = pg.locator("[data-testid=stSidebar]")
             # the frame first: without ui.frame() on the page there is no model picker (and no map)
-            sidebar.get_by_text("Model folder").wait_for(timeout=60000)
+            sidebar.get_by_text("Model folder").wait_for()
             wait_for_map(pg)
             assert sidebar.get_by_text("Model folder").is_visible()
             assert sidebar.get_by_text("12 books · ").is_visible()
@@ -289,9 +294,9 @@ def test_a_fresh_server_opened_at_map_shows_the_frame_and_the_map(tiny_trained_m
             # the choice of model survives a move to another page
             sidebar.get_by_role("combobox").first.click()
             pg.get_by_role("option", name="second").click()
-            sidebar.get_by_text("30 books · ").wait_for(timeout=30000)
+            sidebar.get_by_text("30 books · ").wait_for()
             sidebar.get_by_role("link", name="Model").click()
-            pg.get_by_role("heading", name="Model", exact=True).wait_for(timeout=30000)
+            pg.get_by_role("heading", name="Model", exact=True).wait_for()
             assert sidebar.get_by_text("30 books · ").is_visible()
             assert "model=second" in pg.url
     finally:
@@ -309,8 +314,7 @@ def test_demo_search_war_and_peace_finds_anna_karenina_and_maps_every_book(brows
     models = tmp_path / "models"
     shutil.copytree(DEMO, models / "demo", ignore=shutil.ignore_patterns("projections"))
     demo = load_model_folder(models / "demo")
-    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-    context.add_init_script(MAP_INIT)
+    context = new_context(browser, accept_downloads=True)
     pg = context.new_page()
     try:
         with streamlit_server(models, tmp_path / "streamlit.log") as base:
@@ -318,11 +322,11 @@ def test_demo_search_war_and_peace_finds_anna_karenina_and_maps_every_book(brows
             box = pg.get_by_label("Book", exact=True)
             box.fill("War and Peace")
             box.press("Enter")
-            wait_for_cell(pg, "Anna Karenina", timeout=60)
+            wait_for_cell(pg, "Anna Karenina")
             top = grid_cells(pg)
             assert top[top.index("Anna Karenina") - 1] in {str(r) for r in range(1, 11)}  # among the top 10
             pg.get_by_role("link", name="Map").click()
-            wait_for_map(pg, timeout=300)
+            wait_for_map(pg)
             assert sorted(book_ids_on_map(pg)) == list(range(demo.n_books))
             n = box_select(pg)
             archive = download_zip(pg, "Selection for the Projector (zip)")
@@ -342,7 +346,7 @@ def test_point_renderer_draws_every_book_shows_titles_as_text_and_selects_a_box(
     wait_for_map(page)  # small models start on Plotly
     page.get_by_text("Point renderer", exact=True).click()
     page.wait_for_function(f"() => {{ const d = ({POINTS})(); const c = d && d.querySelector('canvas[data-drawn]');"
-                           f" return !!c && c.dataset.drawn === '{n}'; }}", timeout=60000)
+                           f" return !!c && c.dataset.drawn === '{n}'; }}")
     frame = next(f for f in page.frames if "pointmap" in f.url)
     assert sorted(frame.evaluate("() => Array.from(S.ids)")) == list(range(n))  # every book, once
     # pixels of the points' colours were written
@@ -353,7 +357,7 @@ def test_point_renderer_draws_every_book_shows_titles_as_text_and_selects_a_box(
     x, y = frame.evaluate("() => { const i = S.byId[S.marks.query[0]]; return [S.px[i], S.py[i]]; }")
     box = page.locator("iframe[title*=pointmap]").bounding_box()
     page.mouse.move(box["x"] + 1 + x, box["y"] + 1 + y)
-    frame.locator("#tip").wait_for(state="visible", timeout=10000)
+    frame.locator("#tip").wait_for(state="visible")
     assert frame.locator("#tip b").inner_text() == NASTY
     assert frame.evaluate("() => document.querySelectorAll('#tip script, #tip b b').length") == 0
     assert not page.dialogs
@@ -372,6 +376,6 @@ def test_point_renderer_draws_every_book_shows_titles_as_text_and_selects_a_box(
     page.mouse.up()
     page.keyboard.up("Shift")
     caption = page.get_by_text(re.compile(r"^[\d,]+ books selected$"))
-    caption.wait_for(timeout=30000)
+    caption.wait_for()
     assert abs(int(caption.inner_text().split()[0].replace(",", "")) - inside) <= 1  # pixel rounding at the edge
     page.screenshot(path=str(models.parent / "points.png"))

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, MAP_INIT, streamlit_server, sync_api  # noqa: F401 - skips with it
+from conftest import WAIT_CEILING_S
+from test_browser import CHROMIUM, CHROMIUM_ARGS, MAP_INIT, SCRIPT_IDLE, streamlit_server, sync_api  # noqa: F401 - skips with it
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "models" / "demo"
-
-pytestmark = pytest.mark.timeout(600)
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -38,6 +36,7 @@ def page(server):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1500, "height": 1300})
+        context.set_default_timeout(WAIT_CEILING_S * 1000)  # every wait below: an event, with the one ceiling
         context.add_init_script(MAP_INIT)
         try:
             yield context.new_page()
@@ -61,12 +60,11 @@ def test_compare_page_shows_two_aligned_maps_of_a_model_and_its_copy(server, pag
     url, base = server
     page.goto(f"{url}/compare")
     page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                           ".filter(g => g._fullData && g._fullData.some(t => t.meta === 'books')).length == 2",
-                           timeout=120_000)
+                           ".filter(g => g._fullData && g._fullData.some(t => t.meta === 'books')).length == 2")
     drawn = plots(page)
     assert [d["books"] for d in drawn] == [478, 478]
     # A copy of the same vectors: every neighbourhood is the same, and the maps align exactly.
-    page.wait_for_function("() => document.body.innerText.includes('disparity 0.000')", timeout=30_000)
+    page.wait_for_function("() => document.body.innerText.includes('disparity 0.000')")
     text = page.inner_text("body")
     assert "478 titles in both" in text
     metric = page.locator("[data-testid=stMetric]").filter(has_text="Mean overlap")
@@ -77,11 +75,13 @@ def test_compare_page_shows_two_aligned_maps_of_a_model_and_its_copy(server, pag
 def test_map_shows_cluster_labels_density_and_links(server, page):
     url, base = server
     page.goto(f"{url}/map")
-    page.wait_for_function("() => window.MAP && window.MAP()", timeout=120_000)
+    page.wait_for_function("() => window.MAP && window.MAP()")
     page.get_by_text("Cluster labels", exact=True).click()
-    page.wait_for_function("() => window.MAP() && (window.MAP()._fullLayout.annotations || [])"
-                           ".some(a => (a.name || '').startsWith('cluster '))", timeout=60_000)
-    page.wait_for_timeout(1500)
+    # the labels are in the layout, Plotly has drawn every annotation, and the script's run is over
+    page.wait_for_function("() => { const g = window.MAP(); if (!g) return false;"
+                           " const notes = g._fullLayout.annotations || [];"
+                           " return notes.some(a => (a.name || '').startsWith('cluster '))"
+                           " && g.querySelectorAll('.annotation-text').length == notes.length && " + SCRIPT_IDLE + "; }")
     (drawn,) = plots(page)
     labels = [text for name, text in drawn["notes"] if (name or "").startswith("cluster ")]
     # Of the 31 clusters (the default k for 478 books), those whose label would cover a larger one's are left out.
@@ -100,8 +100,7 @@ def test_map_shows_cluster_labels_density_and_links(server, page):
     page.get_by_text("Density", exact=True).click()
     page.get_by_text("both", exact=True).click()
     page.wait_for_function("() => window.MAP() && window.MAP()._fullData.some(t => t.meta === 'links')"
-                           " && window.MAP()._fullData[0].meta === 'density'", timeout=60_000)
-    page.wait_for_timeout(1500)
+                           " && window.MAP()._fullData[0].meta === 'density' && " + SCRIPT_IDLE)
     (drawn,) = plots(page)
     assert drawn["metas"][0] == "density" and "links" in drawn["metas"] and drawn["books"] == 478
     page.screenshot(path=str(base / "map-density-links.png"))
@@ -112,8 +111,9 @@ def test_a_selection_on_one_compare_map_is_shown_on_both(server, page):
     page.goto(f"{url}/compare")
     maps = ("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
             ".filter(g => g._fullData && g._fullData.some(t => t.meta === 'books'))")
-    page.wait_for_function(f"() => ({maps})().length == 2", timeout=120_000)
-    page.wait_for_timeout(1000)
+    # both maps drawn with their drag layers, and the script's run over: a drag now is not lost to a redraw
+    page.wait_for_function(f"() => ({maps})().length == 2 && ({maps})().every(g => g.querySelector('.nsewdrag')"
+                           f" && g.querySelector('.nsewdrag').getBoundingClientRect().width > 0) && {SCRIPT_IDLE}")
     box = page.evaluate(f"() => {{ const r = ({maps})()[0].querySelector('.nsewdrag').getBoundingClientRect();"
                         " return [r.x, r.y, r.width, r.height]; }")
     x, y, w, h = box
@@ -126,6 +126,6 @@ def test_a_selection_on_one_compare_map_is_shown_on_both(server, page):
         f"() => {{ const g = ({maps})(); if (g.length != 2) return false;"
         " const chosen = m => m._fullData.filter(t => t.meta === 'books')"
         ".reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0);"
-        " return chosen(g[0]) > 0 && chosen(g[0]) == chosen(g[1]); }", timeout=60_000)
+        " return chosen(g[0]) > 0 && chosen(g[0]) == chosen(g[1]); }")
     assert "Selected books" in page.inner_text("body")
     page.screenshot(path=str(base / "compare-selection.png"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import TINY_BOOKS, assert_one_line_error, make_fake_model, run_cli, write_ndjson
+from conftest import TINY_BOOKS, WAIT_CEILING_S, assert_one_line_error, make_fake_model, run_cli, write_ndjson
 
 from bookembed import __version__
 from bookembed.cli import _default_out
@@ -260,5 +260,5 @@ def test_console_script(tmp_path):
     script = Path(sys.executable).with_name("bookembed")
     if not script.exists():
         pytest.skip("package not installed with its console script")
-    proc = subprocess.run([str(script), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([str(script), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=WAIT_CEILING_S)
     assert proc.returncode == 0 and proc.stdout.strip() == f"bookembed {__version__}"

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import WAIT_CEILING_S, assert_one_line_error, run_cli
 
 from bookembed.download import download
 from bookembed.errors import BookembedError, DownloadError
@@ -132,13 +132,13 @@ def serve():
     for server, thread in running:
         server.shutdown()
         server.server_close()
-        thread.join(timeout=5)
+        thread.join(timeout=WAIT_CEILING_S)
 
 
 def test_fresh_download(serve, tmp_path):
     url, state = serve("range")
     calls = []
-    out = download(url, tmp_path / "data" / "books.ndjson", progress=lambda d, t: calls.append((d, t)), timeout=5)
+    out = download(url, tmp_path / "data" / "books.ndjson", progress=lambda d, t: calls.append((d, t)), timeout=WAIT_CEILING_S)
     assert out == tmp_path / "data" / "books.ndjson"
     assert out.read_bytes() == PAYLOAD
     assert not (tmp_path / "data" / "books.ndjson.part").exists()
@@ -154,7 +154,7 @@ def test_resume_completes_the_part_file(serve, tmp_path):
     part = tmp_path / "books.ndjson.part"
     part.write_bytes(PAYLOAD[:123_456])
     calls = []
-    download(url, out, progress=lambda d, t: calls.append((d, t)), timeout=5)
+    download(url, out, progress=lambda d, t: calls.append((d, t)), timeout=WAIT_CEILING_S)
     assert out.read_bytes() == PAYLOAD
     assert not part.exists()
     assert state.ranges == ["bytes=123456-"]
@@ -168,7 +168,7 @@ def test_a_416_never_renames_the_part_it_fetches_the_file_again(serve, tmp_path,
     url, state = serve("range")
     out = tmp_path / "books.ndjson"
     (tmp_path / "books.ndjson.part").write_bytes(held)
-    download(url, out, timeout=5)
+    download(url, out, timeout=WAIT_CEILING_S)
     assert out.read_bytes() == PAYLOAD
     assert state.ranges == [f"bytes={len(held)}-", None] and state.sent == len(PAYLOAD)
 
@@ -177,7 +177,7 @@ def test_server_ignoring_range_restarts_cleanly(serve, tmp_path):
     url, state = serve("no-range")
     out = tmp_path / "books.ndjson"
     (tmp_path / "books.ndjson.part").write_bytes(b"stale bytes from another file")
-    download(url, out, timeout=5)
+    download(url, out, timeout=WAIT_CEILING_S)
     assert out.read_bytes() == PAYLOAD
     assert state.ranges == ["bytes=29-"] and state.sent == len(PAYLOAD)
 
@@ -188,7 +188,7 @@ def test_dropped_connection_keeps_the_part_and_resumes(serve, tmp_path, mode):
     part = tmp_path / "books.ndjson.part"
     bad_url, _ = serve(mode)
     with pytest.raises(DownloadError) as info:
-        download(bad_url, out, timeout=5)
+        download(bad_url, out, timeout=WAIT_CEILING_S)
     message = str(info.value)
     assert bad_url in message and "interrupted" in message and "\n" not in message
     assert not out.exists(), "an incomplete download is never the final file"
@@ -197,7 +197,7 @@ def test_dropped_connection_keeps_the_part_and_resumes(serve, tmp_path, mode):
     assert len(kept) < len(PAYLOAD) and PAYLOAD.startswith(kept)
 
     good_url, state = serve("range")
-    download(good_url, out, timeout=5)
+    download(good_url, out, timeout=WAIT_CEILING_S)
     assert out.read_bytes() == PAYLOAD and not part.exists()
     assert state.sent == len(PAYLOAD) - len(kept)
 
@@ -205,7 +205,7 @@ def test_dropped_connection_keeps_the_part_and_resumes(serve, tmp_path, mode):
 def test_http_error(serve, tmp_path):
     url, _ = serve("range")
     with pytest.raises(DownloadError, match="HTTP 404") as info:
-        download(url.replace("data.ndjson", "missing"), tmp_path / "x", timeout=5)
+        download(url.replace("data.ndjson", "missing"), tmp_path / "x", timeout=WAIT_CEILING_S)
     assert "/missing" in str(info.value)
     assert not (tmp_path / "x").exists()
 
@@ -215,7 +215,7 @@ def test_connection_refused(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(DownloadError, match="cannot connect"):
-        download(f"http://127.0.0.1:{port}/x", tmp_path / "x", timeout=5)
+        download(f"http://127.0.0.1:{port}/x", tmp_path / "x", timeout=WAIT_CEILING_S)
     assert not (tmp_path / "x").exists()
 
 
@@ -228,7 +228,7 @@ def test_download_error_is_a_bookembed_error():
 
 def test_cli_download(serve, tmp_path):
     url, _ = serve("range")
-    proc = run_cli("download", "--url", url, "--out", "data/full.ndjson", "-q", cwd=tmp_path, timeout=60)
+    proc = run_cli("download", "--url", url, "--out", "data/full.ndjson", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "data" / "full.ndjson").read_bytes() == PAYLOAD
     assert "saved data/full.ndjson" in proc.stdout
@@ -236,7 +236,7 @@ def test_cli_download(serve, tmp_path):
 
 def test_cli_download_interrupted(serve, tmp_path):
     url, _ = serve("drop")
-    proc = run_cli("download", "--url", url, "--out", "full.ndjson", "-q", cwd=tmp_path, timeout=60)
+    proc = run_cli("download", "--url", url, "--out", "full.ndjson", "-q", cwd=tmp_path)
     assert proc.returncode == 1
     assert_one_line_error(proc, url, "run again to resume")
     assert (tmp_path / "full.ndjson.part").exists() and not (tmp_path / "full.ndjson").exists()
@@ -264,7 +264,7 @@ def test_an_html_page_is_refused_and_nothing_is_saved(serve, tmp_path, mode):
     part = tmp_path / "books.ndjson.part"
     part.write_bytes(PAYLOAD[:5000])  # an earlier partial download: not overwritten by the page
     with pytest.raises(DownloadError, match="HTML") as info:
-        download(url, out, timeout=5)
+        download(url, out, timeout=WAIT_CEILING_S)
     assert "\n" not in str(info.value)
     assert not out.exists()
 
@@ -272,7 +272,7 @@ def test_an_html_page_is_refused_and_nothing_is_saved(serve, tmp_path, mode):
 def test_an_html_page_is_refused_even_for_a_binary_file(serve, tmp_path):
     url, _ = serve("html")
     with pytest.raises(DownloadError, match="Content-Type text/html"):
-        download(url, tmp_path / "dump.xml.bz2", timeout=5)
+        download(url, tmp_path / "dump.xml.bz2", timeout=WAIT_CEILING_S)
     assert not (tmp_path / "dump.xml.bz2").exists()
 
 
@@ -289,7 +289,7 @@ def test_a_206_whose_body_starts_again_at_byte_0_is_detected(serve, tmp_path):
     out = tmp_path / "books.ndjson"
     (tmp_path / "books.ndjson.part").write_bytes(PAYLOAD[:123_456])  # ends mid-record
     with pytest.raises(DownloadError, match="where this download resumed, does not parse") as info:
-        download(url, out, timeout=5)
+        download(url, out, timeout=WAIT_CEILING_S)
     assert "\n" not in str(info.value)
     assert not out.exists() and not (tmp_path / "books.ndjson.part").exists()
 
@@ -300,29 +300,28 @@ def test_a_206_whose_length_disagrees_with_its_range_keeps_the_part_as_it_was(se
     part = tmp_path / "books.ndjson.part"
     part.write_bytes(PAYLOAD[:123_456])
     with pytest.raises(DownloadError, match="do not agree"):
-        download(url, out, timeout=5)
+        download(url, out, timeout=WAIT_CEILING_S)
     assert part.read_bytes() == PAYLOAD[:123_456] and not out.exists()
 
 
 def test_a_known_checksum_is_checked(serve, tmp_path):
     url, _ = serve("range")
     good = hashlib.sha256(PAYLOAD).hexdigest()
-    assert download(url, tmp_path / "a.ndjson", sha256=good, timeout=5).read_bytes() == PAYLOAD
+    assert download(url, tmp_path / "a.ndjson", sha256=good, timeout=WAIT_CEILING_S).read_bytes() == PAYLOAD
     with pytest.raises(DownloadError, match="SHA-256"):
-        download(url, tmp_path / "b.ndjson", sha256="0" * 64, timeout=5)
+        download(url, tmp_path / "b.ndjson", sha256="0" * 64, timeout=WAIT_CEILING_S)
     assert not (tmp_path / "b.ndjson").exists() and not (tmp_path / "b.ndjson.part").exists()
 
 
 def test_cli_refuses_an_html_page(serve, tmp_path):
     url, _ = serve("html")
-    proc = run_cli("download", "--url", url, "--out", "data/full.ndjson", "-q", cwd=tmp_path, timeout=60)
+    proc = run_cli("download", "--url", url, "--out", "data/full.ndjson", "-q", cwd=tmp_path)
     assert_one_line_error(proc, url, "HTML")
     assert not (tmp_path / "data" / "full.ndjson").exists()
 
 
 def test_cli_checks_a_given_sha256(serve, tmp_path):
     url, _ = serve("range")
-    proc = run_cli("download", "--url", url, "--out", "full.ndjson", "--sha256", "ab" * 32, "-q", cwd=tmp_path,
-                   timeout=60)
+    proc = run_cli("download", "--url", url, "--out", "full.ndjson", "--sha256", "ab" * 32, "-q", cwd=tmp_path)
     assert_one_line_error(proc, "SHA-256")
     assert not (tmp_path / "full.ndjson").exists()

@@ -25,6 +25,7 @@ def export_command(*args, **kwargs) -> list[str]:
     return export_lines(ex.export_folder(*args, **kwargs))
 from bookembed.errors import BookembedError
 from bookembed.store import load_model_folder
+from conftest import WAIT_CEILING_S
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -509,7 +510,7 @@ def test_library_imports_no_tensorboard_or_streamlit(fake_model, tmp_path):
         f"export_folder({str(fake_model)!r}, {str(tmp_path / 'o')!r}, tensorboard={str(tmp_path / 'tb')!r})\n"
         "print(sorted(m for m in ('tensorboard', 'tensorflow', 'streamlit', 'keras') if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=WAIT_CEILING_S)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

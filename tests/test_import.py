@@ -336,6 +336,6 @@ def test_training_upload_errors_name_the_users_file(tmp_path, monkeypatch):
     at.radio[0].set_value("upload")
     at.file_uploader[0].set_value(("my books (v2).ndjson", b'["only a title"]\n', "application/json"))
     ok([b for b in at.button if b.label == "Train"][0].click().run())
-    run_until(at, lambda a: bool(a.error), timeout=60)
+    run_until(at, lambda a: bool(a.error))
     message = plain(at.error[0].value)
     assert "my books (v2).ndjson" in message and "bookembed-upload" not in message, message

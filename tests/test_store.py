@@ -26,6 +26,7 @@ from bookembed.store import (
     write_json_atomic,
     write_npy_atomic,
 )
+from conftest import WAIT_CEILING_S
 
 
 def make_inputs(n_books=12, n_links=9, dim=4, seed=0, model=None) -> SaveInputs:
@@ -474,12 +475,13 @@ def killed_mid_swap(target: Path, fallback: bool) -> None:
     import sys
 
     script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), target=str(target), fallback=fallback)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=WAIT_CEILING_S,
                           cwd=Path(__file__).parents[1])
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert "not killed" not in proc.stdout
 
 
+@pytest.mark.system  # a child process, killed or gone
 def test_kill_between_the_two_renames_is_repaired_at_the_next_load(tmp_path):
     target = tmp_path / "models" / "m"
     killed_mid_swap(target, fallback=True)
@@ -490,6 +492,7 @@ def test_kill_between_the_two_renames_is_repaired_at_the_next_load(tmp_path):
     assert leftovers(target.parent) == []  # and removes the half-swapped new folder
 
 
+@pytest.mark.system  # a child process, killed or gone
 def test_kill_between_the_two_renames_is_repaired_by_the_model_list(tmp_path):
     target = tmp_path / "models" / "m"
     killed_mid_swap(target, fallback=True)
@@ -497,6 +500,7 @@ def test_kill_between_the_two_renames_is_repaired_by_the_model_list(tmp_path):
     assert leftovers(target.parent) == []
 
 
+@pytest.mark.system  # a child process, killed or gone
 def test_kill_between_the_two_renames_is_repaired_by_the_next_write(tmp_path):
     target = tmp_path / "models" / "m"
     killed_mid_swap(target, fallback=True)
@@ -505,6 +509,7 @@ def test_kill_between_the_two_renames_is_repaired_by_the_next_write(tmp_path):
     assert leftovers(target.parent) == []
 
 
+@pytest.mark.system  # a child process, killed or gone
 def test_kill_right_after_the_exchange_leaves_the_new_folder_and_a_leftover_that_is_cleaned(tmp_path):
     target = tmp_path / "models" / "m"
     killed_mid_swap(target, fallback=False)
@@ -522,6 +527,7 @@ def dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.system  # a child process, killed or gone
 def test_only_stale_leftovers_are_removed(tmp_path):
     target = save_model_folder(tmp_path / "models" / "m", make_inputs())
     parent = target.parent
@@ -557,7 +563,7 @@ def test_two_racing_writers_the_second_is_told_and_nothing_is_left(tmp_path, mon
     target = tmp_path / "models" / "m"
     if exists_before:
         save_model_folder(target, make_inputs(seed=0))
-    both_written = threading.Barrier(2, timeout=30)
+    both_written = threading.Barrier(2, timeout=WAIT_CEILING_S)
     real = store._checksums
 
     def checksums_then_wait(folder):

@@ -23,8 +23,9 @@ import pytest
 from bookembed import export as ex
 from bookembed import projector as pj
 from bookembed.store import load_model_folder
+from conftest import WAIT_CEILING_S
 
-STARTUP_S = 180
+STARTUP_S = WAIT_CEILING_S  # TensorBoard's start (it imports TensorFlow) depends on the machine's load
 
 
 def tsv_clean(text: str) -> str:
@@ -61,7 +62,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def get(url: str, timeout: float = 30) -> tuple[int, bytes]:
+def get(url: str, timeout: float = WAIT_CEILING_S) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.read()
@@ -198,6 +199,7 @@ def test_projector_ui_loads_data_and_every_bookmark(fake_model, tensorboard_serv
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             page = browser.new_page()
+            page.set_default_timeout(WAIT_CEILING_S * 1000)
             errors = []
             page.on("pageerror", lambda err: errors.append(str(err)))
             page.goto(f"{base}/data/plugin/projector/projector_binary.html")
@@ -205,7 +207,7 @@ def test_projector_ui_loads_data_and_every_bookmark(fake_model, tensorboard_serv
                 "() => { " + DEEP + " const b = p && p.bookmarkPanel; return p && p.dataSet && b && b.savedStates"
                 " ? [p.dataSet.points.length, b.savedStates.length] : null }"
             )
-            page.wait_for_function(ready, timeout=120_000)
+            page.wait_for_function(ready)
             n_points, n_states = page.evaluate(ready)
             assert (n_points, n_states) == (model.n_books, len(views))
             titles = page.evaluate("() => { " + DEEP + " return p.dataSet.points.map(q => q.metadata.title) }")
@@ -224,7 +226,8 @@ def test_projector_ui_loads_data_and_every_bookmark(fake_model, tensorboard_serv
                 if state["selectedProjection"] != "tsne":  # t-SNE goes on optimising from the stored map
                     np.testing.assert_allclose(np.array(got["coords"], dtype=float), np.array(expected), rtol=1e-6)
                 assert np.isfinite(np.array(got["coords"], dtype=float)).all()
-                page.wait_for_timeout(1500)
+                # the Projector has drawn the loaded state (two animation frames) before the next one is loaded
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
             assert errors == []
         finally:
             browser.close()

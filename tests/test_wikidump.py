@@ -23,6 +23,7 @@ import pytest
 from bookembed.dumpwriter import DumpPage, write_multistream, write_plain
 from bookembed.errors import DownloadError, DumpError
 from bookembed.wikitext import link_target, normalize_template_name
+from conftest import WAIT_CEILING_S
 
 ROOT = Path(__file__).resolve().parents[1]
 TS = "2024-05-01T12:00:00Z"
@@ -165,8 +166,8 @@ def scheduler(tmp_path_factory):
         procs.append(subprocess.Popen(
             [*scheduler_cmd, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
             stdout=log, stderr=subprocess.STDOUT, cwd=base))
-        deadline = time.monotonic() + 60
-        while not info.exists() and time.monotonic() < deadline:
+        deadline = time.monotonic() + WAIT_CEILING_S
+        while not info.exists() and procs[0].poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert info.exists(), (base / "dask.log").read_text()
         procs.append(subprocess.Popen(
@@ -175,8 +176,8 @@ def scheduler(tmp_path_factory):
             stdout=log, stderr=subprocess.STDOUT, cwd=base))
         address = json.loads(info.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=90)
+        with Client(address, timeout=f"{WAIT_CEILING_S}s") as client:
+            client.wait_for_workers(2, timeout=WAIT_CEILING_S)
         yield address
     finally:
         for proc in reversed(procs):
@@ -215,6 +216,7 @@ def test_link_targets_are_wikipedia_titles():
 # ---------------------------------------------------------------- the Dask job
 
 
+@pytest.mark.system  # a LocalCluster of worker processes
 def test_local_cluster_with_two_workers_writes_the_expected_records(dump):
     from bookembed.dumpjob import build_dataset
     from bookembed.wikidump import dump_layout
@@ -239,7 +241,7 @@ def test_cli_on_a_separately_started_scheduler_gives_the_same_records(dump, sche
     cmd = [sys.executable, "-m", "bookembed", "build-dataset", "--dump", str(dump["dump"]), "--index",
            str(dump["index"]), "--infobox", "book", "--infobox", "Infobox novel", "--out", str(out),
            "--scheduler", scheduler]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=WAIT_CEILING_S)
     assert proc.returncode == 0, proc.stderr
     assert _read(out) == dump["expected"]
     assert f"kept {dump['counts']['kept']}" in proc.stderr and "2 redirects" in proc.stderr
@@ -468,7 +470,7 @@ def test_newest_finished_dump_is_found_and_downloaded(mirror, tmp_path):
 def test_cli_download_latest_dump(mirror, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bookembed", "download", "--dump", "latest", "--wiki", "testwiki",
                            "--base-url", mirror["url"], "--out", str(tmp_path / "dl")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+                          capture_output=True, text=True, cwd=ROOT, timeout=WAIT_CEILING_S)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == sorted(p.name for p in mirror["dir"].glob("*.bz2"))
 
@@ -502,6 +504,7 @@ def test_job_in_a_subprocess_reports_progress_and_errors(dump, scheduler, previo
 # ---------------------------------------------------------------- the Train page
 
 
+@pytest.mark.system  # the page starts the build in a child process
 def test_train_page_builds_records_from_a_downloaded_dump_with_progress(dump, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -514,7 +517,7 @@ def test_train_page_builds_records_from_a_downloaded_dump_with_progress(dump, tm
     shutil.copy(dump["dump"], data / name)
     shutil.copy(dump["index"], data / name.replace("multistream.xml", "multistream-index.txt"))
     (data / "testwiki-20260201-pages-articles-multistream.xml.bz2.part").write_bytes(b"BZh9")  # still downloading
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=WAIT_CEILING_S).run()
     at.switch_page("pages/train.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(b.label == "Download the full dataset" for b in at.button)
@@ -526,7 +529,7 @@ def test_train_page_builds_records_from_a_downloaded_dump_with_progress(dump, tm
     inputs["Write records to"].input(str(out))
     at.button(key="build_dataset").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    deadline = time.time() + 180
+    deadline = time.time() + WAIT_CEILING_S
     while not any("kept" in c.value for c in at.caption) and not at.error:
         assert time.time() < deadline, "the build did not finish"
         time.sleep(0.5)
