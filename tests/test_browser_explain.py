@@ -44,6 +44,11 @@ def page(server):
             browser.close()
 
 
+# The drawn book maps on the page (a page left behind may linger a moment after navigating).
+BOOK_MAPS = ("Array.from(document.querySelectorAll('.js-plotly-plot'))"
+             ".filter(g => g._fullData && g._fullData.some(t => t.meta === 'books'))")
+
+
 def plots(pg) -> list[dict]:
     """Each drawn book map: its traces' meta and its annotations' names and texts."""
     return pg.evaluate(
@@ -77,8 +82,8 @@ def test_map_shows_cluster_labels_density_and_links(server, page):
     page.goto(f"{url}/map")
     page.wait_for_function("() => window.MAP && window.MAP()")
     page.get_by_text("Cluster labels", exact=True).click()
-    # the labels are in the layout, Plotly has drawn every annotation, and the script's run is over
-    page.wait_for_function("() => { const g = window.MAP(); if (!g) return false;"
+    # one map, its labels in the layout, Plotly has drawn every annotation, and the script's run is over
+    page.wait_for_function("() => { const g = window.MAP(); if (!g || " + BOOK_MAPS + ".length != 1) return false;"
                            " const notes = g._fullLayout.annotations || [];"
                            " return notes.some(a => (a.name || '').startsWith('cluster '))"
                            " && g.querySelectorAll('.annotation-text').length == notes.length && " + SCRIPT_IDLE + "; }")
@@ -100,7 +105,8 @@ def test_map_shows_cluster_labels_density_and_links(server, page):
     page.get_by_text("Density", exact=True).click()
     page.get_by_text("both", exact=True).click()
     page.wait_for_function("() => window.MAP() && window.MAP()._fullData.some(t => t.meta === 'links')"
-                           " && window.MAP()._fullData[0].meta === 'density' && " + SCRIPT_IDLE)
+                           " && window.MAP()._fullData[0].meta === 'density' && " + BOOK_MAPS + ".length == 1 && "
+                           + SCRIPT_IDLE)
     (drawn,) = plots(page)
     assert drawn["metas"][0] == "density" and "links" in drawn["metas"] and drawn["books"] == 478
     page.screenshot(path=str(base / "map-density-links.png"))
