@@ -7,9 +7,8 @@ import streamlit as st
 from bookembed import projection as proj
 from bookembed import report, ui
 from bookembed.errors import BookembedError
-from bookembed.mapviz import COLOR_BY, POINTS_ABOVE, map_figure
+from bookembed.mapviz import COLOR_BY, POINTS_ABOVE
 from bookembed.neighbors import similar_books
-from bookembed.overlays import decorate, set_axis_titles
 from bookembed.ui import explain
 from bookembed.ui import map as m
 
@@ -59,77 +58,76 @@ points = plain and st.toggle(
          "drag to pan, shift-drag to select a box, double-click to reset; lasso, overlays and 3-D are Plotly's.")
 if not plain and big:
     st.caption(f"Drawn by Plotly for its overlays, 3-D or custom axes: with {model.n_books:,} books this takes a while.")
-if points:
-    box = m.point_map(model, coords, key, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
-                    located=ids[-1] if ids else None, key=f"{m.CHART}-points-{generation}")
-    selected = m.point_selection_update(box)
-    if m.point_labels_trimmed(model):
-        st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one message.")
-    clustering = None
-figure = None if points else map_figure(
-    coords,
-    model.books if predicted is None else predicted.filled_books(model.books),
-    color_by=color_by,
-    top_n=groups,
-    hover=m.hover_labels(model),
-    query_ids=ids,
-    neighbour_ids=neighbours,
-    located=ids[-1] if ids else None,
-    selected_ids=m.map_selection_snapshot(repr((key, color_by, groups, ids, neighbours, generation))),
-    uirevision=f"{key}-{generation}",
+clustering = explain.clusters(model) if layers.labels and not points else None
+figure = None if points else m.book_map(
+    model, coords, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
+    selected_ids=m.map_selection_snapshot(repr((key, color_by, groups, ids, neighbours, generation, layers,
+                                                 predicted is not None))),
+    uirevision=f"{key}-{generation}", layers=layers, prediction=predicted, axes=axes, clustering=clustering,
 )
-if not points:
-    clustering = explain.clusters(model) if layers.labels else None
-    decorate(figure, model, coords, clustering=clustering, density=layers.density, show=layers.show,
-             link_coords=None if axes is None else axes.links,
-             predicted_ids=() if predicted is None else predicted.predicted["id"].to_numpy())
-    if axes is not None:
-        set_axis_titles(figure, axes.x_title, axes.y_title)
-    if m.hover_trimmed(model):
-        st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one "
-                   "message.")
-    event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
-                            config={"displaylogo": False, "scrollZoom": True})
-    selected = m.map_selection_update(event)
-if clustering is not None:
-    explain.cluster_books_table(model, clustering)
 
-if selected:
-    st.subheader("Selected books")
-    st.caption(f"{len(selected):,} books selected")
-    st.dataframe(report.books_frame(model, selected), hide_index=True, width="stretch",
-                 column_config={"year": st.column_config.NumberColumn(format="%d")})
-    row = st.container(horizontal=True)
-    row.download_button("Selection for the Projector (zip)", data=lambda: ui.projector_zip(model, ids=selected),
-                        file_name=f"{model.name}-selection-projector.zip", mime="application/zip",
-                        on_click="ignore", icon=":material/download:")
-    row.download_button("Selection as CSV", data=lambda: m.selection_csv(model, selected),
-                        file_name=f"{model.name}-selection.csv", mime="text/csv", on_click="ignore",
-                        icon=":material/table:")
-    row.button("Clear selection", on_click=m.clear_map_selection, icon=":material/close:")
-elif points:
-    st.caption("Shift-drag on the map to select a box of books; the selection is listed here and can be exported.")
-elif dims == 3:
-    st.caption("Box and lasso selection work on the 2-D map; in 3-D, click points to select them.")
-else:
-    st.caption("Drag on the map to select a box of books (lasso and zoom are in its top-right toolbar); "
-               "the selection is listed here and can be exported.")
 
-with st.expander("Saved views", icon=":material/bookmark:"):
-    with st.form("save_view", clear_on_submit=True, border=False):
-        name = st.text_input("Save the current view as", placeholder="e.g. Russian classics")
-        if st.form_submit_button("Save view", icon=":material/bookmark_add:"):
-            try:
-                proj.save_view(model, name, projection=key, selected=selected, query=titles, color_by=color_by)
-                st.toast("View saved; the Projector export includes it as a bookmark.", icon=":material/bookmark:")
-            except BookembedError as err:
-                ui.show_error("Not saved:", err)
-    if st.session_state.pop(m.VIEW_PROBLEM, None) is not None:
-        st.warning("That view's projection is no longer saved in the model folder.", icon=":material/warning:")
-    views = proj.load_views(model)
-    if views:
-        st.dataframe(report.views_table(views), hide_index=True, width="stretch")
-        chosen = st.selectbox("View", range(len(views)), format_func=lambda i: views[i].name, key=m.VIEW_PICK)
+@st.fragment
+def chart_and_selection() -> None:
+    """The map, the selection's list and the saved views: a box, a lasso or a click reruns only this part."""
+    m.rerun_page_if_asked()
+    if points:
+        box = m.point_map(model, coords, key, color_by=color_by, top_n=groups, query_ids=ids,
+                          neighbour_ids=neighbours, located=ids[-1] if ids else None,
+                          key=f"{m.CHART}-points-{generation}")
+        selected = m.point_selection_update(box)
+        if m.point_labels_trimmed(model):
+            st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one "
+                       "message.")
+    else:
+        if m.hover_trimmed(model):
+            st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one "
+                       "message.")
+        event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
+                                config={"displaylogo": False, "scrollZoom": True})
+        selected = m.map_selection_update(event)
+    if clustering is not None:
+        explain.cluster_books_table(model, clustering)
+
+    if selected:
+        st.subheader("Selected books")
+        st.caption(f"{len(selected):,} books selected")
+        st.dataframe(report.books_frame(model, selected), hide_index=True, width="stretch",
+                     column_config={"year": st.column_config.NumberColumn(format="%d")})
         row = st.container(horizontal=True)
-        row.button("Open", on_click=m.open_view, args=(views[chosen],), icon=":material/open_in_new:")
-        row.button("Delete", on_click=proj.delete_view, args=(model, views[chosen].name), icon=":material/delete:")
+        row.download_button("Selection for the Projector (zip)", data=lambda: ui.projector_zip(model, ids=selected),
+                            file_name=f"{model.name}-selection-projector.zip", mime="application/zip",
+                            on_click="ignore", icon=":material/download:")
+        row.download_button("Selection as CSV", data=lambda: m.selection_csv(model, selected),
+                            file_name=f"{model.name}-selection.csv", mime="text/csv", on_click="ignore",
+                            icon=":material/table:")
+        row.button("Clear selection", on_click=m.clear_map_selection, icon=":material/close:")
+    elif points:
+        st.caption("Shift-drag on the map to select a box of books; the selection is listed here and can be exported.")
+    elif dims == 3:
+        st.caption("Box and lasso selection work on the 2-D map; in 3-D, click points to select them.")
+    else:
+        st.caption("Drag on the map to select a box of books (lasso and zoom are in its top-right toolbar); "
+                   "the selection is listed here and can be exported.")
+
+    with st.expander("Saved views", icon=":material/bookmark:"):
+        with st.form("save_view", clear_on_submit=True, border=False):
+            name = st.text_input("Save the current view as", placeholder="e.g. Russian classics")
+            if st.form_submit_button("Save view", icon=":material/bookmark_add:"):
+                try:
+                    proj.save_view(model, name, projection=key, selected=selected, query=titles, color_by=color_by)
+                    st.toast("View saved; the Projector export includes it as a bookmark.", icon=":material/bookmark:")
+                except BookembedError as err:
+                    ui.show_error("Not saved:", err)
+        if st.session_state.pop(m.VIEW_PROBLEM, None) is not None:
+            st.warning("That view's projection is no longer saved in the model folder.", icon=":material/warning:")
+        views = proj.load_views(model)
+        if views:
+            st.dataframe(report.views_table(views), hide_index=True, width="stretch")
+            chosen = st.selectbox("View", range(len(views)), format_func=lambda i: views[i].name, key=m.VIEW_PICK)
+            row = st.container(horizontal=True)
+            row.button("Open", on_click=m.open_view, args=(views[chosen],), icon=":material/open_in_new:")
+            row.button("Delete", on_click=proj.delete_view, args=(model, views[chosen].name), icon=":material/delete:")
+
+
+chart_and_selection()

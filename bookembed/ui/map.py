@@ -1,5 +1,5 @@
-"""The Map page's state and controls: session keys, projection jobs, hover labels, the point renderer, selection,
-saved views.
+"""The Map page's state and controls: session keys, projection jobs, hover labels, the cached Plotly figure,
+the point renderer, selection, saved views.
 
 Every session-state key the Map page uses is named here, once.
 """
@@ -32,6 +32,7 @@ SELECTED = "selected_ids"  # book ids selected on the map, shared with the Expor
 GENERATION = "_map_generation"  # bumped to redraw the chart from scratch (a view opened, selection cleared)
 SELECTION_STATE = "_map_sel"  # what the drawn figure carries of the selection
 VIEW_PROBLEM = "_view_problem"  # a saved view whose projection is gone
+WHOLE_PAGE = "_map_whole_page"  # a callback inside the map's fragment changed what the whole page draws
 
 
 def cached_projection_keys(model: ModelFolder | None) -> list[str]:
@@ -66,16 +67,21 @@ def projection_or_progress(model: ModelFolder, settings) -> np.ndarray:
             st.rerun()
         st.stop()
     with st.container(border=True):
-        st.markdown(f":material/hourglass_top: **Computing {escape_markdown(proj.describe(settings))} "
-                    f"for {model.n_books:,} books**")
+        st.markdown(progress_heading(model, settings))
         st.write(
-            "This happens once: the coordinates are saved in the model folder and reused after a restart. "
-            "For the full dataset (37,020 books) on 2 CPU cores, allow about half a minute for UMAP "
-            "(plus 10–20 s while numba compiles on first use), about a minute for t-SNE, and seconds for PCA. "
-            "You can keep using the other pages; the computation goes on."
+            "This happens once for this model: the coordinates are saved in the model folder and reused after a "
+            "restart. You can keep using the other pages; the computation goes on."
         )
         watch_job(job)
     st.stop()
+
+
+def progress_heading(model: ModelFolder, settings) -> str:
+    """The progress box's heading: the method and this model's own number of books (the bar names the stage)."""
+    from bookembed import projection as proj
+
+    return (f":material/hourglass_top: **Computing {escape_markdown(proj.describe(settings))} "
+            f"for {model.n_books:,} books**")
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -104,6 +110,84 @@ def hover_labels(model: ModelFolder) -> tuple[np.ndarray, np.ndarray]:
 def hover_trimmed(model: ModelFolder) -> bool:
     """Whether this model's map shows titles only on hover (see ``hover_labels``)."""
     return _hover(str(model.path.resolve()), model.stamp, message_limit(), model)[1]
+
+
+# ---------------------------------------------------------------- the Plotly map
+SVG_UP_TO = 2_000
+"""Up to this many books the Plotly map is drawn in SVG (``scatter``) instead of WebGL (``scattergl``).
+
+A WebGL chart sets up a graphics context and compiles its shaders each time
+Streamlit mounts it, and it is mounted afresh whenever the figure changes
+(a new colouring, a highlight): about a second per change in a browser that
+draws WebGL in software. A few thousand SVG markers draw in a fraction of that;
+above this size WebGL's speed pays for its set-up."""
+
+
+def svg_traces(figure):
+    """A copy of ``figure`` with its ``scattergl`` traces turned into SVG ``scatter`` traces (the same properties).
+
+    All or none: Plotly sets up WebGL for a plot as soon as one trace needs it.
+    """
+    import plotly.graph_objects as go
+
+    traces = []
+    for trace in figure.data:
+        if trace.type == "scattergl":
+            spec = trace.to_plotly_json()
+            spec.pop("type", None)
+            trace = go.Scatter(spec)
+        traces.append(trace)
+    return go.Figure(data=traces, layout=figure.layout)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _book_map(path: str, stamp: int | None, coords: np.ndarray, color_by: str, top_n: int, query_ids: tuple,
+              neighbour_ids: tuple, selected_ids: tuple | None, uirevision: str, density: bool, show: str,
+              axes: str | None, labels: bool, predicted: str | None,
+              *, _model: ModelFolder, _prediction=None, _axes=None, _clustering=None):  # noqa: ARG001 - the key
+    from bookembed.mapviz import map_figure
+    from bookembed.overlays import decorate, set_axis_titles
+
+    figure = map_figure(
+        coords,
+        _model.books if _prediction is None else _prediction.filled_books(_model.books),
+        color_by=color_by,
+        top_n=top_n,
+        hover=hover_labels(_model),
+        query_ids=query_ids,
+        neighbour_ids=neighbour_ids,
+        located=query_ids[-1] if query_ids else None,
+        selected_ids=selected_ids,
+        uirevision=uirevision,
+    )
+    decorate(figure, _model, coords, clustering=_clustering, density=density, show=show,
+             link_coords=None if _axes is None else _axes.links,
+             predicted_ids=() if _prediction is None else _prediction.predicted["id"].to_numpy())
+    if _axes is not None:
+        set_axis_titles(figure, _axes.x_title, _axes.y_title)
+    return svg_traces(figure) if _model.n_books <= SVG_UP_TO else figure
+
+
+def book_map(model: ModelFolder, coords: np.ndarray, *, color_by: str, top_n: int, query_ids=(), neighbour_ids=(),
+             selected_ids=None, uirevision: str, layers, prediction=None, axes=None, clustering=None):
+    """The Map page's Plotly figure: ``mapviz.map_figure`` with the chosen layers (``overlays.decorate``).
+
+    Built once for each set of inputs and cached (keyed by the model folder's
+    path and stamp, the coordinates and every choice), so a rerun that only
+    changes the selection sends the very same figure and the chart stays as
+    it is. ``layers`` is ``explain.Layers``; ``prediction`` a
+    ``predict.Prediction`` of ``color_by``; ``axes`` the custom axes whose
+    ``books`` are ``coords``; ``clustering`` the cluster labels to draw.
+    The returned figure is shared: draw it, do not change it.
+    """
+    return _book_map(
+        str(model.path.resolve()), model.stamp, np.asarray(coords), color_by, int(top_n),
+        tuple(int(i) for i in query_ids), tuple(int(i) for i in neighbour_ids),
+        None if selected_ids is None else tuple(int(i) for i in selected_ids), uirevision,
+        bool(layers.density), layers.show, None if axes is None else repr(layers.axes), clustering is not None,
+        None if prediction is None else prediction.column,
+        _model=model, _prediction=prediction, _axes=axes, _clustering=clustering,
+    )
 
 
 # ---------------------------------------------------------------- the point renderer
@@ -213,6 +297,14 @@ def clear_map_selection() -> None:
     st.session_state[SELECTED] = []
     st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
     st.session_state.pop(SELECTION_STATE, None)
+    st.session_state[WHOLE_PAGE] = True
+
+
+def rerun_page_if_asked() -> None:
+    """Rerun the whole page when a callback inside the map's fragment asked for it (a view opened, the
+    selection cleared: the figure above the fragment changes too); the first thing the fragment does."""
+    if st.session_state.pop(WHOLE_PAGE, False):
+        st.rerun(scope="app")
 
 
 
@@ -274,6 +366,7 @@ def open_view(view) -> None:
     st.session_state[SELECTED] = [i for i in view.selected if 0 <= i < model.n_books]
     st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
     st.session_state.pop(SELECTION_STATE, None)
+    st.session_state[WHOLE_PAGE] = True
 
 
 
