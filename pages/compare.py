@@ -11,6 +11,7 @@ from bookembed.compare import align_maps, compare_models, same_books
 from bookembed.errors import BookembedError
 from bookembed.mapviz import COLOR_BY, map_figure
 from bookembed.store import list_model_folders, load_model_folder
+from bookembed.ui.map import SVG_UP_TO, svg_traces
 
 
 def _stamp(path: Path) -> int:
@@ -32,6 +33,11 @@ def _picked(key: str) -> list[int]:
     event = st.session_state.get(key)
     points = event["selection"]["points"] if event else []
     return [int(p["customdata"]) for p in points if p.get("customdata") is not None]
+
+
+def _drawn(figure, model):
+    """SVG for a small model's map (``ui.map.SVG_UP_TO``): no WebGL set-up each time the figure changes."""
+    return svg_traces(figure) if model.n_books <= SVG_UP_TO else figure
 
 
 def _map(model, settings):
@@ -92,14 +98,14 @@ shared_b = sorted(set(sel_b) | set(same_books(model_a, model_b, sel_a).tolist())
 left, right = st.columns(2)
 with left:
     st.markdown(f"**A: {ui.escape_markdown(model_a.name)}**")
-    st.plotly_chart(map_figure(coords_a, model_a.books, color_by=color_by, height=520,
-                               selected_ids=shared_a if shared_a else None, uirevision="compare-a"),
+    st.plotly_chart(_drawn(map_figure(coords_a, model_a.books, color_by=color_by, height=520,
+                                      selected_ids=shared_a if shared_a else None, uirevision="compare-a"), model_a),
                     key="compare_map_a", on_select="rerun", selection_mode=("box", "lasso", "points"),
                     config={"displaylogo": False, "scrollZoom": True})
 with right:
     st.markdown(f"**B: {ui.escape_markdown(model_b.name)}** (aligned to A)")
-    st.plotly_chart(map_figure(aligned_b, model_b.books, color_by=color_by, height=520,
-                               selected_ids=shared_b if shared_b else None, uirevision="compare-b"),
+    st.plotly_chart(_drawn(map_figure(aligned_b, model_b.books, color_by=color_by, height=520,
+                                      selected_ids=shared_b if shared_b else None, uirevision="compare-b"), model_b),
                     key="compare_map_b", on_select="rerun", selection_mode=("box", "lasso", "points"),
                     config={"displaylogo": False, "scrollZoom": True})
 

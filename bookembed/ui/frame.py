@@ -14,7 +14,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bookembed.ui.model import model_picker, sidebar_summary
+from bookembed.errors import BookembedError
+from bookembed.ui.model import load_model, model_picker, sidebar_summary
 from bookembed.ui.train import training_result_banner
 
 # (script, label, icon) in menu order; the script path is relative to app.py.
@@ -42,22 +43,31 @@ def frame() -> None:
 
 
 def prefetch_scripts() -> None:
-    """Once per session, an invisible WebGL Plotly chart and table at the foot of the sidebar.
+    """Once per session, an invisible Plotly chart and table at the foot of the sidebar.
 
     The browser fetches and compiles Plotly (4.7 MB of script) and the table
-    component, and sets up WebGL, the first time a page shows them: about 2 s
-    on the first map and 0.5 s on the first result table. Doing it while the
-    first page is read takes that off the first search and the first map.
+    component the first time a page shows them: about 2 s on the first map and
+    0.5 s on the first result table. Doing it while the first page is read
+    takes that off the first search and the first map. The chart is WebGL only
+    when this model's map will be (above ``map.SVG_UP_TO`` books): setting up
+    WebGL costs about a second in a browser that draws it in software, which a
+    small model's SVG map never pays.
     """
     if st.session_state.get("_scripts_prefetched"):
         return
     st.session_state["_scripts_prefetched"] = True
     import plotly.graph_objects as go
 
-    figure = go.Figure(go.Scattergl(x=[0], y=[0], mode="markers", marker={"size": 1, "opacity": 0}, hoverinfo="skip"))
+    from bookembed.ui.map import SVG_UP_TO
+
+    try:
+        model = load_model()
+    except BookembedError:
+        model = None
+    trace = go.Scattergl if model is not None and model.n_books > SVG_UP_TO else go.Scatter
+    figure = go.Figure(trace(x=[0], y=[0], mode="markers", marker={"size": 1, "opacity": 0}, hoverinfo="skip"))
     figure.update_layout(width=10, height=10, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
                          xaxis={"visible": False}, yaxis={"visible": False})
     with st.sidebar.container(height=1, border=False):
         st.plotly_chart(figure, config={"displayModeBar": False, "staticPlot": True}, width=10, height=10)
         st.dataframe(pd.DataFrame({"": [""]}), hide_index=True, width=10, height=40)
-
