@@ -1,24 +1,34 @@
-"""How fast the dashboard answers, measured in headless Chromium on a full-size model.
+"""How fast the dashboard answers, measured in headless Chromium.
 
-    .venv/bin/python benchmarks/bench_app.py            # all figures
-    .venv/bin/python benchmarks/bench_app.py --quick    # skip the UMAP/t-SNE compute timings
+    .venv/bin/python benchmarks/bench_app.py --suite demo --repeat 5            # the demo's latency, quiet
+    .venv/bin/python benchmarks/bench_app.py --suite demo --repeat 5 --hogs 2   # beside two CPU hogs
+    .venv/bin/python benchmarks/bench_app.py --suite big                        # the 37k figures
+    .venv/bin/python benchmarks/bench_app.py                                    # both suites
 
-The model has the full dataset's size: the 37,020 real titles and infobox
-values of ``../shared/data/book_info.tsv`` with clustered random vectors (by
-genre and author), so search, hover and colour groups look like the real
-thing. It is built once under ``benchmarks/out/`` (git-ignored) and reused.
+Suite ``demo`` (on ``models/demo``, one server for the whole suite):
 
-Figures printed:
+* navigation: seconds from clicking a page in the sidebar (``click``) or
+  opening its address in a fresh session (``open``) until the page is settled:
+  Streamlit's script state is idle (``data-test-script-state="notRunning"`` on
+  the app's root, what the status widget shows), the page's title is drawn, on
+  the Map page every book is drawn, and two animation frames have passed;
+* on the Map page: recolour (``Colour by`` changed until the legend shows the new
+  colouring), overlay (``Density`` switched on or off until the contours come or
+  go) and box select (a box dragged until the page lists the selection).
 
-* first page: seconds from ``streamlit run`` to the Search page being drawn,
-  on ``models/demo`` (or the 37k model when there is no demo yet);
-* search: seconds from pressing Enter on a title to the result table showing
-  the expected neighbour, on the 37k model;
-* map: seconds from clicking "Map" in the navigation to all 37,020 points
-  being drawn by Plotly, with the projection cached;
-* projection compute times for 37k books (PCA, UMAP, t-SNE), unless --quick.
+Suite ``big`` (a model of the full dataset's size, 37,020 books): the first page
+after ``streamlit run``, search answers, the map drawn by Plotly, and the
+projection compute times (UMAP and t-SNE skipped with ``--quick``). Its model has
+the 37,020 real titles and infobox values of ``../shared/data/book_info.tsv``
+with clustered random vectors (by genre and author), so search, hover and colour
+groups look like the real thing; it is built once under ``benchmarks/out/``
+(git-ignored) and reused.
 
-Timings are medians over ``--repeat`` runs; no figure is asserted anywhere.
+Timings are medians over ``--repeat`` runs (a warm-up round before them is not
+counted); ``--hogs N`` runs N CPU hogs at normal priority beside the whole
+measurement (``benchmarks/hogs.py``). Figures are printed and written to
+``benchmarks/results/app_latency.json`` (``benchmarks/results.py``); no figure is
+asserted anywhere.
 """
 
 from __future__ import annotations
@@ -39,6 +49,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 BOOK_INFO = ROOT.parent / "shared" / "data" / "book_info.tsv"
@@ -202,7 +216,7 @@ WAIT_BOOKS = """n => { const f = document.querySelector('iframe[title*=pointmap]
   const gd = MAP();
   if (!gd || !gd._fullData) return false;
   let total = 0; for (const t of gd._fullData) if (t.meta === 'books') total += t._length || t.x.length;
-  return total === n && !!gd.querySelector('canvas'); }"""
+  return total === n && !!gd.querySelector('canvas, .scatterlayer .point'); }"""
 WAIT_CELL = """t => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).some(td => td.innerText === t)"""
 WAIT_TEXT = """t => Array.from(document.querySelectorAll('[data-testid=stText]')).some(e => e.innerText === t)"""
 
@@ -310,52 +324,193 @@ def fmt(values) -> str:
     return f"median {statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5, help="timed repetitions of each step")
-    parser.add_argument("--quick", action="store_true", help="only PCA among the projection compute timings")
-    args = parser.parse_args()
+# ---------------------------------------------------------------- the demo's latency
 
-    from playwright.sync_api import sync_playwright
+# (sidebar label, path, title) of every page, in the menu's order
+PAGES = (("Search", "search", "Search"), ("Map", "map", "Map"), ("Compare", "compare", "Compare"),
+         ("Export", "export", "Export"), ("Model", "model", "Model"), ("Train", "train", "Train a model"))
+IDLE = "() => { const a = document.querySelector('[data-testid=stApp]'); return !!a && a.dataset.testScriptState === 'notRunning'; }"
+WAIT_TITLE = """t => { const a = document.querySelector('[data-testid=stApp]');
+  return !!a && a.dataset.testScriptState === 'notRunning'
+    && Array.from(document.querySelectorAll('h1')).some(h => h.innerText.trim() === t); }"""
+WAIT_LEGEND = """c => { const a = document.querySelector('[data-testid=stApp]'); const gd = MAP();
+  return !!a && a.dataset.testScriptState === 'notRunning' && !!gd && gd.layout.legend.title.text === c; }"""
+WAIT_CONTOURS = """on => { const a = document.querySelector('[data-testid=stApp]'); const gd = MAP();
+  return !!a && a.dataset.testScriptState === 'notRunning' && !!gd && gd._fullData.some(t => t.type === 'contour') === on; }"""
+WAIT_SELECTED = """before => { const a = document.querySelector('[data-testid=stApp]');
+  if (!a || a.dataset.testScriptState !== 'notRunning') return false;
+  const c = Array.from(document.querySelectorAll('[data-testid=stCaptionContainer]')).map(e => e.innerText)
+    .find(t => /^[\d,]+ books selected$/.test(t));
+  return !!c && c !== before; }"""
+SELECTED_NOW = """() => (Array.from(document.querySelectorAll('[data-testid=stCaptionContainer]')).map(e => e.innerText)
+  .find(t => /^[\d,]+ books selected$/.test(t)) || '')"""
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    models_dir = OUT / "models"
-    big = big_model(models_dir)
+
+def settle(page, title: str, n_books: int | None = None) -> None:
+    """Wait until the page is settled: the script idle, its title drawn, on the Map every book drawn, then painted."""
+    page.wait_for_function(WAIT_TITLE, arg=title, timeout=120000, polling=20)
+    if n_books is not None:
+        page.wait_for_function(WAIT_BOOKS, arg=n_books, timeout=120000, polling=20)
+    painted(page)
+
+
+def navigation_times(browser, server: "Server", n_books: int, repeat: int) -> dict[str, list[float]]:
+    """Seconds to a settled page: a sidebar click in one session (``click``), a fresh session at its address (``open``)."""
+    out: dict[str, list[float]] = {}
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(MAP_INIT)
+    page.goto(server.url)
+    settle(page, "Search")
+    for round_ in range(repeat + 1):  # round 0 warms the server's caches and the browser's script cache
+        for label, _, title in PAGES[1:] + PAGES[:1]:
+            time.sleep(0.3)
+            started = time.perf_counter()
+            page.get_by_role("link", name=label).click()
+            settle(page, title, n_books if label == "Map" else None)
+            if round_:
+                out.setdefault(f"click {label}", []).append(time.perf_counter() - started)
+        for label, path, title in PAGES:
+            time.sleep(0.3)
+            started = time.perf_counter()
+            page.goto(f"{server.url}/{path}")
+            settle(page, title, n_books if label == "Map" else None)
+            if round_:
+                out.setdefault(f"open {label}", []).append(time.perf_counter() - started)
+    page.close()
+    return out
+
+
+def map_change_times(browser, server: "Server", n_books: int, repeat: int) -> dict[str, list[float]]:
+    """Seconds from a change on the Map page until the page is idle and the chart shows it, then painted."""
+    out: dict[str, list[float]] = {"recolour": [], "overlay": [], "box select": []}
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(MAP_INIT)
+    page.goto(f"{server.url}/map")
+    settle(page, "Map", n_books)
+
+    def timed(what: str, act, wait: str, arg, keep: bool) -> None:
+        time.sleep(0.3)
+        started = time.perf_counter()
+        act()
+        page.wait_for_function(wait, arg=arg, timeout=120000, polling=10)
+        painted(page)
+        if keep:
+            out[what].append(time.perf_counter() - started)
+
+    colour_box = page.locator("[data-testid=stSelectbox]").filter(has_text="Colour by").first
+    density = page.get_by_text("Density", exact=True)
+    for round_ in range(repeat + 1):
+        for colour in ("country", "genre"):
+            colour_box.click()
+            option = page.get_by_role("option", name=colour, exact=True)
+            option.wait_for()
+            timed("recolour", option.click, WAIT_LEGEND, colour, round_ > 0)
+        for on in (True, False):
+            timed("overlay", density.click, WAIT_CONTOURS, on, round_ > 0)
+        for share in (0.5, 0.8):  # two different boxes, so the selection changes each time
+            plot = page.evaluate("() => { const r = MAP().querySelector('.nsewdrag').getBoundingClientRect();"
+                                 " return [r.left, r.top, r.width, r.height]; }")
+            x, y, w, h = plot
+            before = page.evaluate(SELECTED_NOW)
+
+            def drag(x=x, y=y, w=w, h=h, share=share):
+                page.mouse.move(x + w * 0.1, y + h * 0.1)
+                page.mouse.down()
+                page.mouse.move(x + w * share, y + h * share, steps=4)
+                page.mouse.up()
+
+            timed("box select", drag, WAIT_SELECTED, before, round_ > 0)
+    page.close()
+    return out
+
+
+def demo_suite(browser, repeat: int, hogs: int, log: Path) -> list[dict]:
+    """Navigation and Map-page changes on ``models/demo``; returns results rows."""
+    from bookembed.store import load_model_folder
+
+    demo = ROOT / "models" / "demo"
+    n_books = load_model_folder(demo).n_books
+    with Server(None, log) as server:
+        server.wait_healthy()
+        with busy(hogs):
+            load = load_average()
+            times = navigation_times(browser, server, n_books, repeat)
+            times |= map_change_times(browser, server, n_books, repeat)
+    rows = []
+    for what, values in times.items():
+        rows.append({"what": f"demo: {what}", "hogs": hogs, "books": n_books, "seconds": round(statistics.median(values), 3),
+                     "min": round(min(values), 3), "max": round(max(values), 3), "n": len(values), "load_before": load})
+        print(f"demo ({n_books:,} books, {hogs} hogs) {what + ':':<16} {fmt(values)}", flush=True)
+    return rows
+
+
+def big_suite(browser, repeat: int, quick: bool, hogs: int, log: Path) -> list[dict]:
+    """The 37k model: first page, search, map draws, projection compute times; returns results rows."""
     from bookembed import projection as proj
     from bookembed.store import load_model_folder
 
-    model = load_model_folder(big)
+    models_dir = OUT / "models"
+    model = load_model_folder(big_model(models_dir))
     if proj.load_projection(model, proj.UMAPSettings()) is None:
         print("computing the cached UMAP projection of the 37k model (once) …", flush=True)
         started = time.perf_counter()
         proj.project(model, proj.UMAPSettings())
         print(f"  {time.perf_counter() - started:.1f} s", flush=True)
-
     demo = ROOT / "models" / "demo"
-    log = OUT / "streamlit.log"
     titles = ["War and Peace", "Nineteen Eighty-Four", "The Hobbit", "Pride and Prejudice", "Brave New World"]
+    with busy(hogs):
+        first = first_page_times(browser, None if (demo / "manifest.json").is_file() else models_dir, repeat, log)
+        timings = search_and_map_times(browser, models_dir, "big", titles, repeat, log)
+        compute = projection_times(models_dir, quick)
+
+    which = "models/demo" if (demo / "manifest.json").is_file() else "the 37k model (no models/demo yet)"
+    print(f"first page after `streamlit run` ({which}):  {fmt(first)}")
+    print(f"search answers and redraws (37k):       {fmt(timings['search'])}")
+    print(f"  first search after start:             {timings['search_first']:.2f} s")
+    print(f"map draws all points, nav click (37k):  {fmt(timings['map'])}")
+    print(f"  first map after start:                {timings['map_first']:.2f} s")
+    print(f"map draws all points, page load (37k):  {fmt(timings['map_reload'])}")
+    print(f"  map figure sent to the browser:       {figure_bytes(model) / 1e6:.1f} MB of JSON")
+    rows = []
+    for what, values in (("first page after streamlit run", first), ("37k: search", timings["search"]),
+                         ("37k: click Map", timings["map"]), ("37k: open Map", timings["map_reload"])):
+        if values:
+            rows.append({"what": what, "hogs": hogs, "books": model.n_books, "seconds": round(statistics.median(values), 3),
+                         "min": round(min(values), 3), "max": round(max(values), 3), "n": len(values)})
+    for name, (seconds, faith) in compute.items():
+        print(f"compute {name}: {seconds:.1f} s, faithfulness {faith:.1%}")
+        rows.append({"what": f"37k: compute {name}", "hogs": hogs, "books": model.n_books, "seconds": round(seconds, 2),
+                     "n": 1})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=("demo", "big", "all"), default="all",
+                        help="demo: navigation and Map changes on models/demo; big: the 37k figures; all: both")
+    parser.add_argument("--repeat", type=int, default=5, help="timed repetitions of each step")
+    parser.add_argument("--quick", action="store_true", help="only PCA among the projection compute timings")
+    add_hogs_option(parser)
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / "streamlit.log"
+    rows: list[dict] = []
+    print(f"bookembed dashboard benchmark: {os.cpu_count()} CPU cores, headless Chromium, {args.hogs} CPU hogs")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            first = first_page_times(browser, None if (demo / "manifest.json").is_file() else models_dir,
-                                     args.repeat, log)
-            timings = search_and_map_times(browser, models_dir, "big", titles, args.repeat, log)
+            if args.suite in ("demo", "all"):
+                rows += demo_suite(browser, args.repeat, args.hogs, log)
+            if args.suite in ("big", "all"):
+                rows += big_suite(browser, args.repeat, args.quick, args.hogs, log)
         finally:
             browser.close()
-    compute = projection_times(models_dir, args.quick)
-
-    print()
-    print(f"bookembed dashboard benchmark: {model.n_books:,} books, {os.cpu_count()} CPU cores, headless Chromium")
-    which = "models/demo" if (demo / "manifest.json").is_file() else "the 37k model (no models/demo yet)"
-    print(f"first page after `streamlit run` ({which}):  {fmt(first)}   target < 5 s")
-    print(f"search answers and redraws (37k):       {fmt(timings['search'])}   target < 1 s")
-    print(f"  first search after start:             {timings['search_first']:.2f} s (includes folding 37k titles if the warm-up has not)")
-    print(f"map draws all points, nav click (37k):  {fmt(timings['map'])}   target < 3 s")
-    print(f"  first map after start:                {timings['map_first']:.2f} s (includes rendering the map's hover labels once)")
-    print(f"map draws all points, page load (37k):  {fmt(timings['map_reload'])}")
-    print(f"  map figure sent to the browser:       {figure_bytes(model) / 1e6:.1f} MB of JSON")
-    for name, (seconds, faith) in compute.items():
-        print(f"compute {name}: {seconds:.1f} s, faithfulness {faith:.1%}")
+    path = record("app_latency", rows=rows, notes="Seconds until the page is settled (script idle, content drawn, "
+                  "painted) in headless Chromium without a GPU; medians over --repeat runs.")
+    print(f"written to {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
