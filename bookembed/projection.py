@@ -50,6 +50,11 @@ PLACE_K = 10
 EXACT_FAITHFULNESS = 50_000
 """Above this many books, faithfulness is measured on ``FAITHFULNESS_QUERIES`` sampled books."""
 FAITHFULNESS_QUERIES = 5_000
+TSNE_EXACT_BELOW = 10_000
+"""Below this many fitted books, t-SNE's affinities come from exact cosine neighbours
+(``cosine_knn``) and its gradient from Barnes-Hut on one thread; from this many up, from
+openTSNE's approximate neighbours and its FFT-accelerated gradient on every core (openTSNE's
+own rule picks Barnes-Hut below 10,000 too)."""
 PROJECTIONS = "projections"
 VIEWS = "views.json"
 
@@ -93,7 +98,7 @@ class UMAPSettings:
 
 @dataclass(frozen=True)
 class TSNESettings:
-    """t-SNE with the cosine metric (openTSNE: FFT-accelerated in 2-D, Barnes-Hut in 3-D).
+    """t-SNE with the cosine metric (openTSNE: Barnes-Hut below ``TSNE_EXACT_BELOW`` books or in 3-D, else FFT-accelerated).
 
     Attributes
     ----------
@@ -380,22 +385,47 @@ def _tsne(vectors, settings: TSNESettings, progress) -> tuple[np.ndarray, dict]:
             progress(done / total, f"t-SNE layout: iteration {done} of {total}")
         return False
 
+    x = unit_rows(vectors)
+    small = n < TSNE_EXACT_BELOW
     if progress is not None:
-        progress(0.0, "t-SNE: affinities from approximate cosine neighbours")
+        progress(0.0, f"t-SNE: affinities from {'exact' if small else 'approximate'} cosine neighbours")
     tsne = TSNE(
         n_components=settings.dims,
         perplexity=perplexity,
         early_exaggeration=settings.early_exaggeration,
         n_iter=settings.n_iter,
         metric="cosine",
-        negative_gradient_method="fft" if settings.dims <= 2 else "bh",
-        n_jobs=max(1, os.cpu_count() or 1),
+        negative_gradient_method="bh" if small or settings.dims > 2 else "fft",
+        # Below TSNE_EXACT_BELOW the threads cost more than they share out, worst beside other work.
+        n_jobs=1 if small else max(1, os.cpu_count() or 1),
         random_state=settings.seed,
         callbacks=callback,
         callbacks_every_iters=25,
     )
-    coords = np.asarray(tsne.fit(unit_rows(vectors)))
-    return coords, {"perplexity_used": perplexity}
+    if small:
+        coords = np.asarray(tsne.fit(x, affinities=_exact_affinities(vectors, perplexity, settings.seed)))
+    else:
+        coords = np.asarray(tsne.fit(x))
+    extra = {"perplexity_used": perplexity, "neighbours": "exact" if small else "approximate",
+             "gradient": "barnes-hut" if small or settings.dims > 2 else "fft"}
+    return coords, extra
+
+
+def _exact_affinities(vectors: np.ndarray, perplexity: float, seed: int):
+    """openTSNE's perplexity affinities over exact cosine neighbours (``3 * perplexity`` of them, as openTSNE takes).
+
+    Finding them here rather than through openTSNE also spares its check for pynndescent,
+    which imports numba and pynndescent (seconds in a fresh process) for a search it then
+    does not use.
+    """
+    from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    k = min(len(vectors) - 1, int(3 * perplexity))
+    indices, distances = cosine_knn(vectors, k + 1)  # each row's own point first: dropped
+    knn = PrecomputedNeighbors(np.ascontiguousarray(indices[:, 1:], dtype=np.int64),
+                               np.ascontiguousarray(distances[:, 1:], dtype=np.float64))
+    return PerplexityBasedNN(perplexity=perplexity, knn_index=knn, n_jobs=1, random_state=seed)
 
 
 def _place(unit: np.ndarray, fitted: np.ndarray, fitted_coords: np.ndarray, rest: np.ndarray,
