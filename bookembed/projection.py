@@ -22,7 +22,8 @@ Saved map views ("bookmarks") live next to the projections in
 ``<model>/views.json``; the Projector exporter turns them into bookmarks.
 
 ``umap`` and ``openTSNE`` are imported inside the functions that need them:
-``import umap`` alone costs seconds (numba).
+``import umap`` alone costs seconds (numba); ``bookembed.warmup`` imports it
+without TensorFlow and compiles its code ahead of a server's first map.
 """
 
 from __future__ import annotations
@@ -338,14 +339,9 @@ def _pca(vectors: np.ndarray, settings: PCASettings) -> tuple[np.ndarray, dict]:
 def _umap(vectors, settings: UMAPSettings, knn, progress) -> tuple[np.ndarray, dict]:
     import warnings
 
-    from bookembed.training import quiet_tensorflow
+    from bookembed.warmup import import_umap
 
-    quiet_tensorflow()  # umap-learn imports TensorFlow, when it is there, for its parametric variant
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # umap's optional ParametricUMAP complains about torch/ONNX
-        import umap
-
+    umap = import_umap()
     n = len(vectors)
     indices, distances = knn
     n_neighbors = min(settings.n_neighbors, n - 1)
@@ -357,6 +353,10 @@ def _umap(vectors, settings: UMAPSettings, knn, progress) -> tuple[np.ndarray, d
         metric="cosine",
         random_state=settings.seed,
         precomputed_knn=(indices[:, :n_neighbors], distances[:, :n_neighbors]),
+        # Below 4,096 rows umap would otherwise ignore the neighbours given and compute
+        # an n x n distance matrix; forcing its large-data path uses ours at every size, so
+        # the code compiled by a small warm-up (``warm_up``) is the code every map runs.
+        force_approximation_algorithm=True,
         tqdm_kwds={"disable": sink is None, "file": sink, "bar_format": "{n}/{total}", "mininterval": 0.5},
         init="spectral" if n > settings.dims + 1 else "random",
     )
