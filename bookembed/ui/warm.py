@@ -1,7 +1,7 @@
 """Once per server process, a background thread that readies the map's compiled code (``bookembed.warmup``).
 
 A fresh server's first UMAP map would otherwise wait for ``import umap`` and for numba
-to compile umap's code. The thread starts at the first script run and returns at once;
+to compile umap's code. The thread starts at the first script run, which it leaves to draw first;
 it runs at the server's own priority, so a map asked for meanwhile never waits on a
 starved helper: its own compile step simply finds the work done or under way (numba
 compiles one function at a time, so nothing is compiled twice). Heavy imports happen
@@ -12,8 +12,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 log = logging.getLogger("bookembed.ui")
+
+WARM_UP_DELAY_S = 3.0
+"""The thread waits this long before its imports, which hold Python's lock most of the time: started
+at once, they slowed the first page's script run (``AppTest`` of app.py, 4 runs on a loaded 2-core
+machine: 0.76-0.80 s without a warm-up, 0.89-1.54 s with an immediate one, 0.77-0.78 s with this
+delay). A map asked for sooner does its own importing and compiling meanwhile."""
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -30,6 +37,7 @@ def start_warm_up() -> threading.Thread:
 
 
 def _run() -> None:
+    time.sleep(WARM_UP_DELAY_S)
     try:
         from bookembed.warmup import warm_up
 
