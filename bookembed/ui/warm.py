@@ -18,9 +18,8 @@ log = logging.getLogger("bookembed.ui")
 
 WARM_UP_DELAY_S = 3.0
 """The thread waits this long before its imports, which hold Python's lock most of the time: started
-at once, they slowed the first page's script run (``AppTest`` of app.py, 4 runs on a loaded 2-core
-machine: 0.76-0.80 s without a warm-up, 0.89-1.54 s with an immediate one, 0.77-0.78 s with this
-delay). A map asked for sooner does its own importing and compiling meanwhile."""
+at once, they slowed the first page's script run (measured with ``AppTest``; the figures are in the
+commit that set this). A map asked for sooner does its own importing and compiling meanwhile."""
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
