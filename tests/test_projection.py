@@ -199,6 +199,88 @@ def test_too_few_books_is_a_clear_error():
         proj.compute_projection(np.ones((2, 4)), proj.PCASettings())
 
 
+# ---------------------------------------------------------------- the first map: small paths, warm-up, shipped maps
+
+
+def _clustered(n: int = 150, dim: int = 12, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(5, dim)) * 3
+    return (centres[rng.integers(0, 5, n)] + rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def test_small_tsne_affinities_are_opentsnes_own_over_exact_neighbours():
+    from openTSNE.affinity import PerplexityBasedNN
+
+    vectors = _clustered()
+    ours = proj._exact_affinities(vectors, 10.0, 42).P.toarray()
+    theirs = PerplexityBasedNN(proj.unit_rows(vectors).astype(np.float64), perplexity=10.0, method="exact",
+                               metric="cosine", random_state=42).P.toarray()
+    assert ours.shape == theirs.shape == (150, 150)
+    assert ((ours > 0) == (theirs > 0)).all()  # the same neighbours
+    assert np.allclose(ours, theirs, rtol=1e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize("settings", [proj.UMAPSettings(n_neighbors=10), proj.UMAPSettings(dims=3),
+                                      proj.TSNESettings(n_iter=100)], ids=["umap-2d", "umap-3d", "tsne-2d"])
+def test_a_warm_up_leaves_every_map_as_it_was(settings):
+    from bookembed.warmup import warm_up
+
+    vectors = _clustered()
+    before, _ = proj.compute_projection(vectors, settings)
+    warm_up()
+    after, _ = proj.compute_projection(vectors, settings)
+    assert np.array_equal(before, after)
+
+
+def test_the_app_starts_one_warm_up_per_process():
+    from bookembed.ui.warm import start_warm_up
+
+    first = start_warm_up()
+    assert start_warm_up() is first
+    first.join(timeout=300)
+    assert not first.is_alive()
+
+
+def test_a_fresh_process_draws_the_same_maps_as_a_warm_one(tmp_path):
+    """Cold: ``bookembed project`` in a new process (umap imported, its code compiled or read
+    from numba's cache there). Warm: this process, after ``warm_up``. Same seed, same bits."""
+    from bookembed.warmup import warm_up
+
+    from conftest import run_cli
+
+    path = make_fake_model(tmp_path / "m", n_books=120, dim=12, seed=3)
+    for method in ("umap", "tsne"):
+        proc = run_cli("project", "--model", path, "--method", method, "--quiet", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    probe = ("import sys; from bookembed.warmup import import_umap; umap = import_umap(); "
+             "print('tensorflow' in sys.modules, sys.modules.get('umap.parametric_umap', 'absent') is None, "
+             "umap.UMAP.__name__)")
+    import subprocess
+    import sys
+
+    seen = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert seen.stdout.split() == ["False", "False", "UMAP"], seen.stderr  # no TensorFlow, nothing left blocked
+    warm_up()
+    model = load_model_folder(path)
+    for settings in (proj.UMAPSettings(), proj.TSNESettings()):
+        cold = proj.load_projection(model, settings)
+        assert cold is not None, proj.describe(settings)
+        warm, _ = proj.compute_projection(model.book_vectors, settings)
+        assert np.array_equal(cold, warm), proj.describe(settings)
+
+
+def test_the_demo_ships_every_default_map():
+    """The demo's first map of any method and either dimension is read, not computed: after
+    retraining the demo, run ``bookembed project --model models/demo --method M --dims D`` for each."""
+    from conftest import ROOT
+
+    model = load_model_folder(ROOT / "models" / "demo")
+    for method in proj.SETTINGS:
+        for dims in (2, 3):
+            settings = proj.make_settings(method, dims=dims)
+            assert proj.load_projection(model, settings) is not None, proj.describe(settings)
+
+
 # ---------------------------------------------------------------- saved views
 
 
