@@ -39,6 +39,8 @@ MAP_INIT = ("window.MAP = () => Array.from(document.querySelectorAll('.js-plotly
 
 # Streamlit shows its running icon while the script runs: none means the last run has finished drawing.
 SCRIPT_IDLE = "!document.querySelector('[data-testid=stStatusWidgetRunningIcon]')"
+# A page that failed says so: an error box or an exception.
+PAGE_FAILED = "document.querySelector('[data-testid=stAlertContentError], [data-testid=stException]')"
 
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
@@ -146,16 +148,21 @@ def grid_cells(pg) -> list[str]:
     return pg.evaluate("() => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).map(t => t.innerText)")
 
 
+def wait_until(pg, condition: str, arg=None) -> None:
+    """Wait for ``condition`` (a JavaScript function of ``arg``) or for the page to show an error, whichever
+    comes first: a broken page fails now, with its message, rather than at the ceiling."""
+    pg.wait_for_function(f"arg => ({condition})(arg) || !!({PAGE_FAILED})", arg=arg)
+    failed = pg.evaluate(f"() => {{ const e = {PAGE_FAILED}; return e ? e.innerText : null; }}")
+    assert failed is None, f"the page shows an error: {failed}"
+
+
 def wait_for_cell(pg, text: str) -> None:
-    pg.wait_for_function(
-        "t => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).some(td => td.innerText === t)",
-        arg=text)
+    wait_until(pg, "t => Array.from(document.querySelectorAll('[data-testid=stDataFrame] td')).some(td => td.innerText === t)",
+               text)
 
 
 def wait_for_map(pg) -> None:
-    pg.wait_for_function(
-        "() => { const gd = MAP();"
-        " return gd && gd._fullData && gd._fullData.some(t => t.meta === 'books'); }")
+    wait_until(pg, "() => { const gd = MAP(); return gd && gd._fullData && gd._fullData.some(t => t.meta === 'books'); }")
 
 
 def book_ids_on_map(pg) -> list[int]:
