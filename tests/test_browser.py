@@ -241,7 +241,7 @@ def test_map_draws_every_book_then_a_box_selection_is_listed_and_exported(server
     ids = book_ids_on_map(page)
     assert sorted(ids) == list(range(n_books(models)))  # one point per book
     traces = page.evaluate("() => MAP()._fullData.map(t => [t.type, t.meta])")
-    assert {t for t, m in traces} == {"scattergl"} and ["scattergl", "query"] in traces
+    assert {t for t, m in traces} == {"scatter"} and ["scatter", "query"] in traces  # SVG up to ui.map.SVG_UP_TO books
 
     n = box_select(page)
     archive = download_zip(page, "Selection for the Projector (zip)")

@@ -1,0 +1,174 @@
+"""Many readers at once: N browser sessions on Search and Map of the demo, while a training run works.
+
+    .venv/bin/python benchmarks/bench_readers.py                      # 20 sessions, bookembed train beside them
+    .venv/bin/python benchmarks/bench_readers.py --hogs 2             # ... and two CPU hogs at normal priority
+    .venv/bin/python benchmarks/bench_readers.py --sessions 1 --no-train  # one reader on a quiet server
+
+One ``streamlit run`` serves a copy of ``models/demo`` (so the checkout stays
+clean). ``bookembed train`` runs on p15 (``../shared/data``) for as long as the
+readers need, at the priority a user's command gets (nice 0), restarted if it
+ends first. Then one headless Chromium opens ``--sessions`` separate browser
+contexts (separate Streamlit sessions) at once: even ones load
+``/search?book=War and Peace`` and wait for its neighbour table to list
+"Anna Karenina"; odd ones load ``/map`` and wait for every book to be drawn.
+Each session's figure is the seconds from its navigation to that first result.
+
+The browser stands for people on other machines, so it runs at nice 10 (it
+still shares these 2 cores; the server, the training and the hogs run at nice
+0). Exceptions count both what the pages show (``stException``) and tracebacks
+in the server's log. Figures go to ``benchmarks/results/readers.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_app import CHROMIUM, CHROMIUM_ARGS, MAP_INIT, WAIT_BOOKS, WAIT_CELL, Server  # noqa: E402
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
+
+P15 = ROOT.parent / "shared" / "data" / "p15_books.ndjson"
+QUERY, EXPECTED = "War and Peace", "Anna Karenina"
+
+
+class Trainer:
+    """``bookembed train`` on p15, kept running (restarted when it ends) until ``stop``."""
+
+    def __init__(self, out: Path, nice: int = 0):
+        self.out, self.nice, self.proc, self.runs = out, nice, None, 0
+        self._stopped = False
+
+    def _start(self) -> None:
+        cmd = [sys.executable, "-m", "bookembed", "train", "--data", str(P15), "--out", str(self.out),
+               "--epochs", "200", "--overwrite", "-q"]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None)
+        self.runs += 1
+
+    async def keep_running(self) -> None:
+        self._start()
+        while not self._stopped:
+            if self.proc.poll() is not None:
+                self._start()
+            await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def one_reader(browser, url: str, which: str, ceiling_s: float) -> dict:
+    context = await browser.new_context(viewport={"width": 1300, "height": 900})
+    page = await context.new_page()
+    await page.add_init_script(MAP_INIT)
+    start = time.perf_counter()
+    error = None
+    try:
+        if which == "search":
+            await page.goto(f"{url}/search?book={QUERY}")
+            await page.wait_for_function(WAIT_CELL, arg=EXPECTED, timeout=ceiling_s * 1000, polling=100)
+        else:
+            await page.goto(f"{url}/map")
+            await page.wait_for_function(WAIT_BOOKS, arg=478, timeout=ceiling_s * 1000, polling=100)
+        seconds = time.perf_counter() - start
+    except Exception as exc:  # noqa: BLE001 - a reader that never got its result is reported, not raised
+        seconds, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+    shown = await page.locator("[data-testid=stException]").count()
+    await context.close()
+    return {"page": which, "seconds": seconds, "error": error, "exceptions_shown": shown}
+
+
+async def readers(url: str, sessions: int, ceiling_s: float, work: Path) -> list[dict]:
+    from playwright.async_api import async_playwright
+
+    # The browser stands for people on other machines: it runs below the server's priority, through a
+    # wrapper that starts Debian's Chromium at nice 10 (its child processes inherit it).
+    wrapper = work / "chromium-nice"
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n 10 {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_ARGS)
+        try:
+            return await asyncio.gather(*(one_reader(browser, url, "search" if i % 2 == 0 else "map", ceiling_s)
+                                          for i in range(sessions)))
+        finally:
+            await browser.close()
+
+
+async def run(args, url: str, trainer: Trainer | None, work: Path) -> list[dict]:
+    task = asyncio.create_task(trainer.keep_running()) if trainer else None
+    if trainer:
+        await asyncio.sleep(2.0)  # the training is under way (reading and cleaning done) before readers arrive
+    try:
+        return await readers(url, args.sessions, args.ceiling, work)
+    finally:
+        if trainer:
+            trainer.stop()
+            await task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--no-train", action="store_true", help="no bookembed train beside the readers")
+    parser.add_argument("--train-nice", type=int, default=0, help="the training command's nice value (default 0)")
+    parser.add_argument("--ceiling", type=float, default=600.0, help="give up on a reader after this many seconds")
+    add_hogs_option(parser)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-readers-"))
+    try:
+        models = work / "models"
+        shutil.copytree(ROOT / "models" / "demo", models / "demo")
+        with Server(models, work / "server.log") as server:
+            server.wait_healthy(timeout=args.ceiling)
+            trainer = None if args.no_train else Trainer(work / "trained", nice=args.train_nice)
+            with busy(args.hogs):
+                load = load_average()
+                rows = asyncio.run(run(args, server.url, trainer, work))
+            log_text = (work / "server.log").read_text(errors="replace")
+        times = [r["seconds"] for r in rows if r["seconds"] is not None]
+        failed = [r for r in rows if r["error"]]
+        tracebacks = log_text.count("Traceback")
+        shown = sum(r["exceptions_shown"] for r in rows)
+        summary = {
+            "what": f"{args.sessions} sessions, Search and Map of the demo"
+                    + ("" if args.no_train else f", bookembed train beside (nice {args.train_nice})"),
+            "hogs": args.hogs,
+            "sessions": args.sessions,
+            "median_s": round(statistics.median(times), 2) if times else None,
+            "slowest_s": round(max(times), 2) if times else None,
+            "search_slowest_s": round(max((r["seconds"] for r in rows if r["page"] == "search" and r["seconds"]),
+                                          default=0), 2),
+            "map_slowest_s": round(max((r["seconds"] for r in rows if r["page"] == "map" and r["seconds"]),
+                                       default=0), 2),
+            "no_result": len(failed),
+            "exceptions": tracebacks + shown,
+            "training_runs": trainer.runs if trainer else 0,
+            "load_average": load,
+        }
+        for r in failed[:5]:
+            print("no result:", r["page"], r["error"])
+        print(summary)
+        print("written:", record("readers", [summary]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
