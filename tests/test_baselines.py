@@ -144,6 +144,7 @@ def _mean_over_seeds(source, seeds=(0, 1, 2)) -> tuple[dict, dict]:
     return model, baselines
 
 
+@pytest.mark.slow  # trains the demo three times
 def test_demo_default_beats_every_baseline_at_ranking_held_out_links():
     """The README's claim: on the demo, over seeds 0 to 2, the default ranks held-out links better than each baseline.
 

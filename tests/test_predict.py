@@ -49,6 +49,7 @@ def test_demo_predictions_beat_the_majority_class(demo, column):
     assert result.baseline_accuracy <= counts.iloc[0] / result.n_train + 0.02
 
 
+@pytest.mark.slow  # trains a model on the real records
 def test_real_records_genre_beats_the_majority_and_fills_the_gaps(p15):
     result = pr.predict_column(p15, "genre")
     assert result.accuracy > result.baseline_accuracy + 0.2
