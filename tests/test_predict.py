@@ -67,6 +67,7 @@ def test_real_records_genre_beats_the_majority_and_fills_the_gaps(p15):
     assert (filled[known] == p15.books["primary_genre"][known].str.strip()).all()
 
 
+@pytest.mark.slow  # the same model trained on the real records
 @pytest.mark.parametrize("column", ["country", "language"])
 def test_real_records_other_columns_beat_the_majority(p15, column):
     result = pr.predict_column(p15, column)
