@@ -4,14 +4,12 @@ The pages live in pages/ (Streamlit's own multipage convention) and each one
 draws the shared frame: the sidebar's page list, the model folder picker
 (models/demo by default, or any folder under $BOOKEMBED_MODELS_DIR / models)
 and the model's size. The entry point itself only opens the Search page,
-keeping the URL's query (?book=..., ?model=...), after starting (once per
-server process) the background warm-up of the map's compiled code.
+keeping the URL's query (?book=..., ?model=...). The frame starts, once per
+server process, the background warm-up of the map's compiled code.
 """
 
 import streamlit as st
 
 from bookembed.ui import PAGES
-from bookembed.ui.warm import start_warm_up
 
-start_warm_up()
 st.switch_page(PAGES[0][0], query_params={key: st.query_params.get_all(key) for key in st.query_params})

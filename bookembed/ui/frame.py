@@ -17,6 +17,7 @@ import streamlit as st
 from bookembed.errors import BookembedError
 from bookembed.ui.model import load_model, model_picker, sidebar_summary
 from bookembed.ui.train import training_result_banner
+from bookembed.ui.warm import start_warm_up
 
 # (script, label, icon) in menu order; the script path is relative to app.py.
 PAGES = (
@@ -30,8 +31,13 @@ PAGES = (
 
 
 def frame() -> None:
-    """Page settings, the sidebar (pages, model picker, model size) and a one-time training result banner."""
+    """Page settings, the sidebar (pages, model picker, model size) and a one-time training result banner.
+
+    Also starts, once per server process, the background warm-up of the map's compiled code
+    (``ui.warm``), whichever page a fresh server is first opened on.
+    """
     st.set_page_config(page_title="bookembed", page_icon=":material/menu_book:", layout="wide")
+    start_warm_up()
     with st.sidebar:
         for script, label, icon in PAGES:
             st.page_link(script, label=label, icon=icon)

@@ -1,0 +1,123 @@
+"""Write the measured tables in ``README.md`` and ``docs/*.md`` from ``benchmarks/results/*.json``.
+
+    .venv/bin/python benchmarks/make_docs.py           # rewrite every generated table
+    .venv/bin/python benchmarks/make_docs.py --check   # exit 1 if a table differs from its results file
+
+A generated table sits between two markers in a Markdown file::
+
+    <!-- results: latency columns=seconds,peak_mb -->
+    ...the table, written by this script...
+    <!-- /results -->
+
+``results:`` names the results file (``benchmarks/results/latency.json``);
+``columns=`` the figures to show. Rows are the file's ``what`` values in the
+order the benchmark wrote them; each figure gets one column per number of CPU
+hogs that ran beside it ("quiet", "beside 2 hogs"). Below the table, one line
+says which command made each column, on what machine and when. A figure that
+was not measured reads "not measured". ``tests/test_docs.py`` runs the check,
+so a table can never drift from its measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from results import load  # noqa: E402
+
+BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+)(?P<opts>[^>]*?)-->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
+LABELS = {
+    "seconds": "s", "peak_mb": "peak MB", "slowest_s": "slowest s", "median_s": "median s",
+    "exceptions": "exceptions", "no_result": "no result", "sessions": "sessions",
+}
+
+
+def _options(text: str) -> dict:
+    return dict(part.split("=", 1) for part in text.split() if "=" in part)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "not measured"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _hogs_label(hogs: int) -> str:
+    return "quiet" if not hogs else f"beside {hogs} hog{'s' if hogs > 1 else ''}"
+
+
+def render(name: str, options: dict) -> str:
+    """The Markdown table (and its provenance line) for results file ``name``."""
+    data = load(name)
+    if data is None:
+        return f"*Not measured yet: run the benchmark that writes `benchmarks/results/{name}.json`.*\n"
+    rows = data["rows"]
+    columns = [c for c in options.get("columns", "seconds").split(",") if c]
+    hogs = sorted({int(r.get("hogs") or 0) for r in rows})
+    whats = list(dict.fromkeys(r["what"] for r in rows))
+    by = {(r["what"], int(r.get("hogs") or 0)): r for r in rows}
+    head = ["what"] + [f"{LABELS.get(c, c)}, {_hogs_label(h)}" for c in columns for h in hogs]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for what in whats:
+        cells = [what] + [_fmt(by.get((what, h), {}).get(c)) for c in columns for h in hogs]
+        lines.append("| " + " | ".join(cells) + " |")
+    machine = data.get("machine", {})
+    where = f"{machine.get('cores')} cores, {machine.get('memory_gb')} GB, {machine.get('cpu')}"
+    for h in hogs:
+        made = [by[(w, h)] for w in whats if (w, h) in by]
+        commands = list(dict.fromkeys(r.get("command", "?") for r in made))
+        dates = sorted({r.get("date", "?") for r in made})
+        lines.append("")
+        lines.append(f"{_hogs_label(h).capitalize()}: `{'`, `'.join(commands)}` on {where}, {dates[-1]}.")
+    return "\n".join(lines) + "\n"
+
+
+def rewrite(text: str) -> str:
+    def one(match: re.Match) -> str:
+        body = render(match["name"], _options(match["opts"]))
+        return match.group(1) + body + match.group(5)
+
+    return BLOCK.sub(one, text)
+
+
+def documents() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def stale() -> list[Path]:
+    """The documents whose generated tables differ from their results files."""
+    return [p for p in documents() if p.is_file() and rewrite(p.read_text(encoding="utf-8")) !=
+            p.read_text(encoding="utf-8")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 when a table is out of date")
+    args = parser.parse_args()
+    if args.check:
+        out = stale()
+        for path in out:
+            print(f"{path.relative_to(ROOT)}: a generated table differs from benchmarks/results; "
+                  "run python benchmarks/make_docs.py")
+        return 1 if out else 0
+    for path in documents():
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            new = rewrite(text)
+            if new != text:
+                path.write_text(new, encoding="utf-8")
+                print("wrote", path.relative_to(ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""Every measured table in the docs is the one its results file gives (benchmarks/make_docs.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import make_docs  # noqa: E402
+import results  # noqa: E402
+
+
+def test_the_docs_tables_match_their_results_files():
+    assert make_docs.stale() == [], "run: python benchmarks/make_docs.py"
+
+
+def test_every_table_names_a_results_file_that_exists():
+    for path in make_docs.documents():
+        if path.is_file():
+            for match in make_docs.BLOCK.finditer(path.read_text(encoding="utf-8")):
+                assert (results.RESULTS / f"{match['name']}.json").is_file(), (path.name, match["name"])
+
+
+@pytest.fixture
+def scratch_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    return tmp_path
+
+
+def test_a_table_shows_quiet_and_busy_columns_and_its_provenance(scratch_results):
+    results.record("demo", [{"what": "train", "hogs": 0, "seconds": 8.123, "peak_mb": 356},
+                            {"what": "map", "hogs": 0, "seconds": 1.5, "peak_mb": 300}])
+    results.record("demo", [{"what": "train", "hogs": 2, "seconds": 20.4, "peak_mb": 360}])
+    table = make_docs.render("demo", {"columns": "seconds,peak_mb"})
+    lines = table.splitlines()
+    assert lines[0] == "| what | s, quiet | s, beside 2 hogs | peak MB, quiet | peak MB, beside 2 hogs |"
+    assert lines[2] == "| train | 8.12 | 20.40 | 356 | 360 |"
+    assert lines[3] == "| map | 1.50 | not measured | 300 | not measured |"
+    assert any(line.startswith("Quiet: `") for line in lines) and any(line.startswith("Beside 2 hogs: `")
+                                                                     for line in lines)
+
+
+def test_a_new_measurement_replaces_the_old_row_and_the_check_sees_the_drift(scratch_results, tmp_path):
+    results.record("demo", [{"what": "train", "hogs": 0, "seconds": 8.0}])
+    doc = "intro\n<!-- results: demo columns=seconds -->\nold\n<!-- /results -->\nend\n"
+    fresh = make_docs.rewrite(doc)
+    assert "| train | 8.00 |" in fresh and fresh.startswith("intro\n") and fresh.endswith("<!-- /results -->\nend\n")
+    assert make_docs.rewrite(fresh) == fresh  # stable
+    results.record("demo", [{"what": "train", "hogs": 0, "seconds": 9.0}])
+    assert json.loads((tmp_path / "demo.json").read_text())["rows"][0]["seconds"] == 9.0
+    assert len(json.loads((tmp_path / "demo.json").read_text())["rows"]) == 1
+    assert make_docs.rewrite(fresh) != fresh and "| train | 9.00 |" in make_docs.rewrite(fresh)
