@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from bookembed.atomic import replacing
 from bookembed.errors import DownloadError, DumpError
 from bookembed.wikidump import DumpLayout, PartCounts, PartResult, dump_layout, parse_partition
 from bookembed.wikitext import PageFilter
@@ -126,12 +127,11 @@ def _plain_main():
             sys.modules["__main__"] = saved
 
 
-def _writer(out: Path):
-    """A temporary sibling of ``out``, opened for text; gzip when ``out`` ends in .gz."""
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+def _writer(tmp: Path, out: Path):
+    """``tmp`` (a temporary sibling of ``out``) opened for text; gzip when ``out`` ends in .gz."""
     if out.suffix == ".gz":
-        return tmp, gzip.open(tmp, "wt", encoding="utf-8", newline="\n")
-    return tmp, open(tmp, "w", encoding="utf-8", newline="\n")
+        return gzip.open(tmp, "wt", encoding="utf-8", newline="\n")
+    return open(tmp, "w", encoding="utf-8", newline="\n")
 
 
 def build_dataset(
@@ -203,12 +203,11 @@ def _run(client, layout: DumpLayout, parts, page_filter: PageFilter, out: Path, 
     source = client.scatter(layout.source, broadcast=True)
     futures = client.map(parse_partition, [source] * len(parts), parts, [page_filter] * len(parts),
                          pure=False, key=[f"bookembed-dump-{run}-{p.number}" for p in parts])
-    tmp, fh = _writer(out)
     pending: dict[int, PartResult] = {}
     next_part = 0
     done = 0
     try:
-        with fh:
+        with replacing(out) as tmp, _writer(tmp, out) as fh:  # out is replaced only once every record is in
             for future in as_completed(futures):
                 result: PartResult = future.result()  # re-raises a worker's DumpError here
                 future.release()
@@ -221,11 +220,8 @@ def _run(client, layout: DumpLayout, parts, page_filter: PageFilter, out: Path, 
                     next_part += 1
                 if progress:
                     progress(done, total, report.counts)
-        os.replace(tmp, out)
     except BaseException:
         client.cancel(futures)
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
         raise
 
 

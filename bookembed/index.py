@@ -32,8 +32,6 @@ on every core); a query is about O(log n).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +40,7 @@ from typing import Callable
 import numpy as np
 
 from bookembed.errors import BookembedError
-from bookembed.store import write_json_atomic
+from bookembed.atomic import replacing, write_json_atomic
 from bookembed.vectors import top_k_rows
 
 ANN_MIN_ROWS = 100_000
@@ -151,16 +149,8 @@ def build_index(model, kind: str = "book", progress: Callable[[float, str], obje
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     # 3. saved atomically: the graph first, its sidecar (which makes it usable) last
     graph_path, info_path = _paths(model.path, kind)
-    graph_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{graph_path.name}.", suffix=".tmp", dir=graph_path.parent)
-    os.close(fd)
-    try:
-        graph.save(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, graph_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(graph_path) as tmp:
+        graph.save(str(tmp))
     write_json_atomic(info_path, info)
     if progress is not None:
         progress(1.0, f"approximate {kind} index: recall@{k} {recall:.3f}")

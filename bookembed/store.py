@@ -20,7 +20,8 @@ at the next load or write), so at every instant the path holds either the old
 folder or the new one. Leftover temporary folders of writers that are no
 longer running are removed by the next load or write. Two writers racing for
 one path: the second to finish is refused rather than silently replacing the
-first.
+first. How files are stored (temporary siblings, the exchange, locks and
+leftovers) lives in ``atomic``; what the folder holds lives here.
 
 The manifest records the SHA-256 and size of every file the save wrote;
 loading checks the files it reads (from the bytes it parses, so each file is
@@ -34,15 +35,11 @@ model is loaded with ``safe_mode=True``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import hashlib
 import io
 import json
 import os
-import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -52,7 +49,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bookembed import __version__
+from bookembed import __version__, atomic
+from bookembed.atomic import (  # noqa: F401  (re-exported: the writers' home was this module)
+    UNNAMED_LEFTOVER_AGE_S,
+    make_temp_dir,
+    replace_dir_atomic,
+    write_files_atomic,
+    write_json_atomic,
+    write_npy_atomic,
+)
 from bookembed.errors import ModelFolderError, WriteError
 from bookembed.graph import LinkGraph
 from bookembed.vectors import unit_rows
@@ -60,15 +65,6 @@ from bookembed.vectors import unit_rows
 FORMAT = "bookembed-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_FILE_MODE = _umask_mode()
 REQUIRED_FILES = ("book_vectors.npy", "link_vectors.npy", "links.json", "books.parquet", "pairs.npz")
 
 
@@ -85,254 +81,13 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write JSON to ``path`` through a temporary sibling and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh, ensure_ascii=False, indent=1)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes owner-only files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """Write one array through a temporary sibling and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_files_atomic(folder: Path, files: dict[str, bytes]) -> list[Path]:
-    """Write ``{relative name: bytes}`` into ``folder``, each file replaced atomically.
-
-    All files are first written to a temporary folder inside ``folder``, then
-    moved into place with ``os.replace``, configs (``.pbtxt``,
-    ``projector_config.json``) last, so a crash leaves each file either old or
-    new and a reader never sees half a file. Other files in ``folder`` are kept.
-
-    Returns
-    -------
-    list of Path
-        The files written, in the order they were moved into place.
-
-    Raises
-    ------
-    WriteError
-        A folder that cannot be created or written (one line naming it).
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise WriteError(f"{folder}: exists and is not a folder") from None
-    except OSError as err:
-        raise WriteError(f"{folder}: cannot create the folder ({err.strerror})") from None
-    if not folder.is_dir():
-        raise WriteError(f"{folder}: exists and is not a folder")
-    order = sorted(files, key=lambda name: (name.endswith((".pbtxt", "projector_config.json")), name))
-    written = []
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=".export-tmp-", dir=folder))
-    except OSError as err:
-        raise WriteError(f"{folder}: cannot write here ({err.strerror})") from None
-    try:
-        for name in order:
-            staged = tmp / name
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            staged.write_bytes(files[name])
-            os.chmod(staged, _FILE_MODE)
-        for name in order:
-            target = folder / name
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp / name, target)
-            except OSError as err:
-                raise WriteError(f"{target}: cannot write ({err.strerror})") from None
-            written.append(target)
-    except OSError as err:
-        raise WriteError(f"{folder}: cannot write ({err.strerror})") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return written
-
-
-# ---------------------------------------------------------------- swapping folders in
-
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-_exchange_available = True  # cleared for good once the system says it cannot exchange
-UNNAMED_LEFTOVER_AGE_S = 3600
-_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-.*$")
-
-
-def _renameat2_exchange(a: Path, b: Path) -> bool:
-    """Swap the names ``a`` and ``b`` in one step; False where the system cannot (no renameat2, or a
-    file system without RENAME_EXCHANGE), so the caller falls back to two renames."""
-    global _exchange_available
-    if not _exchange_available:
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):  # not Linux, or a C library older than glibc 2.28
-        _exchange_available = False
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-        _exchange_available = False
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _sibling(target: Path, kind: str) -> str:
-    """A fresh hidden sibling name: ``.NAME.KIND-PID-TIME`` (the pid tells live leftovers from stale ones)."""
-    return f".{target.name}.{kind}-{os.getpid()}-{time.time_ns()}"
-
-
-def make_temp_dir(target: str | Path) -> Path:
-    """A new empty temporary sibling of ``target`` (``.NAME.tmp-PID-*``) to build a replacement in."""
-    target = Path(target)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
-
-
-def replace_dir_atomic(tmp_dir: Path, target: Path) -> None:
-    """Move a finished ``tmp_dir`` to ``target``, replacing any folder there.
-
-    Where the system can, the two names are exchanged in one step
-    (``renameat2`` with ``RENAME_EXCHANGE``), so ``target`` is never missing,
-    and the old folder, now under the temporary name, is removed. Elsewhere
-    the old folder is renamed aside (``.NAME.old-PID-*``) and the new one
-    renamed in; a crash between the two is repaired by ``recover_leftovers``
-    at the next load or write. The cached projections of the old folder are
-    not carried over: they describe the old vectors.
-    """
-    target = Path(target)
-    tmp_dir = Path(tmp_dir)
-    if target.exists() and not target.is_dir():
-        raise ModelFolderError(f"{target}: exists and is not a folder; not replacing it")
-    if not target.exists():
-        os.replace(tmp_dir, target)
-        return
-    if _renameat2_exchange(tmp_dir, target):
-        shutil.rmtree(tmp_dir, ignore_errors=True)  # the old folder, now under the temporary name
-        return
-    aside = target.with_name(_sibling(target, "old"))
-    os.replace(target, aside)
-    try:
-        os.replace(tmp_dir, target)
-    except BaseException:
-        os.replace(aside, target)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-def _pid_running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    except OSError:
-        return True
-    return True
-
-
 def recover_leftovers(target: str | Path) -> list[str]:
-    """Repair and tidy after writers of ``target`` that died mid-way; returns what was done.
+    """Repair and tidy after writers of the model folder ``target`` that died mid-way; returns what was done.
 
-    Only leftovers whose writer (the pid in the name) is no longer running
-    are touched, so a concurrent writer's live temporary folder is safe:
-
-    - ``target`` missing and a ``.NAME.old-*`` folder there: a crash between
-      the two renames of the fallback swap; the old folder is renamed back.
-    - any other ``.NAME.tmp-*`` and ``.NAME.old-*``: half-written folders,
-      or old ones already replaced; removed.
-
-    Errors (a read-only models folder) are ignored: tidying is best effort.
+    ``atomic.recover_leftovers``, restoring a set-aside folder only when it
+    holds a manifest (a complete model folder).
     """
-    target = Path(target)
-    parent = target.parent
-    done: list[str] = []
-    try:
-        entries = [e for e in os.scandir(parent) if e.name.startswith(f".{target.name}.")]
-    except OSError:
-        return done
-    stale = []
-    for entry in entries:
-        m = _LEFTOVER.match(entry.name)
-        if m and m["name"] == target.name:
-            if not _pid_running(int(m["pid"])):
-                stale.append((m["kind"], entry.name))
-        elif entry.name.startswith((f".{target.name}.tmp-", f".{target.name}.old-")):
-            # named without a pid (older versions): stale once nothing has touched it for an hour
-            with contextlib.suppress(OSError):
-                if time.time() - entry.stat().st_mtime > UNNAMED_LEFTOVER_AGE_S:
-                    stale.append(("old" if ".old-" in entry.name else "tmp", entry.name))
-    # the newest old folder first: it is the one the crashed swap moved aside
-    stale.sort(key=lambda item: item[1], reverse=True)
-    try:
-        if not os.path.lexists(target):
-            for kind, name in stale:
-                if kind == "old" and (parent / name / MANIFEST).is_file():
-                    os.replace(parent / name, target)
-                    done.append(f"restored {target} from {name} (a replacement was interrupted)")
-                    stale.remove((kind, name))
-                    break
-        for _, name in stale:
-            shutil.rmtree(parent / name, ignore_errors=True)
-            done.append(f"removed the leftover {parent / name}")
-    except OSError:
-        pass
-    return done
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: Path):
-    """An exclusive ``flock`` on ``folder`` (a directory): one swap at a time, no lock file left behind."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, the identity check below still catches most races
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """Which folder is at ``path`` now: (device, inode), or None when nothing is there.
-
-    A write replaces the whole folder, so a new identity means another
-    writer got there in between.
-    """
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
+    return atomic.recover_leftovers(target, marker=MANIFEST)
 
 
 def file_digest(data: bytes) -> str:
@@ -429,7 +184,7 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
             f"for {n_books} books)"
         )
     recover_leftovers(target)
-    seen = _identity(target)
+    seen = atomic.identity(target)
     tmp = make_temp_dir(target)
     try:
         np.save(tmp / "book_vectors.npy", np.ascontiguousarray(inputs.book_vectors, dtype=np.float32))
@@ -476,9 +231,8 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
             manifest["link_vectors"] = {"stored": False, "why": inputs.link_vectors_missing or "not given"}
         with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, ensure_ascii=False, indent=1)
-        os.chmod(tmp, 0o755)
-        with _folder_lock(target.parent):
-            if _identity(target) != seen:
+        with atomic.folder_lock(target.parent):
+            if atomic.identity(target) != seen:
                 raise WriteError(
                     f"{target}: another training wrote this model folder first, while this one was saving; "
                     "this result was not saved (train again with --overwrite to replace it)"
@@ -634,7 +388,7 @@ def list_model_folders(root: str | Path = "models") -> list[Path]:
     if not root.is_dir():
         return []
     for entry in os.scandir(root):  # folders a crashed replacement left aside come back first
-        m = _LEFTOVER.match(entry.name)
+        m = atomic.LEFTOVER.match(entry.name)
         if m and m["kind"] == "old" and not (root / m["name"]).exists():
             recover_leftovers(root / m["name"])
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_model_folder(p))

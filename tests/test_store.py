@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bookembed import store
+from bookembed import atomic, store
 from bookembed.errors import ModelFolderError
 from bookembed.graph import LinkGraph
 from bookembed.store import (
@@ -201,7 +201,7 @@ def test_crash_during_the_swap_restores_the_previous_folder(tmp_path, monkeypatc
             raise OSError("rename failed")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(store, "_exchange_available", False)  # the two-rename fallback
+    monkeypatch.setattr(atomic, "_exchange_available", False)  # the two-rename fallback
     monkeypatch.setattr(store.os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
         save_model_folder(target, make_inputs(seed=2))
@@ -446,11 +446,11 @@ def test_a_file_in_the_way_is_not_replaced(tmp_path):
 KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
-from bookembed import store
+from bookembed import atomic, store
 from test_store import make_inputs
 store.save_model_folder({target!r}, make_inputs(seed=1))
 if {fallback!r}:
-    store._exchange_available = False
+    atomic._exchange_available = False
     real = os.replace
     def replace(src, dst):
         real(src, dst)
@@ -458,11 +458,11 @@ if {fallback!r}:
             os.kill(os.getpid(), signal.SIGKILL)
     store.os.replace = replace
 else:
-    real = store._renameat2_exchange
+    real = atomic._renameat2_exchange
     def exchange(a, b):
         done = real(a, b)
         os.kill(os.getpid(), signal.SIGKILL)  # swapped, the old folder not yet removed
-    store._renameat2_exchange = exchange
+    atomic._renameat2_exchange = exchange
 store.save_model_folder({target!r}, make_inputs(seed=2))
 print("not killed")
 """
