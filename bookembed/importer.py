@@ -240,7 +240,7 @@ def read_link_order(path: str | Path, vocab: NotebookVocabulary) -> list[str]:
 
 
 def _layer_weights_keras(path: Path) -> tuple[dict[str, np.ndarray], object]:
-    from bookembed.training import quiet_tensorflow
+    from bookembed.kerasmodel import quiet_tensorflow
 
     quiet_tensorflow()
     import keras

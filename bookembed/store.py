@@ -346,7 +346,7 @@ class ModelFolder(LinkGraph):
         file = self.path / "model.keras"
         if not file.exists():
             raise ModelFolderError(f"{self.path}: no model.keras in this folder")
-        from bookembed.training import quiet_tensorflow
+        from bookembed.kerasmodel import quiet_tensorflow
 
         checksums = self.manifest.get("checksums")
         if isinstance(checksums, dict):

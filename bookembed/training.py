@@ -1,4 +1,4 @@
-"""The two-embedding Keras model and its trainer.
+"""The trainer of the two-embedding model (the Keras model itself is in ``kerasmodel``).
 
 The model is the seed project's: inputs ``book`` and ``link``, embedding layers
 ``book_embedding`` and ``link_embedding``, their cosine similarity
@@ -25,7 +25,7 @@ Both draw negatives by ``sampling.NonPairSampler``'s rule (the one evaluation
 uses: Adam through the sampler, SGD from its tables inside the kernel) and
 compute the loss's gradient in closed form (``loss_and_gradients``, checked against Keras autodiff in the tests). The
 trained weights go into the Keras model (``TrainResult.model``, built on first
-use by ``keras_model``), which the model folder saves.
+use by ``kerasmodel.keras_model``), which the model folder saves.
 
 TensorFlow is imported inside the functions, so importing this module is cheap.
 """
@@ -42,9 +42,9 @@ from typing import Callable
 import numpy as np
 
 from bookembed.errors import BookembedError
+from bookembed.kerasmodel import TASKS, build_model, keras_model, quiet_tensorflow  # noqa: F401  (re-exported)
 from bookembed.sampling import NonPairSampler, split_heldout
 
-TASKS = ("regression", "classification")
 DEFAULT_LR = {"adam": 0.01, "sgd": 0.05}
 PARALLEL_MIN_PAIRS = 200_000
 """Below this many training pairs the default trainer runs on one thread: small
@@ -223,86 +223,6 @@ def initial_weights(n_books: int, n_links: int, dim: int, seed: int) -> tuple[np
     link = rng.uniform(-INIT_LIMIT, INIT_LIMIT, (n_links, dim)).astype(np.float32)
     head = np.array([rng.uniform(-math.sqrt(3.0), math.sqrt(3.0)), 0.0])
     return book, link, head
-
-
-def keras_model(book_vectors: np.ndarray, link_vectors: np.ndarray, task: str = "regression",
-                head=(0.0, 0.0)):
-    """``build_model`` (uncompiled) holding these weights.
-
-    Parameters
-    ----------
-    book_vectors : ndarray, shape (n_books, dim)
-    link_vectors : ndarray, shape (n_links, dim)
-    task : {"regression", "classification"}
-    head : (float, float)
-        The classification head's kernel and bias.
-
-    Returns
-    -------
-    keras.Model
-    """
-    book_vectors = np.asarray(book_vectors, dtype=np.float32)
-    link_vectors = np.asarray(link_vectors, dtype=np.float32)
-    model = build_model(book_vectors.shape[0], link_vectors.shape[0], book_vectors.shape[1], task, compile=False)
-    model.get_layer("book_embedding").set_weights([book_vectors])
-    model.get_layer("link_embedding").set_weights([link_vectors])
-    if task == "classification":
-        model.get_layer("output").set_weights([np.array([[head[0]]], np.float32), np.array([head[1]], np.float32)])
-    return model
-
-
-def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter before it is first imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # oneDNN speeds up dense matrix kernels, which this model does not use (gathers,
-    # scatters, row-wise sums); turning it off also silences its start-up notice.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-
-def build_model(n_books: int, n_links: int, dim: int = 50, task: str = "regression", compile: bool = True):
-    """The seed project's model, with explicit sizes.
-
-    Parameters
-    ----------
-    n_books, n_links : int
-        Rows of the ``book_embedding`` and ``link_embedding`` layers.
-    dim : int
-        Vector length.
-    task : {"regression", "classification"}
-        Regression outputs the cosine similarity, shape (batch, 1);
-        classification adds ``Dense(1, sigmoid)``.
-
-    compile : bool
-        Compile with Adam and MSE or binary cross-entropy, as the seed did, so
-        ``model.fit`` works. ``train`` uses its own sparse optimizer and leaves
-        the model uncompiled, so the saved file carries no optimizer state.
-
-    Returns
-    -------
-    keras.Model
-        Inputs ``book`` and ``link`` (int32, shape (batch,)).
-    """
-    if task not in TASKS:
-        raise BookembedError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    quiet_tensorflow()
-    import keras
-
-    book = keras.Input(shape=(), dtype="int32", name="book")
-    link = keras.Input(shape=(), dtype="int32", name="link")
-    book_vec = keras.layers.Embedding(n_books, dim, name="book_embedding")(book)
-    link_vec = keras.layers.Embedding(n_links, dim, name="link_embedding")(link)
-    merged = keras.layers.Dot(axes=1, normalize=True, name="dot_product")([book_vec, link_vec])
-    if task == "classification":
-        out = keras.layers.Dense(1, activation="sigmoid", name="output")(merged)
-        loss = "binary_crossentropy"
-    else:
-        out = merged
-        loss = "mse"
-    model = keras.Model(inputs=[book, link], outputs=out, name="book_link_embedding")
-    if compile:
-        model.compile(optimizer="adam", loss=loss)
-    return model
 
 
 def negative_weights(train_links: np.ndarray, n_links: int, power: float) -> np.ndarray | None:
