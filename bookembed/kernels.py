@@ -1,4 +1,4 @@
-"""Compiled inner loops (numba): SGD training, and choosing each row's top k; imported only when needed.
+"""Compiled inner loops (numba) of training and its sampler; imported only when needed.
 
 Training is per-example SGD, word2vec's way: ``sgd_positions`` walks an
 epoch's shuffled training pairs, follows each positive with its negatives,
@@ -28,7 +28,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from bookembed.sampling import HASH_B, HASH_L
+from bookembed.pairhash import HASH_B, HASH_L
 
 PREFETCH_AHEAD = 8
 """Examples ahead whose two rows the SGD loop asks the CPU to fetch (``_prefetch``). A row is a
@@ -239,7 +239,7 @@ def alias_table(weights):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _pair_bit(mask, b, l):  # pragma: no cover - compiled
-    """The bit (b, l) hashes onto in the pair bitmap (``sampling.HASH_B``, ``HASH_L``)."""
+    """The bit (b, l) hashes onto in the pair bitmap (``pairhash.HASH_B``, ``HASH_L``)."""
     return (np.int64(b) * np.int64(HASH_B) + np.int64(l) * np.int64(HASH_L)) & mask
 
 
@@ -445,45 +445,6 @@ def draw_positions(order, lo, hi, negatives, key, pair_books, pair_links, n_book
     _draw_block(lo, hi - lo, per, order, pair_books, pair_links, key, n_books, n_links, alias, words, log_bits,
                 books, links, positive, 0, np.empty(n, np.uint64), np.empty(n, np.int64))
     return books, links, positive
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def top_k_select(sims, k):  # pragma: no cover - compiled
-    """Each row's ``k`` largest entries, largest first, ties by column: (columns int64, values float32).
-
-    One pass over a row with a small sorted buffer, rows in parallel: about
-    one comparison per entry, where a partition touches each several times.
-
-    Parameters
-    ----------
-    sims : ndarray, float32, shape (m, n)
-        Entries of -inf are never chosen unless a row has fewer than ``k`` others.
-    k : int
-        ``1 <= k <= n``.
-    """
-    m, n = sims.shape
-    cols = np.empty((m, k), dtype=np.int64)
-    vals = np.empty((m, k), dtype=np.float32)
-    for r in numba.prange(m):
-        best_v = np.full(k, -np.inf, dtype=np.float32)
-        best_c = np.full(k, n, dtype=np.int64)
-        filled = 0
-        for j in range(n):
-            v = sims[r, j]
-            if filled == k and not v > best_v[k - 1]:
-                continue  # ties keep the lower column, seen first
-            pos = min(filled, k - 1)
-            while pos > 0 and v > best_v[pos - 1]:
-                best_v[pos] = best_v[pos - 1]
-                best_c[pos] = best_c[pos - 1]
-                pos -= 1
-            best_v[pos] = v
-            best_c[pos] = j
-            if filled < k:
-                filled += 1
-        cols[r] = best_c
-        vals[r] = best_v
-    return cols, vals
 
 
 @numba.njit(cache=True, nogil=True)

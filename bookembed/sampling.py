@@ -20,9 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from bookembed.errors import BookembedError
-
-HASH_B, HASH_L = 2654435761, 40503
-"""The pair hash: ``(book * HASH_B + link * HASH_L) mod 2**log_bits``, here and in ``kernels.hashed_pair_hits``."""
+from bookembed.pairhash import HASH_B, HASH_L  # the pair hash, here and in the kernels
 
 
 def split_heldout(

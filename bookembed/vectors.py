@@ -114,12 +114,12 @@ def _top_k_block(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column ids and values of each row's ``k`` largest entries, largest first (ties by column).
 
     Small k goes through a compiled one-pass selection on every core
-    (``kernels.top_k_select``); otherwise ``np.partition`` on values (several
+    (``topk.top_k_select``); otherwise ``np.partition`` on values (several
     times faster than ``np.argpartition``) finds the k-th largest value first
     and the few entries at or above it are sorted.
     """
     if k <= SELECT_MAX_K and sims.shape[1] >= SELECT_MIN_COLUMNS:
-        from bookembed.kernels import top_k_select
+        from bookembed.topk import top_k_select
 
         return top_k_select(np.ascontiguousarray(sims, dtype=np.float32), k)
     n_rows, n = sims.shape
