@@ -147,9 +147,9 @@ def vectors_checksum(model) -> str:
     value = getattr(model, "vectors_checksum", None)
     if isinstance(value, str):
         return value
-    from bookembed import projection
+    from bookembed.store import vectors_sha1
 
-    return projection.vectors_checksum(model)
+    return vectors_sha1(model.book_vectors)
 
 
 def default_n_clusters(n_books: int) -> int:

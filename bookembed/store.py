@@ -95,6 +95,11 @@ def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def vectors_sha1(vectors: np.ndarray) -> str:
+    """SHA-1 of the bytes of ``vectors`` as contiguous float32: the key that ties a cache to its vectors."""
+    return hashlib.sha1(np.ascontiguousarray(vectors, dtype=np.float32).tobytes()).hexdigest()
+
+
 def _checksums(folder: Path) -> dict[str, dict]:
     """``{relative path: {"sha256", "bytes"}}`` for every file under ``folder``, the manifest aside."""
     out = {}
@@ -313,13 +318,12 @@ class ModelFolder(LinkGraph):
     @cached_property
     def vectors_checksum(self) -> str:
         """SHA-1 of the book vectors' bytes: ties cached projections and indexes to these vectors."""
-        data = np.ascontiguousarray(self.book_vectors, dtype=np.float32)
-        return hashlib.sha1(data.tobytes()).hexdigest()
+        return vectors_sha1(self.book_vectors)
 
     @cached_property
     def link_vectors_checksum(self) -> str:
         """SHA-1 of the link vectors' bytes: ties the link index to these vectors."""
-        return hashlib.sha1(np.ascontiguousarray(self.link_vectors, dtype=np.float32).tobytes()).hexdigest()
+        return vectors_sha1(self.link_vectors)
 
     def ann_index(self, kind: str = "book"):
         """The approximate index of the book (or link) vectors, when the model is large enough to use one
