@@ -27,6 +27,7 @@ import pandas as pd
 from bookembed.errors import CorpusError
 from bookembed.graph import LinkGraph, unique_keys
 from bookembed.metadata import METADATA_FIELDS, book_metadata, clean_text, parse_pages, parse_year, primary_genre
+from bookembed.settings import problems as check_settings, setting
 
 DEMO = "demo"
 DEMO_PATH = Path(__file__).resolve().parent / "data" / "classics.ndjson"
@@ -38,39 +39,36 @@ MAX_REPORTED = 20  # bad lines / duplicates listed by name; the rest are counted
 class CleaningConfig:
     """How records become pairs; the defaults are the seed project's rules.
 
-    Attributes
-    ----------
-    drop_title_substrings : tuple of str
-        Records whose title contains one of these are dropped.
-    lowercase_links : bool
-        Compare and store links lowercased.
-    remove_links : tuple of str
-        Links dropped outright (compared lowercased).
-    min_link_count : int
-        Keep links found in at least this many books (counted once per book).
-    min_book_links : int
-        Keep books with at least this many kept links; a book with none would
-        get an untrained, meaningless vector.
+    Each field declares its help text and bounds next to its default
+    (``bookembed.settings``); those with a flag are offered by ``bookembed
+    train`` and the Train page, and ``__post_init__`` checks them all.
     """
 
-    drop_title_substrings: tuple[str, ...] = ("Wikipedia:",)
-    lowercase_links: bool = True
-    remove_links: tuple[str, ...] = (
-        "hardcover",
-        "paperback",
-        "hardback",
-        "e-book",
-        "wikipedia:wikiproject books",
-        "wikipedia:wikiproject novels",
+    drop_title_substrings: tuple[str, ...] = setting(
+        ("Wikipedia:",), "Records whose title contains one of these are dropped.")
+    lowercase_links: bool = setting(True, "Compare and store links lowercased.")
+    remove_links: tuple[str, ...] = setting(
+        (
+            "hardcover",
+            "paperback",
+            "hardback",
+            "e-book",
+            "wikipedia:wikiproject books",
+            "wikipedia:wikiproject novels",
+        ),
+        "Links dropped outright (compared lowercased).",
     )
-    min_link_count: int = 4
-    min_book_links: int = 1
+    min_link_count: int = setting(4, "Keep links found in at least this many books (counted once per book).",
+                                  flag="--min-link-count", label="Keep links in at least … books", min=1)
+    min_book_links: int = setting(1, "Keep books with at least this many kept links; a book with none would get "
+                                  "an untrained, meaningless vector.",
+                                  flag="--min-book-links", label="Keep books with at least … links", min=1,
+                                  advanced=True)
 
     def __post_init__(self) -> None:
-        if self.min_link_count < 1:
-            raise CorpusError(f"min_link_count must be at least 1, got {self.min_link_count}")
-        if self.min_book_links < 1:
-            raise CorpusError(f"min_book_links must be at least 1, got {self.min_book_links}")
+        problems = check_settings(self)
+        if problems:
+            raise CorpusError("; ".join(problems))
 
 
 @dataclass(frozen=True)

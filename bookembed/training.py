@@ -44,6 +44,7 @@ import numpy as np
 from bookembed.errors import BookembedError
 from bookembed.kerasmodel import TASKS, build_model, keras_model, quiet_tensorflow  # noqa: F401  (re-exported)
 from bookembed.sampling import NonPairSampler, split_heldout
+from bookembed.settings import problems as check_settings, setting
 
 DEFAULT_LR = {"adam": 0.01, "sgd": 0.05}
 PARALLEL_MIN_PAIRS = 200_000
@@ -64,88 +65,71 @@ def available_cores() -> int:
 class TrainConfig:
     """Training settings; written into the model folder's manifest.
 
-    Attributes
-    ----------
-    dim : int
-        Length of each vector.
-    epochs : int
-        Passes over the training pairs. 30 (the seed trained 15): on p15 it
-        raised Hits@10 from 0.467 to 0.478 and genre purity@10 from 0.479 to
-        0.485 (means of 3 seeds, with the negatives below).
-    batch_size : int or None
-        True pairs per step; each step also draws ``negative_ratio`` times as
-        many random non-pairs. None picks ``auto_batch_size(n_pairs)``.
-    negative_ratio : int
-        Negatives per positive.
-    negative_power : float
-        Negatives' links are drawn in proportion to (books linking to them in
-        training) ** ``negative_power``, as word2vec draws its negatives; 0
-        draws them uniformly, as the seed did. Uniform negatives are mostly
-        rare links, so the model learned little more than popularity.
-    negative_target : float
-        The cosine a non-pair is trained towards in regression: 0 (unrelated)
-        or the seed's -1 (opposite): in 50 dimensions a book cannot point away
-        from every link it lacks. Together with ``negative_power`` 0.75 this
-        raised p15's held-out Hits@10 from 0.363 to 0.467 and genre
-        purity@10 from 0.422 to 0.479 (``benchmarks/bench_quality.py``).
-        Classification always labels non-pairs 0.
-    task : {"regression", "classification"}
-        MSE against +1/-1 on the cosine, or BCE through ``Dense(1, sigmoid)``.
-    optimizer : {"sgd", "adam"}
-        Per-example SGD in a compiled loop (``kernels``), or lazy Adam in
-        TensorFlow (moments kept per row, updated only for the rows a step
-        touches).
-    learning_rate : float or None
-        Step size; None gives the optimizer's default (``DEFAULT_LR``).
-    heldout_share : float
-        Share of true pairs kept out of training to measure link-prediction AUC.
-    seed : int
-        Seeds the initial vectors, the held-out split, shuffling and negatives.
-    threads : int or None
-        Threads for the SGD kernel. None: every available core once the
-        corpus has ``PARALLEL_MIN_PAIRS`` training pairs, else one. Results
-        are bit-identical for a seed only with one thread.
+    Each field declares its help text, bounds and command-line flag next to its
+    default (``bookembed.settings``); ``bookembed train``'s flags and the Train
+    page's widgets are made from them, and ``__post_init__`` checks them. Why
+    some defaults are what they are:
+
+    * ``epochs`` 30 (the seed trained 15): on p15 it raised Hits@10 from 0.467
+      to 0.478 and genre purity@10 from 0.479 to 0.485 (means of 3 seeds, with
+      the negatives below).
+    * ``negative_power`` 0.75: negatives' links are drawn in proportion to
+      (books linking to them in training) ** ``negative_power``, as word2vec
+      draws its negatives; 0 draws them uniformly, as the seed did. Uniform
+      negatives are mostly rare links, so the model learned little more than
+      popularity.
+    * ``negative_target`` 0 (unrelated) rather than the seed's -1 (opposite):
+      in 50 dimensions a book cannot point away from every link it lacks.
+      Together with ``negative_power`` 0.75 this raised p15's held-out Hits@10
+      from 0.363 to 0.467 and genre purity@10 from 0.422 to 0.479
+      (``benchmarks/bench_quality.py``).
+    * ``threads`` None: every available core once the corpus has
+      ``PARALLEL_MIN_PAIRS`` training pairs, else one. Results are
+      bit-identical for a seed only with one thread.
+
+    ``learning_rate`` None becomes the optimizer's default (``DEFAULT_LR``).
     """
 
-    dim: int = 50
-    epochs: int = 30
-    batch_size: int | None = None
-    negative_ratio: int = 2
-    negative_power: float = 0.75
-    negative_target: float = 0.0
-    task: str = "regression"
-    optimizer: str = "sgd"
-    learning_rate: float | None = None
-    heldout_share: float = 0.05
-    seed: int = 42
-    threads: int | None = None
+    dim: int = setting(50, "Length of each vector, for books and links alike.",
+                       flag="--dim", label="Vector length", min=1, max=1024)
+    epochs: int = setting(30, "Passes over the training pairs.", flag="--epochs", label="Epochs", min=1, max=1000)
+    batch_size: int | None = setting(
+        None, "True pairs per step; each step also draws negative-ratio times as many random non-pairs. "
+        "Automatic: about 1% of the pairs, a power of two from 256 to 8,192.",
+        flag="--batch-size", label="Batch size", min=1, max=1_048_576, step=128, none="automatic")
+    negative_ratio: int = setting(2, "Random non-pairs drawn for each true pair.", flag="--negative-ratio",
+                                  label="Negatives per positive", min=0, max=50)
+    negative_power: float = setting(
+        0.75, "Draw negative links in proportion to their frequency to this power "
+        "(0: uniform, the seed's; 0.75: word2vec's).",
+        flag="--negative-power", label="Negative sampling power", min=0.0, max=2.0, step=0.05, advanced=True)
+    negative_target: float = setting(
+        0.0, "Cosine a non-pair is trained towards in regression: 0 (unrelated) or the seed's -1 (opposite). "
+        "Classification always labels non-pairs 0.",
+        flag="--negative-target", label="Non-pair target cosine", min=-1.0, below=1.0, step=0.1, advanced=True)
+    task: str = setting("regression", "regression: the cosine against the pair's target (MSE); "
+                        "classification: a sigmoid on the cosine, with binary cross-entropy.",
+                        flag="--task", label="Task", choices=TASKS)
+    optimizer: str = setting("sgd", "Per-example SGD in a compiled loop, or lazy (row-wise) Adam in TensorFlow.",
+                             flag="--optimizer", label="Optimizer", choices=tuple(DEFAULT_LR))
+    learning_rate: float | None = setting(
+        None, "Step size. The optimizer's default: " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()) + ".",
+        flag="--learning-rate", label="Learning rate", above=0.0, max=10.0, step=0.001, format="%.4f",
+        none="optimizer's default")
+    heldout_share: float = setting(0.05, "Share of true pairs kept out of training to measure link prediction "
+                                   "(AUC, Hits@10).", flag="--heldout-share", label="Held-out share (for AUC)",
+                                   min=0.0, below=0.5, step=0.01)
+    seed: int = setting(42, "Seeds the initial vectors, the held-out split, shuffling and negatives.",
+                        flag="--seed", label="Seed", min=0, max=2**32 - 1)
+    threads: int | None = setting(
+        None, f"Threads for SGD, at most the cores available. Automatic: every core once there are "
+        f"{PARALLEL_MIN_PAIRS:,} training pairs, else 1; only 1 thread gives bit-identical vectors for a seed.",
+        flag="--threads", label="Threads", min=1, none="automatic", advanced=True)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.dim < 1:
-            problems.append(f"dim must be at least 1, got {self.dim}")
-        if self.epochs < 1:
-            problems.append(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size is not None and self.batch_size < 1:
-            problems.append(f"batch_size must be at least 1, got {self.batch_size}")
-        if self.optimizer not in DEFAULT_LR:
-            problems.append(f"optimizer must be one of {', '.join(DEFAULT_LR)}, got {self.optimizer!r}")
-        if self.negative_ratio < 0:
-            problems.append(f"negative_ratio must be 0 or more, got {self.negative_ratio}")
-        if not (0 <= self.negative_power <= 2):
-            problems.append(f"negative_power must be in [0, 2], got {self.negative_power}")
-        if not (-1 <= self.negative_target < 1):
-            problems.append(f"negative_target must be in [-1, 1), got {self.negative_target}")
-        if self.task not in TASKS:
-            problems.append(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        problems = check_settings(self)
         if self.learning_rate is None and self.optimizer in DEFAULT_LR:
             object.__setattr__(self, "learning_rate", DEFAULT_LR[self.optimizer])
-        if self.learning_rate is not None and not (self.learning_rate > 0):
-            problems.append(f"learning_rate must be positive, got {self.learning_rate}")
-        if not (0 <= self.heldout_share < 0.5):
-            problems.append(f"heldout_share must be in [0, 0.5), got {self.heldout_share}")
-        if self.threads is not None and self.threads < 1:
-            problems.append(f"threads must be at least 1, got {self.threads}")
         if problems:
             raise BookembedError("; ".join(problems))
 
