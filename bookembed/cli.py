@@ -39,24 +39,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bookembed.corpus import CleaningConfig
     from bookembed.evaluate import summary
     from bookembed.pipeline import train_model_folder
+    from bookembed.settings import config_from_args
     from bookembed.stages import StatusLine, format_rate
     from bookembed.training import TrainConfig
 
-    config = TrainConfig(
-        dim=args.dim,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        negative_ratio=args.negative_ratio,
-        negative_power=args.negative_power,
-        negative_target=args.negative_target,
-        task=args.task,
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        heldout_share=args.heldout_share,
-        seed=args.seed,
-        threads=args.threads,
-    )
-    cleaning = CleaningConfig(min_link_count=args.min_link_count)
+    config = config_from_args(args, TrainConfig)
+    cleaning = config_from_args(args, CleaningConfig)
     out = Path(args.out) if args.out else _default_out(args.data)
     status = StatusLine(sys.stderr) if not args.quiet else None
 
@@ -473,11 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookembed import __version__
 
     from bookembed.corpus import CleaningConfig
-    from bookembed.training import DEFAULT_LR, PARALLEL_MIN_PAIRS, TASKS, TrainConfig
+    from bookembed.settings import add_arguments
+    from bookembed.training import TrainConfig
 
-    # Defaults come from the config types themselves (TrainConfig fills in the
-    # learning rate, so that one stays None here: "the optimizer's default").
-    TRAIN, CLEANING = TrainConfig(), CleaningConfig()
     parser = argparse.ArgumentParser(prog="bookembed", description="Learn and explore book embeddings.")
     parser.add_argument("--version", action="version", version=f"bookembed {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -486,29 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="'demo', a Wikipedia-books NDJSON(.gz) file, or a pairs CSV/Parquet")
     p.add_argument("--out", help="model folder to write (default models/<data name>, models/demo for demo)")
     p.add_argument("--metadata", help="metadata CSV/Parquet keyed by item, for a pairs table")
-    p.add_argument("--epochs", type=int, default=TRAIN.epochs)
-    p.add_argument("--dim", type=int, default=TRAIN.dim)
-    p.add_argument("--negative-ratio", type=int, default=TRAIN.negative_ratio)
-    p.add_argument("--negative-power", type=float, default=TRAIN.negative_power,
-                   help="draw negative links in proportion to their frequency to this power (0: uniform, the seed's)")
-    p.add_argument("--negative-target", type=float, default=TRAIN.negative_target,
-                   help="cosine a non-pair is trained towards (the seed's -1, or 0)")
     p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=None,
                    help="fit SVD and ALS beside the model (default: up to 20,000 books; about a minute and a half "
                         "at 37,000 books on 2 cores; later: evaluate --baselines --write)")
-    p.add_argument("--batch-size", type=int, default=TRAIN.batch_size,
-                   help="positives per step (default: about 1%% of the pairs, 256-8192)")
-    p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default=TRAIN.optimizer,
-                   help="per-example SGD (compiled), or lazy (row-wise) Adam")
-    p.add_argument("--learning-rate", type=float, default=None,
-                   help="default " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()))
-    p.add_argument("--heldout-share", type=float, default=TRAIN.heldout_share)
-    p.add_argument("--task", choices=TASKS, default=TRAIN.task)
-    p.add_argument("--min-link-count", type=int, default=CLEANING.min_link_count)
-    p.add_argument("--seed", type=int, default=TRAIN.seed)
-    p.add_argument("--threads", type=int, default=TRAIN.threads,
-                   help=f"threads for SGD (default: every core once there are {PARALLEL_MIN_PAIRS:,} pairs, else 1; "
-                        "only 1 thread gives bit-identical vectors for a seed)")
+    # one flag per setting, made from the fields' declared help, bounds and defaults (bookembed.settings)
+    add_arguments(p, TrainConfig)
+    add_arguments(p, CleaningConfig)
     p.add_argument("--overwrite", action="store_true", help="replace a trained model already in --out")
     p.add_argument("--skip-bad-lines", action="store_true", help="skip malformed records (reported) instead of failing")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
