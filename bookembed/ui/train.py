@@ -7,10 +7,12 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from bookembed.errors import BookembedError
+from bookembed.settings import Setting, from_values, offered
 from bookembed.store import is_model_folder
 from bookembed.ui.jobs import Job, get_job, session_id, start_job, watch_job
 from bookembed.ui.model import models_root, select_model
@@ -153,11 +155,54 @@ def training_result_banner() -> None:
         st.caption(escape_markdown(line))
 
 
+SETTING_KEY = "train_"  # a setting's widget key: this and the field's name
+
+
+def setting_widget(s: Setting, where: Any = None, key: str | None = None) -> Any:
+    """One widget for one declared setting (``bookembed.settings``): its label, help, default and bounds.
+
+    A number box for numbers (emptied, it means the default; for a setting whose default is None it starts empty,
+    showing what None means), a select box for choices, a checkbox for a flag. Returns the widget's value.
+    """
+    where = st if where is None else where
+    key = key or SETTING_KEY + s.name
+    if s.widget == "checkbox":
+        return where.checkbox(s.label, value=bool(s.default), help=s.help, key=key)
+    if s.widget == "select":
+        options = list(s.choices or ())
+        return where.selectbox(s.label, options, index=options.index(s.default), help=s.help, key=key)
+
+    def typed(x):  # Streamlit wants a number box's bounds, value and step all int or all float
+        return None if x is None else s.type(x)
+
+    return where.number_input(s.label, min_value=typed(s.low), max_value=typed(s.high), value=typed(s.default),
+                              step=typed(s.step if s.step is not None else (1 if s.type is int else None)),
+                              format=s.format, placeholder=s.none, help=s.help, key=key)
+
+
+def settings_widgets(classes: tuple[type, ...], columns: int = 4) -> dict[type, dict[str, Any]]:
+    """A widget for every setting the CLI offers of each config class, in rows of ``columns``; advanced ones in
+    an expander. Returns ``{class: {field name: value}}`` for ``settings.from_values``."""
+    values: dict[type, dict[str, Any]] = {cls: {} for cls in classes}
+    chosen = [(cls, s) for cls in classes for s in offered(cls)]
+
+    def grid(items) -> None:
+        for start in range(0, len(items), columns):
+            for column, (cls, s) in zip(st.columns(columns), items[start:start + columns]):
+                values[cls][s.name] = setting_widget(s, column)
+
+    grid([item for item in chosen if not item[1].advanced])
+    advanced = [item for item in chosen if item[1].advanced]
+    if advanced:
+        with st.expander("Advanced settings"):
+            grid(advanced)
+    return values
+
+
 def _training_form(default_name: str, heading: bool = True, replace: bool = False) -> None:
     from bookembed.corpus import DEMO_PATH, CleaningConfig
-    from bookembed.training import DEFAULT_LR, TASKS, TrainConfig
+    from bookembed.training import TrainConfig
 
-    defaults = TrainConfig()
     with st.form("train_form"):
         if heading:
             st.subheader("Train a model")
@@ -179,27 +224,11 @@ def _training_form(default_name: str, heading: bool = True, replace: bool = Fals
         )
         metadata = st.file_uploader("Metadata table for a pairs table (optional, keyed by item)",
                                     type=["csv", "tsv", "parquet", "pq"])
+        values = settings_widgets((TrainConfig, CleaningConfig))
         c = st.columns(4)
-        dim = c[0].number_input("Vector length", 2, 512, defaults.dim, step=1)
-        epochs = c[1].number_input("Epochs", 1, 500, defaults.epochs, step=1)
-        batch = c[2].number_input("Batch size", 1, 65536, defaults.batch_size, step=128, placeholder="automatic",
-                                  help="True pairs per step; empty picks a size from the number of pairs.")
-        negatives = c[3].number_input("Negatives per positive", 0, 20, defaults.negative_ratio, step=1)
-        c = st.columns(4)
-        optimizer = c[0].selectbox("Optimizer", list(DEFAULT_LR), index=list(DEFAULT_LR).index(defaults.optimizer))
-        rate = c[1].number_input("Learning rate", 0.0001, 10.0, None, step=0.001, format="%.4f",
-                                 placeholder="optimizer's default",
-                                 help="Empty: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()))
-        task = c[2].selectbox("Task", TASKS, index=TASKS.index(defaults.task),
-                              help="regression: cosine against ±1 (MSE); classification: sigmoid and cross-entropy")
-        heldout = c[3].number_input("Held-out share (for AUC)", 0.0, 0.45, defaults.heldout_share, step=0.01)
-        c = st.columns(4)
-        seed = c[0].number_input("Seed", 0, 2**31 - 1, defaults.seed, step=1)
-        min_links = c[1].number_input("Keep links in at least … books", 1, 1000, CleaningConfig().min_link_count,
-                                      step=1)
-        skip_bad = c[2].checkbox("Skip malformed lines", value=False,
+        skip_bad = c[0].checkbox("Skip malformed lines", value=False,
                                  help="Skip (and report) bad NDJSON lines instead of stopping at the first one.")
-        overwrite = c[3].checkbox("Replace an existing model", value=replace)
+        overwrite = c[1].checkbox("Replace an existing model", value=replace)
         submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
     if not submitted:
         return
@@ -208,16 +237,8 @@ def _training_form(default_name: str, heading: bool = True, replace: bool = Fals
     if out is None:
         return
     try:
-        def value(x, default):  # an emptied number box means "the default"
-            return default if x is None else x
-
-        config = TrainConfig(
-            dim=int(value(dim, defaults.dim)), epochs=int(value(epochs, defaults.epochs)),
-            batch_size=None if batch is None else int(batch),
-            negative_ratio=int(value(negatives, defaults.negative_ratio)), task=task or defaults.task,
-            optimizer=optimizer or defaults.optimizer, learning_rate=None if rate is None else float(rate),
-            heldout_share=float(value(heldout, defaults.heldout_share)), seed=int(value(seed, defaults.seed)))
-        cleaning = CleaningConfig(min_link_count=int(value(min_links, CleaningConfig().min_link_count)))
+        config = from_values(TrainConfig, values[TrainConfig])
+        cleaning = from_values(CleaningConfig, values[CleaningConfig])
     except BookembedError as err:
         show_error("Check the settings:", err)
         return
