@@ -53,8 +53,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(models_dir: Path | None, log_path: Path):
-    """`streamlit run app.py` on a free port; yields its URL; always stopped afterwards."""
+def streamlit_server(models_dir: Path | None, log_path: Path, cwd: Path = ROOT):
+    """`streamlit run app.py` (in ``cwd``) on a free port; yields its URL; always stopped afterwards."""
     port = free_port()
     env = dict(os.environ)
     if models_dir is None:
@@ -64,7 +64,7 @@ def streamlit_server(models_dir: Path | None, log_path: Path):
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
