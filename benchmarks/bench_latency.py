@@ -13,7 +13,10 @@ exit, under ``/usr/bin/time -v`` for its peak memory:
   model with its maps removed, so the map is computed, for UMAP, t-SNE and
   PCA in 2-D and 3-D. Compiled code is in its on-disk cache, as for a user who
   has run bookembed once (the first run after installing is timed apart, as
-  ``... first run``, with an empty cache).
+  ``... first run``, with an empty cache);
+* with ``--big``, ``project 37k, umap 2-D``: the same command on a model of the
+  full dataset's size (37,020 real titles, clustered vectors; built once under
+  ``benchmarks/out/`` by ``bench_app.make_big_model``).
 
 Figures are medians over ``--repeat`` runs, written to
 ``benchmarks/results/latency.json`` with the number of hogs beside them.
@@ -54,9 +57,10 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     return seconds, (int(peak.group(1)) / 1024 if peak else float("nan"))
 
 
-def cases(work: Path, first_run_cache: Path) -> list[tuple[str, list[str], dict | None, callable]]:
+def cases(work: Path, first_run_cache: Path, big: bool = False) -> list[tuple[str, list[str], dict | None, callable]]:
     """(name, command, environment, preparation) for every case."""
     demo = work / "demo"
+    big_copy = work / "big"
 
     def fresh_demo() -> None:
         shutil.rmtree(demo, ignore_errors=True)
@@ -83,6 +87,17 @@ def cases(work: Path, first_run_cache: Path) -> list[tuple[str, list[str], dict 
         out.append((f"project demo, {method} 2-D, first run",
                     [*BOOKEMBED, "project", "--model", str(demo), "--method", method, "--dims", "2", "-q"],
                     cold_env, empty_cache))
+    if big:
+        from bench_app import OUT, big_model
+
+        source = big_model(OUT / "models")
+
+        def fresh_big() -> None:
+            shutil.rmtree(big_copy, ignore_errors=True)
+            shutil.copytree(source, big_copy, ignore=shutil.ignore_patterns("projections", "clusters", "index"))
+
+        out.append(("project 37k, umap 2-D", [*BOOKEMBED, "project", "--model", str(big_copy), "--method", "umap",
+                                              "--dims", "2", "-q"], None, fresh_big))
     return out
 
 
@@ -90,13 +105,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
+    parser.add_argument("--big", action="store_true", help="also time a UMAP map of a 37,020-book model")
     add_hogs_option(parser)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     rows = []
     try:
-        todo = [c for c in cases(work, work / "cache") if args.only in c[0]]
+        todo = [c for c in cases(work, work / "cache", args.big) if args.only in c[0]]
         for _, cmd, env, prepare in todo:  # warm the on-disk caches once, as a user's earlier run would
             if env is None:
                 prepare()
