@@ -27,22 +27,23 @@ Cost as the number of books n grows (dim d, k clusters, P pairs):
   centre is nearest (so only sampled books can be noise).
 - Labels: one sparse product, O(P + k * n_links).
 
-Labels are cached in the model folder (``clusters/<key>.json``), keyed by the
-vectors' checksum, and written atomically.
+Labels are cached in the model folder (``clusters/<key>.json``, the labels in
+the sidecar itself) through its one cache protocol (``ModelFolder.cached``):
+keyed by the vectors' checksum, written atomically, stale entries ignored.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from bookembed.derived import Entry, Unusable
 from bookembed.errors import BookembedError
 
 CLUSTERS = "clusters"
+"""The kind of derived file (``store.DERIVED``) cluster labels are kept as."""
 METHODS = ("kmeans", "hdbscan")
 MAX_CLUSTERS = 50
 HDBSCAN_MAX_BOOKS = 10_000
@@ -361,15 +362,16 @@ def cache_key(method: str, params: dict) -> str:
     return f"hdbscan-m{params['min_cluster_size']}-s{params.get('seed', 0)}"
 
 
-def _load_cached(model, path: Path, checksum: str) -> tuple[np.ndarray, dict] | None:
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+def _load_labels(model):
+    """Reads the labels a clusters sidecar holds, for ``model``'s books, or says the entry is unusable."""
+
+    def load(_data, info: dict) -> np.ndarray:
         labels = np.asarray(info["labels"], dtype=np.int64)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if info.get("vectors") != checksum or labels.shape != (model.n_books,):
-        return None  # made from other vectors: stale
-    return labels, info
+        if labels.shape != (model.n_books,):
+            raise Unusable("made from other vectors")
+        return labels
+
+    return load
 
 
 def cluster_books(
@@ -403,8 +405,6 @@ def cluster_books(
     -------
     Clustering
     """
-    from bookembed.store import write_json_atomic
-
     if method == "kmeans":
         k = default_n_clusters(model.n_books) if n_clusters is None else int(n_clusters)
         key = cache_key(method, {"n_clusters": k, "seed": seed})
@@ -413,25 +413,25 @@ def cluster_books(
         key = cache_key(method, {"min_cluster_size": min_cluster_size, "seed": seed})
     else:
         raise ClusterError(f"unknown clustering method {method!r}; use one of {', '.join(METHODS)}")
-    path = Path(model.path) / CLUSTERS / f"{key}.json"
-    checksum = vectors_checksum(model)
-    found = _load_cached(model, path, checksum) if cache else None
-    if found is not None:
-        labels, info = found
-        params, seconds, cached = info.get("params", {}), float(info.get("seconds", 0.0)), True
-    else:
+    took: list[float] = []
+
+    def compute() -> tuple[np.ndarray, dict]:
         started = time.perf_counter()
         labels, params = fit_labels(model.book_vectors, method, n_clusters=k, min_cluster_size=min_cluster_size,
                                     seed=seed)
-        seconds, cached = time.perf_counter() - started, False
-        if cache:
-            try:
-                write_json_atomic(path, {"key": key, "method": method, "params": params, "vectors": checksum,
-                                         "n_books": model.n_books, "seconds": round(seconds, 3),
-                                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                         "labels": labels.tolist()})
-            except OSError:
-                pass  # a read-only model folder still gets its clusters, only not kept
+        seconds = time.perf_counter() - started
+        took.append(seconds)
+        return labels, {"key": key, "method": method, "params": params, "n_books": model.n_books,
+                        "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "labels": labels.tolist()}
+
+    if cache:  # a read-only model folder still gets its clusters, only not kept
+        entry, cached = model.cached(CLUSTERS, key, compute, load=_load_labels(model))
+    else:
+        labels, info = compute()
+        entry, cached = Entry(key, labels, info), False
+    labels, info = entry.value, entry.info
+    params, seconds = info.get("params", {}), took[0] if took else float(info.get("seconds", 0.0))
     return Clustering(
         labels=labels,
         clusters=describe_clusters(model, labels, n_terms, n_examples),

@@ -31,7 +31,6 @@ on every core); a query is about O(log n).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,8 @@ from typing import Callable
 
 import numpy as np
 
+from bookembed.derived import Unusable
 from bookembed.errors import BookembedError
-from bookembed.atomic import replacing, write_json_atomic
 from bookembed.vectors import top_k_rows
 
 ANN_MIN_ROWS = 100_000
@@ -48,18 +47,15 @@ ANN_MIN_ROWS = 100_000
 TARGET_RECALL = 0.95
 RECALL_QUERIES = 1_000
 INDEX_DIR = "index"
+"""The kind of derived file (``store.DERIVED``) indexes are kept as: ``<kind>.voyager`` and ``<kind>.json``."""
 KINDS = ("book", "link")
 M, EF_CONSTRUCTION = 16, 100
 EF_STEPS = (64, 128, 256, 512)
 
 
-def _paths(model_path: Path, kind: str) -> tuple[Path, Path]:
-    folder = Path(model_path) / INDEX_DIR
-    return folder / f"{kind}.voyager", folder / f"{kind}.json"
-
-
-def _checksum(model, kind: str) -> str:
-    return model.vectors_checksum if kind == "book" else model.link_vectors_checksum
+def _files(model, kind: str):
+    """The model folder's index files, checked against the checksum of the ``kind`` vectors."""
+    return model.derived(INDEX_DIR, vectors=kind)
 
 
 @dataclass(frozen=True)
@@ -113,6 +109,11 @@ def build_index(model, kind: str = "book", progress: Callable[[float, str], obje
     -------
     AnnIndex
         Also written to ``<model>/index/`` (atomically: the graph, then its sidecar).
+
+    Raises
+    ------
+    WriteError
+        The model folder cannot be written (one line naming it).
     """
     import voyager
 
@@ -145,13 +146,9 @@ def build_index(model, kind: str = "book", progress: Callable[[float, str], obje
             break
     info = {"kind": kind, "library": "voyager", "M": M, "ef_construction": EF_CONSTRUCTION, "ef": ef,
             "recall": round(recall, 4), "recall_k": k, "recall_queries": int(len(queries)), "rows": int(n),
-            "build_seconds": round(build_seconds, 2), "vectors": _checksum(model, kind),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    # 3. saved atomically: the graph first, its sidecar (which makes it usable) last
-    graph_path, info_path = _paths(model.path, kind)
-    with replacing(graph_path) as tmp:
-        graph.save(str(tmp))
-    write_json_atomic(info_path, info)
+            "build_seconds": round(build_seconds, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    # 3. saved through the folder's cache protocol: the graph first, its sidecar (which makes it usable) last
+    info = _files(model, kind).write(kind, graph, info, lambda g, path: g.save(str(path))).info
     if progress is not None:
         progress(1.0, f"approximate {kind} index: recall@{k} {recall:.3f}")
     return AnnIndex(kind, graph, info)
@@ -159,30 +156,23 @@ def build_index(model, kind: str = "book", progress: Callable[[float, str], obje
 
 def index_info(model, kind: str = "book") -> dict | None:
     """The sidecar of a usable index (made from these vectors), or None."""
-    graph_path, info_path = _paths(model.path, kind)
-    if not graph_path.is_file():
-        return None
+    entry = _files(model, kind).read(kind)
+    return None if entry is None else entry.info
+
+
+def _load(path: Path, info: dict):
+    import voyager
+
     try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if not isinstance(info, dict) or info.get("vectors") != _checksum(model, kind):
-        return None
-    return info
+        graph = voyager.Index.load(str(path))
+    except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+        raise Unusable("damaged index") from None
+    if graph.num_elements != info.get("rows"):
+        raise Unusable("an index of another number of rows")
+    return graph
 
 
 def load_index(model, kind: str = "book") -> AnnIndex | None:
     """The saved index of a model's vectors, or None when there is none (or it is stale or damaged)."""
-    info = index_info(model, kind)
-    if info is None:
-        return None
-    import voyager
-
-    graph_path, _ = _paths(model.path, kind)
-    try:
-        graph = voyager.Index.load(str(graph_path))
-    except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
-        return None
-    if graph.num_elements != info.get("rows"):
-        return None
-    return AnnIndex(kind, graph, info)
+    entry = _files(model, kind).read(kind, _load)
+    return None if entry is None else AnnIndex(kind, entry.value, entry.info)

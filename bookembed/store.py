@@ -11,7 +11,18 @@
     books.parquet        books table: title, metadata columns, n_links
     pairs.npz            book, link (int32) and heldout (bool) arrays
     history.json         loss per epoch and per chunk of steps
-    projections/         cached map coordinates (written later, see projection.py)
+
+Files derived from the vectors later, each kind in its own subfolder and
+kept through one cache protocol (``derived``: keyed by the vectors'
+checksum, the sidecar written last, stale or damaged entries ignored)::
+
+    projections/         map coordinates, KEY.npy + KEY.json (``projection``)
+    clusters/            cluster labels, KEY.json (``clusters``)
+    index/               approximate neighbour indexes, book|link.voyager + .json (``index``)
+    views.json           the Map page's saved views (``views``)
+
+Other modules reach these files only through ``ModelFolder.derived``,
+``ModelFolder.cached`` and ``ModelFolder.document``.
 
 Folders are written to a temporary sibling ``.NAME.tmp-PID-*`` and swapped in
 with one atomic exchange of the two names (``renameat2(RENAME_EXCHANGE)``;
@@ -58,6 +69,7 @@ from bookembed.atomic import (  # noqa: F401  (re-exported: the writers' home wa
     write_json_atomic,
     write_npy_atomic,
 )
+from bookembed.derived import DerivedFiles, Document, Entry
 from bookembed.errors import ModelFolderError, WriteError
 from bookembed.graph import LinkGraph
 from bookembed.vectors import unit_rows
@@ -66,6 +78,23 @@ FORMAT = "bookembed-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("book_vectors.npy", "link_vectors.npy", "links.json", "books.parquet", "pairs.npz")
+DERIVED = {"projections": ".npy", "clusters": None, "index": ".voyager"}
+"""Kinds of derived file: subfolder -> the data file's suffix (None: the sidecar holds the value)."""
+DOCUMENTS = {"views": "views.json"}
+"""Small JSON documents of the folder that are not derived from the vectors: name -> file."""
+
+
+def derived_files(path: str | Path, kind: str, checksum: str = "") -> DerivedFiles:
+    """The derived files of ``kind`` (a key of ``DERIVED``) in the model folder ``path``, checked against
+    ``checksum`` (see ``ModelFolder.derived``, which supplies it)."""
+    if kind not in DERIVED:
+        raise ValueError(f"unknown kind of derived file {kind!r}; use one of {', '.join(DERIVED)}")
+    return DerivedFiles(Path(path) / kind, DERIVED[kind], checksum)
+
+
+def document(path: str | Path, name: str) -> Document:
+    """The document ``name`` (a key of ``DOCUMENTS``) of the model folder ``path``."""
+    return Document(Path(path) / DOCUMENTS[name])
 
 
 def library_versions() -> dict[str, str]:
@@ -339,6 +368,43 @@ class ModelFolder(LinkGraph):
                 return None
             self._indexes[kind] = found
         return self._indexes[kind]
+
+    def derived(self, kind: str, vectors: str = "book") -> DerivedFiles:
+        """The cache of one kind of derived file (``DERIVED``), keyed by the checksum of the book (or, with
+        ``vectors="link"``, the link) vectors: see ``bookembed.derived``."""
+        checksum = self.vectors_checksum if vectors == "book" else self.link_vectors_checksum
+        return derived_files(self.path, kind, checksum)
+
+    def cached(self, kind: str, key: str, compute, save=None, load=None, *, check=None,
+               vectors: str = "book") -> tuple[Entry, bool]:
+        """Entry ``key`` of derived ``kind``: read from the folder when usable, else ``compute()``d and stored.
+
+        Parameters
+        ----------
+        kind : str
+            ``"projections"``, ``"clusters"`` or ``"index"``.
+        key : str
+            The entry's file name stem.
+        compute : callable
+            ``compute() -> (value, info)``; ``info`` becomes the sidecar (with the vectors' checksum added).
+        save, load, check : callable, optional
+            How the value's data file is written and read, and the kind's own checks of a sidecar
+            (``derived.Save``, ``derived.Load``, ``derived.Check``).
+        vectors : {"book", "link"}
+            Which vectors' checksum keys the entry.
+
+        Returns
+        -------
+        entry : derived.Entry
+            ``value`` and ``info`` (the sidecar).
+        cached : bool
+            Whether it came from the folder. A read-only folder gets a computed entry, not kept.
+        """
+        return self.derived(kind, vectors).cached(key, compute, save, load, check)
+
+    def document(self, name: str) -> Document:
+        """A small JSON document of the folder (``DOCUMENTS``: ``"views"``), read tolerantly, written atomically."""
+        return document(self.path, name)
 
     @property
     def stamp(self) -> int | None:

@@ -2,54 +2,27 @@
 
 A fresh process that draws a UMAP map pays three things before the layout
 itself: ``import umap`` (which imports TensorFlow for a ParametricUMAP this
-project never uses, unless ``import_umap`` keeps it out), pynndescent's import
-(numba loads its compiled code from numba's on-disk cache, kept next to the
-package or, where that is read-only, in the user's cache directory), and the
+project never uses, unless ``projection_compute.import_umap`` keeps it
+out), pynndescent's import (numba loads its compiled code from numba's
+on-disk cache, kept next to the package or, where that is read-only, in the
+user's cache directory), and the
 compiling of umap's own graph and layout code, which umap-learn does not mark
 for numba's cache, so every process compiles it again. ``warm_up`` pays all of
 it on a few hundred seeded random vectors, through the very code a map runs
-(``projection.compute_projection``), so a server that calls it in the
+(``projection_compute.compute_projection``), so a server that calls it in the
 background draws its first map at the speed of later ones.
 """
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
+
+from bookembed.projection_compute import compute_projection
+from bookembed.projection_compute import import_umap  # noqa: F401  (re-exported: its home was this module)
+from bookembed.projection_settings import UMAPSettings
 
 WARM_BOOKS = 200
 """Vectors the warm-up projects: enough for umap's usual path (a connected graph, a spectral start)."""
-_UMAP_IMPORT = threading.Lock()
-
-
-def import_umap():
-    """``umap`` without its ParametricUMAP, which would import TensorFlow (seconds) for a class never used here.
-
-    ``umap/__init__.py`` imports ``umap.parametric_umap`` inside ``try/except ImportError``;
-    a ``None`` in ``sys.modules`` makes that one import fail (Python's documented way to do
-    so), and umap falls back to its placeholder class. Only that submodule is kept out, and
-    only while umap itself is first imported: TensorFlow stays importable for training,
-    in this thread or any other.
-    """
-    import sys
-    import warnings
-
-    with _UMAP_IMPORT:
-        if "umap" not in sys.modules:
-            blocked = "umap.parametric_umap" not in sys.modules
-            if blocked:
-                sys.modules["umap.parametric_umap"] = None
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # umap warns that ParametricUMAP is unavailable
-                    import umap  # noqa: F401
-            finally:
-                if blocked and sys.modules.get("umap.parametric_umap", 0) is None:
-                    del sys.modules["umap.parametric_umap"]
-    import umap
-
-    return umap
 
 
 def warm_up() -> None:
@@ -60,8 +33,6 @@ def warm_up() -> None:
     Changes no state a later projection reads: its results are the same with or
     without a warm-up before them (``tests/test_projection.py`` checks).
     """
-    from bookembed.projection import UMAPSettings, compute_projection
-
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(8, 16))
     vectors = (centres[rng.integers(0, 8, WARM_BOOKS)] + 0.3 * rng.normal(size=(WARM_BOOKS, 16))).astype(np.float32)
