@@ -10,16 +10,17 @@ from bookembed import ui
 from bookembed.compare import align_maps, compare_models, same_books
 from bookembed.errors import BookembedError
 from bookembed.mapviz import COLOR_BY, map_figure
-from bookembed.store import list_model_folders, load_model_folder
+from bookembed.store import folder_stamp, list_model_folders, load_model_folder
 from bookembed.ui.map import SVG_UP_TO, svg_traces
 
 
-def _stamp(path: Path) -> int:
-    return (Path(path) / "manifest.json").stat().st_mtime_ns
+def _stamp(path: Path) -> int | None:
+    """Changes whenever the folder is rewritten (``store.folder_stamp``): keys the caches below."""
+    return folder_stamp(path)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _other_model(path: str, stamp: int):  # noqa: ARG001 - the stamp keys the cache
+def _other_model(path: str, stamp: int | None):  # noqa: ARG001 - the stamp keys the cache
     return load_model_folder(path)
 
 

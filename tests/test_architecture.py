@@ -20,6 +20,10 @@ PUBLIC_STREAMLIT = {"streamlit", "streamlit.components.v1", "streamlit.column_co
 INTERNAL_STREAMLIT = {"runtime", "web", "elements", "proto", "delta_generator", "commands", "config", "logger", "util",
                       "source_util", "watcher", "file_util", "type_util"}
 MAX_MODULE_LINES = 700
+# The model folder's files (bookembed/store.py is their schema): pages and bookembed/ui/ reach them only through
+# the folder's type (ModelFolder and the modules that own each file), never by name (habits 13 and 18).
+MODEL_FOLDER_NAMES = ("manifest.json", "views.json", "book_vectors.npy", "link_vectors.npy", "books.parquet",
+                      "links.json", "pairs.npz", "history.json", "model.keras", "projections/", "clusters/", "index/")
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
@@ -83,6 +87,26 @@ def test_the_checks_see_what_they_look_for(tmp_path):
     assert (2, "streamlit.runtime.scriptrunner") in imported_modules(sample)
     assert not is_public_streamlit("streamlit.runtime.scriptrunner") and is_public_streamlit("streamlit.components.v1")
     assert private_attributes_of_st(sample) == [(3, "st._config")]
+
+
+def model_folder_names(path: Path) -> list[tuple[int, str]]:
+    """(line, name) for every model-folder file name in the source text of ``path``."""
+    return [(number, name) for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            for name in MODEL_FOLDER_NAMES if name in line]
+
+
+def test_pages_and_ui_reach_the_model_folder_only_through_its_type():
+    """No page and no bookembed/ui/ module names a file of the model folder: they ask the folder's type."""
+    files = [*sorted((ROOT / "pages").glob("*.py")), *sorted(UI.glob("*.py"))]
+    offenders = [f"{path.relative_to(ROOT)}:{line}: {name}" for path in files
+                 for line, name in model_folder_names(path)]
+    assert len(files) > 5 and offenders == []
+
+
+def test_the_file_name_check_sees_a_name(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("x = 1\nstamp = (path / \"manifest.json\").stat()\nfolder = path / 'projections/'\n")
+    assert model_folder_names(sample) == [(2, "manifest.json"), (3, "projections/")]
 
 
 def module_lengths() -> dict[str, int]:

@@ -6,13 +6,7 @@ import numpy as np
 import streamlit as st
 
 from bookembed.store import ModelFolder
-
-
-def _views_stamp(model: ModelFolder) -> int | None:
-    try:
-        return (model.path / "views.json").stat().st_mtime_ns
-    except OSError:
-        return None
+from bookembed.views import views_stamp
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -26,7 +20,7 @@ def _projector_files(path: str, stamp: int | None, views: int | None, what: str,
 def projector_export(model: ModelFolder, what: str = "books", ids=None) -> dict[str, bytes]:
     """``projector.projector_files``, cached by folder, stamp, saved views, kind and selection."""
     key_ids = None if ids is None else tuple(int(i) for i in ids)
-    return _projector_files(str(model.path.resolve()), model.stamp, _views_stamp(model), what, key_ids, model)
+    return _projector_files(str(model.path.resolve()), model.stamp, views_stamp(model), what, key_ids, model)
 
 
 def spreadsheet_metadata(model: ModelFolder, what: str = "books", ids=None) -> bytes:
