@@ -14,17 +14,9 @@ from conftest import ROOT
 
 LIBRARY = ROOT / "bookembed"
 
-# Circles that remain when imports inside functions count too, each with why. Both halves of each pair are
-# being edited elsewhere at the time of writing; remove an entry once its circle is gone.
-KNOWN_LAZY_CIRCLES = {
-    # ui/model.py's model page lazily opens ui/train.py's training panel, and ui/train.py imports
-    # models_root and select_model from ui/model.py. Breaking it needs ui/train.py to take those from a
-    # third module.
-    frozenset({"bookembed.ui.model", "bookembed.ui.train"}),
-    # projection imports warmup.import_umap inside a function, and warmup.warm_up imports projection's
-    # compute_projection inside its own: import_umap belongs with projection's loading of umap.
-    frozenset({"bookembed.projection", "bookembed.warmup"}),
-}
+# Circles that remain when imports inside functions count too, each with why; remove an entry once its circle is
+# gone. None remain.
+KNOWN_LAZY_CIRCLES: set[frozenset[str]] = set()
 
 
 def module_name(path: Path, package_root: Path) -> str:

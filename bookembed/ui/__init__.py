@@ -1,7 +1,7 @@
 """Streamlit helpers shared by ``app.py`` and the pages: the one place in the library that imports streamlit.
 
 A package along the app's seams: ``frame`` (page settings, navigation and
-sidebar), ``model`` (the chosen model folder), ``pickers`` (book and link
+sidebar), ``folders`` (where model folders live), ``model`` (the chosen model folder), ``pickers`` (book and link
 pickers), ``tables`` (result tables), ``jobs`` (background work with
 progress), ``map`` (the Map page's state and controls), ``exports``
 (Projector downloads), ``train`` (the training form) and ``text`` (data
@@ -13,17 +13,8 @@ from bookembed.ui.exports import large_export, projector_export, projector_zip, 
 from bookembed.ui.frame import PAGES, frame
 from bookembed.ui.jobs import Job, get_job, start_job, watch_job
 from bookembed.ui.map import SELECTED, selected_books
-from bookembed.ui.model import (
-    DEFAULT_MODEL,
-    MODEL_KEY,
-    MODELS_ENV,
-    current_model_path,
-    load_model,
-    model_names,
-    models_root,
-    require_model,
-    select_model,
-)
+from bookembed.ui.folders import DEFAULT_MODEL, MODELS_ENV, model_names, models_root, select_model
+from bookembed.ui.model import MODEL_KEY, current_model_path, load_model, require_model
 from bookembed.ui.pickers import QUERY, book_query, genre_options, link_query, set_query
 from bookembed.ui.tables import book_table, link_table
 from bookembed.ui.text import escape_markdown, show_error

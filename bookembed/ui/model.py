@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -11,32 +10,22 @@ import streamlit as st
 
 from bookembed.errors import BookembedError
 from bookembed.neighbors import search_names
-from bookembed.store import ModelFolder, folder_stamp, is_model_folder, list_model_folders, load_model_folder
+from bookembed.store import ModelFolder, folder_stamp, is_model_folder, load_model_folder
+from bookembed.ui.folders import (  # noqa: F401  (MODELS_ENV and select_model re-exported: their home was here)
+    DEFAULT_MODEL,
+    MODELS_ENV,
+    PENDING,
+    model_names,
+    models_root,
+    select_model,
+)
 from bookembed.ui.text import escape_markdown, show_error
 
 log = logging.getLogger("bookembed.ui")
 
-MODELS_ENV = "BOOKEMBED_MODELS_DIR"
-DEFAULT_MODEL = "demo"
 MODEL_KEY = "model"  # the sidebar picker's key and URL parameter
 _CHOICE = "_model_choice"  # the chosen folder's name, for the whole session
 _URL_SEEN = "_model_in_url"  # the ?model= value already applied (a new one in the URL wins once)
-
-
-def models_root() -> Path:
-    """Where model folders live: ``$BOOKEMBED_MODELS_DIR``, else ``models`` (relative to the working directory)."""
-    return Path(os.environ.get(MODELS_ENV) or "models")
-
-
-def model_names() -> list[str]:
-    """The picker's choices: ``demo`` first (even before it is trained), then every model folder by name."""
-    names = [p.name for p in list_model_folders(models_root())]
-    return [DEFAULT_MODEL] + [n for n in names if n != DEFAULT_MODEL]
-
-
-def select_model(name: str) -> None:
-    """Make ``name`` the chosen model from the next run on (the picker may already be drawn in this one)."""
-    st.session_state["_pending_model"] = name
 
 
 def model_picker() -> Path:
@@ -46,7 +35,7 @@ def model_picker() -> Path:
     URL as ``?model=NAME`` (left out for the default), so a link reopens it.
     """
     names = model_names()
-    pending = st.session_state.pop("_pending_model", None)
+    pending = st.session_state.pop(PENDING, None)
     url = st.query_params.get(MODEL_KEY)
     if pending in names:
         st.session_state[MODEL_KEY] = pending

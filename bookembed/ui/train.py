@@ -15,7 +15,7 @@ from bookembed.errors import BookembedError
 from bookembed.settings import Setting, from_values, offered
 from bookembed.store import is_model_folder
 from bookembed.ui.jobs import Job, get_job, session_id, start_job, watch_job
-from bookembed.ui.model import models_root, select_model
+from bookembed.ui.folders import models_root, select_model
 from bookembed.ui.text import escape_markdown, show_error
 
 FULL_DATASET = Path("data") / "found_books_filtered.ndjson"
