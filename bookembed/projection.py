@@ -60,6 +60,7 @@ from bookembed.projection_settings import (  # noqa: F401  (re-exported)
     UMAPSettings,
     describe,
     make_settings,
+    parameters,
     projection_key,
     settings_from_info,
     settings_params,

@@ -1,6 +1,8 @@
 """Projection settings: one small frozen dataclass per method (UMAP, t-SNE, PCA), its key and its description.
 
-A projection is described by its settings. Its key, e.g. ``umap-2d-3f9c0a1b2e``,
+A projection is described by its settings; each field carries its help text,
+bounds and the Map page's widget (``bookembed.settings``), so the page's
+parameters are made from these declarations. Its key, e.g. ``umap-2d-3f9c0a1b2e``,
 is derived from the method, the number of dimensions and the parameters, so
 the same request always finds the same cached files (``projection``).
 """
@@ -13,15 +15,30 @@ from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, Union
 
 from bookembed.errors import BookembedError
+from bookembed.settings import problems, setting, settings
 
 
 class ProjectionError(BookembedError):
     """Bad projection settings, or a projection that cannot be computed."""
 
 
+_DIMS_HELP = "Dimensions of the map: 2 or 3."
+_SEED_HELP = "Fixes the layout: the same seed draws the same map."
+_SEED_MAX = 2**32 - 1  # numpy's random states take seeds up to this
+
+
+def _check(settings) -> None:
+    """Raise one ``ProjectionError`` naming each field whose value breaks its declared bounds."""
+    found = problems(settings)
+    if found:
+        raise ProjectionError("; ".join(found))
+
+
 @dataclass(frozen=True)
 class UMAPSettings:
     """UMAP with the cosine metric (umap-learn).
+
+    Each field declares its help, bounds and the Map page's widget (``bookembed.settings``).
 
     Attributes
     ----------
@@ -36,22 +53,22 @@ class UMAPSettings:
     """
 
     method: ClassVar[str] = "umap"
-    dims: int = 2
-    n_neighbors: int = 15
-    min_dist: float = 0.1
-    seed: int = 42
+    dims: int = setting(2, _DIMS_HELP, choices=(2, 3))
+    n_neighbors: int = setting(15, "Small: fine local clusters. Large: more of the global layout.",
+                               label="Neighbours (n_neighbors)", min=2, slider=(2, 200))
+    min_dist: float = setting(0.1, "How tightly points may pack.", label="Minimum distance (min_dist)",
+                              min=0.0, max=1.0, slider=(0.0, 0.99), step=0.01)
+    seed: int = setting(42, _SEED_HELP, label="Seed", min=0, max=_SEED_MAX)
 
     def __post_init__(self) -> None:
-        _check_dims(self.dims)
-        if self.n_neighbors < 2:
-            raise ProjectionError(f"n_neighbors must be at least 2, got {self.n_neighbors}")
-        if not (0.0 <= self.min_dist <= 1.0):
-            raise ProjectionError(f"min_dist must be in [0, 1], got {self.min_dist}")
+        _check(self)
 
 
 @dataclass(frozen=True)
 class TSNESettings:
     """t-SNE with the cosine metric (openTSNE: Barnes-Hut below ``TSNE_EXACT_BELOW`` books or in 3-D, else FFT-accelerated).
+
+    Each field declares its help, bounds and the Map page's widget (``bookembed.settings``).
 
     Attributes
     ----------
@@ -66,20 +83,17 @@ class TSNESettings:
     """
 
     method: ClassVar[str] = "tsne"
-    dims: int = 2
-    perplexity: float = 30.0
-    early_exaggeration: float = 12.0
-    n_iter: int = 500
-    seed: int = 42
+    dims: int = setting(2, _DIMS_HELP, choices=(2, 3))
+    perplexity: float = setting(30.0, "Roughly the number of neighbours each book attends to.", label="Perplexity",
+                                above=0.0, slider=(2.0, 100.0), step=1.0)
+    early_exaggeration: float = setting(12.0, "Higher separates clusters more.", label="Early exaggeration",
+                                        min=1.0, slider=(1.0, 50.0), step=1.0)
+    n_iter: int = setting(500, "Iterations after the early-exaggeration phase.", label="Iterations", min=1,
+                          slider=(100, 2000), step=50)
+    seed: int = setting(42, _SEED_HELP, label="Seed", min=0, max=_SEED_MAX)
 
     def __post_init__(self) -> None:
-        _check_dims(self.dims)
-        if not self.perplexity > 0:
-            raise ProjectionError(f"perplexity must be positive, got {self.perplexity}")
-        if not self.early_exaggeration >= 1:
-            raise ProjectionError(f"early_exaggeration must be at least 1, got {self.early_exaggeration}")
-        if self.n_iter < 1:
-            raise ProjectionError(f"n_iter must be at least 1, got {self.n_iter}")
+        _check(self)
 
 
 @dataclass(frozen=True)
@@ -95,11 +109,12 @@ class PCASettings:
     """
 
     method: ClassVar[str] = "pca"
-    dims: int = 2
-    normalize: bool = True
+    dims: int = setting(2, _DIMS_HELP, choices=(2, 3))
+    normalize: bool = setting(True, "Project the L2-normalised vectors rather than the raw ones.",
+                              label="Use unit-length vectors (the geometry cosine similarity sees)")
 
     def __post_init__(self) -> None:
-        _check_dims(self.dims)
+        _check(self)
 
 
 Settings = Union[UMAPSettings, TSNESettings, PCASettings]
@@ -107,9 +122,10 @@ SETTINGS: dict[str, type] = {"umap": UMAPSettings, "tsne": TSNESettings, "pca": 
 METHOD_NAMES = {"umap": "UMAP", "tsne": "t-SNE", "pca": "PCA"}
 
 
-def _check_dims(dims: int) -> None:
-    if dims not in (2, 3):
-        raise ProjectionError(f"dims must be 2 or 3, got {dims}")
+def parameters(cls: type) -> list:
+    """The settings (``bookembed.settings.Setting``) of a method's class that the Map page offers as its
+    parameters: all but ``dims``, which the page chooses on its own."""
+    return [s for s in settings(cls) if s.name != "dims"]
 
 
 def make_settings(method: str, **params) -> Settings:

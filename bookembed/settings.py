@@ -16,11 +16,15 @@ A field made by :func:`setting` keeps, in ``dataclasses.field(metadata=...)``:
     what None means, for a setting whose default is None ("automatic");
 ``step``, ``format``, ``advanced``, ``widget``
     how the app shows it: a number box's step and format, under "Advanced", and which widget
-    (``number``, ``select`` or ``checkbox``; by default from the type and ``choices``).
+    (``number``, ``select``, ``checkbox`` or ``slider``; by default from the type, ``choices`` and ``slider``);
+``slider``
+    ``(low, high)``: the span a slider offers in the app, inside the bounds (a slider needs two ends where
+    the bounds may have none).
 
 From these, :func:`problems` validates an instance (the configs' ``__post_init__`` call it and raise
 one line naming each bad field and value), :func:`add_arguments` / :func:`config_from_args` make and read
-the command line's flags, and ``bookembed.ui.train`` makes the Train page's widgets. The pattern is
+the command line's flags, and ``bookembed.ui.train`` makes the Train page's widgets (and
+``bookembed.ui.map`` the Map page's projection parameters). The pattern is
 PyTorch-BigGraph's ``config.py`` (``attr.ib(metadata={"help": ...})`` plus a validator), with the
 standard library's dataclasses.
 """
@@ -38,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 _KEYS = ("help", "label", "flag", "min", "max", "above", "below", "choices", "none", "step", "format", "advanced",
-         "widget")
+         "widget", "slider")
 
 
 def setting(default: Any, help: str, **metadata: Any) -> Any:
@@ -73,6 +77,7 @@ class Setting:
     format: str | None = None
     advanced: bool = False
     widget: str = "number"
+    slider: tuple | None = None  # (low, high) a slider offers, inside the bounds
 
     @property
     def low(self) -> float | None:
@@ -162,10 +167,12 @@ def _settings(cls: type) -> tuple[Setting, ...]:
         kind, optional = _base_type(hints[f.name])
         meta = dict(f.metadata)
         choices = tuple(meta.pop("choices")) if meta.get("choices") is not None else None
-        widget = meta.pop("widget", None) or ("select" if choices else "checkbox" if kind is bool else "number")
+        slider = tuple(meta.pop("slider")) if meta.get("slider") is not None else None
+        widget = meta.pop("widget", None) or ("select" if choices else "checkbox" if kind is bool
+                                              else "slider" if slider else "number")
         out.append(Setting(name=f.name, type=kind, optional=optional or f.default is None, default=f.default,
                            label=meta.pop("label", None) or f.name.replace("_", " ").capitalize(),
-                           choices=choices, widget=widget, **meta))
+                           choices=choices, widget=widget, slider=slider, **meta))
     return tuple(out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -514,3 +515,57 @@ def test_point_labels_match_a_plain_python_reading_on_awkward_values():
         rows.append(f"{plain(r.title)}\x1f{short(r.author)}\x1f{facts}")
     assert mapviz.point_labels(books) == "\x1e".join(rows).encode()
     assert mapviz.point_labels(books, details=False) == "\x1e".join(plain(t) for t in books["title"]).encode()
+
+
+# ---------------------------------------------------------------- the Map page's parameters, declared once
+
+
+def _page_widget(at, s):
+    """The Map page's widget for setting ``s`` (found by its declared label)."""
+    found = {"slider": at.slider, "checkbox": at.checkbox, "number": at.number_input}[s.widget]
+    return next(w for w in found if w.label == s.label)
+
+
+def _another(s):
+    """An allowed value other than the default that the page's widget can take."""
+    if s.type is bool:
+        return not s.default
+    step = s.step or 1
+    value = s.type(s.default + step)
+    return value if s.slider is None or value <= s.slider[1] else s.type(s.default - step)
+
+
+@pytest.mark.parametrize("method", list(proj.SETTINGS))
+def test_the_map_page_offers_the_declared_parameters_and_applies_them(method, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT, WAIT_CEILING_S
+
+    models = tmp_path / "models"
+    make_fake_model(models / "demo")
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(models))
+    asked = []
+    monkeypatch.setattr(proj, "project", lambda model, settings, progress=None: asked.append(settings))  # no maps
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=WAIT_CEILING_S)
+    at.session_state["map_method"] = method
+    at.run()
+    at.switch_page("pages/map.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    cls = proj.SETTINGS[method]
+    declared = proj.parameters(cls)
+    assert {s.name for s in declared} == {f.name for f in dataclasses.fields(cls)} - {"dims"}
+    for s in declared:  # each widget shows the declaration: label, help, default, bounds
+        w = _page_widget(at, s)
+        assert w.help == s.help and w.value == s.default, s.name
+        if s.widget == "slider":
+            assert (w.min, w.max) == s.slider and s.problem(s.slider[0]) is None and s.problem(s.slider[1]) is None
+            assert w.step == (s.step or 1), s.name
+        elif s.widget == "number":
+            assert (w.min, w.max) == (s.low, s.high), s.name
+    chosen = {s.name: _another(s) for s in declared}
+    for s in declared:
+        _page_widget(at, s).set_value(chosen[s.name])
+    next(b for b in at.button if b.label == "Apply").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["map_params"][method] == chosen
+    assert asked and asked[-1] == proj.make_settings(method, dims=2, **chosen)

@@ -17,6 +17,7 @@ from bookembed.ui.jobs import forget_job, get_job, start_job, watch_job
 from bookembed.ui.model import load_model
 from bookembed.ui.pickers import set_query
 from bookembed.ui.text import escape_markdown, show_error
+from bookembed.ui.widgets import setting_widget
 
 # Session-state keys of the Map page (widgets and the page's own state).
 METHOD = "map_method"  # radio: umap / tsne / pca
@@ -310,34 +311,21 @@ def rerun_page_if_asked() -> None:
 
 
 def projection_params(method: str) -> dict:
-    """An expander with the method's main parameters (applied with a button); returns the applied ones."""
+    """An expander with the method's parameters (applied with a button); returns the applied ones.
+
+    The widgets are made from the settings class's declarations (``projection.parameters``: label, help,
+    default, bounds and slider span), side by side.
+    """
     from bookembed import projection as proj
 
     store = st.session_state.setdefault(PARAMS, {})
     current = dict(store.get(method, {}))
-    d = proj.SETTINGS[method]()
+    params = proj.parameters(proj.SETTINGS[method])
     with st.expander(f"{proj.METHOD_NAMES[method]} parameters", icon=":material/tune:"):
         with st.form(f"params_{method}", border=False):
-            new: dict = {}
-            if method == "umap":
-                c = st.columns(3)
-                new["n_neighbors"] = c[0].slider("Neighbours (n_neighbors)", 2, 200, current.get("n_neighbors", d.n_neighbors),
-                                                 help="Small: fine local clusters. Large: more of the global layout.")
-                new["min_dist"] = c[1].slider("Minimum distance (min_dist)", 0.0, 0.99, current.get("min_dist", d.min_dist),
-                                              step=0.01, help="How tightly points may pack.")
-                new["seed"] = c[2].number_input("Seed", 0, 2**31 - 1, current.get("seed", d.seed))
-            elif method == "tsne":
-                c = st.columns(4)
-                new["perplexity"] = c[0].slider("Perplexity", 2.0, 100.0, float(current.get("perplexity", d.perplexity)),
-                                                step=1.0, help="Roughly the number of neighbours each book attends to.")
-                new["early_exaggeration"] = c[1].slider("Early exaggeration", 1.0, 50.0,
-                                                        float(current.get("early_exaggeration", d.early_exaggeration)),
-                                                        step=1.0, help="Higher separates clusters more.")
-                new["n_iter"] = c[2].slider("Iterations", 100, 2000, current.get("n_iter", d.n_iter), step=50)
-                new["seed"] = c[3].number_input("Seed", 0, 2**31 - 1, current.get("seed", d.seed))
-            else:
-                new["normalize"] = st.checkbox("Use unit-length vectors (the geometry cosine similarity sees)",
-                                               value=current.get("normalize", d.normalize))
+            places = st.columns(len(params)) if len(params) > 1 else [st]
+            new = {s.name: setting_widget(s, where, value=current.get(s.name, s.default))
+                   for s, where in zip(params, places)}
             if st.form_submit_button("Apply"):
                 store[method] = new
                 current = new

@@ -12,11 +12,12 @@ from typing import Any
 import streamlit as st
 
 from bookembed.errors import BookembedError
-from bookembed.settings import Setting, from_values, offered
+from bookembed.settings import from_values, offered
 from bookembed.store import is_model_folder
-from bookembed.ui.jobs import Job, get_job, session_id, start_job, watch_job
 from bookembed.ui.folders import models_root, select_model
+from bookembed.ui.jobs import Job, get_job, session_id, start_job, watch_job
 from bookembed.ui.text import escape_markdown, show_error
+from bookembed.ui.widgets import setting_widget
 
 FULL_DATASET = Path("data") / "found_books_filtered.ndjson"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -158,28 +159,6 @@ def training_result_banner() -> None:
 SETTING_KEY = "train_"  # a setting's widget key: this and the field's name
 
 
-def setting_widget(s: Setting, where: Any = None, key: str | None = None) -> Any:
-    """One widget for one declared setting (``bookembed.settings``): its label, help, default and bounds.
-
-    A number box for numbers (emptied, it means the default; for a setting whose default is None it starts empty,
-    showing what None means), a select box for choices, a checkbox for a flag. Returns the widget's value.
-    """
-    where = st if where is None else where
-    key = key or SETTING_KEY + s.name
-    if s.widget == "checkbox":
-        return where.checkbox(s.label, value=bool(s.default), help=s.help, key=key)
-    if s.widget == "select":
-        options = list(s.choices or ())
-        return where.selectbox(s.label, options, index=options.index(s.default), help=s.help, key=key)
-
-    def typed(x):  # Streamlit wants a number box's bounds, value and step all int or all float
-        return None if x is None else s.type(x)
-
-    return where.number_input(s.label, min_value=typed(s.low), max_value=typed(s.high), value=typed(s.default),
-                              step=typed(s.step if s.step is not None else (1 if s.type is int else None)),
-                              format=s.format, placeholder=s.none, help=s.help, key=key)
-
-
 def settings_widgets(classes: tuple[type, ...], columns: int = 4) -> dict[type, dict[str, Any]]:
     """A widget for every setting the CLI offers of each config class, in rows of ``columns``; advanced ones in
     an expander. Returns ``{class: {field name: value}}`` for ``settings.from_values``."""
@@ -189,7 +168,7 @@ def settings_widgets(classes: tuple[type, ...], columns: int = 4) -> dict[type, 
     def grid(items) -> None:
         for start in range(0, len(items), columns):
             for column, (cls, s) in zip(st.columns(columns), items[start:start + columns]):
-                values[cls][s.name] = setting_widget(s, column)
+                values[cls][s.name] = setting_widget(s, column, key=SETTING_KEY + s.name)
 
     grid([item for item in chosen if not item[1].advanced])
     advanced = [item for item in chosen if item[1].advanced]
