@@ -4,8 +4,8 @@ A package along the app's seams: ``frame`` (page settings, navigation and
 sidebar), ``folders`` (where model folders live), ``model`` (the chosen model folder), ``pickers`` (book and link
 pickers), ``tables`` (result tables), ``jobs`` (background work with
 progress), ``map`` (the Map page's state and controls), ``exports``
-(Projector downloads), ``train`` (the training form) and ``text`` (data
-shown as text). Computation stays in the other ``bookembed`` modules; the
+(Projector downloads), ``train`` (the training form), ``widgets`` (a
+widget per declared setting) and ``text`` (data shown as text). Computation stays in the other ``bookembed`` modules; the
 names pages use are gathered here.
 """
 
