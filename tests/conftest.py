@@ -283,3 +283,12 @@ def _fast_tier_starts_no_process(request, monkeypatch):
     monkeypatch.setattr(socketserver.TCPServer, "server_bind", refuse("a server (socketserver)"))
     yield
     assert not started, f"{request.node.nodeid} starts {started[0]}: mark it `system`"
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch) -> Path:
+    """An empty models folder that the app uses (BOOKEMBED_MODELS_DIR)."""
+    root = tmp_path / "models"
+    root.mkdir()
+    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(root))
+    return root

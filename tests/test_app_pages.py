@@ -21,15 +21,6 @@ NASTY = "<b>Bold</b> & <script>alert(1)</script>"
 
 
 @pytest.fixture
-def models(tmp_path, monkeypatch) -> Path:
-    """An empty models folder that the app uses (BOOKEMBED_MODELS_DIR)."""
-    root = tmp_path / "models"
-    root.mkdir()
-    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(root))
-    return root
-
-
-@pytest.fixture
 def fake_demo(models) -> Path:
     """models/demo: the 60-book fake model with nasty titles."""
     return make_fake_model(models / "demo")

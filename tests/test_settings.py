@@ -193,14 +193,6 @@ def test_the_cli_refuses_a_bad_value_in_a_fresh_process(tmp_path):
 # ---------------------------------------------------------------- the Train page
 
 
-@pytest.fixture
-def models(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "models"
-    root.mkdir()
-    monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(root))
-    return root
-
-
 def train_page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=WAIT_CEILING_S)
     at.run()
