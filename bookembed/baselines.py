@@ -11,7 +11,7 @@ so it is scored by exactly the same functions as the trained model
   length). Books get ``U · S`` (what ``TruncatedSVD.fit_transform`` returns),
   links ``V · S``. Of ``U``, ``U · sqrt(S)`` and ``U · S``, this scaling gave
   the best held-out AUC and Hits@10 on the demo, p15 and the planted corpus;
-  genre purity@10 moved by at most 0.04 between them.
+  genre purity@10 hardly moved between them (docs/quality.md).
 * ``als``: implicit-feedback alternating least squares (Hu, Koren and
   Volinsky 2008) from the ``implicit`` package, confidence
   ``1 + alpha`` on a true pair (alpha 10, regularization 0.1: the best
@@ -19,9 +19,9 @@ so it is scored by exactly the same functions as the trained model
 
 Costs, for n books, m links, p training pairs and ``dim`` factors: SVD is
 O(p · dim · iterations + (n + m) · dim²); ALS is O(iterations · (p · dim² +
-(n + m) · dim³)). At 37,020 books × 40,000 links × 773,000 pairs, 50 factors,
-on a busy 2-core machine: binary SVD 9-18 s, TF-IDF SVD 6-14 s, ALS 15-35 s
-(``benchmarks/bench_quality.py --scale``).
+(n + m) · dim³)). ``benchmarks/bench_quality.py --scale`` measures the fits at
+37,020 books × 40,000 links × 773,000 pairs, 50 factors: ALS is the slowest
+of the three (docs/quality.md has the figures).
 
 ``implicit`` and scikit-learn are imported inside the functions.
 """
@@ -156,10 +156,10 @@ def als_vectors(matrix, dim: int = 50, seed: int = 0, *, iterations: int = 15, r
     seed : int
         Seeds the initial factors.
     iterations, regularization, alpha : float
-        ALS's settings. implicit's defaults (15, 0.01, 1) gave Hits@10 0.30
-        on p15 and 0.004 on the planted corpus; alpha 10 with regularization
-        0.1 gave 0.42 and 0.05, the best of a small grid (alpha 1 to 10,
-        regularization 0.01 to 1).
+        ALS's settings. implicit's defaults (15, 0.01, 1) ranked held-out
+        links clearly worse on p15 and on the planted corpus than alpha 10
+        with regularization 0.1, the best of a small grid (alpha 1 to 10,
+        regularization 0.01 to 1); docs/quality.md has the figures.
     threads : int
         Threads for implicit's solver (its results do not depend on them).
 

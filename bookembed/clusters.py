@@ -7,13 +7,13 @@ more often than the other books do. The embedding was trained to put books
 with common links together, so these links are the reason a cluster exists.
 
 Why k-means and not HDBSCAN (both from scikit-learn), measured by
-``benchmarks/bench_explain.py``: on the 50-d vectors of real books HDBSCAN
-calls most books noise (50% of the demo, 75% of p15, leaf selection, smallest
-cluster 5; the default selection finds 2 clusters on p15), and its clusters
-follow the genres less (adjusted Rand index against the genre 0.04 vs 0.27 on
-the demo, 0.01 vs 0.17 on p15). On a 37k planted-genre corpus both find the
-genres (ARI 0.91 vs 0.93), but HDBSCAN took 64 s on a 20,000-book sample
-where k-means took 3 s on all 37,020. HDBSCAN stays available as
+``benchmarks/bench_explain.py`` (docs/app.md has its figures): on the 50-d
+vectors of real books HDBSCAN calls most books noise (leaf selection,
+smallest cluster 5; the default selection finds hardly any clusters on
+p15), and its clusters follow the genres far less (adjusted Rand
+index against the genre, on the demo and p15). On a 37k planted-genre corpus
+both find the genres about equally well, but HDBSCAN on a 20,000-book sample
+took many times as long as k-means on all 37,020. HDBSCAN stays available as
 ``method="hdbscan"``.
 
 Cost as the number of books n grows (dim d, k clusters, P pairs):
@@ -21,10 +21,11 @@ Cost as the number of books n grows (dim d, k clusters, P pairs):
 - k-means: O(n k d) per iteration, linear in n. Four restarts below
   ``KMEANS_SINGLE_INIT_ABOVE`` books, one above.
 - HDBSCAN: its mutual-reachability tree is superlinear in n (tree indexes
-  do not help in 50 dimensions): 0.6 s for 2,500 books, 2.1 s for 5,000,
-  9 s for 10,000, 64-93 s for 20,000. Above ``HDBSCAN_MAX_BOOKS`` books it is fitted
-  on a random sample of that many, and the other books join the cluster whose
-  centre is nearest (so only sampled books can be noise).
+  do not help in 50 dimensions), so its time grows much faster than n
+  (``benchmarks/bench_explain.py`` measures it; docs/app.md has the figures).
+  Above ``HDBSCAN_MAX_BOOKS`` books it is fitted on a random sample of that
+  many, and the other books join the cluster whose centre is nearest (so only
+  sampled books can be noise).
 - Labels: one sparse product, O(P + k * n_links).
 
 Labels are cached in the model folder (``clusters/<key>.json``, the labels in

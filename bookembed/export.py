@@ -78,8 +78,8 @@ def mime_type(name: str) -> str:
 def zip_bytes(files: dict[str, bytes]) -> bytes:
     """A ZIP archive of ``{name: content}``, for one download button.
 
-    Entries are deflated at level 1 (seven times faster than the default
-    on TSV text, for about a tenth more bytes) and carry a fixed timestamp,
+    Entries are deflated at level 1 (several times faster than the default
+    on TSV text, for a few more bytes; docs/app.md) and carry a fixed timestamp,
     so the same files give the same archive.
     """
     buffer = io.BytesIO()

@@ -20,7 +20,7 @@ import pandas as pd
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form: NFKD, combining marks dropped, casefolded, spaces collapsed."""
-    if text.isascii():  # NFKD and combining marks change nothing, casefold is lower: 12x faster on 1M titles
+    if text.isascii():  # NFKD and combining marks change nothing, casefold is lower: many times faster (docs/scale.md)
         return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
@@ -30,11 +30,13 @@ def fold(text: str) -> str:
 def unique_keys(keys: np.ndarray) -> np.ndarray:
     """The distinct values of a 1-D integer array, sorted: ``np.unique(keys)`` by one sort.
 
-    NumPy 2's ``np.unique`` hashes integers first; on pair keys
-    (``book * n_links + link``) that took 44 s for 17.5M keys, where a sort
-    and a comparison of neighbours take about half a second. O(n log n).
+    NumPy 2's ``np.unique`` hashes integers first; on the pair keys
+    (``book * n_links + link``) of a million-book corpus that was tens of
+    times slower than a sort and a comparison of neighbours (docs/scale.md
+    has the figures). O(n log n).
     """
-    ordered = np.sort(np.asarray(keys))  # the default sort: 0.3 s on 17.5M keys, where "stable" takes 2.2 s
+    # the default sort, several times faster than "stable" on millions of keys (docs/scale.md)
+    ordered = np.sort(np.asarray(keys))
     if len(ordered) == 0:
         return ordered
     keep = np.empty(len(ordered), dtype=bool)
@@ -47,9 +49,10 @@ def _csr(keys: np.ndarray, values: np.ndarray, n_keys: int) -> tuple[np.ndarray,
     """Row pointers and values grouped by key (values sorted within a key); O(n log n), O(n) when already so.
 
     Keys and values are non-negative ids. Pairs come from the corpus sorted by
-    book then link, so the books' side is one O(n) check (17.5M pairs: 0.5 s,
-    where ``np.lexsort`` took 9.3 s); the links' side is one sort of
-    ``key * span + value`` (1.6 s, where ``np.lexsort`` takes 3.6 s).
+    book then link, so the books' side is one O(n) check (many times faster
+    than ``np.lexsort`` on a million books' pairs); the links' side is one
+    sort of ``key * span + value`` (faster than ``np.lexsort``; docs/scale.md
+    has the figures).
     """
     keys, values = np.asarray(keys), np.asarray(values)
     ptr = np.zeros(n_keys + 1, dtype=np.int64)

@@ -4,19 +4,11 @@ Up to ``ANN_MIN_ROWS`` vectors, exact search (``vectors.top_k``: one
 matrix-vector product) answers a query in a few milliseconds and nothing
 here is used. Above, an HNSW graph from the voyager library answers a top-10
 query in well under a millisecond. voyager was chosen by measuring
-(``benchmarks/bench_ann.py``, 100,000 clustered 50-d vectors, one run):
-
-=========  ========  ============  ===========  =========
-library    build     query median  query p95    recall@10
-=========  ========  ============  ===========  =========
-voyager    41.6 s    0.21 ms       0.31 ms      0.931
-hnswlib    76.2 s    0.17 ms       3.27 ms      0.930
-faiss HNSW 82.0 s    0.19 ms       3.58 ms      0.930
-usearch    86.4 s    0.41 ms       8.66 ms      0.927
-faiss IVF  15.7 s    0.16 ms       0.28 ms      0.748
-=========  ========  ============  ===========  =========
-
-(M=16, ef_construction=100, ef 64; files of 35 MB each, IVF 21 MB.)
+(``benchmarks/bench_ann.py``, 100,000 clustered 50-d vectors, one run, with
+M=16, ef_construction=100, ef 64; docs/scale.md has the table): of the HNSW
+libraries (voyager, hnswlib, faiss HNSW, usearch), at the same recall, it
+built fastest and had by far the shortest slowest queries (95th percentile);
+faiss IVF built faster still but found far fewer of the true neighbours.
 
 Each index is measured when it is built: recall@10 against exact search on
 ``RECALL_QUERIES`` sampled rows. The search breadth (``ef``) is raised until

@@ -33,8 +33,9 @@ from bookembed.pairhash import HASH_B, HASH_L
 PREFETCH_AHEAD = 8
 """Examples ahead whose two rows the SGD loop asks the CPU to fetch (``_prefetch``). A row is a
 random one of a table far larger than the core's caches, so without it each example waits for its
-rows from memory. ``benchmarks/bench_threads.py --books 300000``: one thread went from 1.91M to
-4.90M examples/s (float32 arithmetic included). 4, 8 and 16 ahead measured alike in a one-off
+rows from memory. ``benchmarks/bench_threads.py --books 300000`` measures it: one thread ran far more
+examples a second (float32 arithmetic included; docs/training.md has the figures).
+4, 8 and 16 ahead measured alike in a one-off
 comparison on random examples. A prefetch is only a hint: every result is unchanged."""
 
 
@@ -80,7 +81,7 @@ def _update(book_vectors, link_vectors, b, l, y_true, lr, head, classify):  # pr
 
     The rows' sums and updates run in float32, the vectors' own type, in a
     fixed order (no fast-math), so a seed gives the same vectors on every
-    machine; float64 here cost a third more time (converting every element)
+    machine; float64 here cost clearly more time (converting every element)
     for digits the float32 vectors cannot keep.
     """
     dim = book_vectors.shape[1]
@@ -178,8 +179,8 @@ def _candidate(state, n_books, n_links, alias):  # pragma: no cover - compiled
     A uniform book, and a link uniform (``alias`` empty) or by Walker's alias
     table (``alias_table``): one read of one word a draw and no branch, where
     a search of the cumulative weights makes two dependent reads and a
-    mispredicted branch (about 45 ns against 5 ns a draw at 116,000 links,
-    measured). The distribution is ``sampling.NonPairSampler``'s.
+    mispredicted branch (several times slower a draw at 116,000 links,
+    measured; docs/training.md). The distribution is ``sampling.NonPairSampler``'s.
     """
     state = state + _U(0x9E3779B97F4A7C15)
     b = np.int64(((_mix64(state) >> _U(32)) * _U(n_books)) >> _U(32))
@@ -264,7 +265,8 @@ def _draw_block(first, count, per, order, pair_books, pair_links, key, n_books, 
 
     The block is drawn in passes (pairs, candidates, bitmap tests, redraws),
     each a tight loop whose memory reads the CPU overlaps; one draw at a time,
-    each would wait for its reads in turn (about 7× slower, measured).
+    each would wait for its reads in turn (several times slower, measured;
+    docs/training.md).
     ``states`` and ``where`` are scratch of at least ``count * per`` entries.
     Returns the draws that gave up (1,000 set bits in a row).
     """
@@ -411,7 +413,8 @@ def shuffle(values, key):  # pragma: no cover - compiled
     Each partner is known ahead (it depends on the key and i, not on the
     values), so the element it names is asked for ``SHUFFLE_AHEAD`` swaps
     early: a swap in a large array otherwise waits on memory (NumPy's
-    ``Generator.permutation`` takes about 67 ns an element on 5 million).
+    ``Generator.permutation``, which does not, is several times slower on
+    millions of elements; docs/training.md).
     """
     out = values.copy()
     n = out.shape[0]

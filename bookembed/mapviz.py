@@ -64,7 +64,7 @@ def hover_texts(books: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
     Two arrays, joined by the traces' ``hovertemplate`` (the title in bold):
     fewer angle brackets per point, which Plotly's JSON writes as six-byte
-    escapes, keeps the 37k-book map's payload about a quarter smaller.
+    escapes, keeps the 37k-book map's payload noticeably smaller (docs/app.md).
 
     Returns
     -------
@@ -391,8 +391,8 @@ def _fractional_epoch(step: dict) -> float:
 
 POINTS_ABOVE = 200_000
 """Above this many books the 2-D map is drawn by ``bookembed/ui/static/pointmap`` (a canvas of
-pixels written directly) instead of Plotly, whose WebGL scatter takes over 12 s for a million
-points in a browser without a GPU (``benchmarks/bench_plotly.py``)."""
+pixels written directly) instead of Plotly, whose WebGL scatter takes many seconds for a million
+points in a browser without a GPU (``benchmarks/bench_plotly.py``; docs/scale.md has the figures)."""
 
 LABEL_SEP, RECORD_SEP = "\x1f", "\x1e"
 """Between a book's label fields, and between books, in ``point_payload``'s labels."""
@@ -428,8 +428,8 @@ def point_labels(books: pd.DataFrame, details: bool = True) -> bytes:
     Fields are separated by ``LABEL_SEP`` and books by ``RECORD_SEP`` (neither
     kept in the text); author, genre and country are cut at 60 characters as
     on Plotly's maps. The renderer shows them as text, never as HTML.
-    ``details=False`` gives titles only. Built with Arrow's string kernels:
-    2.1 s for a million books, where a Python loop took 11.4 s.
+    ``details=False`` gives titles only. Built with Arrow's string kernels,
+    several times faster than a Python loop at a million books (docs/scale.md).
     """
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -21,7 +21,7 @@ from bookembed.training import Progress, TrainConfig, TrainResult, train
 
 BASELINES_MAX_BOOKS = 20_000
 """Training fits the SVD and ALS baselines itself up to this many books (seconds); above, they cost
-minutes (about a minute and a half at 37,000 books on 2 cores), so ``bookembed evaluate --baselines
+minutes at the full dataset's size on 2 cores (docs/quality.md), so ``bookembed evaluate --baselines
 --write`` adds them on request."""
 
 
@@ -36,9 +36,10 @@ def metrics_for(corpus: Corpus, result: TrainResult, seed: int, baselines: bool 
 
     Everything is scored on the result's held-out pairs; the baselines are
     fitted on its training pairs only (``evaluate.baseline_metrics``). On
-    37,020 books × 40,000 links (773,000 pairs) the three fits take about
-    70 s and scoring each of the four sets of vectors about 17 s, on a busy
-    2-core machine (``benchmarks/bench_quality.py --scale``); ``baselines=False``
+    37,020 books × 40,000 links (773,000 pairs) the three fits and the
+    scoring of the four sets of vectors take minutes on a busy 2-core machine
+    (``benchmarks/bench_quality.py --scale``; docs/quality.md has the
+    figures); ``baselines=False``
     leaves the fits out. ``on_stage`` hears ``"evaluating"`` and, when they
     are fitted, ``"baselines"`` as each starts.
 

@@ -51,7 +51,7 @@ _UMAP_IMPORT = threading.Lock()
 
 def map_knn(coords: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` nearest other points on the map (Euclidean, KD-tree), shape (n, k)."""
-    from scipy.spatial import cKDTree  # a third of scikit-learn's import time
+    from scipy.spatial import cKDTree  # far cheaper to import than scikit-learn (docs/performance.md)
 
     coords = np.asarray(coords, dtype=np.float64)
     n = len(coords)
@@ -114,7 +114,7 @@ def faithfulness_report(
         ``faithfulness`` (mean share), ``k``, ``queries`` (books scored) and
         ``stderr`` (the sampling error; 0 when every book was scored).
     """
-    from scipy.spatial import cKDTree  # a third of scikit-learn's import time
+    from scipy.spatial import cKDTree  # far cheaper to import than scikit-learn (docs/performance.md)
 
     n = len(vectors)
     k = min(k, n - 1)

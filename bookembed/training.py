@@ -70,9 +70,9 @@ class TrainConfig:
     page's widgets are made from them, and ``__post_init__`` checks them. Why
     some defaults are what they are:
 
-    * ``epochs`` 30 (the seed trained 15): on p15 it raised Hits@10 from 0.467
-      to 0.478 and genre purity@10 from 0.479 to 0.485 (means of 3 seeds, with
-      the negatives below).
+    * ``epochs`` 30 (the seed trained 15): on p15 it raised both held-out
+      Hits@10 and genre purity@10 (means of 3 seeds, with the negatives below;
+      ``benchmarks/bench_quality.py --levers``, docs/quality.md has the figures).
     * ``negative_power`` 0.75: negatives' links are drawn in proportion to
       (books linking to them in training) ** ``negative_power``, as word2vec
       draws its negatives; 0 draws them uniformly, as the seed did. Uniform
@@ -81,8 +81,8 @@ class TrainConfig:
     * ``negative_target`` 0 (unrelated) rather than the seed's -1 (opposite):
       in 50 dimensions a book cannot point away from every link it lacks.
       Together with ``negative_power`` 0.75 this raised p15's held-out Hits@10
-      from 0.363 to 0.467 and genre purity@10 from 0.422 to 0.479
-      (``benchmarks/bench_quality.py``).
+      and genre purity@10 well above the seed's (``benchmarks/bench_quality.py
+      --levers``; docs/quality.md has the figures).
     * ``threads`` None: every available core once the corpus has
       ``PARALLEL_MIN_PAIRS`` training pairs, else one. Results are
       bit-identical for a seed only with one thread.

@@ -34,7 +34,7 @@ _STREAM_HEADER = re.compile(rb"BZh[1-9]1AY&SY")
 _HEADER_LEN = 10
 _CHUNK = 1 << 20
 # Decoding the start of a block (symbol map, table count, selectors) rejects garbage after a chance
-# match; the cost grows with the bytes fed: 0.04 ms for 512, 2.3 ms for 8 KiB, per candidate.
+# match; the cost per candidate grows with the bytes fed, so only the first 512 are decoded (docs/data.md).
 _VERIFY_BYTES = 512
 _EXPORT_ROOT = re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<\s*([\w:.-]+)([^>]*)>", re.S)
 _EXPORT_NS = re.compile(r"""xmlns\s*=\s*["']http://www\.mediawiki\.org/xml/export-[\d.]+/?["']""")
@@ -410,7 +410,8 @@ def _pages(xml_file, path: Path, where: str) -> Iterator[tuple[int, int, str, bo
 
     ElementTree's ``iterparse`` (C parser) reads the XML; each page is
     dropped as soon as it is read, so memory holds one page. mwxml reads the
-    same fields 5x slower, pure Python per element (``benchmarks/bench_wikidump.py``).
+    same fields several times slower, pure Python per element
+    (``benchmarks/bench_wikidump.py``; docs/data.md has the figures).
     """
     last = None
     try:
@@ -440,7 +441,7 @@ def _pages(xml_file, path: Path, where: str) -> Iterator[tuple[int, int, str, bo
 
 def _strip_footer(text: str) -> str:
     """The text without the closing ``</mediawiki>`` (the last stream's whole content)."""
-    # rstrip + endswith, not a regex: a leading \s* would be tried at every position of a 1 MB stream
+    # rstrip + endswith, not a regex: a leading \s* would be tried at every position of a whole stream
     end = text.rstrip()
     return end[: -len(_FOOTER)] if end.endswith(_FOOTER) else text
 

@@ -51,13 +51,14 @@ def frame() -> None:
 def prefetch_scripts() -> None:
     """Once per session, an invisible Plotly chart and table at the foot of the sidebar.
 
-    The browser fetches and compiles Plotly (4.7 MB of script) and the table
-    component the first time a page shows them: about 2 s on the first map and
-    0.5 s on the first result table. Doing it while the first page is read
-    takes that off the first search and the first map. The chart is WebGL only
-    when this model's map will be (above ``map.SVG_UP_TO`` books): setting up
-    WebGL costs about a second in a browser that draws it in software, which a
-    small model's SVG map never pays.
+    The browser fetches and compiles Plotly (megabytes of script) and the
+    table component the first time a page shows them, a wait the user sees on
+    the first map and the first result table (docs/performance.md has the
+    figures). Doing it while the first page is read takes that off the first
+    search and the first map. The chart is WebGL only when this model's map
+    will be (above ``map.SVG_UP_TO`` books): setting up WebGL is a wait of its
+    own in a browser that draws it in software, which a small model's SVG map
+    never pays.
     """
     if st.session_state.get("_scripts_prefetched"):
         return

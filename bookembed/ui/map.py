@@ -119,8 +119,9 @@ SVG_UP_TO = 2_000
 
 A WebGL chart sets up a graphics context and compiles its shaders each time
 Streamlit mounts it, and it is mounted afresh whenever the figure changes
-(a new colouring, a highlight): about a second per change in a browser that
-draws WebGL in software. A few thousand SVG markers draw in a fraction of that;
+(a new colouring, a highlight): a wait the user sees at each change in a
+browser that draws WebGL in software (docs/performance.md). A few thousand SVG
+markers draw in a fraction of that;
 above this size WebGL's speed pays for its set-up."""
 
 
@@ -192,8 +193,8 @@ def book_map(model: ModelFolder, coords: np.ndarray, *, color_by: str, top_n: in
 
 
 # ---------------------------------------------------------------- the point renderer
-# Plotly's WebGL scatter needs over 12 s to draw a million points in a browser
-# without a GPU, before Streamlit's share. The point renderer is a component of
+# Plotly's WebGL scatter needs many seconds to draw a million points in a browser
+# without a GPU, before Streamlit's share (docs/scale.md has the figures). The point renderer is a component of
 # our own (``static/pointmap``): it receives the points as bytes (x, y as
 # float32, a group code and a book id each), writes them into one canvas's
 # pixels, answers hover from a grid of 8-pixel cells, zooms, pans and selects
