@@ -473,8 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="model folder to write (default models/<data name>, models/demo for demo)")
     p.add_argument("--metadata", help="metadata CSV/Parquet keyed by item, for a pairs table")
     p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=None,
-                   help="fit SVD and ALS beside the model (default: up to 20,000 books; about a minute and a half "
-                        "at 37,000 books on 2 cores; later: evaluate --baselines --write)")
+                   help="fit SVD and ALS beside the model (default: up to 20,000 books, above which they cost "
+                        "minutes; later: evaluate --baselines --write)")
     # one flag per setting, made from the fields' declared help, bounds and defaults (bookembed.settings)
     add_arguments(p, TrainConfig)
     add_arguments(p, CleaningConfig)
