@@ -2,6 +2,7 @@
 
     python benchmarks/bench_explain.py            # everything (about 5 minutes on 2 cores)
     python benchmarks/bench_explain.py --quick    # demo and p15 only
+    python benchmarks/bench_explain.py --hogs 2   # beside two CPU hogs
 
 Models are trained through the command line into benchmarks/out/ (ignored by
 git) once and reused: the demo with seeds 42 (the shipped one) and 1; p15 with
@@ -16,6 +17,9 @@ Reports, per corpus:
   and macro-F1 against the majority class;
 - comparing two seeds: mean 10-NN overlap, Procrustes disparity, seconds; at
   37k, a 5,000-book sample against the full figure and its standard error.
+
+Every row is also written to ``benchmarks/results/explain.json`` ("what"
+names the task, the method or column, and the corpus).
 """
 
 from __future__ import annotations
@@ -35,8 +39,24 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(ROOT / "benchmarks"))
 OUT = ROOT / "benchmarks" / "out"
 P15 = ROOT.parent / "shared" / "data" / "p15_books.ndjson"
+
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
+
+
+def plain(row: dict) -> dict:
+    """A row's values as plain JSON numbers and strings (floats to 4 places)."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, (np.floating, float)):
+            value = round(float(value), 4)
+        elif isinstance(value, np.integer):
+            value = int(value)
+        out[key] = value
+    return out
 
 
 def train(data, out: Path, seed: int, *extra) -> Path:
@@ -121,6 +141,7 @@ def comparison_row(name, a, b, **kwargs) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    add_hogs_option(parser)
     args = parser.parse_args()
     warnings.simplefilter("ignore", FutureWarning)
     from bookembed.store import load_model_folder
@@ -140,26 +161,37 @@ def main() -> None:
     pd.set_option("display.width", 200)
     pd.set_option("display.float_format", lambda v: f"{v:.3f}")
 
-    print("\n## Clustering on the unit vectors, against the genre")
-    print(pd.DataFrame([r for name, (a, _) in corpora.items() for r in clustering_rows(name, a)]).to_string(index=False))
-    if "planted 37k" in corpora:
-        print("\n## HDBSCAN's time as the number of books grows (planted corpus)")
-        print(pd.DataFrame(hdbscan_growth(corpora["planted 37k"][0], (2_500, 5_000, 10_000, 20_000))).to_string(index=False))
+    measured = []
+    with busy(args.hogs):
+        print("\n## Clustering on the unit vectors, against the genre")
+        rows = [r for name, (a, _) in corpora.items() for r in clustering_rows(name, a)]
+        print(pd.DataFrame(rows).to_string(index=False))
+        measured += [{"what": f"cluster {r['method']}, {r['corpus']}", **r} for r in rows]
+        if "planted 37k" in corpora:
+            print("\n## HDBSCAN's time as the number of books grows (planted corpus)")
+            rows = hdbscan_growth(corpora["planted 37k"][0], (2_500, 5_000, 10_000, 20_000))
+            print(pd.DataFrame(rows).to_string(index=False))
+            measured += [{"what": f"hdbscan, {r['books']:,} books of planted 37k", "seconds": r["hdbscan_seconds"],
+                          **r} for r in rows]
 
-    print("\n## Predicting metadata from the vectors (5-fold), against the majority class")
-    rows = []
-    for name, (a, _) in corpora.items():
-        columns = ["genre"] if name.startswith("planted") else ["genre", "country", "language", "author"]
-        rows += prediction_rows(name, a, columns)
-    print(pd.DataFrame(rows).to_string(index=False))
+        print("\n## Predicting metadata from the vectors (5-fold), against the majority class")
+        rows = []
+        for name, (a, _) in corpora.items():
+            columns = ["genre"] if name.startswith("planted") else ["genre", "country", "language", "author"]
+            rows += prediction_rows(name, a, columns)
+        print(pd.DataFrame(rows).to_string(index=False))
+        measured += [{"what": f"predict {r['column']}, {r['corpus']}", **r} for r in rows]
 
-    print("\n## Two seeds compared: 10-NN overlap and Procrustes disparity")
-    rows = [comparison_row(name, a, b) for name, (a, b) in corpora.items()]
-    rows += [comparison_row(name, a, a) | {"corpus": f"{name}, with itself"} for name, (a, _) in corpora.items()]
-    if "planted 37k" in corpora:
-        a, b = corpora["planted 37k"]
-        rows.append(comparison_row("planted 37k, 5,000 sampled", a, b, max_books=5_000) )
-    print(pd.DataFrame(rows).to_string(index=False))
+        print("\n## Two seeds compared: 10-NN overlap and Procrustes disparity")
+        rows = [comparison_row(name, a, b) for name, (a, b) in corpora.items()]
+        rows += [comparison_row(name, a, a) | {"corpus": f"{name}, with itself"} for name, (a, _) in corpora.items()]
+        if "planted 37k" in corpora:
+            a, b = corpora["planted 37k"]
+            rows.append(comparison_row("planted 37k, 5,000 sampled", a, b, max_books=5_000) )
+        print(pd.DataFrame(rows).to_string(index=False))
+        measured += [{"what": f"compare seeds, {r['corpus']}", **r} for r in rows]
+        load = load_average()
+    print("written:", record("explain", [plain({**r, "hogs": args.hogs, "load_average": load}) for r in measured]))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_export.py              # 37,020 books x 50, 41,758 links
     .venv/bin/python benchmarks/bench_export.py --repeat 5
+    .venv/bin/python benchmarks/bench_export.py --hogs 2     # beside two CPU hogs
 
 The model is built without TensorFlow under a temporary folder: the real
 37,020 titles and infobox values of ``../shared/data/book_info.tsv`` when the
@@ -10,9 +11,10 @@ Chinese mixed in), random float32 vectors, two cached map projections (UMAP
 2-D and t-SNE 3-D) and three saved map views, so the bookmarks file is made too.
 
 Each file kind is timed on its own (median of ``--repeat`` runs), then the
-whole ``export_command`` with a TensorBoard log directory. The vectors.tsv
-writer is also compared, in the same run, with ``numpy.savetxt`` (which
-formats row by row) as a ratio. No figure is asserted anywhere.
+whole ``export_folder`` (``bookembed export``) with a TensorBoard log
+directory. The vectors.tsv writer is also compared, in the same run, with
+``numpy.savetxt`` (which formats row by row) as a ratio. No figure is asserted
+anywhere; the medians are written to ``benchmarks/results/export.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
 
 BOOK_INFO = ROOT.parent / "shared" / "data" / "book_info.tsv"
 N_BOOKS, N_LINKS, DIM = 37_020, 41_758, 50
@@ -124,9 +130,13 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def size(data) -> str:
+def size_mb(data) -> float:
     n = len(data) if isinstance(data, (bytes, str)) else sum(p.stat().st_size for p in data if p.is_file())
-    return f"{n / 1e6:.1f} MB"
+    return n / 1e6
+
+
+def size(data) -> str:
+    return f"{size_mb(data):.1f} MB"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,9 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--books", type=int, default=N_BOOKS)
     parser.add_argument("--links", type=int, default=N_LINKS)
     parser.add_argument("--dim", type=int, default=DIM)
+    add_hogs_option(parser)
     args = parser.parse_args(argv)
 
     from bookembed import export as ex
+    from bookembed import projector as pj
     from bookembed.store import load_model_folder
 
     work = Path(tempfile.mkdtemp(prefix="bench-export-"))
@@ -151,37 +163,45 @@ def main(argv: list[str] | None = None) -> int:
         print(f"median of {args.repeat} runs\n")
 
         rows = np.arange(model.n_books)
-        frame = ex.metadata_frame(model, "books", rows)
+        frame = pj.metadata_frame(model, "books", rows)
         results = []
+        measured = []
 
         def row(label, fn):
             seconds, out = timed(fn, args.repeat)
             results.append((label, seconds, size(out) if out is not None else ""))
+            measured.append({"what": f"{label.strip()}, {model.n_books:,} books", "hogs": args.hogs,
+                             "seconds": round(seconds, 4),
+                             "output_mb": round(size_mb(out), 1) if out is not None else None,
+                             "repeat": args.repeat})
             return seconds
 
-        ours = row("vectors.tsv (books)", lambda: ex.format_rows(model.book_vectors).encode("ascii"))
+        with busy(args.hogs):
+            ours = row("vectors.tsv (books)", lambda: pj.format_rows(model.book_vectors).encode("ascii"))
 
-        def savetxt():
-            buffer = io.StringIO()
-            np.savetxt(buffer, model.book_vectors, fmt="%.9g", delimiter="\t")
-            return buffer.getvalue()
+            def savetxt():
+                buffer = io.StringIO()
+                np.savetxt(buffer, model.book_vectors, fmt="%.9g", delimiter="\t")
+                return buffer.getvalue()
 
-        baseline = row("  numpy.savetxt, same format", savetxt)
-        row("vectors.tsv (links)", lambda: ex.format_rows(model.link_vectors).encode("ascii"))
-        row("metadata.tsv (books, 10 columns)", lambda: ex.metadata_tsv(frame).encode("utf-8"))
-        row("metadata.tsv (links)", lambda: ex.metadata_tsv(ex.metadata_frame(model, "links")).encode("utf-8"))
-        row("bookmarks.json (3 views)", lambda: ex.bookmarks_json(model, rows)[0])
-        row("books.parquet", lambda: ex.parquet_bytes(model, "books"))
-        row("projector_files(books), all", lambda: b"".join(ex.projector_files(model).values()))
-        row("projector_files(links), all", lambda: b"".join(ex.projector_files(model, "links").values()))
-        row("zip_bytes(projector_files(books))", lambda: ex.zip_bytes(ex.projector_files(model)))
+            baseline = row("  numpy.savetxt, same format", savetxt)
+            measured[-1]["vs_bulk"] = round(baseline / ours, 2)
+            row("vectors.tsv (links)", lambda: pj.format_rows(model.link_vectors).encode("ascii"))
+            row("metadata.tsv (books, 10 columns)", lambda: pj.metadata_tsv(frame).encode("utf-8"))
+            row("metadata.tsv (links)", lambda: pj.metadata_tsv(pj.metadata_frame(model, "links")).encode("utf-8"))
+            row("bookmarks.json (3 views)", lambda: pj.bookmarks_json(model, rows)[0])
+            row("books.parquet", lambda: ex.parquet_bytes(model, "books"))
+            row("projector_files(books), all", lambda: b"".join(pj.projector_files(model).values()))
+            row("projector_files(links), all", lambda: b"".join(pj.projector_files(model, "links").values()))
+            row("zip_bytes(projector_files(books))", lambda: ex.zip_bytes(pj.projector_files(model)))
 
-        def command():
-            out, logdir = work / "out", work / "tb"
-            ex.export_command(path, out, tensorboard=logdir)
-            return list(out.rglob("*")) + list(logdir.rglob("*"))
+            def command():
+                out, logdir = work / "out", work / "tb"
+                ex.export_folder(path, out, tensorboard=logdir)
+                return list(out.rglob("*")) + list(logdir.rglob("*"))
 
-        total = row("export_command --tensorboard (load + write all)", command)
+            total = row("export_command --tensorboard (load + write all)", command)
+            load = load_average()
 
         width = max(len(r[0]) for r in results)
         print(f"{'step':<{width}}  {'seconds':>8}  {'output':>9}")
@@ -190,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<{width}}  {seconds:8.3f}  {out:>9}")
         print(f"\nvectors.tsv: numpy.savetxt / bulk formatting = {baseline / ours:.2f}x")
         print(f"whole export with TensorBoard logdir: {total:.2f} s (target: under 5 s)")
+        print("written:", record("export", [{**r, "load_average": load} for r in measured]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

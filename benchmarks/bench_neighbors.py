@@ -1,12 +1,13 @@
 """Nearest-neighbour query time at the full dataset's size.
 
-    python benchmarks/bench_neighbors.py [--books 37020] [--repeat 2000]
+    python benchmarks/bench_neighbors.py [--books 37020] [--repeat 2000] [--hogs N]
 
 Times exact cosine top-10 over 37,020 L2-normalised 50-d vectors
 (``neighbors.top_k``: one matrix-vector product and an ``argpartition``)
 against the plain approach of a full ``argsort``, side by side, and the whole
 ``similar_books`` call (resolve the title, top-k, shared links, table).
-Prints median and 95th-percentile microseconds per query.
+Prints median and 95th-percentile microseconds per query, and writes them to
+``benchmarks/results/neighbors.json``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
 
 
 def timeit(fn, repeat: int) -> np.ndarray:
@@ -38,6 +44,7 @@ def main() -> None:
     parser.add_argument("--books", type=int, default=37_020)
     parser.add_argument("--links", type=int, default=40_000)
     parser.add_argument("--repeat", type=int, default=2000)
+    add_hogs_option(parser)
     args = parser.parse_args()
 
     from bookembed.neighbors import similar_books, top_k
@@ -68,12 +75,19 @@ def main() -> None:
         whole(0)
         print(f"{args.books:,} books x {unit.shape[1]} dims, {args.repeat} queries each")
         base = None
-        for name, fn in (("top_k (matvec + argpartition)", ours), ("matvec + full argsort", full_sort),
-                         ("similar_books (whole query)", whole)):
-            t = timeit(fn, args.repeat)
-            med = float(np.median(t))
-            base = base or med
-            print(f"{name:<32} median {med:8.0f} us   p95 {np.percentile(t, 95):8.0f} us   ({med / base:.1f}x top_k)")
+        rows = []
+        with busy(args.hogs):
+            for name, fn in (("top_k (matvec + argpartition)", ours), ("matvec + full argsort", full_sort),
+                             ("similar_books (whole query)", whole)):
+                t = timeit(fn, args.repeat)
+                med = float(np.median(t))
+                base = base or med
+                print(f"{name:<32} median {med:8.0f} us   p95 {np.percentile(t, 95):8.0f} us   "
+                      f"({med / base:.1f}x top_k)")
+                rows.append({"what": f"{name}, {args.books:,} books", "hogs": args.hogs, "median_us": round(med),
+                             "p95_us": round(float(np.percentile(t, 95))), "vs_top_k": round(med / base, 2),
+                             "repeat": args.repeat, "load_average": load_average()})
+    print("written:", record("neighbors", rows))
 
 
 if __name__ == "__main__":

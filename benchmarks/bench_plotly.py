@@ -1,6 +1,6 @@
 """The browser's share of drawing a big map: Plotly.js alone, without Streamlit, in headless Chromium.
 
-    python benchmarks/bench_plotly.py --model /tmp/bookembed-scale/models/planted-1000000 [--method umap]
+    python benchmarks/bench_plotly.py --model /tmp/bookembed-scale/models/planted-1000000 [--method umap] [--hogs N]
 
 Builds the Map page's figure for a model's cached projection (``map_figure``,
 coloured by genre, hover details included), writes it as JSON beside
@@ -9,7 +9,8 @@ times in Chromium: fetching the JSON, ``JSON.parse``, and ``Plotly.newPlot``
 to two animation frames later. Then the same figure without hover text and
 with one colour, to show what each costs. What is left when both are gone is
 Plotly's own floor for that many points on this machine's software WebGL;
-the Map page adds Streamlit's server and frontend on top.
+the Map page adds Streamlit's server and frontend on top. The times are
+written to ``benchmarks/results/plotly.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
 
 PAGE = """<html><body><div id=g style='width:1200px;height:800px'></div>
 <script src=plotly.min.js></script><script>
@@ -48,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--method", default="umap", choices=("umap", "tsne", "pca"))
+    add_hogs_option(parser)
     args = parser.parse_args()
 
     import plotly
@@ -89,8 +95,9 @@ def main() -> None:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
+        rows = []
         try:
-            with sync_playwright() as p:
+            with sync_playwright() as p, busy(args.hogs):
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
                 for i, label in enumerate(variants):
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -99,11 +106,17 @@ def main() -> None:
                     size = (site / f"v{i}.json").stat().st_size / 1e6
                     print(f"{model.n_books:,} points, {label} ({size:,.0f} MB JSON): fetch {times['fetch'] / 1e3:.2f} s, "
                           f"parse {times['parse'] / 1e3:.2f} s, Plotly.newPlot {times['plot'] / 1e3:.2f} s", flush=True)
+                    rows.append({"what": f"{label}, {model.n_books:,} points, {args.method}", "hogs": args.hogs,
+                                 "json_mb": round(size, 1),
+                                 "fetch_s": round(times["fetch"] / 1e3, 3), "parse_s": round(times["parse"] / 1e3, 3),
+                                 "plot_s": round(times["plot"] / 1e3, 3), "load_average": load_average()})
                     page.close()
                 browser.close()
         finally:
             server.shutdown()
             server.server_close()
+            if rows:
+                print("written:", record("plotly", rows))
 
 
 if __name__ == "__main__":

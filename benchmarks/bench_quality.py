@@ -3,6 +3,7 @@
     python benchmarks/bench_quality.py                 # demo, p15 and the planted corpus, 3 seeds
     python benchmarks/bench_quality.py --corpora p15 --seeds 1 --levers
     python benchmarks/bench_quality.py --scale         # 37k books: evaluation's cost, every method's figures
+    python benchmarks/bench_quality.py --hogs 2        # beside two CPU hogs
 
 For each corpus and seed, the held-out pairs are the ones ``bookembed train``
 holds out with that seed (``sampling.split_heldout``); every method is fitted
@@ -26,6 +27,9 @@ Corpora: ``demo`` (the shipped classics), ``p15`` (real records), and
 ``planted``: 4,000 books in 20 planted genres where three links in four are
 popular pages shared by every genre (Zipf-distributed noise). On it a
 binary SVD's leading factors are popularity, and it finds no genre at all.
+
+The means over seeds (and, with ``--scale``, the 37k figures) are written to
+``benchmarks/results/quality.json``, one row per method and corpus.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "p15_books.ndjson"
 
@@ -205,7 +212,35 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def scale() -> None:
+FIGURES = {"AUC": "auc", "MRR": "mrr", "Hits@10": "hits10", "genre purity": "genre_purity",
+           "author purity": "author_purity", "country purity": "country_purity", "seconds": "seconds"}
+
+
+def summary_rows(rows: list[dict]) -> list[dict]:
+    """One results row per corpus and method: the means over seeds and half their spread, as plain numbers."""
+    out: dict[tuple, dict] = {}
+    for row in rows:
+        out.setdefault((row["corpus"], row["method"]), {"corpus": row["corpus"], "method": row["method"], "runs": []})
+        out[(row["corpus"], row["method"])]["runs"].append(row)
+    summary = []
+    for (corpus, method), group in out.items():
+        runs = group["runs"]
+        item = {"what": f"{method}, {corpus}", "seeds": len(runs)}
+        for figure, column in FIGURES.items():
+            values = [float(r[figure]) for r in runs if r.get(figure) is not None]
+            if not values:
+                continue
+            item[column] = round(sum(values) / len(values), 4 if column != "seconds" else 2)
+            if len(values) > 1 and column != "seconds":
+                item[f"{column}_spread"] = round((max(values) - min(values)) / 2, 4)
+        chance = [float(r["genre chance"]) for r in runs if r.get("genre chance") is not None]
+        if chance:
+            item["genre_chance"] = round(sum(chance) / len(chance), 4)
+        summary.append(item)
+    return summary
+
+
+def scale(hogs: int = 0) -> None:
     """What ``pipeline.metrics_for`` costs at the full dataset's size (37,020 books × 40,000 links), and the figures.
 
     The corpus is ``bench_scale_quality.planted_corpus`` with 40 topics. Times
@@ -230,23 +265,32 @@ def scale() -> None:
                       link_counts=np.bincount(pl, minlength=n_links), pair_books=pb, pair_links=pl)
     heldout = split_heldout(pb, pl, 0.05, np.random.default_rng(0))
     print(f"{n_books:,} books, {n_links:,} links, {len(pb):,} pairs ({int(heldout.sum()):,} held out), 40 topics")
-    vectors = {}
-    for name in BASELINES:
-        fitted = fit_baseline(name, pb, pl, n_books, n_links, heldout, seed=0)
-        vectors[BASELINE_LABELS[name]] = (fitted.book_vectors, fitted.link_vectors)
-        print(f"fitting {name}: {fitted.seconds:.1f} s", flush=True)
-    result = train(pb, pl, n_books, n_links, TrainConfig(seed=0))
-    assert np.array_equal(result.heldout, heldout)
-    print(f"training bookembed (defaults, {result.threads} threads): {result.seconds:.1f} s", flush=True)
-    vectors["bookembed default"] = (result.book_vectors, result.link_vectors)
-    for method, (books, links) in vectors.items():
-        start = time.perf_counter()
-        scored = score_vectors(books, links, graph, heldout)
-        r, g = scored["ranking"], scored["purity"]["genre"]
-        print(f"{method:<24} AUC {scored['auc']:.3f}  MRR {r['mrr']:.3f} ± {r['mrr_stderr']:.3f}  "
-              f"Hits@10 {r['hits']:.3f} ± {r['hits_stderr']:.3f} ({r['scored']:,} of {r['pairs']:,} pairs)  "
-              f"topic purity@10 {g['purity']:.3f} ± {g['stderr']:.3f} (chance {g['chance']:.3f})  "
-              f"scored in {time.perf_counter() - start:.1f} s", flush=True)
+    vectors, fit_seconds, rows = {}, {}, []
+    with busy(hogs):
+        for name in BASELINES:
+            fitted = fit_baseline(name, pb, pl, n_books, n_links, heldout, seed=0)
+            vectors[BASELINE_LABELS[name]] = (fitted.book_vectors, fitted.link_vectors)
+            fit_seconds[BASELINE_LABELS[name]] = fitted.seconds
+            print(f"fitting {name}: {fitted.seconds:.1f} s", flush=True)
+        result = train(pb, pl, n_books, n_links, TrainConfig(seed=0))
+        assert np.array_equal(result.heldout, heldout)
+        print(f"training bookembed (defaults, {result.threads} threads): {result.seconds:.1f} s", flush=True)
+        vectors["bookembed default"] = (result.book_vectors, result.link_vectors)
+        fit_seconds["bookembed default"] = result.seconds
+        for method, (books, links) in vectors.items():
+            start = time.perf_counter()
+            scored = score_vectors(books, links, graph, heldout)
+            r, g = scored["ranking"], scored["purity"]["genre"]
+            print(f"{method:<24} AUC {scored['auc']:.3f}  MRR {r['mrr']:.3f} ± {r['mrr_stderr']:.3f}  "
+                  f"Hits@10 {r['hits']:.3f} ± {r['hits_stderr']:.3f} ({r['scored']:,} of {r['pairs']:,} pairs)  "
+                  f"topic purity@10 {g['purity']:.3f} ± {g['stderr']:.3f} (chance {g['chance']:.3f})  "
+                  f"scored in {time.perf_counter() - start:.1f} s", flush=True)
+            rows.append({"what": f"{method}, planted {n_books:,}", "hogs": hogs, "seeds": 1,
+                         "auc": round(float(scored["auc"]), 4), "mrr": round(float(r["mrr"]), 4),
+                         "hits10": round(float(r["hits"]), 4), "genre_purity": round(float(g["purity"]), 4),
+                         "genre_chance": round(float(g["chance"]), 4), "seconds": round(float(fit_seconds[method]), 2),
+                         "score_s": round(time.perf_counter() - start, 2), "load_average": load_average()})
+    print("written:", record("quality", rows))
 
 
 def main() -> None:
@@ -258,14 +302,18 @@ def main() -> None:
     parser.add_argument("--no-seed-recipe", action="store_true", help="leave out the seed's recipe (slow)")
     parser.add_argument("--scale", action="store_true",
                         help="only the 37k-book planted corpus: evaluation's cost, and every method's figures")
+    add_hogs_option(parser)
     args = parser.parse_args()
     if args.scale:
-        scale()
+        scale(args.hogs)
         return
     rows = []
-    for name in args.corpora.split(","):
-        rows += run_corpus(name, args.data, args.seeds, args.levers, not args.no_seed_recipe)
+    with busy(args.hogs):
+        for name in args.corpora.split(","):
+            rows += run_corpus(name, args.data, args.seeds, args.levers, not args.no_seed_recipe)
+        load = load_average()
     print(table(rows))
+    print("written:", record("quality", [{**r, "hogs": args.hogs, "load_average": load} for r in summary_rows(rows)]))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Every step a user waits for, end to end, on a planted-genre corpus of any size.
 
-    python benchmarks/bench_scale.py --books 1000000 [--steps ...] [--recipe] [--work DIR]
+    python benchmarks/bench_scale.py --books 1000000 [--steps ...] [--recipe] [--work DIR] [--hogs N]
 
 Writes a planted corpus (``planted.py``: 50 genres, about 15 links a book
 after cleaning), then times each command from start to exit as its own
@@ -21,7 +21,8 @@ process, with its peak memory (``/usr/bin/time -v``):
 
 Also reports the training kernel's own figure (from the manifest) and the
 time of one top-10 query inside a loaded model, apart from the commands.
-Figures go to the terminal and to ``benchmarks/out/scale-<books>.json``.
+Figures go to the terminal, to ``benchmarks/out/scale-<books>.json`` and, one
+row per step and size ("train, 1,000,000 books"), to ``benchmarks/results/scale.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
+
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
+
 STEPS = ("train", "neighbors", "evaluate", "index", "project-pca", "project-umap", "project-tsne", "export", "map",
          "pages")
 
@@ -117,6 +122,7 @@ def main() -> None:
     parser.add_argument("--recipe", action="store_true", help="also the seed recipe, 15 epochs, same pairs")
     parser.add_argument("--work", default="/tmp/bookembed-scale", help="corpus, models and logs go here")
     parser.add_argument("--epochs", type=int, help="train with this many epochs instead of the default")
+    add_hogs_option(parser)
     args = parser.parse_args()
     steps = args.steps.split(",")
     work = Path(args.work)
@@ -141,60 +147,100 @@ def main() -> None:
         flag = "" if figure["status"] == 0 else f"  FAILED (exit {figure['status']}, see {work / (label + '.log')})"
         print(f"{label:14s} {figure['seconds']:9,.1f} s   peak {figure['peak_mb'] or 0:9,.0f} MB{flag}", flush=True)
 
-    if "train" in steps:
-        epochs = ["--epochs", str(args.epochs)] if args.epochs else []
-        step("train", bookembed("train", "--data", data, "--out", model, "--overwrite", "-q", *epochs))
-        manifest = json.loads((model / "manifest.json").read_text())
-        metrics, counts = manifest["metrics"], manifest["counts"]
-        results["corpus"] = counts
-        results["kernel"] = {"seconds": metrics["train_seconds"], "examples_per_s": metrics["examples_per_s"],
-                             "threads": manifest["config"].get("threads")}
-        results["quality"] = {"auc": metrics.get("auc"), "purity": metrics.get("genre_purity")}
-        print(f"  {counts['books']:,} books, {counts['links']:,} links, {counts['pairs']:,} pairs; kernel "
-              f"{metrics['train_seconds']:,.1f} s at {metrics['examples_per_s']:,.0f} examples/s on "
-              f"{manifest['config'].get('threads')} thread(s); AUC {metrics.get('auc')}, purity "
-              f"{(metrics.get('genre_purity') or {}).get('purity')}", flush=True)
-    if args.recipe:
-        code = ("import sys, json, time; sys.path.insert(0, %r); from seed_recipe import train_seed; "
-                "from bookembed.store import load_model_folder as l; m = l(%r); "
-                "b, k, ex, s = train_seed(m.pair_books, m.pair_links, m.n_books, m.n_links, ~m.heldout, epochs=%d); "
-                "print(json.dumps({'kernel_seconds': s, 'examples': ex}))") % (str(HERE), str(model), args.epochs or 15)
-        step("recipe", [PYTHON, "-c", code])
-        if results.get("train"):
-            results["recipe_ratio"] = round(results["recipe"]["seconds"] / results["train"]["seconds"], 1)
-            print(f"  end to end, the seed recipe takes {results['recipe_ratio']}x as long", flush=True)
-    if "neighbors" in steps:
-        step("neighbors", bookembed("neighbors", _first_title(data), "--model", model))
-    if "evaluate" in steps:
-        step("evaluate", bookembed("evaluate", "--model", model))
-    if "index" in steps:
-        step("index", bookembed("index", "--model", model, "-q"))
-    if {"neighbors", "index"} & set(steps):
-        results["query"] = query_latency(model)
-        print(f"  one top-10 query: median {results['query']['median_ms']} ms, p95 {results['query']['p95_ms']} ms"
-              f" ({'index recall ' + str(results['query']['index']['recall']) if results['query']['index'] else 'exact'})",
-              flush=True)
-    for method in ("pca", "umap", "tsne"):
-        if f"project-{method}" in steps:
-            step(f"project-{method}", bookembed("project", "--model", model, "--method", method, "-q"))
-    if "export" in steps:
-        out = work / "export"
-        shutil.rmtree(out, ignore_errors=True)
-        step("export", bookembed("export", "--model", model, "--out", out, "--shard-rows", "100000"))
-    if "map" in steps:
-        from bookembed import projection as proj
-        from bookembed.store import load_model_folder
+    results["hogs"], results["epochs"] = args.hogs, args.epochs
+    with busy(args.hogs):
+        if "train" in steps:
+            epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+            step("train", bookembed("train", "--data", data, "--out", model, "--overwrite", "-q", *epochs))
+            manifest = json.loads((model / "manifest.json").read_text())
+            metrics, counts = manifest["metrics"], manifest["counts"]
+            results["corpus"] = counts
+            results["kernel"] = {"seconds": metrics["train_seconds"], "examples_per_s": metrics["examples_per_s"],
+                                 "threads": manifest["config"].get("threads")}
+            results["quality"] = {"auc": metrics.get("auc"), "purity": metrics.get("genre_purity")}
+            print(f"  {counts['books']:,} books, {counts['links']:,} links, {counts['pairs']:,} pairs; kernel "
+                  f"{metrics['train_seconds']:,.1f} s at {metrics['examples_per_s']:,.0f} examples/s on "
+                  f"{manifest['config'].get('threads')} thread(s); AUC {metrics.get('auc')}, purity "
+                  f"{(metrics.get('genre_purity') or {}).get('purity')}", flush=True)
+        if args.recipe:
+            code = ("import sys, json, time; sys.path.insert(0, %r); from seed_recipe import train_seed; "
+                    "from bookembed.store import load_model_folder as l; m = l(%r); "
+                    "b, k, ex, s = train_seed(m.pair_books, m.pair_links, m.n_books, m.n_links, ~m.heldout, "
+                    "epochs=%d); print(json.dumps({'kernel_seconds': s, 'examples': ex}))"
+                    ) % (str(HERE), str(model), args.epochs or 15)
+            step("recipe", [PYTHON, "-c", code])
+            if results.get("train"):
+                results["recipe_ratio"] = round(results["recipe"]["seconds"] / results["train"]["seconds"], 1)
+                print(f"  end to end, the seed recipe takes {results['recipe_ratio']}x as long", flush=True)
+        if "neighbors" in steps:
+            step("neighbors", bookembed("neighbors", _first_title(data), "--model", model))
+        if "evaluate" in steps:
+            step("evaluate", bookembed("evaluate", "--model", model))
+        if "index" in steps:
+            step("index", bookembed("index", "--model", model, "-q"))
+        if {"neighbors", "index"} & set(steps):
+            results["query"] = query_latency(model)
+            query = results["query"]
+            print(f"  one top-10 query: median {query['median_ms']} ms, p95 {query['p95_ms']} ms"
+                  f" ({'index recall ' + str(query['index']['recall']) if query['index'] else 'exact'})",
+                  flush=True)
+        for method in ("pca", "umap", "tsne"):
+            if f"project-{method}" in steps:
+                step(f"project-{method}", bookembed("project", "--model", model, "--method", method, "-q"))
+        if "export" in steps:
+            out = work / "export"
+            shutil.rmtree(out, ignore_errors=True)
+            step("export", bookembed("export", "--model", model, "--out", out, "--shard-rows", "100000"))
+        if "map" in steps:
+            from bookembed import projection as proj
+            from bookembed.store import load_model_folder
 
-        if proj.load_projection(load_model_folder(model), proj.UMAPSettings()) is None:
-            step("project-umap", bookembed("project", "--model", model, "--method", "umap", "-q"))
-        results["map"] = map_time(models, name, args.books, work / "map.log")
-        print(f"map drawn      {results['map']['seconds']} s after navigation (every point)", flush=True)
-    if "pages" in steps:
-        results["pages"] = pages_time(models, name, _titles(data, 3), work / "pages.log")
-        print("pages          " + ", ".join(f"{k} {v} s" for k, v in results["pages"].items()), flush=True)
+            if proj.load_projection(load_model_folder(model), proj.UMAPSettings()) is None:
+                step("project-umap", bookembed("project", "--model", model, "--method", "umap", "-q"))
+            results["map"] = map_time(models, name, args.books, work / "map.log")
+            print(f"map drawn      {results['map']['seconds']} s after navigation (every point)", flush=True)
+        if "pages" in steps:
+            results["pages"] = pages_time(models, name, _titles(data, 3), work / "pages.log")
+            print("pages          " + ", ".join(f"{k} {v} s" for k, v in results["pages"].items()), flush=True)
+        results["load_average"] = load_average()
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     (out / f"scale-{args.books}.json").write_text(json.dumps(results, indent=1))
+    rows = result_rows(results, args.hogs)
+    if rows:
+        print("written:", record("scale", rows))
+
+
+def result_rows(results: dict, hogs: int) -> list[dict]:
+    """The figures of one run as rows for ``benchmarks/results/scale.json``: one a step, the size in "what"."""
+    size = f"{results['books']:,} books"
+    common = {"hogs": hogs, "cores": results.get("cores"), "load_average": results.get("load_average")}
+    rows = []
+    for label in ("train", "recipe", "neighbors", "evaluate", "index", "project-pca", "project-umap",
+                  "project-tsne", "export"):
+        if label in results:
+            epochs = f" ({results['epochs']} epochs)" if results.get("epochs") and label in ("train", "recipe") else ""
+            rows.append({"what": f"{label}{epochs}, {size}", **results[label], **common})
+    for row in rows:
+        if row["what"].startswith("train"):
+            kernel, quality = results.get("kernel", {}), results.get("quality", {})
+            rounded = lambda value, places: None if value is None else round(float(value), places or None)  # noqa: E731
+            row.update({"kernel_s": rounded(kernel.get("seconds"), 2),
+                        "examples_per_s": rounded(kernel.get("examples_per_s"), 0), "threads": kernel.get("threads"),
+                        "auc": rounded(quality.get("auc"), 4),
+                        "purity": rounded((quality.get("purity") or {}).get("purity"), 4)})
+        if row["what"].startswith("recipe"):
+            row["x_train"] = results.get("recipe_ratio")
+    if "query" in results:
+        rows.append({"what": f"one top-10 query, {size}", "median_ms": results["query"]["median_ms"],
+                     "p95_ms": results["query"]["p95_ms"],
+                     "index_recall": (results["query"]["index"] or {}).get("recall"), **common})
+    if "map" in results:
+        times = results["map"]["seconds"]
+        rows.append({"what": f"map drawn, {size}", "seconds": min(times), "slowest_s": max(times), **common})
+    for page, seconds in results.get("pages", {}).items():
+        rows.append({"what": f"{page.replace('_', ' ')}, {size}", "seconds": seconds, **common})
+    return rows
 
 
 # the page's script has finished and nothing still waits to be drawn

@@ -1,6 +1,6 @@
 """Lock-free threads: the SGD kernel's throughput on 1 and 2 threads, and training's, and the quality each reaches.
 
-    python benchmarks/bench_threads.py [--books 300000] [--rounds 3] [--epochs 5]
+    python benchmarks/bench_threads.py [--books 300000] [--rounds 3] [--epochs 5] [--hogs N]
 
 On a planted corpus (``planted.py``, written to ``--work`` if missing):
 
@@ -14,6 +14,8 @@ On a planted corpus (``planted.py``, written to ``--work`` if missing):
   ``threads=1`` and ``threads=2``, same seed: the epochs' examples per
   second (shuffles included), the ratio, and the held-out AUC and genre
   purity@10 each reaches.
+
+The medians are written to ``benchmarks/results/threads.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,6 +43,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="epochs of each training run (0: skip them)")
     parser.add_argument("--laid-out", action="store_true", help="also time the loop over a laid-out epoch")
     parser.add_argument("--work", default="/tmp/bookembed-scale")
+    add_hogs_option(parser)
     args = parser.parse_args()
 
     from planted import write_planted
@@ -78,36 +84,54 @@ def main() -> None:
         sgd_span(start_b.copy(), start_l.copy(), pb, pl, order, 0, 1000, ratio, -1.0, 0, tables, 0.05, np.zeros(2),
                  False, threads)
     rates: dict = {1: [], 2: [], "laid": []}
-    for r in range(args.rounds):
-        for threads in (1, 2):
-            t = time.perf_counter()
-            epoch(threads, r)
-            rates[threads].append(n / (time.perf_counter() - t))
-        line = (f"round {r}: 1 thread {rates[1][-1] / 1e6:.2f}M examples/s, 2 threads {rates[2][-1] / 1e6:.2f}M "
-                f"({rates[2][-1] / rates[1][-1]:.2f}x)")
-        if laid is not None:
-            b, l = start_b.copy(), start_l.copy()
-            t = time.perf_counter()
-            sgd_pass(b, l, *laid, 0.05, np.zeros(2), False)
-            rates["laid"].append(n / (time.perf_counter() - t))
-            line += f"; laid out, 1 thread, no draws: {rates['laid'][-1] / 1e6:.2f}M"
-        print(line, flush=True)
+    with busy(args.hogs):
+        for r in range(args.rounds):
+            for threads in (1, 2):
+                t = time.perf_counter()
+                epoch(threads, r)
+                rates[threads].append(n / (time.perf_counter() - t))
+            line = (f"round {r}: 1 thread {rates[1][-1] / 1e6:.2f}M examples/s, 2 threads {rates[2][-1] / 1e6:.2f}M "
+                    f"({rates[2][-1] / rates[1][-1]:.2f}x)")
+            if laid is not None:
+                b, l = start_b.copy(), start_l.copy()
+                t = time.perf_counter()
+                sgd_pass(b, l, *laid, 0.05, np.zeros(2), False)
+                rates["laid"].append(n / (time.perf_counter() - t))
+                line += f"; laid out, 1 thread, no draws: {rates['laid'][-1] / 1e6:.2f}M"
+            print(line, flush=True)
+        load = load_average()
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     print(f"kernel with its draws, {n:,} examples an epoch: median {one / 1e6:.2f}M examples/s on 1 thread, "
           f"{two / 1e6:.2f}M on 2: {two / one:.2f}x", flush=True)
+    size = f"{args.books:,} books"
+    common = {"hogs": args.hogs, "rounds": args.rounds, "load_average": load}
+    rows = [{"what": f"kernel, 1 thread, {size}", "examples_per_s": round(one), "x_one_thread": 1.0, **common},
+            {"what": f"kernel, 2 threads, {size}", "examples_per_s": round(two), "x_one_thread": round(two / one, 2),
+             **common}]
+    if rates["laid"]:
+        laid_rate = statistics.median(rates["laid"])
+        rows.append({"what": f"kernel laid out, 1 thread, no draws, {size}", "examples_per_s": round(laid_rate),
+                     "x_one_thread": round(laid_rate / one, 2), **common})
 
     if args.epochs:
         genres = corpus.books["primary_genre"].tolist()
         speed = {}
         for threads in (1, 2):
-            result = train(pb, pl, corpus.n_books, corpus.n_links, TrainConfig(epochs=args.epochs, threads=threads))
+            with busy(args.hogs):
+                result = train(pb, pl, corpus.n_books, corpus.n_links, TrainConfig(epochs=args.epochs, threads=threads))
+                load = load_average()
             auc = heldout_auc(result.book_vectors, result.link_vectors, pb, pl, result.heldout)
             purity = genre_purity(result.book_vectors, genres)
             speed[threads] = result.examples_per_s
             print(f"training, {threads} thread(s), {args.epochs} epochs: {result.seconds:.1f} s, "
                   f"{result.examples_per_s / 1e6:.2f}M examples/s; AUC {auc:.4f}, genre purity@10 "
                   f"{purity['purity']:.4f} ± {purity['stderr']:.4f}", flush=True)
+            rows.append({"what": f"training, {threads} thread{'s' if threads > 1 else ''}, {size}", "hogs": args.hogs,
+                         "seconds": round(result.seconds, 2), "examples_per_s": round(result.examples_per_s),
+                         "x_one_thread": round(result.examples_per_s / speed[1], 2), "auc": round(float(auc), 4),
+                         "purity": round(float(purity["purity"]), 4), "epochs": args.epochs, "load_average": load})
         print(f"training on 2 threads: {speed[2] / speed[1]:.2f}x the examples/s of 1 thread", flush=True)
+    print("written:", record("threads", rows))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_wikidump.py               # 50,000 pages, seed 7
     .venv/bin/python benchmarks/bench_wikidump.py --pages 200000
+    .venv/bin/python benchmarks/bench_wikidump.py --hogs 2      # beside two CPU hogs
 
 Generates a seeded multistream dump (100 pages a stream, with its index) whose
 mix follows English Wikipedia's ``pages-articles``: about 30% articles, 48%
@@ -21,7 +22,8 @@ Then, in one run:
    mwparserfromhell's (time, and how often they agree); mwxml against plain
    ``xml.etree.ElementTree.iterparse`` for reading the pages (when mwxml is installed).
 
-No figure is asserted anywhere.
+No figure is asserted anywhere; the figures are written to
+``benchmarks/results/wikidump.json`` (the number of pages in "what").
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
 from bookembed.dumpwriter import DumpPage, write_multistream  # noqa: E402
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
 
 OTHER_NS = [1, 2, 4, 6, 10, 14, 100]
 INFOBOXES = ["settlement", "person", "film", "album", "football biography", "company", "species"]
@@ -152,7 +158,8 @@ def _stream_texts(dump: Path, index: Path, limit: int) -> tuple[str, list[str]]:
 _LINK_RE = re.compile(r"\[\[([^\[\]|#]*)(?:#[^\[\]|]*)?(?:\|[^\[\]]*)?\]\]")
 
 
-def compare_parsers(dump: Path, index: Path, n_streams: int) -> None:
+def compare_parsers(dump: Path, index: Path, n_streams: int) -> list[dict]:
+    """Print the parsing choices side by side; return their figures as results rows (pages/s)."""
     import mwparserfromhell
 
     from bookembed.wikitext import PageFilter, link_target, page_record
@@ -168,6 +175,7 @@ def compare_parsers(dump: Path, index: Path, n_streams: int) -> None:
              for _, ns, title, redirect, _, text in _pages(io.StringIO(header + text_ + "</mediawiki>"), dump, "")]
     t_ours = time.perf_counter() - t0
     line = f"\nreading XML ({len(pages):,} pages, {xml_bytes / 1e6:.0f} MB): iterparse {len(pages) / t_ours:,.0f} pages/s"
+    rows = [{"what": "read XML, iterparse", "pages_per_s": round(len(pages) / t_ours)}]
     try:
         import mwxml
     except ImportError:
@@ -181,6 +189,7 @@ def compare_parsers(dump: Path, index: Path, n_streams: int) -> None:
                     n += bool(page.title) + 0 * len(rev.text or "")
         t_mwxml = time.perf_counter() - t0
         print(line + f", mwxml {mwxml.__version__} {n / t_mwxml:,.0f} pages/s (iterparse {t_mwxml / t_ours:.1f}x faster)")
+        rows.append({"what": "read XML, mwxml", "pages_per_s": round(n / t_mwxml)})
 
     articles = [p for p in pages if p[0] == 0 and not p[2]]
     pf = PageFilter.build(["book"], {"category": "Category"})
@@ -197,6 +206,9 @@ def compare_parsers(dump: Path, index: Path, n_streams: int) -> None:
     print(f"finding infobox pages among {len(articles):,} articles: mwparserfromhell on every page "
           f"{len(articles) / t_full:,.0f} pages/s; regex check then mwparserfromhell {len(articles) / t_ours:,.0f} "
           f"pages/s ({t_full / t_ours:.0f}x); both find {full} / {len(kept)} pages")
+    rows += [{"what": "infobox pages, mwparserfromhell on every page", "pages_per_s": round(len(articles) / t_full)},
+             {"what": "infobox pages, regex then mwparserfromhell", "pages_per_s": round(len(articles) / t_ours),
+              "found": len(kept)}]
 
     # links on the pages that are kept: a careful regex pass against the parsed page's links
     sample = [text for _, _, _, text in articles[:2000]]
@@ -212,11 +224,15 @@ def compare_parsers(dump: Path, index: Path, n_streams: int) -> None:
     print(f"links of {len(sample):,} articles: regex {len(sample) / t_regex:,.0f} pages/s, mwparserfromhell "
           f"{len(sample) / t_parser:,.0f} pages/s ({t_parser / t_regex:.0f}x slower); same links on "
           f"{agree / len(sample):.1%} of pages")
+    rows += [{"what": "links, regex", "pages_per_s": round(len(sample) / t_regex),
+              "same_links": round(agree / len(sample), 4)},
+             {"what": "links, mwparserfromhell", "pages_per_s": round(len(sample) / t_parser)}]
     tricky = ("[[File:Cover.jpg|thumb|The [[first edition]] cover]] <!-- [[Old link]] --> "
               "<nowiki>[[Not a link]]</nowiki> [[Real link]]")
     regex_links = [m.group(1) for m in _LINK_RE.finditer(tricky)]
     parser_links = [str(link.title) for link in mwparserfromhell.parse(tricky).filter_wikilinks()]
     print(f"  on {tricky!r}:\n  regex finds {regex_links}, mwparserfromhell {parser_links}")
+    return rows
 
 
 def main() -> None:
@@ -224,6 +240,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--compare-streams", type=int, default=120, help="streams used to compare parsers")
+    add_hogs_option(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -237,7 +254,9 @@ def main() -> None:
         print(f"generated {args.pages:,} pages ({n_books} with Infobox book, {xml_mb:.0f} MB of wikitext, "
               f"{dump.stat().st_size / 1e6:.0f} MB compressed) in {time.perf_counter() - t0:.0f} s")
 
-        runs = [run_job(dump, index, n, tmp / f"out{n}.ndjson") for n in (1, 2)]
+        with busy(args.hogs):
+            runs = [run_job(dump, index, n, tmp / f"out{n}.ndjson") for n in (1, 2)]
+            load = load_average()
         assert (tmp / "out1.ndjson").read_bytes() == (tmp / "out2.ndjson").read_bytes()
         print("\nworkers  start-up  job       pages/s  wikitext MB/s  worker CPU  pages/CPU-s  peak memory/worker")
         for r in runs:
@@ -259,7 +278,23 @@ def main() -> None:
             by_bytes = 100e3 / (mb_per_cpu * cores) / 60
             print(f"estimate, English Wikipedia on {cores} cores, each at one worker's pages per CPU-second: "
                   f"{by_pages:.0f} min by pages, {by_bytes:.0f} min by bytes")
-        compare_parsers(dump, index, args.compare_streams)
+        with busy(args.hogs):
+            parsers = compare_parsers(dump, index, args.compare_streams)
+        size = f"{args.pages:,} pages"
+        rows = []
+        for r in runs:
+            c = r["report"].counts
+            rows.append({"what": f"job, {r['workers']} worker{'s' if r['workers'] > 1 else ''}, {size}",
+                         "seconds": round(r["seconds"], 2), "startup_s": round(r["startup_s"], 2),
+                         "pages_per_s": round(c.pages / r["seconds"]), "mb_per_s": round(xml_mb / r["seconds"], 2),
+                         "cpu_s": round(r["cpu_s"], 2), "pages_per_cpu_s": round(c.pages / r["cpu_s"]),
+                         "peak_mib": round(r["peak_mib"]), "kept": c.kept,
+                         "x_one_worker": round(runs[0]["seconds"] / r["seconds"], 2)})
+        rows += [{"what": f"estimate, English Wikipedia, {cores} cores (from {size})",
+                  "minutes_by_pages": round(24e6 / (per_cpu * cores) / 60),
+                  "minutes_by_bytes": round(100e3 / (mb_per_cpu * cores) / 60)} for cores in (16, 64)]
+        rows += [{**r, "what": f"{r['what']}, {size}"} for r in parsers]
+        print("written:", record("wikidump", [{**r, "hogs": args.hogs, "load_average": load} for r in rows]))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ mutant that no test notices "survives". For each module this script:
 3. prints the kill rate and every surviving mutant with its diff, and writes
    them to ``benchmarks/out/mutation/<module>.txt``.
 
+The kill rates are written to ``benchmarks/results/mutation.json``, one row
+per module (and one for all of them, when every module ran).
+
 Survivors judged equivalent (no test could tell them from the original) are
 explained in ``benchmarks/mutation_survivors.md``. Not part of CI: a full run
 takes tens of minutes (see the README).
@@ -36,6 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "mutation"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from results import record  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,14 @@ def main() -> None:
               f"| {r['seconds']:.0f} s |")
     print(f"| all | {total} | {caught} | {100 * caught / max(1, total):.1f}% | "
           f"{sum(r['seconds'] for r in results):.0f} s |")
+    rows = [{"what": r["module"], "mutants": r["mutants"], "caught": r["caught"],
+             "kill_rate": round(100 * r["caught"] / max(1, r["mutants"]), 1), "seconds": round(r["seconds"])}
+            for r in results]
+    if not args.modules or set(args.modules) == set(TARGETS):
+        rows.append({"what": "all", "mutants": total, "caught": caught,
+                     "kill_rate": round(100 * caught / max(1, total), 1),
+                     "seconds": round(sum(r["seconds"] for r in results))})
+    print("written:", record("mutation", rows, key=("what",)))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ the figures themselves, as rows of plain values::
 ``record`` merges rows into the file by their ``key`` columns, so a quiet run
 and a busy run of the same benchmark land side by side in one file. The docs'
 tables are generated from these files (``benchmarks/make_docs.py``).
+``BOOKEMBED_RESULTS_DIR`` names another folder to write them to (a scratch
+folder, to try a benchmark without touching the recorded figures).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+_ROOT = RESULTS.parents[1]
+if os.environ.get("BOOKEMBED_RESULTS_DIR"):  # a scratch folder, for trying a benchmark without writing its figures
+    RESULTS = Path(os.environ["BOOKEMBED_RESULTS_DIR"]).resolve()
 
 
 def machine() -> dict:
@@ -52,7 +57,7 @@ def command_line() -> str:
     argv = list(sys.argv)
     if argv and argv[0].endswith(".py"):
         try:
-            argv[0] = str(Path(argv[0]).resolve().relative_to(RESULTS.parents[1]))
+            argv[0] = str(Path(argv[0]).resolve().relative_to(_ROOT))
         except ValueError:
             pass
         argv.insert(0, "python")
