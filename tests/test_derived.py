@@ -171,15 +171,3 @@ def test_the_shipped_demo_maps_and_clusters_still_load(tmp_path):
     shipped = proj.cached_projections(model, notes)
     assert notes == [] and len(shipped) == len(list((path / "projections").glob("*.npy"))) > 0
     assert cl.cluster_books(model).cached
-
-
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_model_folder_without_write_permission(fake_model):
-    model = load_model_folder(fake_model)
-    fake_model.chmod(0o555)
-    try:
-        assert proj.project(model, proj.PCASettings()).shape == (model.n_books, 2)
-        assert not cl.cluster_books(model, n_clusters=3).cached
-    finally:
-        fake_model.chmod(0o755)
-    assert not any((fake_model / kind).exists() for kind in DERIVED)
