@@ -4,7 +4,6 @@ checksum, the sidecar written last, stale or damaged entries ignored, a read-onl
 from __future__ import annotations
 
 import errno
-import os
 import json
 import shutil
 
