@@ -11,7 +11,7 @@ import pytest
 from bookembed import mapviz
 from bookembed import projection as proj
 from bookembed.store import load_model_folder
-from conftest import make_fake_model
+from conftest import WAIT_CEILING_S, make_fake_model
 
 
 # ---------------------------------------------------------------- settings and keys
@@ -240,6 +240,31 @@ def test_the_app_starts_one_warm_up_per_process():
     assert start_warm_up() is first
     first.join(timeout=300)
     assert not first.is_alive()
+
+
+def test_the_warm_up_waits_until_no_page_has_run_for_a_while(monkeypatch):
+    """A burst of page runs is served first: the warm-up starts only once they have stopped for QUIET_S."""
+    import threading
+    import time
+
+    from bookembed import warmup
+    from bookembed.ui import warm
+
+    started, began = threading.Event(), []
+    monkeypatch.setattr(warmup, "warm_up", lambda: (began.append(time.monotonic()), started.set()))
+    monkeypatch.setattr(warm, "_thread", None)
+    monkeypatch.setattr(warm, "WARM_UP_DELAY_S", 0.0)
+    monkeypatch.setattr(warm, "QUIET_S", 0.3)
+    thread = warm.start_warm_up()
+    runs = [time.monotonic()]
+    for _ in range(20):  # pages keep running, one every 50 ms
+        time.sleep(0.05)
+        runs.append(time.monotonic())
+        assert warm.start_warm_up() is thread
+    assert started.wait(WAIT_CEILING_S)
+    # the warm-up began QUIET_S after the page run before it (however the machine's load spaced the runs)
+    assert began[0] - max(t for t in runs if t <= began[0]) >= 0.3
+    thread.join(WAIT_CEILING_S)
 
 
 def test_a_fresh_process_draws_the_same_maps_as_a_warm_one(tmp_path):
