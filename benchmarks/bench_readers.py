@@ -13,10 +13,15 @@ contexts (separate Streamlit sessions) at once: even ones load
 "Anna Karenina"; odd ones load ``/map`` and wait for every book to be drawn.
 Each session's figure is the seconds from its navigation to that first result.
 
-The browser stands for people on other machines, so it runs at nice 10 (it
-still shares these 2 cores; the server, the training and the hogs run at nice
-0). Exceptions count both what the pages show (``stException``) and tracebacks
-in the server's log. Figures go to ``benchmarks/results/readers.json``.
+The browser stands for people on other machines, yet it shares these 2 cores
+with the server, the training and any hogs, at the same priority: a fresh
+Chromium context spends seconds of CPU loading Streamlit's front end, so the
+figures are pessimistic. ``server_cpu_s`` gives the server's own share: the CPU
+seconds the ``streamlit run`` process used while the readers were served.
+``--tabs`` opens the sessions as tabs of one browser (one cache, as a returning
+visitor's) instead of one new visitor each. Exceptions count both what the pages
+show (``stException``) and tracebacks in the server's log. Figures go to
+``benchmarks/results/readers.json``.
 """
 
 from __future__ import annotations
@@ -72,8 +77,9 @@ class Trainer:
             self.proc.wait()
 
 
-async def one_reader(browser, url: str, which: str, ceiling_s: float) -> dict:
-    context = await browser.new_context(viewport={"width": 1300, "height": 900})
+async def one_reader(browser, url: str, which: str, ceiling_s: float, shared=None) -> dict:
+    """One session: a context of its own (a new visitor, empty cache), or a tab of ``shared``."""
+    context = shared or await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
     await page.add_init_script(MAP_INIT)
     start = time.perf_counter()
@@ -89,23 +95,20 @@ async def one_reader(browser, url: str, which: str, ceiling_s: float) -> dict:
     except Exception as exc:  # noqa: BLE001 - a reader that never got its result is reported, not raised
         seconds, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
     shown = await page.locator("[data-testid=stException]").count()
-    await context.close()
+    if shared is None:
+        await context.close()
     return {"page": which, "seconds": seconds, "error": error, "exceptions_shown": shown}
 
 
-async def readers(url: str, sessions: int, ceiling_s: float, work: Path) -> list[dict]:
+async def readers(url: str, sessions: int, ceiling_s: float, tabs: bool = False) -> list[dict]:
     from playwright.async_api import async_playwright
 
-    # The browser stands for people on other machines: it runs below the server's priority, through a
-    # wrapper that starts Debian's Chromium at nice 10 (its child processes inherit it).
-    wrapper = work / "chromium-nice"
-    wrapper.write_text(f'#!/bin/sh\nexec nice -n 10 {CHROMIUM} "$@"\n')
-    wrapper.chmod(0o755)
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            return await asyncio.gather(*(one_reader(browser, url, "search" if i % 2 == 0 else "map", ceiling_s)
-                                          for i in range(sessions)))
+            shared = await browser.new_context(viewport={"width": 1300, "height": 900}) if tabs else None
+            return await asyncio.gather(*(one_reader(browser, url, "search" if i % 2 == 0 else "map", ceiling_s,
+                                                     shared) for i in range(sessions)))
         finally:
             await browser.close()
 
@@ -115,11 +118,17 @@ async def run(args, url: str, trainer: Trainer | None, work: Path) -> list[dict]
     if trainer:
         await asyncio.sleep(2.0)  # the training is under way (reading and cleaning done) before readers arrive
     try:
-        return await readers(url, args.sessions, args.ceiling, work)
+        return await readers(url, args.sessions, args.ceiling, args.tabs)
     finally:
         if trainer:
             trainer.stop()
             await task
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -127,6 +136,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--no-train", action="store_true", help="no bookembed train beside the readers")
     parser.add_argument("--train-nice", type=int, default=0, help="the training command's nice value (default 0)")
+    parser.add_argument("--tabs", action="store_true",
+                        help="the sessions are tabs of one browser (a shared cache), not one new visitor each")
     parser.add_argument("--ceiling", type=float, default=600.0, help="give up on a reader after this many seconds")
     add_hogs_option(parser)
     args = parser.parse_args()
@@ -140,15 +151,19 @@ def main() -> None:
             trainer = None if args.no_train else Trainer(work / "trained", nice=args.train_nice)
             with busy(args.hogs):
                 load = load_average()
+                cpu_before = cpu_seconds(server.proc.pid)
                 rows = asyncio.run(run(args, server.url, trainer, work))
+                server_cpu = cpu_seconds(server.proc.pid) - cpu_before
             log_text = (work / "server.log").read_text(errors="replace")
         times = [r["seconds"] for r in rows if r["seconds"] is not None]
         failed = [r for r in rows if r["error"]]
         tracebacks = log_text.count("Traceback")
         shown = sum(r["exceptions_shown"] for r in rows)
         summary = {
-            "what": f"{args.sessions} sessions, Search and Map of the demo"
-                    + ("" if args.no_train else f", bookembed train beside (nice {args.train_nice})"),
+            "what": f"{args.sessions} sessions on Search and Map, "
+                    + ("tabs of one browser" if args.tabs else "each a new visitor")
+                    + ("" if args.no_train else ", bookembed train beside")
+                    + (f" at nice {args.train_nice}" if args.train_nice and not args.no_train else ""),
             "hogs": args.hogs,
             "sessions": args.sessions,
             "median_s": round(statistics.median(times), 2) if times else None,
@@ -159,6 +174,7 @@ def main() -> None:
                                        default=0), 2),
             "no_result": len(failed),
             "exceptions": tracebacks + shown,
+            "server_cpu_s": round(server_cpu, 1),
             "training_runs": trainer.runs if trainer else 0,
             "load_average": load,
         }

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bookembed.dumpwriter import DumpPage, write_multistream  # noqa: E402
+from dumpwriter import DumpPage, write_multistream  # noqa: E402
 from hogs import add_hogs_option, busy, load_average  # noqa: E402
 from results import record  # noqa: E402
 

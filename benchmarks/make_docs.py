@@ -33,7 +33,7 @@ from results import load  # noqa: E402
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+)(?P<opts>[^>]*?)-->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 LABELS = {
     "seconds": "s", "peak_mb": "peak MB", "slowest_s": "slowest s", "median_s": "median s",
-    "exceptions": "exceptions", "no_result": "no result", "sessions": "sessions",
+    "exceptions": "exceptions", "no_result": "no result", "sessions": "sessions", "server_cpu_s": "server CPU s",
 }
 
 
