@@ -14,7 +14,7 @@ import pytest
 
 from bookembed import mapviz
 from bookembed import projection as proj
-from test_app_pages import app, charts, fake_demo, models, ok, page, plain  # noqa: F401 - fixtures
+from test_app_pages import app, charts, fake_demo, ok, page, plain  # noqa: F401 - fixtures
 
 
 @pytest.fixture
