@@ -31,7 +31,7 @@ from bookembed.records import (  # noqa: F401  (re-exported: they were defined h
     RECORD_FIELDS,
     LoadReport,
     Record,
-    _metadata_frame,
+    books_metadata_frame,
     _parse_ndjson,
     file_checksum,
     read_records,
@@ -298,7 +298,7 @@ def load_corpus(
             meta = read_metadata_table(metadata, titles)
             checksum = file_checksum(path, metadata)
         else:
-            meta = _metadata_frame({col: [None] * len(titles) for col in METADATA_FIELDS})
+            meta = books_metadata_frame({col: [None] * len(titles) for col in METADATA_FIELDS})
             checksum = file_checksum(path)
         if on_stage is not None:
             on_stage("cleaning", f"{len(titles):,} items, {len(raw):,} raw links")
@@ -310,5 +310,5 @@ def load_corpus(
     if on_stage is not None:
         on_stage("cleaning", f"{len(parsed.titles):,} records, {len(link_book):,} raw links")
     return build_corpus(parsed.titles, link_book, pa.chunked_array(parsed.link_chunks, type=pa.large_string()),
-                        _metadata_frame(parsed.metadata), config=config, source=label, checksum=parsed.checksum,
+                        books_metadata_frame(parsed.metadata), config=config, source=label, checksum=parsed.checksum,
                         report=report)

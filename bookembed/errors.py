@@ -23,3 +23,18 @@ class WriteError(BookembedError):
 
 class DumpError(CorpusError):
     """A Wikipedia dump, its index or a dump job that cannot be read: names the file and the byte offset or page."""
+
+
+def open_input(path, error: type[BookembedError], expected: str):
+    """``open(path, "rb")``, or ``error`` with one line naming the file: missing, a folder, or unreadable.
+
+    ``expected`` names what the file should be ("a records file"), for the message about a folder.
+    """
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, expected {expected}") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read ({err.strerror})") from None

@@ -51,7 +51,8 @@ import pandas as pd
 from bookembed.corpus import file_checksum
 from bookembed.errors import BookembedError
 from bookembed.graph import LinkGraph
-from bookembed.metadata import METADATA_FIELDS, book_metadata, primary_genre
+from bookembed.metadata import book_metadata, primary_genre
+from bookembed.records import books_metadata_frame
 from bookembed.store import SaveInputs, is_model_folder, save_model_folder
 
 NOTEBOOK_REMOVED_LINKS = (
@@ -319,13 +320,7 @@ def read_keras_layers(path: str | Path) -> tuple[dict[str, np.ndarray], object |
 
 
 def _books_table(titles: list[str], infoboxes: list[dict], n_links: np.ndarray) -> pd.DataFrame:
-    rows = [book_metadata(box) for box in infoboxes]
-    frame = pd.DataFrame(rows, columns=list(METADATA_FIELDS))
-    for col in ("year", "pages"):
-        frame[col] = pd.array(frame[col], dtype="Int64")
-    for col in METADATA_FIELDS:
-        if col not in ("year", "pages"):
-            frame[col] = frame[col].fillna("").astype(str)
+    frame = books_metadata_frame([book_metadata(box) for box in infoboxes])
     frame.insert(0, "title", titles)
     frame["n_links"] = n_links
     return frame

@@ -14,7 +14,7 @@ import pandas as pd
 
 from bookembed.errors import CorpusError
 from bookembed.metadata import METADATA_FIELDS, clean_text, parse_pages, parse_year, primary_genre
-from bookembed.records import LoadReport, _metadata_frame
+from bookembed.records import LoadReport, books_metadata_frame
 
 
 _ITEM_COLUMNS = ("item", "title", "book", "entity", "name")
@@ -113,7 +113,7 @@ def read_metadata_table(path: str | Path, titles: list[str]) -> pd.DataFrame:
         if not row["primary_genre"]:
             row["primary_genre"] = primary_genre(row["genre"])
         rows.append(row)
-    return _metadata_frame(rows)
+    return books_metadata_frame(rows)
 
 
 def is_pairs_table(path: str | Path) -> bool:

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from bookembed.errors import CorpusError
+from bookembed.errors import CorpusError, open_input
 from bookembed.metadata import METADATA_FIELDS, book_metadata
 
 RECORD_FIELDS = ("title", "infobox", "wikilinks", "external_links", "last_edit", "text_length")
@@ -131,14 +131,7 @@ class _Source:
 
     def __init__(self, path: Path):
         self.path = path
-        try:
-            self.raw = open(path, "rb")  # noqa: SIM115 - closed in close()
-        except FileNotFoundError:
-            raise CorpusError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise CorpusError(f"{path}: is a directory, expected a records file") from None
-        except OSError as err:
-            raise CorpusError(f"{path}: cannot read ({err.strerror})") from None
+        self.raw = open_input(path, CorpusError, "a records file")  # closed in close()
         self.size = max(1, path.stat().st_size)
         self.digest = hashlib.sha256()
         self.gzip = self.raw.peek(2)[:2] == b"\x1f\x8b"
@@ -353,7 +346,8 @@ def file_checksum(*paths: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _metadata_frame(columns: dict[str, list] | list[dict]) -> pd.DataFrame:
+def books_metadata_frame(columns: dict[str, list] | list[dict]) -> pd.DataFrame:
+    """The books' metadata columns (``METADATA_FIELDS``): year and pages as nullable integers, the rest text."""
     frame = pd.DataFrame(columns, columns=list(METADATA_FIELDS))
     for col in ("year", "pages"):
         frame[col] = pd.array(frame[col], dtype="Int64")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 from xml.etree import ElementTree
 
-from bookembed.errors import DumpError
+from bookembed.errors import DumpError, open_input
 from bookembed.wikitext import PageFilter, is_redirect_text, page_record
 
 # "BZh" + block size digit + the first block's magic (pi's digits in BCD). Blocks
@@ -164,14 +164,7 @@ class PartResult:
 
 
 def _open(path: Path) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise DumpError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DumpError(f"{path}: is a directory, expected a dump file") from None
-    except OSError as err:
-        raise DumpError(f"{path}: cannot read ({err.strerror})") from None
+    return open_input(path, DumpError, "a dump file")
 
 
 def read_index(index: str | Path) -> dict[int, StreamCheck]:
