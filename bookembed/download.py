@@ -3,20 +3,31 @@
 The partial file ``OUT.part`` is kept on failure; the next call asks the
 server for the rest with an HTTP ``Range`` header and appends. Only when the
 download is complete, and what arrived has been checked, is it renamed over
-``OUT``. What is checked:
+``OUT``; a download that fails never replaces an ``OUT`` already there. What
+is checked, whatever the file:
 
-- an HTML page (``Content-Type: text/html``) is refused before anything is
-  written: a login page, a proxy's error page or a repository's web view is
-  not data;
-- for a records file (``.ndjson``, ``.jsonl``, ``.json``, optionally
-  ``.gz``), the first record must parse as a JSON list, and after a resume
-  the record that spans the seam must parse too (a server that sends the
-  file again from byte 0 under a ``206`` answer breaks it);
-- a ``206`` answer must name the range asked for (``Content-Range``), its
-  ``Content-Length`` must agree with that range, and the bytes that arrive
-  must match both; otherwise the partial file is cut back to what it held;
-- the byte count must reach ``Content-Length`` (or the range's total);
+- an HTML page is refused before anything is written, whether the server
+  says so (``Content-Type: text/html``) or the body starts like one
+  (``<!doctype html``, ``<html``): a login page, a proxy's error page or a
+  repository's web view is not data;
+- a ``206`` answer must name the range asked for (``Content-Range`` starting
+  at the partial file's length), its ``Content-Length`` must agree with that
+  range, and the bytes that arrive must match both; otherwise the partial
+  file is left as it was;
+- a ``206`` whose body starts like the partial file (the server sent the
+  file again from byte 0 under a correct-looking range) is not appended: the
+  whole file is fetched again, without a ``Range``;
+- the byte count, and the size of the finished file, must match
+  ``Content-Length`` (or the range's total);
 - a SHA-256, when the caller knows one.
+
+For a records file (``.ndjson``, ``.jsonl``, ``.json``, optionally ``.gz``),
+the first record must parse before an earlier partial file is overwritten;
+after a resume the record that spans the seam must parse; a file whose last
+record is cut short (no final newline and a last line that is not JSON, or a
+gzip stream that stops early: a body sent without a length and cut off) is
+kept as ``.part`` for resuming; and then every record is checked as
+``bookembed.records`` reads it, the first bad one named by its line.
 
 A ``.part`` file is renamed only when this transfer completed it: a ``416``
 answer to a resume ("nothing left in that range") starts the download again
@@ -44,6 +55,7 @@ DEFAULT_URL = (
 DEFAULT_OUT = Path("data") / "found_books_filtered.ndjson"
 CHUNK = 1 << 16
 FIRST_LINE_LIMIT = 1 << 22  # a first record longer than 4 MB is not what we expect either
+SNIFF = 1 << 12  # bytes of a body looked at before any is written: an HTML page, a file sent again from byte 0
 RECORD_SUFFIXES = (".ndjson", ".jsonl", ".json", ".ndjson.gz", ".jsonl.gz", ".json.gz")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
@@ -79,6 +91,14 @@ def first_record_problem(head: bytes) -> str | None:
         return "the first record does not parse as JSON"
     if not isinstance(value, list):
         return f"the first record is a JSON {type(value).__name__}, not a list"
+    return None
+
+
+def html_problem(head: bytes) -> str | None:
+    """Why ``head`` (the first bytes of a body) is an HTML page rather than data, or None."""
+    text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    if text.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html")):
+        return "the server sent an HTML page, not the data; check the URL"
     return None
 
 
@@ -150,7 +170,8 @@ def _plan(url: str, response, done: int) -> tuple[int, int | None, int | None]:
     content_range = response.headers.get("Content-Range", "")
     m = _CONTENT_RANGE.fullmatch(content_range.strip())
     if not done or not m or int(m.group(1)) != done:
-        raise DownloadError(f"{url}: server answered with range {content_range!r}, expected bytes {done}-")
+        raise DownloadError(f"{url}: server answered with range {content_range!r}, expected bytes {done}-; "
+                            "the partial file is kept as it was")
     first, last = int(m.group(1)), int(m.group(2))
     total = None if m.group(3) == "*" else int(m.group(3))
     body = last - first + 1
@@ -184,9 +205,10 @@ def download(
     sha256 : str, optional
         The file's known SHA-256 (hex); a mismatch is refused.
     records : bool, optional
-        Check that the file holds Wikipedia-books records (first record and,
-        after a resume, the record at the seam parse). Default: by the name
-        of ``out`` (``is_records_name``).
+        Check that the file holds Wikipedia-books records: the first record,
+        the record at a resume's seam, the last record (not cut short) and
+        then every record. Default: by the name of ``out``
+        (``is_records_name``).
 
     Returns
     -------
@@ -198,71 +220,129 @@ def download(
     DownloadError
         One line naming the URL and what failed. An interrupted transfer
         keeps the partial file for resuming; data that fails a check is never
-        renamed to ``out``.
+        renamed to ``out``, and an ``out`` already there is left as it was.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     records = is_records_name(out) if records is None else records
-    done = part.stat().st_size if part.exists() else 0
-    response = _open(url, done, timeout)
-    if response is None:  # 416: what the part holds cannot be trusted; fetch it all again
-        done = 0
-        response = _open(url, 0, timeout)
-    with response:
-        start, expected, total = _plan(url, response, done)
-        resumed_at = start if start else None
-        done = start
-        try:
-            first = b""
-            if start == 0 and records:
-                # Check the first record before the partial file is overwritten.
-                while b"\n" not in first and len(first) < FIRST_LINE_LIMIT:
-                    chunk = response.read(CHUNK)
-                    if not chunk:
-                        break
-                    first += chunk
-                problem = first_record_problem(first)
-                if problem:
-                    raise DownloadError(f"{url}: {problem}; nothing was saved")
-            with open(part, "ab" if start else "wb") as fh:
-                if progress:
-                    progress(done, total)
-                chunk = first
-                while True:
-                    if chunk:
-                        if expected is not None and done - start + len(chunk) > expected:
-                            fh.truncate(start)  # back to what the partial file held before
-                            raise DownloadError(
-                                f"{url}: the server sent more than the {expected:,} bytes it announced; "
-                                + ("the partial file is kept as it was" if start else "nothing was saved"))
-                        fh.write(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done, total)
-                    chunk = response.read(CHUNK)
-                    if not chunk:
-                        break
-        except (OSError, urllib.error.URLError, http.client.HTTPException) as err:
-            # a dropped chunked response raises http.client.IncompleteRead, not OSError
-            raise DownloadError(
-                f"{url}: download interrupted after {done} bytes ({type(err).__name__}: {err}); run again to resume"
-            ) from None
+    held = part.stat().st_size if part.exists() else 0
+    got = _fetch(url, part, held, records, timeout, progress)
+    if got is None:  # a 206 that sent the file again from byte 0: ask for all of it, without a Range
+        got = _fetch(url, part, 0, records, timeout, progress)
+    start, done, expected, total = got
     if expected is not None and done - start < expected or total is not None and done < total:
         of = f" of {total}" if total is not None else ""
         raise DownloadError(f"{url}: download interrupted after {done}{of} bytes; run again to resume")
-    _check_complete(url, part, resumed_at, records, sha256)
+    _check_complete(url, part, out.name, start or None, records, sha256, total)
     os.replace(part, out)
     return out
 
 
-def _check_complete(url: str, part: Path, resumed_at: int | None, records: bool, sha256: str | None) -> None:
-    """Check a finished ``.part``; a file that fails is removed (resuming it cannot help)."""
+def _fetch(url: str, part: Path, held: int, records: bool, timeout: float,
+           progress: Callable[[int, int | None], object] | None) -> tuple[int, int, int | None, int | None] | None:
+    """One request, its body written to ``part``: (start, bytes done, bytes expected, total), or None.
+
+    Asks for the bytes after the ``held`` ones the partial file holds (all of
+    them when ``held`` is 0). None when a ``206`` body starts like the partial
+    file: the server sent the file again from byte 0, and nothing was written.
+    """
+    response = _open(url, held, timeout)
+    if response is None:  # 416: what the part holds cannot be trusted; fetch it all again
+        held = 0
+        response = _open(url, 0, timeout)
+    with response:
+        # 1. What the answer promises: where its body starts, how long it is.
+        start, expected, total = _plan(url, response, held)
+        # 2. The first bytes, looked at before the partial file is touched.
+        try:
+            head = _read_body_head(response, whole_line=records and not start)
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as err:
+            raise _interrupted(url, start, err) from None
+        if start and _repeats_start_of(part, head):
+            return None
+        kept = "the partial file is kept as it was" if start else "nothing was saved"
+        problem = html_problem(head) or (first_record_problem(head) if records and not start else None)
+        if problem:
+            raise DownloadError(f"{url}: {problem}; {kept}")
+        # 3. The body, appended to the partial file (or replacing it, from byte 0).
+        done = _write_body(url, response, part, head, start, expected, total, progress)
+    return start, done, expected, total
+
+
+def _read_body_head(response, whole_line: bool) -> bytes:
+    """At least ``SNIFF`` bytes of the body (fewer only at its end); with ``whole_line``, up to a newline too."""
+    head = b""
+    while len(head) < SNIFF or whole_line and b"\n" not in head and len(head) < FIRST_LINE_LIMIT:
+        chunk = response.read(CHUNK)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def _repeats_start_of(part: Path, head: bytes) -> bool:
+    """True when a resumed body starts with the partial file's own first bytes.
+
+    Mistaking a file that repeats itself for a server that restarted costs
+    the partial file's bytes again, never a wrong file.
+    """
+    with open(part, "rb") as fh:
+        start = fh.read(min(len(head), SNIFF))
+    return bool(start) and head.startswith(start)
+
+
+def _write_body(url: str, response, part: Path, head: bytes, start: int, expected: int | None,
+                total: int | None, progress: Callable[[int, int | None], object] | None) -> int:
+    """Write ``head`` and the rest of ``response`` to ``part`` from byte ``start``; the bytes it then holds."""
+    done = start
+    try:
+        with open(part, "ab" if start else "wb") as fh:
+            if progress:
+                progress(done, total)
+            chunk = head
+            while chunk:
+                if expected is not None and done - start + len(chunk) > expected:
+                    fh.truncate(start)  # back to what the partial file held before
+                    raise DownloadError(
+                        f"{url}: the server sent more than the {expected:,} bytes it announced; "
+                        + ("the partial file is kept as it was" if start else "nothing was saved"))
+                fh.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+                chunk = response.read(CHUNK)
+    except (OSError, urllib.error.URLError, http.client.HTTPException) as err:
+        # a dropped chunked response raises http.client.IncompleteRead, not OSError
+        raise _interrupted(url, done, err) from None
+    return done
+
+
+def _interrupted(url: str, done: int, err: Exception) -> DownloadError:
+    return DownloadError(
+        f"{url}: download interrupted after {done} bytes ({type(err).__name__}: {err}); run again to resume")
+
+
+def _check_complete(url: str, part: Path, name: str, resumed_at: int | None, records: bool,
+                    sha256: str | None, total: int | None) -> None:
+    """Check a finished ``.part`` (to be saved as ``name``).
+
+    A file whose last record is cut short is kept for resuming; one that
+    fails any other check is removed (resuming it cannot help).
+    """
     problem = None
-    if records:
+    size = part.stat().st_size
+    if total is not None and size != total:
+        problem = f"the file holds {size:,} bytes, the server announced {total:,}"
+    if problem is None and records:
         problem = first_record_problem(_read_head(part))
         if problem is None and resumed_at and _read_head(part, 2)[:2] != b"\x1f\x8b":
             problem = _seam_problem(part, resumed_at)
+        if problem is None:
+            cut = _cut_short(part)
+            if cut:
+                raise DownloadError(f"{url}: download interrupted: {cut}; run again to resume")
+            problem = _records_problem(part, name)
     if problem is None and sha256:
         digest = _sha256(part)
         if digest != sha256.lower():
@@ -270,3 +350,68 @@ def _check_complete(url: str, part: Path, resumed_at: int | None, records: bool,
     if problem:
         part.unlink(missing_ok=True)
         raise DownloadError(f"{url}: {problem}; the download was discarded, run again to fetch it afresh")
+
+
+def _cut_short(path: Path) -> str | None:
+    """How a records file stops before its end (a body cut off with no length to tell), or None.
+
+    Cut short: a gzip stream that stops early, or a last line with no
+    newline after it that is not JSON. A last line that is JSON but not a
+    record is left for the record check to name.
+    """
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+        if gz:
+            ended, tail = _gzip_tail(fh)
+            if not ended:
+                return f"the gzip stream of {path.name} stops before its end"
+        else:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - FIRST_LINE_LIMIT))
+            tail = fh.read()
+    if not tail or tail.endswith(b"\n"):
+        return None
+    last = tail[tail.rfind(b"\n") + 1 :].strip()
+    if not last:
+        return None
+    try:
+        json.loads(last.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError: a character cut in two
+        return f"the last record of {path.name} is cut short (no newline after it, not JSON)"
+    return None
+
+
+def _gzip_tail(fh) -> tuple[bool, bytes]:
+    """Decompress the rest of ``fh`` (after its first 2 bytes): (every member ended, last bytes of text)."""
+    fh.seek(0)
+    decomp = zlib.decompressobj(wbits=31)
+    tail = b""
+    try:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            while block:
+                text = decomp.decompress(block)
+                if text:
+                    tail = (tail + text)[-FIRST_LINE_LIMIT:]
+                block = b""
+                if decomp.eof and decomp.unused_data:  # a file of several gzip members
+                    block = decomp.unused_data
+                    decomp = zlib.decompressobj(wbits=31)
+    except zlib.error:
+        return True, tail  # damaged, not cut short: the record check says where
+    return decomp.eof, tail
+
+
+def _records_problem(path: Path, name: str) -> str | None:
+    """The first bad record of a records file, as ``bookembed.records`` reads it ("line N of NAME: ..."), or None."""
+    from bookembed.errors import CorpusError
+    from bookembed.records import LoadReport, _iter_values, _Source
+
+    source = _Source(path)
+    try:
+        for _ in _iter_values(source, name, LoadReport(source=name), False, None):
+            pass
+    except CorpusError as err:
+        return str(err)
+    finally:
+        source.close()
+    return None
