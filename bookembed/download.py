@@ -403,15 +403,6 @@ def _gzip_tail(fh) -> tuple[bool, bytes]:
 
 def _records_problem(path: Path, name: str) -> str | None:
     """The first bad record of a records file, as ``bookembed.records`` reads it ("line N of NAME: ..."), or None."""
-    from bookembed.errors import CorpusError
-    from bookembed.records import LoadReport, _iter_values, _Source
+    from bookembed.records import check_records
 
-    source = _Source(path)
-    try:
-        for _ in _iter_values(source, name, LoadReport(source=name), False, None):
-            pass
-    except CorpusError as err:
-        return str(err)
-    finally:
-        source.close()
-    return None
+    return check_records(path, name)

@@ -264,6 +264,29 @@ def _json_problem(raw: bytes, err: Exception) -> str:
     return f"malformed JSON ({str(err).splitlines()[0]})"
 
 
+def check_records(path: str | Path, name: str | None = None) -> str | None:
+    """The first problem of a records file, as ``read_records`` would report it (one line), or None.
+
+    Reads every record once without keeping any (memory stays flat), so a
+    download can check what it saved before it replaces anything.
+    ``name`` is the file name the message uses (default: the file's own).
+    """
+    path = Path(path)
+    name = name or path.name
+    try:
+        source = _Source(path)
+    except CorpusError as err:
+        return str(err)
+    try:
+        for _ in _iter_values(source, name, LoadReport(source=name), False, None):
+            pass
+    except CorpusError as err:
+        return str(err)
+    finally:
+        source.close()
+    return None
+
+
 def read_records(path: str | Path, *, skip_bad_lines: bool = False) -> tuple[list[Record], LoadReport]:
     """Parse a Wikipedia-books NDJSON file (plain or gzip) into ``Record`` objects.
 
