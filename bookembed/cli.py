@@ -17,6 +17,24 @@ from bookembed.errors import BookembedError
 DEFAULT_MODEL = Path("models") / "demo"
 
 
+def _at_least(minimum: int):
+    """An argparse ``type``: a whole number of at least ``minimum`` (a count such as -k, --top, --workers)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+POSITIVE = _at_least(1)
+
+
 def _default_out(data: str) -> Path:
     if data == "demo":
         return DEFAULT_MODEL
@@ -435,10 +453,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = load_model_folder(args.model)
     result = predict_column(model, args.column, min_count=args.min_count, folds=args.folds, seed=args.seed)
     if args.csv:
+        from bookembed.atomic import replacing
         from bookembed.export import spreadsheet_csv
 
+        if not result.n_missing:
+            # an error, not a note: a script that reads the CSV next would otherwise read an older file there
+            kept = "; the file already there is left as it was" if Path(args.csv).exists() else ""
+            raise BookembedError(f"{args.csv}: not written: every book of {model.path} has a {result.column}, "
+                                 f"so there is nothing to predict{kept} (without --csv, predict shows the scores)")
         # meant for a spreadsheet: a title such as "=HYPERLINK(...)" must not run as a formula
-        Path(args.csv).write_bytes(spreadsheet_csv(result.predicted[["title", "predicted", "probability"]]))
+        with replacing(args.csv) as tmp:
+            tmp.write_bytes(spreadsheet_csv(result.predicted[["title", "predicted", "probability"]]))
     if args.json:
         json.dump({"model": str(model.path), **result.to_dict(args.top)}, sys.stdout, indent=1, ensure_ascii=False)
         print()
@@ -449,7 +474,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"{result.folds}-fold cross-validated accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f}")
     print(f"majority baseline ({result.majority!r}): accuracy {result.baseline_accuracy:.3f}, "
           f"macro-F1 {result.baseline_macro_f1:.3f}")
-    print(f"books without a {result.column}: {result.n_missing:,}")
+    print(f"books without a {result.column}: {result.n_missing:,}"
+          + ("" if result.n_missing else ", so there is nothing to predict"))
     for row in result.predicted.head(args.top).itertuples():
         print(f"  {row.probability:.2f}  {row.predicted:<24}  {row.title}")
     if args.csv:
@@ -486,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("neighbors", help="nearest books or links")
     p.add_argument("query", nargs="+", help="book title(s); several are averaged; a link with --link-books/--link-links")
     p.add_argument("--model", default=str(DEFAULT_MODEL))
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=POSITIVE, default=10, help="how many results")
     p.add_argument("--links", action="store_true", help="links nearest to the book")
     p.add_argument("--link-books", action="store_true", help="the query is a link: books nearest to it")
     p.add_argument("--link-links", action="store_true", help="the query is a link: links nearest to it")
@@ -510,9 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--what", choices=("books", "links"), default="books")
     p.add_argument("--titles", help="file with one title (or link) per line: export only those rows")
     p.add_argument("--tensorboard", metavar="LOGDIR", help="also write a TensorBoard log directory")
-    p.add_argument("--shard-rows", type=int, metavar="N",
+    p.add_argument("--shard-rows", type=POSITIVE, metavar="N",
                    help="write the Projector TSVs as shards of at most N rows (the Projector shows 100,000 a tensor)")
-    p.add_argument("--sample", type=int, metavar="N",
+    p.add_argument("--sample", type=POSITIVE, metavar="N",
                    help="export about N books sampled by genre (the Parquet file still holds all)")
     p.set_defaults(func=cmd_export)
 
@@ -535,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--infobox", action="append", required=True, help="infobox to keep, e.g. book; repeatable")
     p.add_argument("--out", required=True, help="records file (.ndjson, or .ndjson.gz)")
     p.add_argument("--scheduler", help="tcp://HOST:PORT of a running Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, help="local cluster processes (default: one per core)")
+    p.add_argument("--workers", type=POSITIVE, help="local cluster processes (default: one per core)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_build_dataset)
 
@@ -575,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="kmeans", help="kmeans or hdbscan")
     p.add_argument("--clusters", type=int, default=None, help="k-means' k (default: sqrt(2 x books), at most 50)")
     p.add_argument("--min-cluster-size", type=int, default=5, help="HDBSCAN's smallest cluster")
-    p.add_argument("--examples", type=int, default=5, help="example titles per cluster")
+    p.add_argument("--examples", type=POSITIVE, default=5, help="example titles per cluster")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="neither read nor write clusters/ in the model folder")
     p.add_argument("--json", action="store_true")
@@ -584,9 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="two model folders: neighbour overlap, most changed books, alignment")
     p.add_argument("a", help="model folder A")
     p.add_argument("b", help="model folder B")
-    p.add_argument("-k", type=int, default=10, help="neighbours per book")
-    p.add_argument("--changed", type=int, default=10, help="how many most-changed books to list")
-    p.add_argument("--max-books", type=int, default=50_000, help="above this many shared books, sample this many")
+    p.add_argument("-k", type=POSITIVE, default=10, help="neighbours per book")
+    p.add_argument("--changed", type=_at_least(0), default=10, help="how many most-changed books to list")
+    p.add_argument("--max-books", type=POSITIVE, default=50_000, help="above this many shared books, sample this many")
     p.add_argument("--map", choices=("umap", "tsne", "pca"), default=None,
                    help="also align the two 2-D maps (computed and cached in each folder when missing)")
     p.add_argument("--seed", type=int, default=0)
@@ -597,8 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", default="genre", help="genre, country, language, author or publisher")
     p.add_argument("--model", default=str(DEFAULT_MODEL))
     p.add_argument("--min-count", type=int, default=5, help="values held by fewer books are not learned")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--top", type=int, default=20, help="predictions to print")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds, at least 2")
+    p.add_argument("--top", type=POSITIVE, default=20, help="predictions to print")
     p.add_argument("--csv", default=None, help="write every prediction to this CSV file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -609,8 +635,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
-        parser.error("-k must be at least 1")
     try:
         return int(args.func(args) or 0)
     except BookembedError as err:

@@ -165,7 +165,7 @@ def similar_books(
     least : bool
         The least similar books instead.
     genre : str, optional
-        Only books of this primary genre.
+        Only books of this primary genre (spelled as in the books table).
 
     Returns
     -------
@@ -181,7 +181,9 @@ def similar_books(
     query = model.unit_vectors("book")[ids].mean(axis=0)
     allowed = None
     if genre:
-        allowed = (model.books["primary_genre"] == genre).to_numpy()
+        allowed = (model.books.get("primary_genre", pd.Series(dtype=object)) == genre).to_numpy()
+        if not allowed.any():
+            raise BookembedError(_no_such_genre(model, genre))
     found, sims = search(model, "book", query, k, exclude=ids, least=least, allowed=allowed)
     query_links = set()
     for i in ids:
@@ -198,6 +200,17 @@ def similar_books(
         }
     )
     return frame
+
+
+def _no_such_genre(model, genre: str, shown: int = 8) -> str:
+    """One line: no book has ``genre``; the most common genres the model does have."""
+    counts = model.books.get("primary_genre", pd.Series(dtype=object)).dropna().astype(str)
+    counts = counts[counts.str.strip() != ""].value_counts()
+    if counts.empty:
+        return f"no book has the genre {genre!r}: this model's books have no genres"
+    names = ", ".join(repr(g) for g in counts.index[:shown])
+    more = f" and {len(counts) - shown:,} more" if len(counts) > shown else ""
+    return f"no book has the genre {genre!r}; genres here include {names}{more}"
 
 
 def similar_links(model, link: str, k: int = 10, *, least: bool = False) -> pd.DataFrame:

@@ -262,3 +262,54 @@ def test_console_script(tmp_path):
         pytest.skip("package not installed with its console script")
     proc = subprocess.run([str(script), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=WAIT_CEILING_S)
     assert proc.returncode == 0 and proc.stdout.strip() == f"bookembed {__version__}"
+
+
+# ---------------------------------------------------------------- counts that must be positive
+
+
+@pytest.mark.parametrize("args, option", [
+    (["predict", "--top", "-5"], "--top"),
+    (["predict", "--top", "0"], "--top"),
+    (["neighbors", "Emma", "-k", "-1"], "-k"),
+    (["compare", "a", "b", "-k", "0"], "-k"),
+    (["compare", "a", "b", "--max-books", "0"], "--max-books"),
+    (["compare", "a", "b", "--changed", "-1"], "--changed"),
+    (["export", "--out", "x", "--shard-rows", "0"], "--shard-rows"),
+    (["export", "--out", "x", "--sample", "-3"], "--sample"),
+    (["clusters", "--examples", "0"], "--examples"),
+    (["build-dataset", "--dump", "d", "--infobox", "book", "--out", "o", "--workers", "0"], "--workers"),
+    (["predict", "--top", "many"], "--top"),
+])
+def test_counts_below_their_least_are_usage_errors(args, option, capsys, tmp_path, monkeypatch):
+    from bookembed.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr()
+    assert stop.value.code == 2 and err.out == ""
+    assert f"error: argument {option}: " in err.err and args[-1] in err.err and "Traceback" not in err.err
+    assert list(tmp_path.iterdir()) == []  # refused before anything ran
+
+
+def test_counts_at_their_least_are_accepted():
+    from bookembed.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["predict", "--top", "1"]).top == 1
+    assert parser.parse_args(["neighbors", "Emma", "-k", "1"]).k == 1
+    assert parser.parse_args(["compare", "a", "b", "--changed", "0"]).changed == 0  # 0: list none
+    assert parser.parse_args(["build-dataset", "--dump", "d", "--infobox", "b", "--out", "o"]).workers is None
+
+
+def test_neighbors_genre_no_book_has(tmp_path):
+    path = make_fake_model(tmp_path / "fake")
+    proc = run_cli("neighbors", "Book 12", "--genre", "nosuch", "--model", path, cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    line = assert_one_line_error(proc, "no book has the genre 'nosuch'", "genres here include")
+    genres = set(pd.read_parquet(path / "books.parquet")["primary_genre"])
+    named = set(line.split("genres here include ", 1)[1].replace(" and ", ", ").replace("'", "").split(", "))
+    assert named and named <= genres - {""}
+    # a genre the model has still works, and gives only books of it
+    data = neighbors_json(path, "Book 12", "--genre", "fantasy", "-k", "5", cwd=tmp_path)
+    assert data["results"] and {r["genre"] for r in data["results"]} == {"fantasy"}
