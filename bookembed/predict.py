@@ -145,7 +145,7 @@ def predict_column(
     min_count : int
         Values held by fewer books are not learned.
     folds : int
-        Stratified cross-validation folds (lowered to the rarest learned value's count).
+        Stratified cross-validation folds, at least 2 (lowered to the rarest learned value's count).
     C : float
         Inverse regularisation of the logistic regression (unit vectors are small inputs).
     seed : int
@@ -157,7 +157,8 @@ def predict_column(
     Raises
     ------
     PredictError
-        An unknown column, or fewer than two values with ``min_count`` books.
+        An unknown column, fewer than two values with ``min_count`` books, ``min_count``
+        or ``folds`` below 2.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
@@ -165,6 +166,9 @@ def predict_column(
 
     if min_count < 2:
         raise PredictError(f"min_count must be at least 2, got {min_count}")
+    if folds < 2:
+        raise PredictError(f"folds must be at least 2 (cross-validation scores each fold on a model fitted "
+                           f"on the others), got {folds}")
     source = resolve_column(model.books, column)
     values = _values(model.books, source).to_numpy(dtype=object)
     known = values != ""

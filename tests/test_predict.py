@@ -135,3 +135,102 @@ def test_filled_books_colour_the_map_with_predictions(tmp_path):
     assert books["primary_genre"][5] == "russian" and pd.isna(model.books["primary_genre"][5])
     fig = map_figure(np.zeros((model.n_books, 2)), books, color_by="genre")
     assert not any("(unknown)" in t.name for t in fig.data)
+
+
+# ---------------------------------------------------------------- honest scores, the right baseline
+
+
+def labelled_model(path: Path, labels: list[str], dim: int = 64, seed: int = 0):
+    """A model folder whose book vectors are random unit-length noise and whose genres are ``labels``.
+
+    Nothing in a vector says anything about its label: a classifier can only memorise.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    books = pd.DataFrame({"title": [f"Book {i}" for i in range(n)], "primary_genre": labels})
+    links = ("a", "b")
+    pair_books = np.arange(n)
+    return load_model_folder(save_folder(path, books, links, pair_books, pair_books % 2, rng.normal(size=(n, dim)),
+                                         rng.normal(size=(len(links), dim))))
+
+
+def test_cross_validation_scores_each_fold_on_a_model_that_never_saw_it(tmp_path):
+    # Random labels on random vectors: with more dimensions than books the logistic regression can
+    # fit every label it is shown, so a fold scored by a model fitted on all books (the fold
+    # included) would look nearly perfect. Honest out-of-fold predictions stay near chance.
+    rng = np.random.default_rng(1)
+    values = ["red", "green", "blue"]
+    labels = list(rng.permutation([values[i % 3] for i in range(60)]))
+    model = labelled_model(tmp_path / "noise", labels, dim=64)
+    result = pr.predict_column(model, "genre")
+    chance = 1 / len(values)
+    assert result.n_train == 60 and result.folds >= 2
+    assert result.accuracy < chance + 0.25, result.accuracy
+    assert result.macro_f1 < chance + 0.25, result.macro_f1
+
+
+def test_majority_baseline_guesses_the_most_common_value(tmp_path):
+    labels = ["mystery"] * 30 + ["romance"] * 12 + ["horror"] * 8
+    order = np.random.default_rng(2).permutation(len(labels))
+    model = labelled_model(tmp_path / "skewed", [labels[i] for i in order], dim=16)
+    result = pr.predict_column(model, "genre")
+    counts = model.books["primary_genre"].value_counts()
+    share = counts.iloc[0] / counts.sum()
+    assert result.majority == counts.index[0]
+    # every training fold keeps the same most common value, so the baseline always guesses it:
+    # right on exactly its share of the books, and its F1 (precision = share, recall 1) over the classes
+    assert result.baseline_accuracy == pytest.approx(share)
+    assert result.baseline_macro_f1 == pytest.approx(2 * share / (1 + share) / len(counts))
+    assert result.to_dict()["baseline"]["value"] == counts.index[0]
+
+
+@pytest.mark.parametrize("folds", [0, 1, -3])
+def test_fewer_than_two_folds_are_refused(tmp_path, folds):
+    model = load_model_folder(make_grouped_model(tmp_path / "grouped", per_group=10))
+    with pytest.raises(pr.PredictError, match=f"folds must be at least 2.*got {folds}"):
+        pr.predict_column(model, "genre", folds=folds)
+
+
+@pytest.mark.parametrize("folds", ["0", "1"])
+def test_cli_fewer_than_two_folds_is_one_line(tmp_path, folds):
+    from conftest import assert_one_line_error, run_cli
+
+    path = make_grouped_model(tmp_path / "grouped", per_group=10)
+    proc = run_cli("predict", "--model", path, "--folds", folds, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert_one_line_error(proc, "folds must be at least 2", f"got {folds}")
+
+
+def test_cli_csv_when_no_book_lacks_a_value(tmp_path):
+    from conftest import assert_one_line_error, run_cli
+
+    path = make_grouped_model(tmp_path / "grouped", per_group=10)  # every book has a genre
+    assert load_model_folder(path).books["primary_genre"].notna().all()
+    # without --csv: the scores, and why nothing is predicted
+    proc = run_cli("predict", "--model", path, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "books without a genre: 0, so there is nothing to predict" in proc.stdout
+    assert "predictions written" not in proc.stdout
+    # with --csv: an error that says why; an earlier file stays as it was, and no new one appears
+    earlier = tmp_path / "out.csv"
+    earlier.write_text("title,predicted,probability\nEarlier,x,0.9\n", encoding="utf-8")
+    before = earlier.read_bytes()
+    proc = run_cli("predict", "--model", path, "--csv", earlier, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert_one_line_error(proc, "out.csv", "every book", "has a genre", "nothing to predict", "left as it was")
+    assert earlier.read_bytes() == before
+    fresh = tmp_path / "fresh.csv"
+    proc = run_cli("predict", "--model", path, "--csv", fresh, "--json", cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert_one_line_error(proc, "fresh.csv", "nothing to predict")
+    assert not fresh.exists() and not list(tmp_path.glob(".fresh.csv.*"))
+
+
+@pytest.mark.parametrize("top", ["0", "-5"])
+def test_cli_non_positive_top_is_refused(tmp_path, top):
+    from conftest import run_cli
+
+    path = make_grouped_model(tmp_path / "grouped", per_group=10, no_genre=(0, 10, 20))
+    proc = run_cli("predict", "--model", path, "--top", top, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert f"argument --top: must be at least 1, got {top}" in proc.stderr and "Traceback" not in proc.stderr
