@@ -9,6 +9,12 @@ is pure Python and holds the GIL, so processes, not threads), bound to
 same tasks on an existing cluster, whose workers must see the dump at the
 same path.
 
+The records go to ``.NAME.PID.tmp`` beside the output, which replaces the
+output only when the job found records; a run that was killed leaves that
+file behind, and the next run for the same output removes it once no process
+has that pid. A task that fails reaches the caller as one ``DumpError``; the
+workers' own logs of it are silenced.
+
 ``latest_dump`` and ``download_dump`` find and fetch the newest
 ``pages-articles-multistream`` file and its index from the Wikimedia dumps
 site (or a mirror), reusing ``bookembed.download.download``.
@@ -17,11 +23,13 @@ site (or a mirror), reusing ``bookembed.download.download``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import json
 import logging
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -32,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from bookembed.atomic import replacing
 from bookembed.errors import DownloadError, DumpError
 from bookembed.wikidump import DumpLayout, PartCounts, PartResult, dump_layout, parse_partition
 from bookembed.wikitext import PageFilter
@@ -55,11 +62,12 @@ class BuildReport:
     scheduler: str = ""
     multistream: bool = True
     seconds: float = 0.0
+    removed: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         c = self.counts
-        out = []
+        out = [f"removed {name}, the unfinished output of an earlier run that was stopped" for name in self.removed]
         if not self.multistream:
             out.append(f"{self.dump} is a plain (single-stream) dump: read by one worker; "
                        "a multistream dump and its index run in parallel")
@@ -94,16 +102,41 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as err:
             raise DumpError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
-        with client:
+        with _quiet_distributed(), client:
             yield client
         return
     n = workers or os.cpu_count() or 1
     # processes=True: parsing holds the GIL. No dashboard: nothing listens beyond the scheduler on 127.0.0.1.
-    with _plain_main():  # only while the worker processes start
+    # The scheduler still serves its small HTTP API (health, metrics); without an address it tries 8787,
+    # and where another Dask dashboard holds that port it prints a warning: any free port instead.
+    # silence_logs=CRITICAL: a task that fails is logged by its worker ("Compute Failed", the remote
+    # traceback) on the stderr the worker shares with this process; the same error reaches the caller
+    # as one DumpError, so the log would only bury it.
+    with _quiet_distributed(), _plain_main():  # _plain_main only while the worker processes start
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR)
-    with cluster, Client(cluster) as client:
+                               dashboard_address=None, silence_logs=logging.CRITICAL,
+                               scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+    with _quiet_distributed(), cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _quiet_distributed():
+    """While the job runs, the ``distributed`` log handlers of this process show only CRITICAL records.
+
+    The scheduler, nannies and client in this process log what the job reports anyway (a failed
+    task, workers stopped at the end); ``distributed`` configures its own handler on its logger,
+    so the handler, not the logger, is turned down, and put back afterwards.
+    """
+    handlers = [h for h in logging.getLogger("distributed").handlers if isinstance(h, logging.StreamHandler)]
+    levels = [h.level for h in handlers]
+    for handler in handlers:
+        handler.setLevel(max(handler.level, logging.CRITICAL))
+    try:
+        yield
+    finally:
+        for handler, level in zip(handlers, levels):
+            handler.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -125,6 +158,82 @@ def _plain_main():
     finally:
         if saved is not None:
             sys.modules["__main__"] = saved
+
+
+_TEMP_SUFFIX = re.compile(r"(?P<pid>[1-9]\d{0,6})(?:-[0-9a-f]{8})?\.tmp")
+"""What follows ``.NAME.`` in the name of an output's temporary sibling: ``PID.tmp`` (or ``PID-HEX.tmp``).
+
+A pid has at most 7 digits (Linux's largest is 2**22) and is never 0 (``kill(0)`` means the
+process group), so the 8 random hex digits of ``atomic.temp_file``'s names are never read as one.
+"""
+
+
+def _temp_path(out: Path) -> Path:
+    """A new empty hidden sibling of ``out`` named by this process: ``.NAME.PID.tmp``.
+
+    The pid lets a later run tell the leftover of a run that was killed (its
+    process is gone) from the file of a run still writing; a second build of
+    the same output in this process gets ``.NAME.PID-HEX.tmp``.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    names = [f".{out.name}.{os.getpid()}.tmp"] + [f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+                                                  for _ in range(20)]
+    for name in names:
+        tmp = out.with_name(name)
+        try:
+            os.close(os.open(tmp, flags, 0o666))  # the mode open() gives a new file: 0o666 less the umask
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(out))
+
+
+def _process_alive(pid: int) -> bool:
+    """True unless no process has this id (another user's process counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, someone else's
+        return True
+    return True
+
+
+def remove_stale_temps(out: str | Path) -> list[str]:
+    """Remove temporary siblings of ``out`` left by runs that were killed; the names removed.
+
+    Only a ``.NAME.PID.tmp`` whose process no longer runs is removed: the file
+    of a run still writing (its process alive, this one included) is kept.
+    Best effort: a file that cannot be removed stays, and says nothing.
+    """
+    out = Path(out)
+    prefix = f".{out.name}."
+    removed = []
+    try:
+        entries = [e for e in os.scandir(out.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_SUFFIX.fullmatch(entry.name[len(prefix):])
+        if m is None or int(m["pid"]) == os.getpid() or _process_alive(int(m["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return sorted(removed)
+
+
+@contextlib.contextmanager
+def _replacing(out: Path) -> Iterator[Path]:
+    """Write ``out`` through ``_temp_path(out)``: replaced when the block ends normally, else left as it was."""
+    tmp = _temp_path(out)
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _writer(tmp: Path, out: Path):
@@ -171,8 +280,9 @@ def build_dataset(
     Raises
     ------
     DumpError
-        One line naming the file and the byte offset or page at fault; ``out``
-        is left as it was.
+        One line naming the file and the byte offset or page at fault, or
+        saying that no article uses the infoboxes; ``out`` is left as it was
+        (it is replaced only by a run that finds records).
     """
     started = time.perf_counter()
     out = Path(out)
@@ -180,6 +290,7 @@ def build_dataset(
     page_filter = PageFilter.build(infoboxes, layout.namespaces)
     report = BuildReport(dump=Path(dump).name, infoboxes=page_filter.infoboxes, multistream=layout.multistream)
     out.parent.mkdir(parents=True, exist_ok=True)
+    report.removed = remove_stale_temps(out)
     with dask_client(scheduler, workers) as client:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         report.workers = 1 if not layout.multistream else n_workers
@@ -201,15 +312,17 @@ def _run(client, layout: DumpLayout, parts, page_filter: PageFilter, out: Path, 
     total = sum(p.end - p.start for p in parts)
     run = uuid.uuid4().hex[:12]  # task keys unique per run, so two jobs on one cluster never share results
     source = client.scatter(layout.source, broadcast=True)
+    keys = [f"bookembed-dump-{run}-{p.number}" for p in parts]
     futures = client.map(parse_partition, [source] * len(parts), parts, [page_filter] * len(parts),
-                         pure=False, key=[f"bookembed-dump-{run}-{p.number}" for p in parts])
+                         pure=False, key=keys)
+    part_of_key = dict(zip(keys, parts))
     pending: dict[int, PartResult] = {}
     next_part = 0
     done = 0
     try:
-        with replacing(out) as tmp, _writer(tmp, out) as fh:  # out is replaced only once every record is in
+        with _replacing(out) as tmp, _writer(tmp, out) as fh:  # out is replaced only once every record is in
             for future in as_completed(futures):
-                result: PartResult = future.result()  # re-raises a worker's DumpError here
+                result = _result(future, part_of_key[future.key], layout)
                 future.release()
                 pending[result.number] = result
                 report.counts.add(result.counts)
@@ -220,9 +333,32 @@ def _run(client, layout: DumpLayout, parts, page_filter: PageFilter, out: Path, 
                     next_part += 1
                 if progress:
                     progress(done, total, report.counts)
+            if not report.counts.kept:  # raised inside the block: out is not replaced by an empty file
+                raise DumpError(_nothing_kept(report, out))
     except BaseException:
         client.cancel(futures)
         raise
+
+
+def _result(future, part, layout: DumpLayout) -> PartResult:
+    """A task's result; a worker's DumpError as it is, any other failure as one DumpError naming the bytes."""
+    try:
+        return future.result()
+    except DumpError:
+        raise
+    except Exception as err:  # a worker that died (KilledWorker: out of memory?) or a bug in the parser
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise DumpError(f"{layout.source.path.name}: the task reading bytes {part.start:,} to {part.end:,} failed "
+                        f"({type(err).__name__}{': ' + detail if detail else ''})") from None
+
+
+def _nothing_kept(report: BuildReport, out: Path) -> str:
+    """The one-line error of a job that found no article with the infoboxes."""
+    c = report.counts
+    kept = "; the file already there is left as it was" if out.exists() else ""
+    return (f"{report.dump}: no article uses infobox {', '.join(report.infoboxes)} (read {c.pages:,} pages: "
+            f"{c.redirects:,} redirects, {c.other_namespace:,} outside the article namespace, {c.no_infobox:,} "
+            f"articles without it); nothing written to {out}{kept}")
 
 
 def build_dataset_in_subprocess(

@@ -7,11 +7,14 @@ Wikimedia does) and run every Dask scheduler and worker on 127.0.0.1.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -201,6 +204,28 @@ def test_infobox_names_match_ignoring_case_underscores_and_prefix():
     assert {normalize_template_name(n) for n in same} == {"book"}
     assert normalize_template_name("Infobox bookshelf") != "book"
     assert normalize_template_name("Infobox") == "infobox"
+
+
+def test_book_infobox_is_matched_by_its_whole_name():
+    from bookembed.wikitext import PageFilter, page_record
+
+    books = PageFilter.build(["book"])
+
+    def box(text):
+        record = page_record("Page", text, TS, books)
+        return None if record is None else record[1]
+
+    # spelled any way the wiki accepts: case, underscores, runs of spaces, a line break, the prefixes
+    for name in ["Infobox book", "infobox_BOOK", " Infobox   Book\n", "Template:Infobox book", "Template:Infobox_Book"]:
+        assert box("{{" + name + "| name = X }} [[Y]]") == {"name": "X"}, name
+    # another infobox whose name only starts with "book" is not a book infobox, even where the cheap
+    # check lets the page through (a book infobox mentioned in a comment or <nowiki>)
+    for other in ["Infobox book series", "Infobox bookshelf", "Infobox books", "Infobox comic book"]:
+        assert box("{{" + other + " | name = S }} <!-- {{Infobox book}} -->") is None, other
+        assert box("{{" + other + " | name = S }} <nowiki>{{Infobox book}}</nowiki>") is None, other
+        # beside a real one, the real one's parameters are the record's, wherever it stands
+        assert box("{{" + other + " | name = S }}\n{{Infobox book | name = B }}") == {"name": "B"}, other
+    assert box("{{Infobox | title = book }} <!-- {{Infobox book}} -->") is None  # the generic {{Infobox}}
 
 
 def test_link_targets_are_wikipedia_titles():
@@ -401,6 +426,156 @@ def test_bad_index_line(dump, scheduler, previous, tmp_path):
 
 def test_missing_dump_file(scheduler, previous, tmp_path):
     _fails(scheduler, tmp_path / "nope.xml.bz2", previous, match="nope.xml.bz2: no such file")
+
+
+@contextlib.contextmanager
+def _port_8787_taken():
+    """Dask's default dashboard port held on 127.0.0.1 (or already held by another process)."""
+    sock = socket.socket()
+    try:
+        try:
+            sock.bind(("127.0.0.1", 8787))
+            sock.listen()
+        except OSError:  # taken already
+            pass
+        yield
+    finally:
+        sock.close()
+
+
+def test_cli_failed_task_on_a_local_cluster_is_one_line(dump, previous, tmp_path):
+    # the error is raised inside a worker process, whose stderr is the command's: no worker log, no
+    # remote traceback, only the command's own line
+    data = dump["dump"].read_bytes()
+    offsets = _stream_offsets(dump["index"])
+    broken = tmp_path / "cut.xml.bz2"
+    cut = (offsets[-1] + len(data)) // 2  # in the last stream of pages; and no index: streams found by scanning
+    broken.write_bytes(data[:cut])
+    before = previous.read_bytes()
+    with _port_8787_taken():  # as by a Dask dashboard the user has open: no "port in use" warning either
+        proc = subprocess.run([sys.executable, "-m", "bookembed", "build-dataset", "--dump", str(broken), "--infobox",
+                               "book", "--out", str(previous), "--workers", "1", "-q"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=WAIT_CEILING_S)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [f"bookembed: error: cut.xml.bz2: truncated bz2 stream at byte offset "
+                                        f"{offsets[-1]} (it ends at byte {cut} before its end-of-stream marker)"], \
+        proc.stderr
+    assert proc.stdout == ""
+    assert previous.read_bytes() == before and not list(tmp_path.glob(f".{previous.name}.*"))
+
+
+def test_no_article_with_the_infobox_is_an_error_that_keeps_the_output(dump, scheduler, previous, tmp_path):
+    films = [DumpPage(i, f"Film {i}", f"{{{{Infobox film | name = Film {i} }}}} [[Cinema]]") for i in range(1, 9)]
+    films.append(DumpPage(20, "Talk page", "{{Infobox book|name=Not an article}}", namespace=1))
+    path, index = write_multistream(tmp_path / "films.xml.bz2", films, pages_per_stream=3, index=tmp_path / "fi.bz2")
+    message = _fails(scheduler, path, previous, index=index, match="films.xml.bz2: no article uses infobox book")
+    assert f"read {len(films)} pages" in message and "1 outside the article namespace" in message
+    assert "left as it was" in message
+    # the same through another filter, and without an earlier file: none is created
+    from bookembed.dumpjob import build_dataset
+
+    fresh = tmp_path / "fresh.ndjson"
+    with pytest.raises(DumpError, match="no article uses infobox album"):
+        build_dataset(dump["dump"], fresh, ["Infobox album"], index=dump["index"], scheduler=scheduler)
+    assert not fresh.exists() and not list(tmp_path.glob(".fresh.ndjson.*"))
+    # and on the command line: one line, a non-zero exit
+    proc = subprocess.run([sys.executable, "-m", "bookembed", "build-dataset", "--dump", str(dump["dump"]), "--index",
+                           str(dump["index"]), "--infobox", "Infobox album", "--out", str(fresh), "--scheduler",
+                           scheduler, "-q"], capture_output=True, text=True, cwd=ROOT, timeout=WAIT_CEILING_S)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("bookembed: error:") and "no article uses infobox album" in proc.stderr
+    assert not fresh.exists()
+
+
+_KILL_AT_FIRST_PROGRESS = """
+import os, signal, sys
+from bookembed.dumpjob import build_dataset
+dump, index, out, scheduler = sys.argv[1:]
+build_dataset(dump, out, ["book"], index=index, scheduler=scheduler,
+              progress=lambda *_: os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+def test_leftover_of_a_killed_run_is_removed_by_the_next_run(dump, scheduler, tmp_path):
+    from bookembed.dumpjob import build_dataset
+
+    out = tmp_path / "books.ndjson"
+    # a run killed mid-write (after its first records, before its rename) leaves its temporary file
+    killed = subprocess.run([sys.executable, "-c", _KILL_AT_FIRST_PROGRESS, str(dump["dump"]), str(dump["index"]),
+                             str(out), scheduler], capture_output=True, text=True, cwd=ROOT, timeout=WAIT_CEILING_S)
+    assert killed.returncode == -9, killed.stderr
+    leftovers = sorted(p.name for p in tmp_path.glob(f".{out.name}.*"))
+    assert len(leftovers) == 1 and not out.exists(), leftovers
+    # the temporary file of a run that is still writing (its process is alive) must be left alone
+    live = tmp_path / f".{out.name}.{os.getppid()}.tmp"
+    live.write_text("a live run is writing this\n", encoding="utf-8")
+    report = build_dataset(dump["dump"], out, INFOBOXES, index=dump["index"], scheduler=scheduler)
+    assert _read(out) == dump["expected"]
+    assert sorted(p.name for p in tmp_path.glob(f".{out.name}.*")) == [live.name]
+    assert report.removed == leftovers
+    said = [line for line in report.lines() if leftovers[0] in line]
+    assert len(said) == 1 and "removed" in said[0] and "error" not in said[0].lower()
+
+
+def _dead_pid() -> int:
+    """A process id that no process has now (probed from the top of the range down)."""
+    for pid in range(4_194_303, 1, -1):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            continue
+    raise AssertionError("every process id is in use")
+
+
+def test_only_temporary_files_of_runs_that_are_gone_are_removed(tmp_path):
+    from bookembed.dumpjob import remove_stale_temps
+
+    dead, live = _dead_pid(), os.getppid()
+    names = {
+        f".books.ndjson.{dead}.tmp": "removed",           # its run was killed
+        f".books.ndjson.{dead}-0a1b2c3d.tmp": "removed",  # a second build in that process
+        f".books.ndjson.{live}.tmp": "kept",              # a run still writing
+        f".books.ndjson.{os.getpid()}.tmp": "kept",       # this process's own
+        ".books.ndjson.12345678.tmp": "kept",             # atomic.temp_file's random hex name: no pid in it
+        f".other.ndjson.{dead}.tmp": "kept",              # another output's
+        f".books.ndjson.gz.{dead}.tmp": "kept",           # books.ndjson.gz's, not books.ndjson's
+        f".books.ndjson.{dead}.tmp.keep": "kept",
+        f".books.ndjson.0.tmp": "kept",                   # no process is 0
+    }
+    for name in names:
+        (tmp_path / name).write_text("partial\n", encoding="utf-8")
+    folder = f".books.ndjson.{dead}-ffffffff.tmp"  # a folder by such a name is not the job's file
+    (tmp_path / folder).mkdir()
+    names[folder] = "kept"
+    removed = remove_stale_temps(tmp_path / "books.ndjson")
+    assert removed == sorted(n for n, fate in names.items() if fate == "removed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, fate in names.items() if fate == "kept")
+    assert remove_stale_temps(tmp_path / "missing-folder" / "books.ndjson") == []
+
+
+def test_a_task_that_fails_otherwise_is_one_dump_error(dump):
+    # a worker that died (KilledWorker) or a parser bug reaches the user as one line naming the bytes
+    from bookembed.dumpjob import _result
+    from bookembed.wikidump import Partition, dump_layout
+
+    layout = dump_layout(dump["dump"], dump["index"])
+
+    class Failed:
+        def __init__(self, err):
+            self.err = err
+
+        def result(self):
+            raise self.err
+
+    part = Partition(3, 1200, 3400)
+    with pytest.raises(DumpError) as err:
+        _result(Failed(RuntimeError("worker lost\nremote traceback ...")), part, layout)
+    assert str(err.value) == (f"{dump['dump'].name}: the task reading bytes 1,200 to 3,400 failed "
+                              "(RuntimeError: worker lost)")
+    with pytest.raises(DumpError, match="^already one line$"):  # a DumpError passes through as it is
+        _result(Failed(DumpError("already one line")), part, layout)
 
 
 def test_cli_bad_input_is_one_line(tmp_path):
