@@ -316,6 +316,95 @@ def test_the_kernel_trains_on_exactly_the_examples_it_draws_however_the_epoch_is
         assert math.isclose(total / len(books), loss, rel_tol=1e-9)
 
 
+def diagonal_span(n, lo, hi, threads, seed=0):
+    """``sgd_span`` over pairs (i, i) with no negatives: each example has rows no other example touches.
+
+    Returns (start vectors, vectors after the span, summed loss, order).
+    """
+    from bookembed.kernels import sgd_span
+
+    ids = np.arange(n, dtype=np.int32)
+    tables = NonPairSampler(ids, ids, n, n).tables()
+    order = np.random.default_rng(seed).permutation(n).astype(np.int32)
+    start = np.random.default_rng(seed + 1).normal(size=(2 * n, 4)).astype(np.float32)
+    vectors = start.copy()
+    loss, failed = sgd_span(vectors[:n], vectors[n:], ids, ids, order, lo, hi, 0, -1.0, 3, tables, 0.1,
+                            np.zeros(2), False, threads=threads)
+    assert failed == 0
+    return start, vectors, loss, order
+
+
+SPANS = [(n, 0, n) for n in (1, 2, 3, 5, 8, 13, 100, 1031)] + [(200, 17, 190), (50, 49, 50), (40, 10, 10), (9, 0, 7)]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 4, 7])
+def test_every_position_of_a_span_is_trained_exactly_once_however_many_threads_share_it(threads):
+    """Pair i is (book i, link i) and nothing else touches those rows, so whatever the threads do
+    at the same time, the span's outcome is fixed: the rows of each position in ``lo..hi - 1`` take
+    exactly one step, every other row none, bit for bit as one thread leaves them. A shard skipped
+    (the last thread's, say) leaves rows untouched; shards that overlap step some rows twice."""
+    for n, lo, hi in SPANS:
+        start, alone, alone_loss, order = diagonal_span(n, lo, hi, 1)
+        _, shared, shared_loss, _ = diagonal_span(n, lo, hi, threads)
+        in_span = np.zeros(n, dtype=bool)
+        in_span[order[lo:hi]] = True
+        for side in (slice(0, n), slice(n, 2 * n)):
+            moved = (alone[side] != start[side]).any(axis=1)
+            assert np.array_equal(moved, in_span), (n, lo, hi)
+        assert np.array_equal(shared, alone), (n, lo, hi, threads)
+        # the loss is each trained example's (cos - 1)^2, once
+        trained = order[lo:hi]
+        expected = float(((cosine(start[:n], start[n:], trained, trained) - 1.0) ** 2).sum())
+        assert math.isclose(alone_loss, expected, rel_tol=1e-5, abs_tol=1e-9), (n, lo, hi)
+        assert math.isclose(shared_loss, alone_loss, rel_tol=1e-9, abs_tol=1e-12), (n, lo, hi, threads)
+
+
+def two_pair_vectors():
+    """Books and links 0 and 1 in two dimensions: book i = link i (cosine 1), and the non-pairs
+    (0, 1) and (1, 0) at cosine -0.5."""
+    angle = 2 * np.pi / 3
+    rows = np.array([[1.0, 0.0], [np.cos(angle), np.sin(angle)]], dtype=np.float32)
+    return rows.copy(), rows.copy()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("neg_label", [-1.0, -0.25, 0.0])
+def test_the_kernel_trains_each_negative_towards_its_own_target(neg_label, threads):
+    """One positive, the pair (0, 0) at cosine 1 (its step moves nothing), and one negative, a non-pair
+    at cosine -0.5: the loss is the negative's (-0.5 - target)^2, and its step moves its cosine towards
+    the target, by about 4 lr (target - cos)(1 - cos^2), down for -1 and up for -0.25 or 0."""
+    from bookembed.kernels import draw_positions, sgd_pass, sgd_span
+
+    pb = pl = np.array([0, 1], dtype=np.int32)
+    tables = NonPairSampler(pb, pl, 2, 2).tables()
+    order = np.array([0], dtype=np.int32)
+    lr = 1e-3
+    books_v, links_v = two_pair_vectors()
+    loss, failed = sgd_span(books_v, links_v, pb, pl, order, 0, 1, 1, neg_label, 11, tables, lr, np.zeros(2), False,
+                            threads=threads)
+    assert failed == 0
+    books, links, positive = draw_positions(order, 0, 1, 1, np.uint64(11), pb, pl, *tables)
+    assert positive.tolist() == [True, False]
+    b, l = int(books[1]), int(links[1])
+    assert b != l, "the negative is a non-pair"
+    start_b, start_l = two_pair_vectors()
+    before = float(cosine(start_b, start_l, [b], [l])[0])
+    after = float(cosine(books_v, links_v, [b], [l])[0])
+    assert before == pytest.approx(-0.5, abs=1e-6)
+    assert loss == pytest.approx((before - neg_label) ** 2, rel=1e-5)
+    assert np.sign(after - before) == np.sign(neg_label - before)
+    assert after - before == pytest.approx(4 * lr * (neg_label - before) * (1 - before**2), rel=0.02)
+    # the same step as the closed-form kernel given the labels (1, target) for these examples
+    laid_b, laid_l = two_pair_vectors()
+    sgd_pass(laid_b, laid_l, books, links, np.array([1.0, neg_label], np.float32), lr, np.zeros(2), False)
+    assert np.array_equal(books_v, laid_b) and np.array_equal(links_v, laid_l)
+    # and the target is what moves it: the other targets move the same negative elsewhere
+    for other in {-1.0, -0.25, 0.0} - {neg_label}:
+        moved_b, moved_l = two_pair_vectors()
+        sgd_span(moved_b, moved_l, pb, pl, order, 0, 1, 1, other, 11, tables, lr, np.zeros(2), False, threads=threads)
+        assert not np.array_equal(moved_b, books_v) or not np.array_equal(moved_l, links_v)
+
+
 def test_training_a_full_grid_is_a_clear_error():
     pb, pl = (a.ravel().astype(np.int32) for a in np.meshgrid(np.arange(6), np.arange(4), indexing="ij"))
     with pytest.raises(BookembedError, match=r"^could not draw negatives: nearly every \(book, link\) pair is a true pair$"):
