@@ -295,17 +295,79 @@ def kernel_draws(pb, pl, n_books, n_links, lo, hi, negatives=2, key=7, weights=N
     return draw_positions(order, lo, hi, negatives, np.uint64(key), pb, pl, *sampler.tables())
 
 
+def alias_shares(table: np.ndarray) -> np.ndarray:
+    """The chance of each index under a packed alias table (``kernels.alias_table``), read back exactly:
+    a uniform entry i keeps i with its threshold's chance and otherwise gives its alias."""
+    threshold = (table >> np.uint64(32)).astype(np.float64) / 2 ** 32
+    alias = (table & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return (threshold + np.bincount(alias, weights=1 - threshold, minlength=len(table))) / len(table)
+
+
 def test_alias_table_gives_each_index_exactly_its_share():
     """Walker's table, read back: i's chance is its own threshold plus what the others alias to it."""
     from bookembed.kernels import alias_table
 
     rng = np.random.default_rng(3)
     for weights in (rng.pareto(1.0, 5000), np.array([0.0, 1.0, 0.0, 3.0]), np.ones(7), np.array([1e-300, 1.0])):
-        table = alias_table(weights)
-        threshold = (table >> np.uint64(32)).astype(np.float64) / 2 ** 32
-        alias = (table & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        share = threshold + np.bincount(alias, weights=1 - threshold, minlength=len(weights))
-        assert np.allclose(share / len(weights), weights / weights.sum(), atol=1e-8)
+        assert np.allclose(alias_shares(alias_table(weights)), weights / weights.sum(), atol=1e-8)
+
+
+WEIGHT_VECTORS = [
+    np.arange(12, dtype=np.float64),  # a zero first, then growing: easily told from its running sum
+    np.array([0.0, 3.0, 1.0, 0.0, 6.0, 2.0, 0.0, 8.0]),
+    np.array([5.0, 0.0, 0.0]),
+    np.array([0.0, 0.0, 7.0]),
+    np.array([1e-6, 1.0, 1e6, 3.0]),
+    np.ones(9) * 0.37,
+    np.random.default_rng(4).pareto(1.0, 300) ** 0.75,
+    np.bincount(np.random.default_rng(5).zipf(1.6, 2000) % 200, minlength=200) ** 0.75,
+]
+
+
+@pytest.mark.parametrize("weights", WEIGHT_VECTORS, ids=lambda w: f"{len(w)}-links")
+def test_the_samplers_kernel_table_gives_each_link_exactly_its_weights_share(weights):
+    """What ``tables()`` hands the SGD kernel: an alias table whose chances are the link weights,
+    normalised, to within the table's 2**-32 resolution (not, say, the running sum of the weights)."""
+    n_links = len(weights)
+    pb, pl = np.array([0, 1], np.int32), np.array([0, n_links - 1], np.int32)
+    n_books, n, alias, words, log_bits = NonPairSampler(pb, pl, 3, n_links, link_weights=weights).tables()
+    assert (n_books, n) == (3, n_links)
+    assert alias.dtype == np.uint64 and alias.shape == (n_links,)
+    share = alias_shares(alias)
+    np.testing.assert_allclose(share, weights / weights.sum(), rtol=0, atol=1e-9)
+    assert np.all(share[weights == 0] == 0), "a link of weight zero is never drawn"
+    # the scale of the weights does not matter
+    scaled = NonPairSampler(pb, pl, 3, n_links, link_weights=weights * 1000.0).tables()[2]
+    np.testing.assert_allclose(alias_shares(scaled), share, rtol=0, atol=1e-9)
+
+
+def test_the_samplers_kernel_table_is_empty_for_uniform_links():
+    n_books, n_links, alias, words, log_bits = NonPairSampler(np.array([0], np.int32), np.array([0], np.int32),
+                                                              4, 6).tables()
+    assert (n_books, n_links) == (4, 6) and alias.dtype == np.uint64 and alias.shape == (0,)
+    assert words.dtype == np.uint32 and len(words) * 32 == 2**log_bits
+
+
+def test_many_kernel_draws_follow_the_link_weights_not_their_running_sum():
+    """30,000 kernel negatives on a sparse grid: links in proportion to weights i (a chi-square with a
+    fixed key); weights i (i + 1) / 2, the running sum, fail the same test by far."""
+    (pb, pl), grid = grid_pairs(300, 12, 0.02, 11)
+    weights = np.arange(12, dtype=np.float64)
+    order = np.arange(len(pb), dtype=np.int32)
+    negatives = 30_000 // len(pb) + 1
+    books, links, positive = kernel_draws(pb, pl, 300, 12, 0, len(pb), negatives=negatives, weights=weights,
+                                          order=order)
+    nb, nl = books[~positive], links[~positive]
+    assert not grid[nb, nl].any() and not (nl == 0).any()
+    counts = np.bincount(nl, minlength=12)[1:]
+    free = (~grid).sum(axis=0)[1:]  # each link's non-pair cells: true pairs are redrawn
+
+    def chi2(w):
+        expected = free * w / (free * w).sum() * len(nl)
+        return float(((counts - expected) ** 2 / expected).sum())
+
+    assert chi2(weights[1:]) < 40  # 10 degrees of freedom: 40 is far in the tail
+    assert chi2(np.cumsum(weights)[1:]) > 400
 
 
 def test_kernel_draws_never_give_a_true_pair_and_follow_the_link_weights():
