@@ -64,6 +64,44 @@ def test_each_projection_keeps_planted_neighbours_far_better_than_random_coordin
     assert max(same_cluster_share(random_coords(len(vectors), settings.dims, s), labels) for s in range(3)) < 0.25
 
 
+def linear_residual(vectors, coords):
+    """The share of the map's variance that no affine map of the vectors (raw rows and unit rows side by
+    side) reproduces: least squares from [raw, unit, 1] to the coordinates. 0 for any linear projection
+    such as PCA, of either row kind; well above 0 for a layout that bends space, as UMAP and t-SNE do."""
+    features = np.hstack([np.asarray(vectors, np.float64), unit_rows(vectors).astype(np.float64),
+                          np.ones((len(vectors), 1))])
+    centred = np.asarray(coords, np.float64) - np.asarray(coords, np.float64).mean(axis=0)
+    solution, *_ = np.linalg.lstsq(features, centred, rcond=None)
+    return float(((centred - features @ solution) ** 2).sum() / (centred**2).sum())
+
+
+@pytest.mark.parametrize("settings", [proj.PCASettings(), proj.PCASettings(normalize=False),
+                                      proj.PCASettings(dims=3)], ids=proj.describe)
+def test_a_pca_map_is_a_linear_image_of_the_vectors(planted, settings):
+    """The measure below, on the one method that is linear: nothing is left over."""
+    vectors, _ = planted
+    coords, _ = proj.compute_projection(vectors, settings)
+    assert linear_residual(vectors, coords) < 1e-8
+
+
+@pytest.mark.parametrize("settings", [proj.UMAPSettings(n_neighbors=15), proj.UMAPSettings(dims=3),
+                                      proj.TSNESettings(n_iter=250), proj.TSNESettings(dims=3, n_iter=250)],
+                         ids=proj.describe)
+def test_umap_and_tsne_maps_are_their_own_not_a_linear_projection(planted, settings):
+    """A UMAP or t-SNE map keeps the clusters too (above), and so would PCA's: what tells them apart is
+    that neither is a linear image of the vectors. On the planted clusters a tenth or more of each map's
+    variance is out of reach of any affine map of the rows, where a linear projection leaves nothing."""
+    vectors, labels = planted
+    coords, info = proj.compute_projection(vectors, settings)
+    assert coords.shape == (len(vectors), settings.dims)
+    assert linear_residual(vectors, coords) > 0.03
+    assert same_cluster_share(coords, labels) > 0.9
+    if settings.method == "umap":
+        assert info["extra"]["n_neighbors_used"] == 15
+    else:
+        assert info["extra"]["perplexity_used"] == settings.perplexity and info["extra"]["neighbours"] == "exact"
+
+
 def test_a_map_that_scrambles_the_clusters_scores_low(planted):
     """Faithfulness tells a good map from the same map with its points shuffled."""
     vectors, labels = planted
