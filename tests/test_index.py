@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,16 +16,24 @@ from bookembed.vectors import top_k
 from conftest import run_cli
 
 
-def clustered_model(path, n_books=3000, n_links=400, dim=16, seed=0):
+GENRES = ("fantasy", "science fiction", "historical novel", "")
+
+
+def clustered_model(path, n_books=3000, n_links=400, dim=16, seed=0, book_vectors=None):
+    """A model folder of clustered vectors (or the ``book_vectors`` given), genres in turn."""
+    dim = dim if book_vectors is None else book_vectors.shape[1]
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(40, dim))
-    book_vectors = centres[rng.integers(0, 40, n_books)] + rng.normal(scale=0.3, size=(n_books, dim))
+    if book_vectors is None:
+        book_vectors = centres[rng.integers(0, 40, n_books)] + rng.normal(scale=0.3, size=(n_books, dim))
+    n_books = len(book_vectors)
     link_vectors = centres[rng.integers(0, 40, n_links)] + rng.normal(scale=0.3, size=(n_links, dim))
     pb = np.repeat(np.arange(n_books), 3).astype(np.int32)
     pl = rng.integers(0, n_links, len(pb)).astype(np.int32)
     keys = np.unique(pb.astype(np.int64) * n_links + pl)
     pb, pl = (keys // n_links).astype(np.int32), (keys % n_links).astype(np.int32)
-    books = pd.DataFrame({"title": [f"Book {i}" for i in range(n_books)], "primary_genre": [""] * n_books})
+    books = pd.DataFrame({"title": [f"Book {i}" for i in range(n_books)],
+                          "primary_genre": [GENRES[i % len(GENRES)] for i in range(n_books)]})
     return save_model_folder(path, SaveInputs(
         graph=LinkGraph(books=books, links=tuple(f"link {j}" for j in range(n_links)),
                         link_counts=np.bincount(pl, minlength=n_links), pair_books=pb, pair_links=pl),
@@ -56,9 +66,11 @@ def test_neighbour_queries_use_the_index_only_above_its_size_and_only_when_fresh
     model = load_model_folder(path)
     assert model.ann_index("book") is None  # not built yet: exact search
     exact = neighbors.similar_books(model, "Book 7", 10)
-    ann.build_index(model, "book")
+    # the same vectors in a folder that never gets an index (the first looks for one again on each query)
+    model = load_model_folder(shutil.copytree(path, tmp_path / "plain"))
+    ann.build_index(load_model_folder(path), "book")
     fresh = load_model_folder(path)
-    assert fresh.ann_index("book") is not None
+    assert fresh.ann_index("book") is not None and model.ann_index("book") is None
     approx = neighbors.similar_books(fresh, "Book 7", 10)
     # the similarities are exact, in order, and nearly all the true neighbours come back
     assert np.all(np.diff(approx["similarity"].to_numpy()) <= 0)
@@ -67,12 +79,179 @@ def test_neighbour_queries_use_the_index_only_above_its_size_and_only_when_fresh
     # least similar and genre-filtered queries stay exact
     pd.testing.assert_frame_equal(neighbors.similar_books(fresh, "Book 7", 5, least=True),
                                   neighbors.similar_books(model, "Book 7", 5, least=True))
+    pd.testing.assert_frame_equal(neighbors.similar_books(fresh, "Book 7", 5, genre="fantasy"),
+                                  neighbors.similar_books(model, "Book 7", 5, genre="fantasy"))
     # an index of other vectors is never used
     other = load_model_folder(clustered_model(tmp_path / "other", seed=1))
     (other.path / "index").mkdir()
     for name in ("book.voyager", "book.json"):
         (other.path / "index" / name).write_bytes((path / "index" / name).read_bytes())
     assert ann.load_index(other, "book") is None and other.ann_index("book") is None
+
+
+def recall_at(graph, unit, ef, k=10):
+    """recall@k of the graph at search breadth ``ef``, over every row as a query (itself left out)."""
+    n = len(unit)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    truth = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    found, _ = graph.query(unit, k=k + 1, query_ef=max(ef, k + 1))
+    hits = 0
+    for row, got, want in zip(range(n), np.asarray(found, np.int64), truth):
+        hits += len(set(got[got != row][:k].tolist()) & set(want.tolist()))
+    return hits / (n * k)
+
+
+def breadths_tried(stages):
+    return [int(s.rsplit("search breadth ", 1)[1].rstrip(")")) for s in stages if "search breadth" in s]
+
+
+def test_the_search_breadth_is_raised_until_the_recall_reaches_the_target(tmp_path, small_limit, monkeypatch):
+    """On 4,000 random 256-d directions (hard for a graph index) the first breadth finds too few of the true
+    neighbours: the build widens the search, step by step, and stops at the first breadth that reaches the
+    target. Every row is a recall query here, so the test measures exactly what the build did."""
+    monkeypatch.setattr(ann, "RECALL_QUERIES", 10_000)
+    vectors = np.random.default_rng(5).normal(size=(4000, 256)).astype(np.float32)
+    model = load_model_folder(clustered_model(tmp_path / "m", book_vectors=vectors))
+    stages = []
+    built = ann.build_index(model, "book", progress=lambda f, s: stages.append(s))
+    unit = model.unit_vectors("book")
+    chosen = built.info["ef"]
+    assert chosen in ann.EF_STEPS and chosen > ann.EF_STEPS[0]
+    measured = {ef: recall_at(built.graph, unit, ef) for ef in ann.EF_STEPS if ef <= chosen}
+    assert measured[ann.EF_STEPS[0]] < ann.TARGET_RECALL, "the data must make the first breadth too narrow"
+    assert built.recall >= ann.TARGET_RECALL
+    assert built.recall == pytest.approx(measured[chosen], abs=1e-4)
+    tried = ann.EF_STEPS[: ann.EF_STEPS.index(chosen) + 1]
+    assert all(measured[ef] < ann.TARGET_RECALL for ef in tried[:-1]), measured
+    assert breadths_tried(stages) == list(tried)
+    assert ann.index_info(model, "book")["ef"] == chosen and ann.load_index(model, "book").info["ef"] == chosen
+
+
+def test_an_easy_index_keeps_the_first_breadth(tmp_path, small_limit, monkeypatch):
+    """Clustered vectors: the first breadth already reaches the target, so it is the one kept."""
+    monkeypatch.setattr(ann, "RECALL_QUERIES", 10_000)
+    model = load_model_folder(clustered_model(tmp_path / "m", n_books=2000))
+    stages = []
+    built = ann.build_index(model, "book", progress=lambda f, s: stages.append(s))
+    assert recall_at(built.graph, model.unit_vectors("book"), ann.EF_STEPS[0]) >= ann.TARGET_RECALL
+    assert built.info["ef"] == ann.EF_STEPS[0] and breadths_tried(stages) == [ann.EF_STEPS[0]]
+
+
+@pytest.fixture
+def indexed(tmp_path, small_limit):
+    """(a model folder whose books are answered through the index, the same folder read without it)."""
+    path = clustered_model(tmp_path / "m")
+    # a copy without the index: a folder looks for its index again on each query, so the same folder
+    # would be answered through the index as soon as it is built
+    plain = load_model_folder(shutil.copytree(path, tmp_path / "plain"))
+    ann.build_index(load_model_folder(path), "book")
+    fresh = load_model_folder(path)
+    assert fresh.ann_index("book") is not None and plain.ann_index("book") is None
+    return fresh, plain
+
+
+def brute(unit, query, k, exclude=(), least=False, allowed=None):
+    """Exact top-k by cosine, written out: every row scored, ties by id."""
+    q = np.asarray(query, np.float64)
+    sims = unit.astype(np.float64) @ (q / np.linalg.norm(q))
+    keep = np.ones(len(unit), bool) if allowed is None else np.asarray(allowed, bool).copy()
+    keep[list(exclude)] = False
+    ids = np.flatnonzero(keep)
+    order = np.lexsort((ids, sims[ids] if least else -sims[ids]))[:k]
+    return ids[order], sims[ids][order]
+
+
+@pytest.mark.parametrize("genre", GENRES[:3])
+def test_genre_filtered_and_least_similar_queries_are_exact_with_an_index(indexed, genre):
+    """An index answers only "nearest of all": filtered and least-similar queries must not go through it."""
+    fresh, plain = indexed
+    unit = fresh.unit_vectors("book")
+    allowed = (fresh.books["primary_genre"] == genre).to_numpy()
+    for title in ("Book 7", "Book 1234", "Book 2999"):
+        q = fresh.title_index[title]
+        for least in (False, True):
+            got = neighbors.similar_books(fresh, title, 10, genre=genre, least=least)
+            pd.testing.assert_frame_equal(got, neighbors.similar_books(plain, title, 10, genre=genre, least=least))
+            ids, sims = brute(unit, unit[q], 10, exclude=[q], least=least, allowed=allowed)
+            assert got["id"].tolist() == ids.tolist()
+            np.testing.assert_allclose(got["similarity"], sims, rtol=0, atol=1e-5)
+            assert set(fresh.books["primary_genre"].iloc[got["id"]]) == {genre}
+        got = neighbors.similar_books(fresh, title, 10, least=True)
+        ids, _ = brute(unit, unit[q], 10, exclude=[q], least=True)
+        assert got["id"].tolist() == ids.tolist()
+        ids, _ = neighbors.search(fresh, "book", unit[q], 10, exclude=[q], allowed=allowed)
+        assert ids.tolist() == brute(unit, unit[q], 10, exclude=[q], allowed=allowed)[0].tolist()
+
+
+class ScrambledIndex:
+    """The model's own index, handing its candidates back in a shuffled order, as ``AnnIndex.candidates``
+    may ("not yet ordered exactly"): voyager happens to return them nearest first."""
+
+    def __init__(self, index, seed=0):
+        self.index, self.rng = index, np.random.default_rng(seed)
+
+    def candidates(self, query, k):
+        return self.rng.permutation(self.index.candidates(query, k))
+
+
+def test_approximate_candidates_are_ranked_by_their_exact_cosine(indexed, monkeypatch):
+    """Through the index, the results are the index's candidates ordered by their exact similarity to the
+    query, whatever order the index gives them in: each similarity is the cosine of the query and that
+    book, most similar first (ties by id), the excluded books left out; and nearly all are the true nearest."""
+    fresh, _ = indexed
+    unit = fresh.unit_vectors("book")
+    real = fresh.ann_index("book")
+    scrambled = ScrambledIndex(real)
+    monkeypatch.setattr(type(fresh), "ann_index",
+                        lambda self, kind="book": scrambled if kind == "book" and self is fresh else None)
+    rng = np.random.default_rng(3)
+    overlap = []
+    for q in rng.choice(len(unit), 40, replace=False):
+        query = unit[q] * 3.0 + rng.normal(scale=0.2, size=unit.shape[1]).astype(np.float32)  # not unit length
+        exclude = [int(q), int((q + 1) % len(unit))]
+        ids, sims = neighbors.search(fresh, "book", query, 10, exclude=exclude)
+        assert ids.dtype == np.int64 and sims.dtype == np.float32 and len(ids) == 10
+        qn = query / np.linalg.norm(query)
+        np.testing.assert_allclose(sims, unit[ids] @ qn, rtol=0, atol=2e-6)
+        assert np.all(np.diff(sims) <= 0) and not set(exclude) & set(ids.tolist())
+        # exactly the best of the index's candidates
+        candidates = real.candidates(qn, 2 * (10 + len(exclude)) + 10)
+        candidates = candidates[~np.isin(candidates, exclude)]
+        best = candidates[np.lexsort((candidates, -(unit[candidates] @ qn)))][:10]
+        assert ids.tolist() == best.tolist()
+        overlap.append(len(set(ids.tolist()) & set(brute(unit, query, 10, exclude=exclude)[0].tolist())) / 10)
+    assert np.mean(overlap) >= 0.9
+    # the same holds for the frames built on it
+    frame = neighbors.similar_books(fresh, ["Book 7", "Book 8"], 10)
+    query = unit[[7, 8]].mean(axis=0)
+    ids, sims = brute(unit, query, 10, exclude=[7, 8])
+    np.testing.assert_allclose(frame["similarity"], unit[frame["id"]] @ (query / np.linalg.norm(query)), atol=2e-6)
+    assert np.all(np.diff(frame["similarity"]) <= 0) and not {7, 8} & set(frame["id"])
+    assert len(set(frame["id"]) & set(ids.tolist())) >= 8
+    link = fresh.unit_vectors("link")[5]
+    frame = neighbors.books_for_link(fresh, "link 5", 10)
+    np.testing.assert_allclose(frame["similarity"], unit[frame["id"]] @ link, atol=2e-6)
+    assert np.all(np.diff(frame["similarity"]) <= 0)
+    assert len(set(frame["id"]) & set(brute(unit, link, 10)[0].tolist())) >= 8
+
+
+def test_tied_candidates_are_ordered_by_id(tmp_path, small_limit, monkeypatch):
+    """Books with the very same vector tie exactly; through the index, as in exact search, the lower id
+    comes first, whatever order the index hands them in."""
+    vectors = np.random.default_rng(2).normal(size=(1500, 8)).astype(np.float32)
+    vectors[[40, 900, 1499, 3]] = vectors[700]
+    path = clustered_model(tmp_path / "m", book_vectors=vectors)
+    ann.build_index(load_model_folder(path), "book")
+    fresh = load_model_folder(path)
+    real = fresh.ann_index("book")
+    assert real is not None
+    for seed in range(6):
+        scrambled = ScrambledIndex(real, seed)
+        monkeypatch.setattr(type(fresh), "ann_index", lambda self, kind="book": scrambled if kind == "book" else None)
+        ids, sims = neighbors.search(fresh, "book", vectors[700], 6, exclude=[700])
+        assert ids[:4].tolist() == [3, 40, 900, 1499]
+        assert np.all(sims[:4] == sims[0]) and sims[4] < sims[0]
 
 
 def test_small_models_never_need_an_index(fake_model):
