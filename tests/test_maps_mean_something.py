@@ -287,3 +287,26 @@ def test_overlap_edges_and_a_one_book_sample():
         proj.faithfulness_report(vectors, vectors[:, :2], 3, max_exact=5, n_queries=12, seed=0)
     assert any(proj.faithfulness_report(vectors, vectors[:, :2], 3, max_exact=5, n_queries=12, seed=s) !=
                proj.faithfulness_report(vectors, vectors[:, :2], 3, max_exact=5, n_queries=12, seed=0) for s in (1, 2))
+
+
+@pytest.mark.parametrize("settings", [proj.TSNESettings(n_iter=250), proj.UMAPSettings(n_neighbors=15)],
+                         ids=proj.describe)
+def test_above_the_fit_limit_the_layout_is_fitted_on_a_sample_and_the_rest_placed_by_their_nearest(
+        planted, settings, monkeypatch):
+    """With the limit lowered to 120 of the 320 books: the layout sees a seeded sample of 120, and every
+    other book sits at the mean position of its PLACE_K nearest sampled books (cosine), exactly."""
+    from bookembed import projection_compute
+
+    monkeypatch.setattr(projection_compute, "MAP_FIT_BOOKS", 120)
+    vectors, labels = planted
+    coords, info = proj.compute_projection(vectors, settings)
+    assert info["fitted_books"] == 120 and info["extra"]["placed_by_nearest"] == proj.PLACE_K
+    n = len(vectors)
+    fitted = np.sort(np.random.default_rng(settings.seed).choice(n, 120, replace=False))
+    rest = np.setdiff1d(np.arange(n), fitted)
+    unit = unit_rows(vectors).astype(np.float64)
+    sims = unit[rest] @ unit[fitted].T
+    nearest = np.argsort(-sims, axis=1, kind="stable")[:, : proj.PLACE_K]
+    np.testing.assert_allclose(coords[rest], coords[fitted][nearest].mean(axis=1), rtol=1e-5, atol=1e-5)
+    # faithfulness is still measured on every book, and the clusters hold
+    assert info["faithfulness_queries"] is None and same_cluster_share(coords, labels) > 0.9
