@@ -40,7 +40,9 @@ holds no links, so the folder has none.
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,7 @@ import pandas as pd
 from bookembed.corpus import file_checksum
 from bookembed.errors import BookembedError
 from bookembed.graph import LinkGraph
+from bookembed.kerasfile import SLACK_BYTES, read_model_outline
 from bookembed.metadata import book_metadata, primary_genre
 from bookembed.records import books_metadata_frame
 from bookembed.store import SaveInputs, is_model_folder, save_model_folder
@@ -61,6 +64,19 @@ NOTEBOOK_REMOVED_LINKS = (
 NOTEBOOK_MIN_LINK_COUNT = 4
 NOTEBOOK_TITLE_FILTER = "Wikipedia:"
 LAYERS = ("book_embedding", "link_embedding")
+
+MAX_DIM = 1024
+"""The longest vectors a Keras model may hold: the notebook's are 50 long. With the records' book and link
+counts it bounds what a model file may inflate to and what Keras may allocate building it
+(``keras_file_limit``)."""
+UNSIZED_KERAS_LIMIT = 1 << 30
+"""The bound for a model file read without its records (``read_keras_layers`` alone)."""
+MAX_RECORD_BYTES = 16 << 20
+"""The longest records line read: a record (a title, an infobox and a book's links) is far shorter."""
+MAX_GZIP_RATIO = 20
+GZIP_FLOOR_BYTES = 64 << 20
+"""A gzip records file may inflate to ``MAX_GZIP_RATIO`` times its size, or this much if more: NDJSON text
+compresses a few times over, and only a decompression bomb reaches twenty."""
 
 
 class ImportModelError(BookembedError):
@@ -110,12 +126,55 @@ class NotebookVocabulary:
                 np.array([p[1] for p in ordered], dtype=np.int32).reshape(-1))
 
 
+class _Inflated(io.RawIOBase):
+    """A gzip file's bytes that stop with ``ImportModelError`` past ``limit`` bytes inflated."""
+
+    def __init__(self, path: Path, limit: int):
+        self._raw = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._gz = gzip.GzipFile(fileobj=self._raw)
+        self._path, self._limit, self._done = path, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._gz.readinto(buffer)
+        self._done += n
+        if self._done > self._limit:
+            raise ImportModelError(
+                f"{self._path}: refused: it inflates past {self._limit:,} bytes, more than {MAX_GZIP_RATIO} times "
+                "its compressed size, which records never do (a decompression bomb)")
+        return n
+
+    def close(self) -> None:
+        try:
+            self._gz.close()
+            self._raw.close()
+        finally:
+            super().close()
+
+
 def _open_text(path: Path):
+    """The file as UTF-8 text split on ``\\n`` only; a gzip file inflated within ``MAX_GZIP_RATIO``."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
+        limit = max(GZIP_FLOOR_BYTES, MAX_GZIP_RATIO * path.stat().st_size)
+        return io.TextIOWrapper(io.BufferedReader(_Inflated(path, limit)), encoding="utf-8", newline="\n")
     return open(path, "r", encoding="utf-8", newline="\n")
+
+
+def _lines(fh, path: Path):
+    """``(line number, line)``, each read with a cap of ``MAX_RECORD_BYTES`` characters."""
+    n = 0
+    while True:
+        line = fh.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) > MAX_RECORD_BYTES:
+            raise ImportModelError(f"line {n} of {path}: longer than {MAX_RECORD_BYTES:,} characters; not a record")
+        yield n, line
 
 
 def read_notebook_records(path: str | Path) -> tuple[list[str], list[dict], list[list[str]]]:
@@ -134,7 +193,7 @@ def read_notebook_records(path: str | Path) -> tuple[list[str], list[dict], list
     titles, infoboxes, links, seen = [], [], [], {}
     try:
         with _open_text(path) as fh:
-            for n, line in enumerate(fh, 1):
+            for n, line in _lines(fh, path):
                 if not line.strip():
                     continue
                 try:
@@ -280,8 +339,19 @@ def _layer_weights_h5(path: Path) -> dict[str, np.ndarray]:
     return found
 
 
-def read_keras_layers(path: str | Path) -> tuple[dict[str, np.ndarray], object | None, str]:
+def keras_file_limit(n_books: int, n_links: int) -> int:
+    """The most bytes a notebook model of ``n_books`` and ``n_links`` rows may need: its two layers at
+    ``MAX_DIM`` floats a row, plus HDF5 bookkeeping. Model files past it are refused before Keras reads them."""
+    return (n_books + n_links) * MAX_DIM * 4 + SLACK_BYTES
+
+
+def read_keras_layers(path: str | Path, max_bytes: int | None = None
+                      ) -> tuple[dict[str, np.ndarray], object | None, str]:
     """The ``book_embedding`` and ``link_embedding`` weights of a saved model.
+
+    The file is first checked without Keras (``kerasfile.read_model_outline``): its archive members, its
+    config and what building it would allocate, and its weight arrays must stay within ``max_bytes``
+    (``keras_file_limit`` for the records it was trained on; ``UNSIZED_KERAS_LIMIT`` when not given).
 
     Returns
     -------
@@ -294,7 +364,7 @@ def read_keras_layers(path: str | Path) -> tuple[dict[str, np.ndarray], object |
     Raises
     ------
     ImportModelError
-        A file that is neither, or lacks the layers; one line naming it.
+        A file that is neither, damaged or truncated, past the bound, or lacks the layers; one line naming it.
     """
     path = Path(path)
     if not path.is_file():
@@ -302,6 +372,11 @@ def read_keras_layers(path: str | Path) -> tuple[dict[str, np.ndarray], object |
     suffix = path.suffix.lower()
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise ImportModelError(f"{path}: expected a .keras or .h5 Keras model file")
+    outline = read_model_outline(path, UNSIZED_KERAS_LIMIT if max_bytes is None else max_bytes, ImportModelError)
+    names = [name for name, _ in outline.layers]
+    for name in LAYERS if names else ():
+        if name not in names:
+            raise ImportModelError(f"{path}: the model has no layer named {name!r} (its layers: {', '.join(names)})")
     try:
         weights, model = _layer_weights_keras(path)
         return weights, model, "keras.saving.load_model(safe_mode=True)"
@@ -387,7 +462,7 @@ def import_keras(
     model_file, records, out = Path(model_file), Path(records), Path(out)
     _check_out(out, overwrite)
     vocab = notebook_vocabulary(records)
-    weights, model, how = read_keras_layers(model_file)
+    weights, model, how = read_keras_layers(model_file, keras_file_limit(len(vocab.titles), len(vocab.links)))
     book_w, link_w = weights["book_embedding"], weights["link_embedding"]
     if book_w.shape[0] != len(vocab.titles):
         raise ImportModelError(
@@ -459,6 +534,8 @@ def read_projector_vectors(path: str | Path) -> np.ndarray:
     for n, line in rows:
         fields = line.rstrip("\r").split("\t")
         try:
+            if not line.isascii() or "_" in line:  # float() also takes 1_0, and digits of other scripts
+                raise ValueError
             values = [float(x) for x in fields]
         except ValueError:
             bad = next(x for x in fields if not _is_float(x))
@@ -475,12 +552,15 @@ def read_projector_vectors(path: str | Path) -> np.ndarray:
     return vectors
 
 
+_NUMBER = re.compile(r"[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)[ \t]*",
+                     re.IGNORECASE | re.ASCII)
+_WHOLE = re.compile(r"[ \t]*([+-]?\d+)(?:\.0*)?[ \t]*", re.ASCII)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """A decimal number as the Projector writes them: ASCII digits, no ``_`` separators (``float`` takes both)."""
+    return _NUMBER.fullmatch(text) is not None
 
 
 def read_projector_metadata(path: str | Path, n_rows: int) -> pd.DataFrame:
@@ -517,12 +597,35 @@ def read_projector_metadata(path: str | Path, n_rows: int) -> pd.DataFrame:
         seen[t] = n
     for col in ("year", "pages", "n_links"):
         if col in frame.columns:
-            numbers = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
-            if numbers.notna().sum() == (frame[col] != "").sum() and (numbers.dropna() % 1 == 0).all():
-                frame[col] = pd.array(numbers.round().astype("Int64"), dtype="Int64")
+            numbers = _whole_numbers(frame[col], [n for n, _ in rows], col, path)
+            if numbers is not None:
+                frame[col] = numbers
     if "primary_genre" not in frame.columns and "genre" in frame.columns:
         frame["primary_genre"] = [primary_genre(g) for g in frame["genre"]]
     return frame
+
+
+def _whole_numbers(values: pd.Series, lines: list[int], column: str, path: Path) -> pd.Series | None:
+    """``values`` as nullable integers when every non-blank one is a whole number (``1850``, ``-750``,
+    ``1850.0``), else None: the column stays text.
+
+    A whole number that no integer column can hold (past 2**63) is an error naming the line, rather than
+    text: one damaged cell would otherwise turn the whole column, and the views that use it, into text.
+    """
+    parsed: list[int | None] = []
+    for text in values:
+        if not text.strip():
+            parsed.append(None)
+            continue
+        match = _WHOLE.fullmatch(text)
+        if match is None:
+            return None
+        parsed.append(int(match.group(1)))
+    for line, number in zip(lines, parsed):
+        if number is not None and not _INT64[0] <= number <= _INT64[1]:
+            raise ImportModelError(f"line {line} of {path}: column {column!r}: {number} does not fit a whole-number "
+                                   "column (from -2**63 to 2**63 - 1)")
+    return pd.Series(pd.array(parsed, dtype="Int64"), index=values.index)
 
 
 def import_projector(

@@ -77,8 +77,9 @@ def read_pairs_table(path: str | Path) -> tuple[list[str], np.ndarray, object, L
     for col, values in ((item_col, items), (link_col, links)):
         empty = np.flatnonzero((values == "").to_numpy())
         if len(empty):
-            # +2: one for the header row, one because rows count from 1
-            raise CorpusError(f"row {int(empty[0]) + 2} of {path.name}: empty value in column {col!r}")
+            # Data rows count from 1 and the header is not one of them, in every format: a CSV's header
+            # is a line, a Parquet file's column names are not, so "row" alone meant two things.
+            raise CorpusError(f"data row {int(empty[0]) + 1} of {path.name}: empty value in column {col!r}")
     import pyarrow as pa
 
     link_book, titles = pd.factorize(items, sort=False)

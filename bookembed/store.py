@@ -412,15 +412,19 @@ class ModelFolder(LinkGraph):
         return folder_stamp(self.path)
 
     def load_keras(self):
-        """The stored Keras model, loaded in safe mode (imports tensorflow)."""
+        """The stored Keras model, loaded in safe mode (imports tensorflow), after checking the file against
+        the manifest and its outline against twice the vectors' bytes (``kerasfile.read_model_outline``)."""
         file = self.path / "model.keras"
         if not file.exists():
             raise ModelFolderError(f"{self.path}: no model.keras in this folder")
+        from bookembed.kerasfile import SLACK_BYTES, read_model_outline
         from bookembed.kerasmodel import quiet_tensorflow
 
         checksums = self.manifest.get("checksums")
         if isinstance(checksums, dict):
             _read_checked(self.path, "model.keras", checksums)
+        read_model_outline(file, 2 * 4 * (self.n_books + self.n_links) * max(self.dim, 1) + SLACK_BYTES,
+                           ModelFolderError)
         quiet_tensorflow()
         import keras
 
@@ -452,8 +456,28 @@ def is_model_folder(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file() or (bool(recover_leftovers(path)) and (Path(path) / MANIFEST).is_file())
 
 
+def _inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` is ``root`` or below it, links followed (a loop of links is outside)."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def folder_in_root(root: str | Path, name: str) -> Path:
+    """``root / name``, or ``ModelFolderError`` (one line) when ``name`` is not one folder name or the entry
+    is a link that leads outside ``root``: such entries are neither listed nor opened, or whoever can make a
+    link there could show any folder on the machine as a model."""
+    root, bad = Path(root), not name or name in (".", "..") or any(c in name for c in "/\\\0")
+    if bad or not _inside(root, root / name) or (root / name).resolve() == root.resolve():
+        why = f"{name!r} is not a folder name inside" if bad else "it is a link that leads outside"
+        raise ModelFolderError(f"{root / name}: refused: {why} {root}; model folders must be inside it")
+    return root / name
+
+
 def list_model_folders(root: str | Path = "models") -> list[Path]:
-    """Model folders directly under ``root``, sorted by name (temporary ones skipped)."""
+    """Model folders directly under ``root``, sorted by name (temporary ones, and links that lead outside
+    ``root``, skipped: see ``folder_in_root``)."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -461,7 +485,8 @@ def list_model_folders(root: str | Path = "models") -> list[Path]:
         m = atomic.LEFTOVER.match(entry.name)
         if m and m["kind"] == "old" and not (root / m["name"]).exists():
             recover_leftovers(root / m["name"])
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_model_folder(p))
+    return sorted(p for p in root.iterdir()
+                  if not p.name.startswith(".") and _inside(root, p) and p.is_dir() and is_model_folder(p))
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -527,6 +552,8 @@ def load_model_folder(path: str | Path) -> ModelFolder:
     for name in REQUIRED_FILES:
         if not (path / name).is_file():
             raise ModelFolderError(f"{path}: damaged model folder, {name} is missing")
+        if not _inside(path, path / name):
+            raise ModelFolderError(f"{path / name}: refused: a link that leads outside the model folder")
 
     def read(name: str) -> io.BytesIO:
         return io.BytesIO(_read_checked(path, name, checksums))

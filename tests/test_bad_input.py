@@ -135,8 +135,8 @@ TABLE_CASES = [
     ("empty-csv", "p.csv", b"", ["p.csv", "empty"]),
     ("header-only", "p.csv", b"item,link\n", ["p.csv", "no rows"]),
     ("one-column", "p.csv", b"item\nDune\n", ["p.csv", "two columns"]),
-    ("empty-link", "p.csv", b"item,link\nDune,Arrakis\nDune,\nEmma,Bath\n", ["row 3 of p.csv", "'link'"]),
-    ("empty-item", "p.csv", b"item,link\nDune,Arrakis\nEmma,Bath\n,Bath\n", ["row 4 of p.csv", "'item'"]),
+    ("empty-link", "p.csv", b"item,link\nDune,Arrakis\nDune,\nEmma,Bath\n", ["data row 2 of p.csv", "'link'"]),
+    ("empty-item", "p.csv", b"item,link\nDune,Arrakis\nEmma,Bath\n,Bath\n", ["data row 3 of p.csv", "'item'"]),
     ("not-utf8", "p.csv", b"item,link\nCaf\xe9,x\n", ["p.csv", "UTF-8"]),
     ("ragged", "p.csv", b"item,link\nDune,Arrakis\nEmma,Bath,extra,more\n", ["p.csv"]),
     ("bad-parquet", "p.parquet", b"PAR1 this is not parquet at all", ["p.parquet", "cannot read"]),
@@ -153,6 +153,21 @@ def test_bad_pairs_tables(tmp_path, case):
     assert "\n" not in str(info.value)
     for fragment in fragments:
         assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("blank_at", [0, 1, 3])
+def test_a_bad_row_has_the_same_number_in_csv_and_parquet(tmp_path, blank_at):
+    """Data rows count from 1 without the header, whatever the format: the second data row is "data row 2"
+    in a CSV (where it is line 3) and in a Parquet file (which has no header line)."""
+    links = ["Arrakis", "Bath", "Moscow", "Paris"]
+    links[blank_at] = ""
+    frame = pd.DataFrame({"item": ["Dune", "Emma", "War and Peace", "Nana"], "link": links})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    for name in ("p.csv", "p.parquet"):
+        with pytest.raises(CorpusError) as info:
+            load_corpus(tmp_path / name)
+        assert str(info.value).startswith(f"data row {blank_at + 1} of {name}: "), str(info.value)
 
 
 def test_metadata_table_without_an_item_column(tmp_path):
@@ -200,7 +215,7 @@ def test_cli_nothing_left_to_train_on(tmp_path):
 def test_cli_bad_pairs_table(tmp_path):
     (tmp_path / "p.csv").write_bytes(b"item,link\nDune,Arrakis\nDune,\n")
     proc = run_cli("train", "--data", "p.csv", "--out", tmp_path / "m", "-q", cwd=tmp_path)
-    assert_one_line_error(proc, "row 3 of p.csv")
+    assert_one_line_error(proc, "data row 2 of p.csv")
 
 
 def test_cli_missing_data_file(tmp_path):

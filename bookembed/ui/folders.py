@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from bookembed.store import list_model_folders
+from bookembed.errors import ModelFolderError
+from bookembed.store import folder_in_root, list_model_folders
 
 MODELS_ENV = "BOOKEMBED_MODELS_DIR"
 DEFAULT_MODEL = "demo"
@@ -21,9 +22,20 @@ def models_root() -> Path:
 
 
 def model_names() -> list[str]:
-    """The picker's choices: ``demo`` first (even before it is trained), then every model folder by name."""
+    """The picker's choices: ``demo`` first (even before it is trained), then every model folder by name;
+    entries that lead outside the models root are left out (``store.folder_in_root``)."""
     names = [p.name for p in list_model_folders(models_root())]
-    return [DEFAULT_MODEL] + [n for n in names if n != DEFAULT_MODEL]
+    first = [] if refused_name(DEFAULT_MODEL) else [DEFAULT_MODEL]
+    return first + [n for n in names if n != DEFAULT_MODEL]
+
+
+def refused_name(name: str) -> str | None:
+    """None when ``name`` can be opened as a folder of the models root, else why not (one line)."""
+    try:
+        folder_in_root(models_root(), name)
+    except ModelFolderError as err:
+        return str(err)
+    return None
 
 
 def select_model(name: str) -> None:

@@ -10,13 +10,14 @@ import streamlit as st
 
 from bookembed.errors import BookembedError
 from bookembed.neighbors import search_names
-from bookembed.store import ModelFolder, folder_stamp, is_model_folder, load_model_folder
+from bookembed.store import ModelFolder, folder_in_root, folder_stamp, is_model_folder, load_model_folder
 from bookembed.ui.folders import (  # noqa: F401  (MODELS_ENV and select_model re-exported: their home was here)
     DEFAULT_MODEL,
     MODELS_ENV,
     PENDING,
     model_names,
     models_root,
+    refused_name,
     select_model,
 )
 from bookembed.ui.text import escape_markdown, show_error
@@ -37,6 +38,13 @@ def model_picker() -> Path:
     names = model_names()
     pending = st.session_state.pop(PENDING, None)
     url = st.query_params.get(MODEL_KEY)
+    if url is not None and url not in names and url != st.session_state.get(_URL_SEEN):
+        why = refused_name(url)  # first: a name that leads elsewhere is not looked at
+        if why is None:
+            why = f"{models_root() / url}: " + ("holds no trained model" if (models_root() / url).is_dir()
+                                                 else "no such model folder")
+        with st.sidebar:
+            show_error("The model in the address cannot be opened:", why)
     if pending in names:
         st.session_state[MODEL_KEY] = pending
     elif url in names and url != st.session_state.get(_URL_SEEN):
@@ -100,6 +108,9 @@ def _warm_up(model: ModelFolder) -> None:
 def load_model(path: Path | None = None) -> ModelFolder | None:
     """The model in ``path`` (default: the chosen one), cached by path and modification stamp; None if none."""
     path = Path(path or current_model_path())
+    root = models_root()
+    if path.parent.resolve() == root.resolve():
+        path = folder_in_root(root, path.name)  # a link that leads outside the root: refused, one line
     stamp = folder_stamp(path)
     if stamp is None:
         return None

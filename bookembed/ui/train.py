@@ -14,7 +14,7 @@ import streamlit as st
 from bookembed.errors import BookembedError
 from bookembed.settings import from_values, offered
 from bookembed.store import is_model_folder
-from bookembed.ui.folders import models_root, select_model
+from bookembed.ui.folders import models_root, refused_name, select_model
 from bookembed.ui.jobs import Job, get_job, session_id, start_job, watch_job
 from bookembed.ui.text import escape_markdown, show_error
 from bookembed.ui.widgets import setting_widget
@@ -28,7 +28,7 @@ UPLOAD_TYPES = ["ndjson", "jsonl", "json", "gz", "csv", "tsv", "parquet", "pq"]
 
 def _target_folder(name: str, overwrite: bool) -> Path | None:
     """The model folder a form writes to, or None (with the reason shown) when the name or an existing model forbids it."""
-    problem = valid_model_name(name)
+    problem = valid_model_name(name) or refused_name(name)
     if problem:
         show_error("Choose another folder name:", problem)
         return None
@@ -64,6 +64,16 @@ def user_message(err: object, names: dict[str, str]) -> str:
     for path, name in sorted(names.items(), key=lambda item: -len(item[0])):  # longest first: files before folders
         text = text.replace(path, name)
     return text
+
+
+def empty_upload(*uploads) -> str | None:
+    """The one message for an upload of 0 bytes (``"NAME: empty file (0 bytes)"``), for the first such upload;
+    None when every upload given holds something. Checked before any reader sees the file, so the message does
+    not depend on what kind of file it claims to be."""
+    for upload in uploads:
+        if upload is not None and upload.size == 0:
+            return f"{upload.name}: empty file (0 bytes)"
+    return None
 
 
 def save_upload(folder: Path, upload, prefix: str = "") -> tuple[Path, dict[str, str]]:
@@ -228,6 +238,10 @@ def _training_form(default_name: str, heading: bool = True, replace: bool = Fals
         if upload is None:
             show_error("No file uploaded:", "choose a records file or pairs table first.")
             return
+        empty = empty_upload(upload, metadata)
+        if empty:
+            show_error("Nothing to train on:", empty)
+            return
         cleanup = Path(tempfile.mkdtemp(prefix="bookembed-upload-"))
         records, names = save_upload(cleanup, upload)
         if metadata is not None:
@@ -290,6 +304,10 @@ def import_panel(default_name: str = "imported") -> None:
         return
     if kind == "keras" and records is None and not FULL_DATASET.is_file():
         show_error("Missing files:", "upload the records the model was trained on")
+        return
+    empty = empty_upload(*([model_file, records, link_order] if kind == "keras" else [vectors, metadata]))
+    if empty:
+        show_error("Import failed; nothing was saved:", empty)
         return
     folder = Path(tempfile.mkdtemp(prefix="bookembed-import-"))
     names: dict[str, str] = {}
