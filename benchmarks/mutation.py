@@ -8,17 +8,39 @@ mutmut plants one small fault at a time (``<`` for ``<=``, ``+ 1`` for ``+ 2``,
 a dropped argument...) and runs the tests that reach the mutated function; a
 mutant that no test notices "survives". For each module this script:
 
-1. copies ``bookembed/``, ``tests/`` and ``pyproject.toml`` into
+1. copies ``bookembed/``, ``tests/``, ``pyproject.toml``, the demo model folder
+   and the benchmarks' helper scripts (the tests read both) into
    ``benchmarks/out/mutation/<module>/`` (so the run neither sees nor disturbs
    edits in the working tree while it runs), with the ``[tool.mutmut]`` of
-   ``pyproject.toml`` narrowed to that module and its focused, fast tests;
+   ``pyproject.toml`` narrowed to that module and its focused, fast tests
+   (never those marked ``system`` or ``slow``);
 2. runs ``mutmut run --max-children N`` (one worker by default: the suite is
    CPU-heavy) on the functions listed below;
-3. prints the kill rate and every surviving mutant with its diff, and writes
+3. gives a verdict to every mutant whose test process ended by a signal
+   (mutmut's "suspicious"), by running its tests again in a fresh
+   ``python -m pytest`` with ``MUTANT_UNDER_TEST`` set (see "Forked children"
+   below);
+4. prints the kill rate and every surviving mutant with its diff, and writes
    them to ``benchmarks/out/mutation/<module>.txt``.
 
 The kill rates are written to ``benchmarks/results/mutation.json``, one row
 per module (and one for all of them, when every module ran).
+
+Forked children: mutmut forks each mutant's test process from its own process,
+which has already run the tests once. numba's default threading layer there is
+GNU OpenMP, whose pool refuses to run in a forked child: numba prints
+"fork() called from a process already using GNU OpenMP" and ends the child
+with SIGTERM, so every mutant whose tests reach a parallel kernel (training on
+several threads, the compiled top-k) ended without a verdict. The mutants run
+with ``NUMBA_THREADING_LAYER=workqueue``, which works after a fork, and on two
+numba threads (see ``mutant_env``); any child that still ends by a signal is
+run again in a process of its own.
+
+mutmut leaves decorated functions alone, so the compiled kernels
+(``@numba.njit``) get no mutants: of ``kernels.py`` only ``sgd_span`` is
+mutated. The faults that matter there (a thread's shard skipped, a negative's
+target ignored) were planted by hand instead; the tests that catch each are
+listed in ``benchmarks/mutation_survivors.md``.
 
 Survivors judged equivalent (no test could tell them from the original) are
 explained in ``benchmarks/mutation_survivors.md``. Not part of CI: a full run
@@ -28,6 +50,7 @@ takes tens of minutes (see the README).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -53,42 +76,83 @@ class Target:
     tests: tuple[str, ...]  # pytest arguments (files, -k expressions)
 
 
+FAST = ("-m", "not system and not slow")
+"""Added to every module's selection: no test that starts processes, servers or clusters, or trains for long."""
+
+
+def _tests(path: str, *names: str) -> tuple[str, ...]:
+    """Node ids of some tests of one file."""
+    return tuple(f"{path}::test_{name}" for name in names)
+
+
 TARGETS: dict[str, Target] = {
+    "kernels": Target(
+        # only the functions mutmut can mutate: the compiled ones are decorated (see above)
+        "bookembed/kernels.py", ("x_sgd_span",),
+        (*_tests("tests/test_training.py",
+                 "every_position_of_a_span_is_trained_exactly_once_however_many_threads_share_it",
+                 "the_kernel_trains_each_negative_towards_its_own_target",
+                 "the_kernel_trains_on_exactly_the_examples_it_draws_however_the_epoch_is_cut",
+                 "lock_free_threads_learn_as_well_as_one_thread_and_one_thread_repeats_exactly",
+                 "training_a_full_grid_is_a_clear_error"),
+         "tests/test_sampling_properties.py::test_kernel_refuses_a_full_grid")),
+    "sampling": Target(
+        "bookembed/sampling.py", (),
+        ("tests/test_sampling_properties.py", "tests/test_oracles.py", "tests/test_evaluate.py", "-k", "not trained",
+         *_tests("tests/test_training.py", "sampler_draws_exactly_the_non_pairs",
+                 "sampler_hash_does_not_overflow_for_large_vocabularies", "split_heldout_share_and_eligibility",
+                 "split_heldout_leaves_every_book_and_link_something_to_learn_from"))),
     "vectors": Target(
         "bookembed/vectors.py", (),
         ("tests/test_ordering.py", "tests/test_oracles.py", "tests/test_neighbors.py", "-k",
          "not real and not trained and not suggestion and not resolve and not names and not fold",
-         "tests/test_projection.py::test_cosine_knn_matches_brute_force_across_blocks",
-         "tests/test_projection.py::test_cosine_knn_puts_each_row_first_even_with_a_twin")),
+         *_tests("tests/test_projection.py", "cosine_knn_matches_brute_force_across_blocks",
+                 "cosine_knn_puts_each_row_first_even_with_a_twin"))),
     "evaluate": Target(
         "bookembed/evaluate.py",
         ("x_roc_auc", "x_heldout_auc", "x_link_ranking", "x__codes", "x_genre_purity", "x_evaluate"),
         ("tests/test_oracles.py", "tests/test_evaluate.py", "-k", "not trained")),
-    "sampling": Target(
-        "bookembed/sampling.py", (),
-        ("tests/test_sampling_properties.py", "tests/test_oracles.py", "tests/test_evaluate.py", "-k", "not trained",
-         "tests/test_training.py::test_sampler_draws_exactly_the_non_pairs",
-         "tests/test_training.py::test_sampler_hash_does_not_overflow_for_large_vocabularies",
-         "tests/test_training.py::test_split_heldout_share_and_eligibility",
-         "tests/test_training.py::test_split_heldout_leaves_every_book_and_link_something_to_learn_from")),
+    "projection_compute": Target(
+        "bookembed/projection_compute.py", (),
+        ("tests/test_maps_mean_something.py",
+         *_tests("tests/test_projection.py", "map_knn_excludes_each_point_itself",
+                 "faithfulness_is_one_for_a_perfect_map_and_low_for_a_random_one", "neighbour_overlap_counts_shared_ids",
+                 "pca_variants", "pca_is_deterministic", "umap_cosine_projection_of_a_small_model",
+                 "tsne_projection_of_a_small_model", "clustered_books_stay_together_on_the_map",
+                 "too_few_books_is_a_clear_error", "small_tsne_affinities_are_opentsnes_own_over_exact_neighbours"))),
     "projection": Target(
-        "bookembed/projection.py",
-        ("x_map_knn", "x_neighbour_overlap", "x_faithfulness", "x_faithfulness_report", "x__pca"),
-        ("tests/test_maps_mean_something.py", "-k", "not each_projection",
-         *(f"tests/test_projection.py::test_{t}" for t in (
-             "map_knn_excludes_each_point_itself", "faithfulness_is_one_for_a_perfect_map_and_low_for_a_random_one",
-             "neighbour_overlap_counts_shared_ids", "pca_variants", "pca_is_deterministic",
-             "too_few_books_is_a_clear_error")))),
+        # the cache of maps in the model folder
+        "bookembed/projection.py", (),
+        ("tests/test_projection.py", "tests/test_derived.py", "-k", "not page and not warm and not map_")),
     "neighbors": Target(
         "bookembed/neighbors.py",
         ("x__meta_columns", "x_search", "x__order", "x__names", "x_similar_books", "x_similar_links",
          "x_books_for_link", "x_links_for_book"),
         ("tests/test_ordering.py", "tests/test_neighbors.py", "tests/test_index.py", "-k", "not real and not command")),
+    "index": Target(
+        "bookembed/index.py", (),
+        ("tests/test_index.py", "-k", "not command")),
+    "predict": Target(
+        "bookembed/predict.py", (),
+        ("tests/test_predict.py", "-k", "not real")),
+    "wikitext": Target(
+        "bookembed/wikitext.py", (),
+        ("tests/test_wikidump.py", "-k", "not trained_on_the_output and not page_builds")),
+    "baselines": Target(
+        "bookembed/baselines.py", (),
+        ("tests/test_baselines.py", "-k", "not page and not real")),
     "projector": Target(
         "bookembed/projector.py",
         ("x_clean_value", "x_is_blank", "x_format_rows", "x__fill_rows", "x__rows", "x__vectors", "x__column_strings",
          "x_metadata_frame", "x_metadata_tsv"),
-        ("tests/test_export.py", "tests/test_oracles.py::test_evaluate_reports_auc_and_purity_of_the_same_vectors")),
+        ("tests/test_projector_tsv.py", "tests/test_export.py",
+         "tests/test_oracles.py::test_evaluate_reports_auc_and_purity_of_the_same_vectors")),
+    "compare": Target(
+        "bookembed/compare.py", (),
+        ("tests/test_compare.py",)),
+    "clusters": Target(
+        "bookembed/clusters.py", (),
+        ("tests/test_clusters.py",)),
 }
 
 
@@ -105,16 +169,22 @@ def prepare(name: str, target: Target) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
     shutil.copytree(ROOT / "bookembed", work / "bookembed", ignore=ignore)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    # what the tests read beside the code: the demo model folder and the benchmarks' helpers (the dump writer)
+    shutil.copytree(ROOT / "models" / "demo", work / "models" / "demo", ignore=ignore)
+    (work / "benchmarks").mkdir()
+    for script in (ROOT / "benchmarks").glob("*.py"):
+        shutil.copy2(script, work / "benchmarks" / script.name)
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     section = "\n".join([
         "[tool.mutmut]",
         f"source_paths = {toml_list(['bookembed'])}",
         f"only_mutate = {toml_list([target.path])}",
-        f"pytest_add_cli_args_test_selection = {toml_list(target.tests)}",
+        f"pytest_add_cli_args_test_selection = {toml_list([*target.tests, *FAST])}",
         f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '--timeout=300'])}",
+        f"also_copy = {toml_list(['models', 'benchmarks'])}",
         "use_git_change_detection = false",
         # mutants fork from mutmut's own process (the fastest way); the environment below keeps every
-        # library single-threaded, since a thread pool running at fork time can deadlock the child. (The
+        # library single-threaded and numba on a threading layer that works after a fork. (The
         # "forkserver" isolation reported killable mutants as survivors here.)
         'process_isolation = "fork"',
         "",
@@ -125,15 +195,72 @@ def prepare(name: str, target: Target) -> Path:
     return work
 
 
-def mutmut(work: Path, *args: str, check: bool = True) -> str:
-    # one thread per library: mutants run one at a time on a shared machine, and thread pools do not survive fork
+def mutant_env(forked: bool = True, **extra: str) -> dict[str, str]:
+    """The environment mutants run in.
+
+    One thread per library (mutants run one at a time on a shared machine, and thread pools do not
+    survive fork), except numba's two: on one thread, the shards of a span that training splits
+    between threads run one after another, in the order of one span, and a fault that sends one
+    thread's work to two (or two threads' to one) would change nothing a test can see. numba's default
+    layer, GNU OpenMP, ends a forked child that uses it with SIGTERM ("fork() called from a process
+    already using GNU OpenMP"); its workqueue layer runs there (but refuses kernels launched from two
+    Python threads at once, so a process that is not forked keeps numba's default).
+    """
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               NUMBA_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
+               NUMBA_NUM_THREADS="2", TF_CPP_MIN_LOG_LEVEL="2", **extra)
+    if forked:
+        env["NUMBA_THREADING_LAYER"] = "workqueue"
+    return env
+
+
+def mutmut(work: Path, *args: str, check: bool = True) -> str:
     proc = subprocess.run([str(Path(sys.executable).parent / "mutmut"), *args], cwd=work, capture_output=True,
-                          text=True, encoding="utf-8", env=env)
+                          text=True, encoding="utf-8", env=mutant_env())
     if check and proc.returncode != 0:
         raise SystemExit(f"mutmut {' '.join(args)} failed in {work}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc.stdout
+
+
+SIGNALLED = ("suspicious",)
+"""mutmut's verdict for a test process that ended by a signal it does not read as a timeout or a crash."""
+FRESH_TIMEOUT_S = 900
+
+
+def verdict_of_exit_code(code: int) -> str:
+    """What a fresh pytest's exit code says about a mutant (mutmut's own reading of exit codes)."""
+    if code == 0:
+        return "survived"
+    if code in (1, 3):  # tests failed, or pytest's internal error: the mutant is noticed
+        return "killed"
+    if code == 5:
+        return "no tests"
+    if code in (-24, 24, 152):  # SIGXCPU
+        return "timeout"
+    if code in (-11, -9):
+        return "segfault"
+    return "suspicious"
+
+
+def mutant_tests(work: Path, key: str) -> list[str]:
+    """The tests mutmut found reaching the mutated function (its stats file), in a stable order."""
+    try:
+        stats = json.loads((work / "mutants" / "mutmut-stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return sorted(stats.get("tests_by_mangled_function_name", {}).get(key.partition("__mutmut_")[0], []))
+
+
+def fresh_verdict(work: Path, key: str, target: Target) -> str:
+    """Run a mutant's tests in a fresh ``python -m pytest`` of their own (no fork) with the mutant active."""
+    tests = mutant_tests(work, key) or [*target.tests, *FAST]
+    command = [sys.executable, "-m", "pytest", "--rootdir=.", "--tb=no", "-x", "-q", "-p", "no:randomly",
+               "-p", "no:cacheprovider", "--timeout=300", *tests]
+    try:
+        proc = subprocess.run(command, cwd=work / "mutants", capture_output=True, text=True, encoding="utf-8",
+                              env=mutant_env(forked=False, MUTANT_UNDER_TEST=key), timeout=FRESH_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return verdict_of_exit_code(proc.returncode)
 
 
 def run(name: str, target: Target, children: int) -> dict:
@@ -142,13 +269,17 @@ def run(name: str, target: Target, children: int) -> dict:
     patterns = [f"{module}.{f}__mutmut_*" for f in target.functions] or [f"{module}.*"]
     started = time.perf_counter()
     mutmut(work, "run", "--max-children", str(children), *patterns, check=False)
-    seconds = time.perf_counter() - started
     statuses: dict[str, str] = {}
     for line in mutmut(work, "results", "--all", "true").splitlines():
         key, _, status = line.strip().rpartition(": ")
         if key.startswith(module + ".") and (not target.functions or any(
                 key.startswith(f"{module}.{f}__mutmut_") for f in target.functions)):
             statuses[key] = status
+    # a child that died by a signal has no verdict: its tests run again in a process of their own
+    rerun = sorted((k for k, s in statuses.items() if s in SIGNALLED), key=natural)
+    for key in rerun:
+        statuses[key] = fresh_verdict(work, key, target)
+    seconds = time.perf_counter() - started
     counts: dict[str, int] = {}
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
@@ -158,13 +289,15 @@ def run(name: str, target: Target, children: int) -> dict:
     survivors = sorted((k for k, s in statuses.items() if s not in detected), key=natural)
     lines = [f"{target.path}: {caught} of {len(statuses)} mutants caught "
              f"({100 * caught / max(1, len(statuses)):.1f}%) in {seconds:.0f} s; " +
-             ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
+             ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) +
+             (f"; {len(rerun)} ended by a signal under mutmut and were run again in a fresh process" if rerun else "")]
     for key in survivors:
         lines.append(f"\n## {key}: {statuses[key]}\n" + mutmut(work, "show", key, check=False).strip())
     report = "\n".join(lines) + "\n"
     (OUT / f"{name}.txt").write_text(report, encoding="utf-8")
     print(report, flush=True)
-    return {"module": target.path, "mutants": len(statuses), "caught": caught, "seconds": seconds}
+    return {"module": target.path, "mutants": len(statuses), "caught": caught, "rerun_fresh": len(rerun),
+            "seconds": seconds}
 
 
 def natural(key: str):
@@ -190,7 +323,8 @@ def main() -> None:
     print(f"| all | {total} | {caught} | {100 * caught / max(1, total):.1f}% | "
           f"{sum(r['seconds'] for r in results):.0f} s |")
     rows = [{"what": r["module"], "mutants": r["mutants"], "caught": r["caught"],
-             "kill_rate": round(100 * r["caught"] / max(1, r["mutants"]), 1), "seconds": round(r["seconds"])}
+             "kill_rate": round(100 * r["caught"] / max(1, r["mutants"]), 1), "rerun_fresh": r["rerun_fresh"],
+             "seconds": round(r["seconds"])}
             for r in results]
     if not args.modules or set(args.modules) == set(TARGETS):
         rows.append({"what": "all", "mutants": total, "caught": caught,
