@@ -55,7 +55,7 @@ from bookembed.errors import BookembedError
 from bookembed.graph import LinkGraph
 from bookembed.kerasfile import SLACK_BYTES, read_model_outline
 from bookembed.metadata import book_metadata, primary_genre
-from bookembed.records import books_metadata_frame
+from bookembed.records import GZIP_FLOOR_BYTES, MAX_GZIP_RATIO, MAX_RECORD_BYTES, books_metadata_frame
 from bookembed.store import SaveInputs, is_model_folder, save_model_folder
 
 NOTEBOOK_REMOVED_LINKS = (
@@ -71,12 +71,6 @@ counts it bounds what a model file may inflate to and what Keras may allocate bu
 (``keras_file_limit``)."""
 UNSIZED_KERAS_LIMIT = 1 << 30
 """The bound for a model file read without its records (``read_keras_layers`` alone)."""
-MAX_RECORD_BYTES = 16 << 20
-"""The longest records line read: a record (a title, an infobox and a book's links) is far shorter."""
-MAX_GZIP_RATIO = 20
-GZIP_FLOOR_BYTES = 64 << 20
-"""A gzip records file may inflate to ``MAX_GZIP_RATIO`` times its size, or this much if more: NDJSON text
-compresses a few times over, and only a decompression bomb reaches twenty."""
 
 
 class ImportModelError(BookembedError):

@@ -319,6 +319,59 @@ def test_a_gzip_records_bomb_is_refused(tmp_path, lines):
     assert peak < 3 * MEMORY_CEILING and not (tmp_path / "m").exists()
 
 
+def write_gzip_bomb(path: Path, lines: bool) -> Path:
+    block = (b" " * 1023 + b"\n") * 1024 if lines else b" " * (1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as fh:
+        for _ in range(BOMB_BYTES >> 20):
+            fh.write(block)
+    return path
+
+
+@pytest.mark.parametrize("lines", [False, True], ids=["one-line", "many-lines"])
+def test_a_gzip_training_records_bomb_is_refused_before_it_is_inflated(tmp_path, lines):
+    """The records reader that training, the Train page's upload and downloads share bounds what it inflates."""
+    from bookembed.errors import CorpusError
+    from bookembed.records import check_records, read_records
+
+    bomb = write_gzip_bomb(tmp_path / "books.ndjson.gz", lines)
+    for read in (read_records, check_records):
+        tracemalloc.start()
+        try:
+            if read is check_records:
+                message = check_records(bomb)
+                assert message is not None
+            else:
+                with pytest.raises(CorpusError) as info:
+                    read_records(bomb)
+                message = one_line(info.value)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert "books.ndjson.gz" in message and "\n" not in message
+        assert ("longer than" in message) if not lines else ("inflates past" in message)
+        assert peak < 3 * MEMORY_CEILING, peak
+
+
+def test_the_cli_refuses_a_gzip_training_records_bomb_in_one_line(tmp_path):
+    bomb = write_gzip_bomb(tmp_path / "books.ndjson.gz", lines=True)
+    proc = run_cli("train", "--data", bomb, "--out", tmp_path / "models" / "bomb", "--epochs", "1", "-q", cwd=tmp_path)
+    assert_one_line_error(proc, "books.ndjson.gz", "inflates past")
+    assert not (tmp_path / "models" / "bomb").exists()
+
+
+def test_gzip_records_within_the_ratio_still_read(tmp_path):
+    """Real records compress a few times over: p15-like text well inside the bound reads whole."""
+    from bookembed.records import read_records
+
+    rows = [json.dumps([f"Book {i}", {"name": "Book", "genre": "Novel"}, [f"Link {i % 7}", "Novel"], [], "", 100])
+            for i in range(2000)]
+    path = tmp_path / "ok.ndjson.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(rows) + "\n")
+    records, report = read_records(path)
+    assert len(records) == 2000 and report.n_records == 2000
+
+
 # ---------------------------------------------------------------- 3, 4. numbers
 
 
