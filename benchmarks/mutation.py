@@ -304,33 +304,112 @@ def natural(key: str):
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
 
 
+SURVIVORS_MD = ROOT / "benchmarks" / "mutation_survivors.md"
+DETECTED = ("killed", "timeout", "segfault")
+
+
+def equivalent_mutants(text: str | None = None) -> set[str]:
+    """Mutants that ``mutation_survivors.md`` explains as equivalent, as full mutmut keys.
+
+    Read from the tables under each ``## bookembed/<module>.py`` heading: the first cell names the
+    mutants, a full name (``x_f__mutmut_11``) followed by shorthands of the same function (``_13``)
+    and ranges (``_39``-``_53``). Other sections (faults planted by hand, not yet killed) are not read.
+    """
+    text = SURVIVORS_MD.read_text(encoding="utf-8") if text is None else text
+    names: set[str] = set()
+    module = None
+    for line in text.splitlines():
+        heading = re.match(r"## (bookembed/\w+)\.py", line)
+        if line.startswith("## "):
+            module = heading.group(1).replace("/", ".") if heading else None
+            continue
+        if module is None or not line.startswith("|") or line.startswith("| ---") or line.startswith("| mutant"):
+            continue
+        cell = line.split("|")[1]
+        prefix = None
+        for match in re.finditer(r"`([^`]+)`(?:\s*[-–]\s*`_(\d+)`)?", cell):
+            token, upto = match.group(1), match.group(2)
+            if "__mutmut_" in token:
+                prefix, _, number = token.rpartition("__mutmut_")
+            elif token.startswith("_") and token[1:].isdigit() and prefix:
+                number = token[1:]
+            else:
+                continue
+            last = int(upto) if upto else int(number)
+            for n in range(int(number), last + 1):
+                names.add(f"{module}.{prefix}__mutmut_{n}")
+    return names
+
+
+def read_report(name: str) -> dict | None:
+    """A module's figures from the report its last run wrote (``benchmarks/out/mutation/<name>.txt``)."""
+    path = OUT / f"{name}.txt"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    head = re.match(r"(\S+): (\d+) of (\d+) mutants caught \([^)]*\) in (\d+) s", text)
+    if not head:
+        return None
+    survivors = re.findall(r"^## (\S+): (\S+)", text, flags=re.M)
+    rerun = re.search(r"; (\d+) ended by a signal", text.splitlines()[0])
+    return {"module": head.group(1), "caught": int(head.group(2)), "mutants": int(head.group(3)),
+            "seconds": int(head.group(4)), "survivors": [k for k, status in survivors if status not in DETECTED],
+            "rerun_fresh": int(rerun.group(1)) if rerun else 0}
+
+
+def row_of(report: dict, equivalent: set[str]) -> dict:
+    equal = [k for k in report["survivors"] if k in equivalent]
+    judged = report["mutants"] - len(equal)
+    return {"what": report["module"], "mutants": report["mutants"], "caught": report["caught"],
+            "equivalent": len(equal), "unexplained": report["mutants"] - report["caught"] - len(equal),
+            "kill_rate": round(100 * report["caught"] / max(1, judged), 1),
+            "raw_kill_rate": round(100 * report["caught"] / max(1, report["mutants"]), 1),
+            "rerun_fresh": report["rerun_fresh"], "seconds": report["seconds"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", metavar="module", help=f"any of {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once (default 1)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run no mutant: count again from the reports the last runs wrote, with the "
+                             "equivalents mutation_survivors.md explains now")
     args = parser.parse_args()
     unknown = sorted(set(args.modules) - set(TARGETS))
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
-    if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
-        raise SystemExit("mutmut is not installed here: .venv/bin/pip install mutmut==3.8.1")
-    results = [run(name, TARGETS[name], args.max_children) for name in (args.modules or TARGETS)]
-    total, caught = sum(r["mutants"] for r in results), sum(r["caught"] for r in results)
-    print("| module | mutants | caught | kill rate | time |\n| --- | --- | --- | --- | --- |")
-    for r in results:
-        print(f"| {r['module']} | {r['mutants']} | {r['caught']} | {100 * r['caught'] / max(1, r['mutants']):.1f}% "
-              f"| {r['seconds']:.0f} s |")
-    print(f"| all | {total} | {caught} | {100 * caught / max(1, total):.1f}% | "
-          f"{sum(r['seconds'] for r in results):.0f} s |")
-    rows = [{"what": r["module"], "mutants": r["mutants"], "caught": r["caught"],
-             "kill_rate": round(100 * r["caught"] / max(1, r["mutants"]), 1), "rerun_fresh": r["rerun_fresh"],
-             "seconds": round(r["seconds"])}
-            for r in results]
-    if not args.modules or set(args.modules) == set(TARGETS):
-        rows.append({"what": "all", "mutants": total, "caught": caught,
-                     "kill_rate": round(100 * caught / max(1, total), 1),
-                     "seconds": round(sum(r["seconds"] for r in results))})
-    print("written:", record("mutation", rows, key=("what",)))
+    names = args.modules or list(TARGETS)
+    if not args.report_only:
+        if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
+            raise SystemExit("mutmut is not installed here: .venv/bin/pip install mutmut==3.8.1")
+        for name in names:
+            run(name, TARGETS[name], args.max_children)
+    equivalent = equivalent_mutants()
+    reports = {name: read_report(name) for name in names}
+    missing = [name for name, report in reports.items() if report is None]
+    if missing:
+        raise SystemExit(f"no report yet for {', '.join(missing)}: run benchmarks/mutation.py {' '.join(missing)}")
+    rows = [row_of(report, equivalent) for report in reports.values()]
+    written = record("mutation", rows, key=("what",))
+    # the total is taken over every module's latest row, whichever run wrote it
+    import json as _json
+
+    stored = [r for r in _json.loads(written.read_text(encoding="utf-8"))["rows"] if r["what"] != "all"]
+    total = {k: sum(r.get(k, 0) for r in stored) for k in ("mutants", "caught", "equivalent", "unexplained",
+                                                          "rerun_fresh", "seconds")}
+    total.update(what="all", kill_rate=round(100 * total["caught"] / max(1, total["mutants"] - total["equivalent"]), 1),
+                 raw_kill_rate=round(100 * total["caught"] / max(1, total["mutants"]), 1))
+    record("mutation", [total], key=("what",))
+    print("| module | mutants | caught | equivalent | unexplained | kill rate (of those not equivalent) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in [*stored, total]:
+        print(f"| {r['what']} | {r['mutants']} | {r['caught']} | {r.get('equivalent', '?')} | "
+              f"{r.get('unexplained', '?')} | {r['kill_rate']}% |")
+    for report in reports.values():
+        unexplained = [k for k in report["survivors"] if k not in equivalent]
+        if unexplained:
+            print(f"unexplained in {report['module']}: {', '.join(unexplained)}")
+    print("written:", written)
 
 
 if __name__ == "__main__":
