@@ -439,3 +439,15 @@ def test_shuffle_is_a_permutation_fixed_by_its_key_and_every_order_equally_likel
     chi2 = sum((c - 1000) ** 2 / 1000 for c in counts.values())
     assert chi2 < 60, chi2  # 23 degrees of freedom
     assert shuffle(np.arange(1), np.uint64(1)).tolist() == [0] and len(shuffle(np.arange(0), np.uint64(1))) == 0
+
+
+@pytest.mark.parametrize("n", [1, 1000, 70_000], ids=["one", "numpy-route", "compiled-route"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["uniform", "weighted"])
+def test_draws_are_int32_ids_in_range_on_either_route(n, weighted):
+    """``draw`` promises int32 arrays of shape (n,), below and above the size where the compiled search takes over."""
+    pb, pl = np.array([0, 1], np.int32), np.array([0, 1], np.int32)
+    weights = np.arange(1, 41, dtype=np.float64) if weighted else None
+    books, links = NonPairSampler(pb, pl, 30, 40, link_weights=weights).draw(n, np.random.default_rng(3))
+    for ids, top in ((books, 30), (links, 40)):
+        assert ids.dtype == np.int32 and ids.shape == (n,)
+        assert ids.min() >= 0 and ids.max() < top
