@@ -19,7 +19,13 @@ Chromium context spends seconds of CPU loading Streamlit's front end, so the
 figures are pessimistic. ``server_cpu_s`` gives the server's own share: the CPU
 seconds the ``streamlit run`` process used while the readers were served.
 ``--tabs`` opens the sessions as tabs of one browser (one cache, as a returning
-visitor's) instead of one new visitor each. Exceptions count both what the pages
+visitor's) instead of one new visitor each. ``--browsers-as-one`` puts the whole
+browser (every renderer) in a CPU control group that weighs as much as one
+ordinary program (Linux cgroup ``cpu.shares`` 1024, v1, or ``cpu.weight`` 100,
+v2; needs the right to create one, as root): the twenty readers stand for people
+on other machines, and the server, the training and any hogs still compete at
+normal priority. Without it, twenty renderer processes outweigh the one server
+process twenty to one. Exceptions count both what the pages
 show (``stException``) and tracebacks in the server's log. Figures go to
 ``benchmarks/results/readers.json``.
 """
@@ -100,11 +106,12 @@ async def one_reader(browser, url: str, which: str, ceiling_s: float, shared=Non
     return {"page": which, "seconds": seconds, "error": error, "exceptions_shown": shown}
 
 
-async def readers(url: str, sessions: int, ceiling_s: float, tabs: bool = False) -> list[dict]:
+async def readers(url: str, sessions: int, ceiling_s: float, tabs: bool = False, executable: str = CHROMIUM
+                  ) -> list[dict]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             shared = await browser.new_context(viewport={"width": 1300, "height": 900}) if tabs else None
             return await asyncio.gather(*(one_reader(browser, url, "search" if i % 2 == 0 else "map", ceiling_s,
@@ -113,16 +120,70 @@ async def readers(url: str, sessions: int, ceiling_s: float, tabs: bool = False)
             await browser.close()
 
 
-async def run(args, url: str, trainer: Trainer | None, work: Path) -> list[dict]:
+async def run(args, url: str, trainer: Trainer | None, work: Path, executable: str = CHROMIUM) -> list[dict]:
     task = asyncio.create_task(trainer.keep_running()) if trainer else None
     if trainer:
         await asyncio.sleep(2.0)  # the training is under way (reading and cleaning done) before readers arrive
     try:
-        return await readers(url, args.sessions, args.ceiling, args.tabs)
+        return await readers(url, args.sessions, args.ceiling, args.tabs, executable)
     finally:
         if trainer:
             trainer.stop()
             await task
+
+
+class BrowserGroup:
+    """A CPU control group in which the browser weighs as one ordinary program, and a launcher that joins it."""
+
+    V1, V2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+
+    def __init__(self, work: Path):
+        self.path = None
+        if (self.V1 / "cpu.shares").is_file():
+            self.path, knob, value = self.V1 / f"bookembed-readers-{os.getpid()}", "cpu.shares", "1024"
+        elif (self.V2 / "cgroup.controllers").is_file() and "cpu" in (self.V2 / "cgroup.controllers").read_text():
+            self.path, knob, value = self.V2 / f"bookembed-readers-{os.getpid()}", "cpu.weight", "100"
+        else:
+            raise SystemExit("--browsers-as-one needs a cgroup cpu controller (/sys/fs/cgroup)")
+        try:
+            self.path.mkdir()
+            (self.path / knob).write_text(value)
+        except OSError as err:
+            raise SystemExit(f"--browsers-as-one: cannot make a CPU control group at {self.path} ({err.strerror})")
+        # cgroup v1 counts CPU time in a hierarchy of its own (cpuacct), where the browser joins a group too
+        self.account = self.V1.parent / "cpuacct" / self.path.name if self.path.parent == self.V1 else None
+        joins = [self.path]
+        if self.account is not None and self.account.parent.is_dir():
+            try:
+                self.account.mkdir()
+                joins.append(self.account)
+            except OSError:
+                self.account = None
+        self.launcher = work / "chromium-in-group"
+        self.launcher.write_text("#!/bin/sh\n" + "".join(f'echo $$ > "{g}/cgroup.procs"\n' for g in joins)
+                                 + f'exec {CHROMIUM} "$@"\n')
+        self.launcher.chmod(0o755)
+
+    def close(self) -> None:
+        """Remove the groups (the browser has exited, so they are empty)."""
+        for group in (self.path, self.account):
+            for _ in range(50 if group else 0):
+                try:
+                    group.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the browser's processes used (cpuacct, or the group's cpu.stat)."""
+        usage = self.account / "cpuacct.usage" if self.account else None
+        if usage is not None and usage.is_file():
+            return int(usage.read_text()) / 1e9
+        stat = self.path / "cpu.stat"
+        for line in stat.read_text().splitlines() if stat.is_file() else ():
+            if line.startswith("usage_usec"):
+                return int(line.split()[1]) / 1e6
+        return float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -138,11 +199,14 @@ def main() -> None:
     parser.add_argument("--train-nice", type=int, default=0, help="the training command's nice value (default 0)")
     parser.add_argument("--tabs", action="store_true",
                         help="the sessions are tabs of one browser (a shared cache), not one new visitor each")
+    parser.add_argument("--browsers-as-one", action="store_true",
+                        help="the browser weighs as one program in a CPU control group (readers on other machines)")
     parser.add_argument("--ceiling", type=float, default=600.0, help="give up on a reader after this many seconds")
     add_hogs_option(parser)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-readers-"))
+    group = BrowserGroup(work) if args.browsers_as_one else None
     try:
         models = work / "models"
         shutil.copytree(ROOT / "models" / "demo", models / "demo")
@@ -152,8 +216,10 @@ def main() -> None:
             with busy(args.hogs):
                 load = load_average()
                 cpu_before = cpu_seconds(server.proc.pid)
-                rows = asyncio.run(run(args, server.url, trainer, work))
+                rows = asyncio.run(run(args, server.url, trainer, work,
+                                       str(group.launcher) if group else CHROMIUM))
                 server_cpu = cpu_seconds(server.proc.pid) - cpu_before
+                browser_cpu = group.cpu_seconds() if group else None
             log_text = (work / "server.log").read_text(errors="replace")
         times = [r["seconds"] for r in rows if r["seconds"] is not None]
         failed = [r for r in rows if r["error"]]
@@ -163,7 +229,8 @@ def main() -> None:
             "what": f"{args.sessions} sessions on Search and Map, "
                     + ("tabs of one browser" if args.tabs else "each a new visitor")
                     + ("" if args.no_train else ", bookembed train beside")
-                    + (f" at nice {args.train_nice}" if args.train_nice and not args.no_train else ""),
+                    + (f" at nice {args.train_nice}" if args.train_nice and not args.no_train else "")
+                    + (", the browser weighing as one program" if group else ""),
             "hogs": args.hogs,
             "sessions": args.sessions,
             "median_s": round(statistics.median(times), 2) if times else None,
@@ -175,6 +242,7 @@ def main() -> None:
             "no_result": len(failed),
             "exceptions": tracebacks + shown,
             "server_cpu_s": round(server_cpu, 1),
+            "browser_cpu_s": round(browser_cpu, 1) if browser_cpu is not None else None,
             "training_runs": trainer.runs if trainer else 0,
             "load_average": load,
         }
@@ -183,6 +251,8 @@ def main() -> None:
         print(summary)
         print("written:", record("readers", [summary]))
     finally:
+        if group:
+            group.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
