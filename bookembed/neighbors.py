@@ -1,9 +1,14 @@
 """Nearest books and links of a model folder, by name, with explanations.
 
-Names are found fuzzily (case, accents and small typos do not matter); a
-query is one matrix-vector product over the model's unit vectors
-(``vectors.top_k``). Every book result carries the links it shares with the
-query: the reason the two are close.
+Names are resolved by ``bookembed.names`` (case, accents, punctuation, a
+``(novel)`` qualifier and small typos do not matter; an ambiguous name is an
+error listing the candidates). A query is one matrix-vector product over the
+model's unit vectors (``vectors.top_k``); several query books are combined
+as ``COMBINES`` says. Every book result carries the links it shares with the
+query, the reason the two are close, most informative first: ranked by
+inverse book frequency, ``log(n_books / books linking to it)``. Links that
+a large share of all books have (``common_links``) rank last and are counted
+apart when shown (``split_common``, ``describe_shared``).
 
 ``read_titles`` turns a file of titles (one per line) into book or link ids.
 """
@@ -18,75 +23,12 @@ import numpy as np
 import pandas as pd
 
 from bookembed.errors import BookembedError
-from bookembed.graph import fold
+from bookembed.graph import fold  # noqa: F401 - re-exported: tests and callers fold names through here
+from bookembed.names import AmbiguousName, UnknownName, match_names, resolve, resolve_title, search_names  # noqa: F401
 from bookembed.vectors import top_k
 
 if TYPE_CHECKING:
     from bookembed.store import ModelFolder
-
-
-class UnknownName(BookembedError):
-    """A title or link that is not in the model; carries close matches."""
-
-    def __init__(self, kind: str, name: str, suggestions: list[str]):
-        self.kind, self.name, self.suggestions = kind, name, suggestions
-        hint = f"; did you mean: {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"no {kind} named {name!r} in this model{hint}")
-
-
-def search_names(model, query: str, kind: str = "book", limit: int = 20) -> list[int]:
-    """Ids of books (or links) matching a partly typed, possibly misspelt name.
-
-    Exact folded matches come first, then names starting with the query, then
-    names containing it, then fuzzy matches (rapidfuzz), each group in corpus
-    order. Case and accents are ignored.
-    """
-    q = fold(query)
-    if not q:
-        return []
-    names = model.folded_names(kind)
-    exact, prefix, inside = [], [], []
-    for i, name in enumerate(names):
-        if name == q:
-            exact.append(i)
-        elif name.startswith(q):
-            prefix.append(i)
-        elif q in name:
-            inside.append(i)
-    found = (exact + prefix + inside)[:limit]
-    if len(found) < limit:
-        from rapidfuzz import fuzz, process
-
-        seen = set(found)
-        for _, score, i in process.extract(q, names, scorer=fuzz.WRatio, limit=limit + len(found)):
-            if i not in seen and score >= 60:
-                found.append(i)
-                seen.add(i)
-            if len(found) >= limit:
-                break
-    return found
-
-
-def resolve(model, name: str, kind: str = "book") -> int:
-    """The id of a book title (or link), exactly or case/accent-insensitively.
-
-    Raises
-    ------
-    UnknownName
-        With up to five close matches as suggestions.
-    """
-    index = model.title_index if kind == "book" else model.link_index
-    if name in index:
-        return index[name]
-    if kind == "link" and name.lower() in index:
-        return index[name.lower()]
-    q = fold(name)
-    for i, folded in enumerate(model.folded_names(kind)):
-        if folded == q:
-            return i
-    originals = model.titles if kind == "book" else model.links
-    suggestions = [originals[i] for i in search_names(model, name, kind, limit=5)]
-    raise UnknownName("book" if kind == "book" else "link", name, suggestions)
 
 
 def _meta_columns(model, ids: np.ndarray) -> dict:
@@ -145,6 +87,110 @@ def _names(links, ids) -> list[str]:
     return [links[j] for j in ids]
 
 
+# ---------------------------------------------------------------- which shared links explain a neighbour
+
+COMMON_SHARE = 0.10
+"""A link that at least this share of the books link to is *common*: it says little about why two books are close."""
+COMMON_MIN_BOOKS = 20
+"""... and at least this many books: in a corpus of a few dozen books every link is a large share of them."""
+
+
+def link_informativeness(model) -> np.ndarray:
+    """How much sharing each link says: its inverse book frequency, ``log(n_books / books linking to it)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_links,)
+        0 for a link every book has; larger for rarer links.
+    """
+    counts = np.maximum(np.asarray(model.link_counts, dtype=np.float64), 1.0)
+    return np.log(max(model.n_books, 1) / counts)
+
+
+def common_links(model) -> np.ndarray:
+    """Which links are common: at least ``COMMON_SHARE`` of the books and ``COMMON_MIN_BOOKS`` books link to them.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_links,)
+    """
+    least = max(COMMON_SHARE * model.n_books, COMMON_MIN_BOOKS)
+    return np.asarray(model.link_counts) >= least
+
+
+def ranked_shared_links(model, query_links: np.ndarray, book: int, weight: np.ndarray | None = None) -> np.ndarray:
+    """Link ids that ``book`` shares with ``query_links``, most informative (rarest) first, ties by id.
+
+    ``weight`` is ``link_informativeness(model)``, passed in when ranking many books.
+    """
+    weight = link_informativeness(model) if weight is None else weight
+    shared = np.intersect1d(query_links, model.book_links(book), assume_unique=True)
+    return shared[np.lexsort((shared, -weight[shared]))]
+
+
+def split_common(model, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Shared link names (as ``similar_books`` ranks them) split into the informative and the common ones.
+
+    Returns
+    -------
+    informative : list of str
+        In the order given (most informative first).
+    common : list of str
+        The common ones (``common_links``), most common first.
+    """
+    common = common_links(model)
+    index = model.link_index
+    flags = [bool(common[index[n]]) if n in index else False for n in names]
+    rare = [n for n, f in zip(names, flags) if not f]
+    generic = sorted((n for n, f in zip(names, flags) if f), key=lambda n: (-int(model.link_counts[index[n]]), n))
+    return rare, generic
+
+
+def describe_shared(informative: Sequence[str], common: Sequence[str], shown: int = 6) -> str:
+    """One line: the first ``shown`` informative links, then how many common ones, e.g. ``a, b … + 3 common links
+    such as novel``; ``—`` when nothing is shared."""
+    text = ", ".join(informative[:shown]) + (" …" if len(informative) > shown else "")
+    if common:
+        plural = "s" if len(common) > 1 else ""
+        text += f"{' ' if text else ''}+ {len(common)} common link{plural} such as {common[0]}"
+    return text or "—"
+
+
+# ---------------------------------------------------------------- books like books
+
+COMBINES = {
+    "mean": "the average of the query books' vectors: what readers of all of them would read next",
+    "min": "close to all: each book scored by its lowest similarity to any query book",
+    "rrf": "rank fusion: each book scored by the sum of 1 / (60 + its rank) in every query book's own list",
+}
+"""How several query books are combined (``similar_books(combine=...)``), with the help text the CLI and app show."""
+RRF_K = 60
+"""Reciprocal-rank fusion's constant (Cormack, Clarke and Buettcher, 2009): damps the weight of the very first ranks."""
+
+
+def _combined(unit: np.ndarray, ids: list[int], combine: str, candidates: np.ndarray) -> np.ndarray:
+    """The score of each candidate book (higher is closer) for ``min`` or ``rrf``: O(n * dim * m) for m query books."""
+    sims = unit[candidates] @ unit[ids].T  # (n_candidates, m)
+    if combine == "min":
+        return sims.min(axis=1).astype(np.float64)
+    ranks = np.empty(sims.shape, dtype=np.float64)
+    for j in range(sims.shape[1]):
+        order = np.lexsort((candidates, -sims[:, j]))  # each query book's own list, ties by id
+        ranks[order, j] = np.arange(1, len(order) + 1)
+    return (1.0 / (RRF_K + ranks)).sum(axis=1)
+
+
+def _search_combined(model, ids: list[int], k: int, combine: str, least: bool,
+                     allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    unit = model.unit_vectors("book")
+    keep = np.ones(len(unit), dtype=bool) if allowed is None else allowed.copy()
+    keep[ids] = False
+    candidates = np.flatnonzero(keep).astype(np.int64)
+    scores = _combined(unit, ids, combine, candidates)
+    order = np.lexsort((candidates, scores if least else -scores))[:k]
+    return candidates[order], scores[order]
+
+
 def similar_books(
     model,
     titles: str | Sequence[str],
@@ -152,54 +198,77 @@ def similar_books(
     *,
     least: bool = False,
     genre: str | None = None,
+    combine: str = "mean",
 ) -> pd.DataFrame:
-    """Books nearest to one book, or to the average of several ("readers of these").
+    """Books nearest to one book, or to several books combined.
 
     Parameters
     ----------
     model : ModelFolder
     titles : str or sequence of str
-        One title, or several whose normalised vectors are averaged.
+        One title, or several; each named as ``names.resolve_title`` allows.
     k : int
         How many results.
     least : bool
-        The least similar books instead.
+        The least similar books instead (the same score, lowest first).
     genre : str, optional
         Only books of this primary genre (spelled as in the books table).
+    combine : {"mean", "min", "rrf"}
+        How several books are combined (``COMBINES``): ``mean`` searches
+        the average of their unit vectors (through the model's index when it
+        has one); ``min`` scores each book by its smallest cosine to a query
+        book, so a book close to only one ranks below one close to all;
+        ``rrf`` sums ``1 / (RRF_K + rank)`` over the query books' own
+        rankings. ``min`` and ``rrf`` are exact: O(n_books * dim) per query
+        book. One book is the same search whatever ``combine`` is.
 
     Returns
     -------
     DataFrame
-        ``rank, title, similarity, author, genre, year, shared_links`` (a list
-        of the links each result shares with the query books), ``id``.
+        ``rank, title, similarity`` (the score results are ordered by: the
+        cosine to the one book or to the average; the smallest cosine for
+        ``min``; the fused score for ``rrf``), with several books
+        ``similarity_1 ... similarity_m`` (the cosine to each query book, in
+        the order given, repeats dropped), then ``author, genre, year,
+        shared_links`` (the links each result shares with the query books,
+        most informative first: ``ranked_shared_links``), ``id``.
     """
     if isinstance(titles, str):
         titles = [titles]
     if not titles:
         raise BookembedError("no book given")
-    ids = [resolve(model, t, "book") for t in titles]
-    query = model.unit_vectors("book")[ids].mean(axis=0)
+    if combine not in COMBINES:
+        raise BookembedError(f"combine must be one of {', '.join(COMBINES)}; got {combine!r}")
+    ids = list(dict.fromkeys(resolve(model, t, "book") for t in titles))
     allowed = None
     if genre:
         allowed = (model.books.get("primary_genre", pd.Series(dtype=object)) == genre).to_numpy()
         if not allowed.any():
             raise BookembedError(_no_such_genre(model, genre))
-    found, sims = search(model, "book", query, k, exclude=ids, least=least, allowed=allowed)
-    query_links = set()
-    for i in ids:
-        query_links.update(model.book_links(i).tolist())
-    shared = [_names(model.links, sorted(query_links.intersection(model.book_links(j).tolist()))) for j in found]
-    frame = pd.DataFrame(
+    if len(ids) == 1 or combine == "mean":
+        query = model.unit_vectors("book")[ids].mean(axis=0)
+        found, sims = search(model, "book", query, k, exclude=ids, least=least, allowed=allowed)
+    else:
+        found, sims = _search_combined(model, ids, k, combine, least, allowed)
+    per_query = {}
+    if len(ids) > 1:
+        unit = model.unit_vectors("book")
+        each = (unit[found] @ unit[ids].T).astype(float)
+        per_query = {f"similarity_{j + 1}": each[:, j] for j in range(len(ids))}
+    query_links = np.unique(np.concatenate([model.book_links(i) for i in ids]))
+    weight = link_informativeness(model)
+    shared = [_names(model.links, ranked_shared_links(model, query_links, j, weight)) for j in found]
+    return pd.DataFrame(
         {
             "rank": np.arange(1, len(found) + 1),
             "title": [model.titles[j] for j in found],
-            "similarity": sims.astype(float),
+            "similarity": np.asarray(sims, dtype=float),
+            **per_query,
             **_meta_columns(model, found),
             "shared_links": shared,
-            "id": found,
+            "id": np.asarray(found, dtype=np.int64),
         }
     )
-    return frame
 
 
 def _no_such_genre(model, genre: str, shown: int = 8) -> str:

@@ -126,6 +126,9 @@ def test_similar_books_is_exact_and_explained(model):
         assert row["author"] == model.books["author"][row["id"]]
         assert set(row["shared_links"]) == sets[1] & sets[row["id"]]
         assert len(row["shared_links"]) == len(set(row["shared_links"]))
+        # rarest first: fewer books link to each shared link than to the next, ties in link order
+        keys = [(model.link_counts[model.link_index[n]], model.link_index[n]) for n in row["shared_links"]]
+        assert keys == sorted(keys)
 
 
 def test_a_duplicated_vector_is_its_twins_nearest_neighbour(model):
@@ -155,6 +158,10 @@ def test_query_averaging_several_books(model):
     union = sets[0] | sets[5] | sets[4]
     for _, row in frame.iterrows():
         assert set(row["shared_links"]) == union & sets[row["id"]]
+    # one column per query book, in the order given: the exact cosine to it
+    assert list(frame.columns[2:6]) == ["similarity", "similarity_1", "similarity_2", "similarity_3"]
+    each = unit(model.book_vectors[frame["id"]]) @ unit(model.book_vectors[ids]).T
+    np.testing.assert_allclose(frame[["similarity_1", "similarity_2", "similarity_3"]], each, atol=1e-5)
 
 
 def test_one_title_in_a_list_equals_the_title(model):
@@ -236,13 +243,14 @@ def test_exact_and_folded_titles_resolve(model):
     assert resolve(model, "война и мир") == 8
 
 
-def test_unknown_title_gets_close_suggestions(model):
-    with pytest.raises(UnknownName) as info:
-        similar_books(model, "war and pease")
+def test_a_clear_typo_is_taken_and_an_unclear_one_gets_close_suggestions(model):
+    pd.testing.assert_frame_equal(similar_books(model, "war and pease"), similar_books(model, "War and Peace"))
+    with pytest.raises(UnknownName) as info:  # "Book 10" ... "Book 19" are all as close: none is taken
+        similar_books(model, "bok 1")
     err = info.value
-    assert err.kind == "book" and err.name == "war and pease"
-    assert err.suggestions[0] == "War and Peace"
-    assert "War and Peace" in str(err) and "\n" not in str(err)
+    assert err.kind == "book" and err.name == "bok 1"
+    assert err.suggestions[0] == "Book 10" and set(err.suggestions) <= {f"Book {i}" for i in range(10, 20)}
+    assert "Book 10" in str(err) and "\n" not in str(err)
     assert len(err.suggestions) <= 5
 
 
@@ -251,10 +259,18 @@ def test_unknown_title_gets_close_suggestions(model):
     [("Les Miserables (novel)", "Les Misérables"), ("pride prejudice", "Pride and Prejudice"),
      ("Lord of the Rings", "The Lord of the Rings"), ("Crime & Punishment", "Crime and Punishment")],
 )
-def test_suggestions_for_near_misses(model, typed, wanted):
-    with pytest.raises(UnknownName) as info:
-        resolve(model, typed)
-    assert wanted in info.value.suggestions
+def test_near_misses_name_one_book(model, typed, wanted):
+    assert model.titles[resolve(model, typed)] == wanted
+
+
+def test_a_name_several_books_fit_lists_them(model):
+    from bookembed.neighbors import AmbiguousName
+
+    with pytest.raises(AmbiguousName) as info:
+        similar_books(model, "book 1")
+    assert info.value.candidates == [f"Book {i}" for i in range(10, 20)]
+    assert str(info.value).startswith("'book 1' could be 10 books: 'Book 10', 'Book 11'")
+    assert "and 5 more" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_nothing_close_gives_no_suggestion(model):

@@ -1,0 +1,272 @@
+"""Naming a book or a link: one ranking of the names that match what was typed, and one rule for a clear match.
+
+The app's pickers list ``match_names(...).ids`` best first; the command line and
+the library take a title through ``resolve`` (books: ``resolve_title``), which
+answers only when ``match_names`` finds one clear match. So a name that works
+in one works in the other.
+
+Matching compares *keys*: the name folded (case, accents and runs of spaces
+ignored, ``graph.fold``), ``&`` read as ``and``, and punctuation read as a
+space. A title's *base* is its key without a trailing qualifier in brackets
+(``Dune (novel)`` -> ``dune``). Tiers, best first:
+
+0. exact: the name as typed;
+1. same key;
+2. same base (``dune`` names ``Dune (novel)``);
+3. the key (or base) starts with the typed key;
+4. the typed key starts a word of the key, or each typed word starts a word
+   of it (``karenina``, ``pride prejudice``).
+   In tiers 3 and 4 a match of whole words ranks above one that ends inside
+   a word (``war``: *War and Peace* before *Cancer Ward*);
+5. fuzzy: ``rapidfuzz.fuzz.ratio`` of the keys (or bases) at least
+   ``FUZZY_MIN`` (typos: ``war and pease``);
+6. loose: ``rapidfuzz.fuzz.WRatio`` at least ``LOOSE_MIN`` (partial, typed
+   names); listed by the pickers, never taken on its own.
+
+A clear match is: an exact name; else the only name of tier 1; else the only
+one of tier 2; else the only one of tiers 3 and 4 together (or the only
+whole-word one among them: ``idiot`` names *The Idiot*); else the best
+fuzzy name when it scores at least ``CLEAR_FUZZY`` and ``CLEAR_GAP`` more
+than the next. Several names in the deciding tier are ambiguous: the error
+lists them best first. Cost per query: one pass over the n keys (kept per
+model folder after the first query) plus two rapidfuzz scans, O(n).
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import dataclass
+
+from bookembed.errors import BookembedError
+from bookembed.graph import fold
+
+EXACT, SAME, BASE, PREFIX, WORDS, FUZZY, LOOSE = range(7)
+FUZZY_MIN = 60  # rapidfuzz ratio, 0-100: a name this close to the typed one is a plausible typo
+CLEAR_FUZZY = 80  # a fuzzy name is taken on its own only when this close ...
+CLEAR_GAP = 15  # ... and this much closer than the next fuzzy name
+LOOSE_MIN = 75  # rapidfuzz WRatio for the pickers' last, loosest tier
+SHOWN = 5  # names listed in an error
+
+_QUALIFIER = re.compile(r"\s*\([^()]*\)$")
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class UnknownName(BookembedError):
+    """A title or link that is not in the model; carries close matches."""
+
+    def __init__(self, kind: str, name: str, suggestions: list[str]):
+        self.kind, self.name, self.suggestions = kind, name, suggestions
+        hint = f"; did you mean: {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        super().__init__(f"no {kind} named {name!r} in this model{hint}")
+
+
+class AmbiguousName(BookembedError):
+    """A name that fits several books equally well; carries them, best first."""
+
+    def __init__(self, kind: str, name: str, candidates: list[str]):
+        self.kind, self.name, self.candidates = kind, name, candidates
+        shown = ", ".join(repr(c) for c in candidates[:SHOWN])
+        more = f" and {len(candidates) - SHOWN:,} more" if len(candidates) > SHOWN else ""
+        super().__init__(f"{name!r} could be {len(candidates):,} {kind}s: {shown}{more}; give the full title")
+
+
+def name_key(text: str) -> str:
+    """``text`` folded, ``&`` as ``and``, punctuation as spaces: the form names are compared in."""
+    folded = fold(text).replace("&", " and ")
+    return " ".join(_PUNCTUATION.sub(" ", folded).split())
+
+
+def base_key(text: str) -> str:
+    """``name_key`` without a trailing qualifier in brackets: ``Dune (novel)`` -> ``dune``."""
+    return name_key(_QUALIFIER.sub("", fold(text)))
+
+
+def _keys(model, kind: str) -> tuple[list[str], list[str]]:
+    # Kept beside the model object (not in it: the folder's type is store.py's) for as long as it lives.
+    cached = _KEYS.setdefault(model, {})
+    if kind not in cached:
+        names = model.titles if kind == "book" else model.links
+        cached[kind] = ([name_key(n) for n in names], [base_key(n) for n in names])
+    return cached[kind]
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """The names matching a typed text, best first.
+
+    Attributes
+    ----------
+    text : str
+        What was typed.
+    ids : tuple of int
+        Matching book (or link) ids, best first.
+    tiers : tuple of int
+        Each id's tier (``EXACT`` ... ``LOOSE``, see the module's docstring).
+    scores : tuple of float
+        Each id's fuzzy score (0-100; 100 for tiers 0-4).
+    clear : int or None
+        The one clear match, if there is one.
+    ambiguous : tuple of int
+        When there is no clear match: the names of the deciding tier, best
+        first (empty when nothing plausible matched).
+    """
+
+    text: str
+    ids: tuple[int, ...]
+    tiers: tuple[int, ...]
+    scores: tuple[float, ...]
+    clear: int | None
+    ambiguous: tuple[int, ...]
+
+    @property
+    def plausible(self) -> tuple[int, ...]:
+        """The ids of tiers 0-5 (the loose tier left out), best first."""
+        return tuple(i for i, t in zip(self.ids, self.tiers) if t < LOOSE)
+
+
+def _whole(key: str, q: str) -> bool:
+    """``q`` occurs in ``key`` as whole words (not only as the start of a longer word)."""
+    return f" {q} " in f" {key} "
+
+
+def _word_tiers(keys: list[str], bases: list[str], text: str, q: str, names) -> dict[int, tuple[int, float]]:
+    """Tiers 0-4 of every name, with a score: 100, or 95 for a match that ends inside a word (one pass)."""
+    qb = base_key(text) or q
+    words = q.split()
+    found: dict[int, tuple[int, float]] = {}
+    for i, (key, base) in enumerate(zip(keys, bases)):
+        if names[i] == text:
+            found[i] = (EXACT, 100.0)
+        elif key == q:
+            found[i] = (SAME, 100.0)
+        elif base == qb:
+            found[i] = (BASE, 100.0)
+        elif key.startswith(q) or base.startswith(q):
+            found[i] = (PREFIX, 100.0 if _whole(key, q) else 95.0)
+        elif q in key and (" " + key).find(" " + q) >= 0:
+            found[i] = (WORDS, 100.0 if _whole(key, q) else 95.0)
+        elif len(words) > 1 and all((" " + key).find(" " + w) >= 0 for w in words):
+            found[i] = (WORDS, 100.0 if all(_whole(key, w) for w in words) else 95.0)
+    return found
+
+
+def _fuzzy(keys: list[str], bases: list[str], q: str, limit: int) -> dict[int, float]:
+    """Best ``fuzz.ratio`` of the typed key against each name's key or base, for names scoring ``FUZZY_MIN``+."""
+    from rapidfuzz import fuzz, process
+
+    scores: dict[int, float] = {}
+    for choices in (keys, bases):
+        for _, score, i in process.extract(q, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN, limit=limit):
+            scores[i] = max(score, scores.get(i, 0.0))
+    return scores
+
+
+def _decide(ranked: list[tuple[int, float, int]]) -> tuple[int | None, tuple[int, ...]]:
+    """(clear id or None, the ambiguous ids) from ``(tier, -score, id)`` rows, best first."""
+    if ranked and ranked[0][0] == EXACT:
+        return ranked[0][2], ()
+    for tiers in ((SAME,), (BASE,), (PREFIX, WORDS)):
+        group = [(i, -s) for t, s, i in ranked if t in tiers]
+        whole = [i for i, score in group if score == 100.0]
+        if len(whole) == 1 or (len(group) == 1 and not whole):
+            return (whole or [group[0][0]])[0], ()
+        if group:
+            return None, tuple(sorted((i for i, _ in group), key=lambda i: i not in whole))
+    fuzzy = [(-s, i) for t, s, i in ranked if t == FUZZY]
+    if fuzzy and fuzzy[0][0] >= CLEAR_FUZZY and (len(fuzzy) == 1 or fuzzy[1][0] <= fuzzy[0][0] - CLEAR_GAP):
+        return fuzzy[0][1], ()
+    return None, ()
+
+
+def match_names(model, text: str, kind: str = "book", limit: int = 25) -> NameMatch:
+    """The books (or links) whose names match a typed, possibly partial or misspelt, name.
+
+    Parameters
+    ----------
+    model : LinkGraph or ModelFolder
+    text : str
+        What was typed.
+    kind : {"book", "link"}
+    limit : int
+        At most this many ids (the clear match and the ambiguous ones are
+        decided on all names, whatever the limit).
+
+    Returns
+    -------
+    NameMatch
+    """
+    q = name_key(text)
+    if not q:
+        return NameMatch(text, (), (), (), None, ())
+    names = model.titles if kind == "book" else model.links
+    keys, bases = _keys(model, kind)
+    tiers = _word_tiers(keys, bases, text, q, names)
+    fuzzy = _fuzzy(keys, bases, q, limit + len(tiers) + 2 if len(tiers) < limit else 2)
+    rows = [(t, -score, i) for i, (t, score) in tiers.items()]
+    rows += [(FUZZY, -s, i) for i, s in fuzzy.items() if i not in tiers]
+    rows.sort(key=lambda r: (r[0], r[1], len(keys[r[2]]), r[2]))
+    clear, ambiguous = _decide(rows)
+    rows = rows[:limit]
+    if len(rows) < limit:
+        from rapidfuzz import fuzz, process
+
+        seen = {i for _, _, i in rows}
+        for _, score, i in process.extract(q, keys, scorer=fuzz.WRatio, score_cutoff=LOOSE_MIN,
+                                           limit=limit + len(seen)):
+            if i not in seen and len(rows) < limit:
+                rows.append((LOOSE, -score, i))
+                seen.add(i)
+    return NameMatch(text, tuple(int(i) for _, _, i in rows), tuple(t for t, _, _ in rows),
+                     tuple(-s for _, s, _ in rows), None if clear is None else int(clear),
+                     tuple(int(i) for i in ambiguous))
+
+
+def search_names(model, query: str, kind: str = "book", limit: int = 20) -> list[int]:
+    """Ids of books (or links) matching a partly typed, possibly misspelt name, best first (``match_names``)."""
+    return list(match_names(model, query, kind, limit).ids)
+
+
+def resolve_title(model, text: str) -> int:
+    """The id of the one book that ``text`` names clearly (see the module's docstring).
+
+    Raises
+    ------
+    AmbiguousName
+        Several books fit equally well (listed best first).
+    UnknownName
+        None fits; with up to five close titles as suggestions.
+    """
+    if text in model.title_index:
+        return model.title_index[text]
+    found = match_names(model, text, "book", limit=SHOWN)
+    if found.clear is not None:
+        return found.clear
+    if found.ambiguous:
+        raise AmbiguousName("book", text, [model.titles[i] for i in found.ambiguous])
+    raise UnknownName("book", text, [model.titles[i] for i, t in zip(found.ids, found.tiers) if t == FUZZY])
+
+
+def resolve(model, name: str, kind: str = "book") -> int:
+    """The id of a book title (``resolve_title``) or of a link (exactly, or case- and accent-insensitively).
+
+    Raises
+    ------
+    UnknownName
+        With up to five close matches as suggestions.
+    AmbiguousName
+        A title that fits several books.
+    """
+    if kind == "book":
+        return resolve_title(model, name)
+    index = model.link_index
+    if name in index:
+        return index[name]
+    if name.lower() in index:
+        return index[name.lower()]
+    q = fold(name)
+    for i, folded in enumerate(model.folded_names("link")):
+        if folded == q:
+            return i
+    raise UnknownName("link", name, [model.links[i] for i in search_names(model, name, "link", limit=SHOWN)])
