@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -90,71 +89,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     for line in summary(metrics):
         print(line)
     _print_baselines(metrics)
-    return 0
-
-
-def _rows(frame, columns):
-    out = []
-    for row in frame.to_dict("records"):
-        item = {}
-        for c in columns:
-            if c not in row:
-                continue
-            v = row[c]
-            if hasattr(v, "item"):
-                v = v.item()
-            if v is not None and isinstance(v, float) and math.isnan(v):
-                v = None
-            if c == "shared_links":
-                v = list(v)
-            item[c] = v
-        out.append(item)
-    return out
-
-
-def cmd_neighbors(args: argparse.Namespace) -> int:
-    from bookembed import neighbors as nb
-    from bookembed.store import load_model_folder
-
-    model = load_model_folder(args.model)
-    query = args.query
-    if args.link_links:
-        frame, kind = nb.similar_links(model, query[0], args.k, least=args.least), "links like a link"
-        columns = ["rank", "link", "similarity", "books", "shared_books"]
-    elif args.link_books:
-        frame, kind = nb.books_for_link(model, query[0], args.k, least=args.least), "books for a link"
-        columns = ["rank", "title", "similarity", "author", "genre", "year", "links_to_it"]
-    elif args.links:
-        frame, kind = nb.links_for_book(model, query[0], args.k, least=args.least), "links for a book"
-        columns = ["rank", "link", "similarity", "books", "linked"]
-    else:
-        frame = nb.similar_books(model, query, args.k, least=args.least, genre=args.genre)
-        kind = "books like " + ("these books" if len(query) > 1 else "a book")
-        columns = ["rank", "title", "similarity", "author", "genre", "year", "shared_links"]
-    if len(query) > 1 and (args.links or args.link_books or args.link_links):
-        raise BookembedError("several queries are averaged only for books like books; give one name with this mode")
-    rows = _rows(frame, columns)
-    if args.json:
-        json.dump({"query": query, "kind": kind, "least": args.least, "results": rows}, sys.stdout, ensure_ascii=False, indent=1)
-        print()
-        return 0
-    print(f"{'least' if args.least else 'most'} similar — {kind}: {' + '.join(query)}")
-    for row in rows:
-        name = row.get("title", row.get("link"))
-        extra = []
-        if row.get("author"):
-            extra.append(str(row["author"]))
-        if row.get("year") is not None and "year" in row:
-            extra.append(str(row["year"]))
-        if "shared_links" in row:
-            shared = row["shared_links"]
-            extra.append("shares: " + (", ".join(shared[:6]) + (" …" if len(shared) > 6 else "") if shared else "—"))
-        for flag in ("links_to_it", "linked"):
-            if flag in row:
-                extra.append("links to it" if row[flag] else "no direct link")
-        if "books" in row:
-            extra.append(f"{row['books']} books")
-        print(f"{row['rank']:>3}. {row['similarity']:+.3f}  {name}" + (f"  ({'; '.join(extra)})" if extra else ""))
     return 0
 
 
@@ -509,17 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("neighbors", help="nearest books or links")
-    p.add_argument("query", nargs="+", help="book title(s); several are averaged; a link with --link-books/--link-links")
-    p.add_argument("--model", default=str(DEFAULT_MODEL))
-    p.add_argument("-k", type=POSITIVE, default=10, help="how many results")
-    p.add_argument("--links", action="store_true", help="links nearest to the book")
-    p.add_argument("--link-books", action="store_true", help="the query is a link: books nearest to it")
-    p.add_argument("--link-links", action="store_true", help="the query is a link: links nearest to it")
-    p.add_argument("--least", action="store_true", help="least similar instead")
-    p.add_argument("--genre", help="only books of this primary genre")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_neighbors)
+    from bookembed.cli_neighbors import add_parser as add_neighbors
+
+    add_neighbors(sub, str(DEFAULT_MODEL), POSITIVE)
 
     p = sub.add_parser("evaluate", help="held-out AUC, Hits@10 and MRR, purity@10; --baselines: SVD and ALS beside")
     p.add_argument("--model", default=str(DEFAULT_MODEL))

@@ -15,7 +15,7 @@ from conftest import TINY_BOOKS, WAIT_CEILING_S, assert_one_line_error, make_fak
 from bookembed import __version__
 from bookembed.cli import _default_out
 from bookembed.evaluate import evaluate, heldout_auc
-from bookembed.neighbors import books_for_link, links_for_book, similar_books, similar_links
+from bookembed.neighbors import books_for_link, links_for_book, similar_books, similar_links, split_common
 from bookembed.store import load_model_folder, read_manifest
 
 
@@ -111,10 +111,16 @@ def test_neighbors_json_matches_the_library(trained, work):
     out, _ = trained
     data = neighbors_json(out, "War and Peace", "-k", "5", cwd=work)
     assert data["query"] == ["War and Peace"] and data["kind"] == "books like a book" and data["least"] is False
-    frame = similar_books(load_model_folder(out), "War and Peace", k=5)
+    model = load_model_folder(out)
+    frame = similar_books(model, "War and Peace", k=5)
     rows = data["results"]
     assert [r["title"] for r in rows] == frame["title"].tolist()
-    assert [r["shared_links"] for r in rows] == [list(s) for s in frame["shared_links"]]
+    # the library's ranking, rarest first, with the common links given apart
+    assert [(r["shared_links"], r["common_links"]) for r in rows] == [split_common(model, list(s))
+                                                                      for s in frame["shared_links"]]
+    for row, shared in zip(rows, frame["shared_links"]):
+        assert list(shared)[: len(row["shared_links"])] == row["shared_links"]
+        assert set(shared) == set(row["shared_links"]) | set(row["common_links"])
     assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
     assert all(isinstance(r["year"], int) for r in rows)
     assert rows[0]["similarity"] == pytest.approx(frame["similarity"][0], abs=1e-6)
@@ -173,15 +179,38 @@ def test_neighbors_keeps_odd_titles_as_text(fake_model, tmp_path):
 
 def test_unknown_title(trained, work):
     out, _ = trained
-    proc = run_cli("neighbors", "war and pease", "--model", out, cwd=work)
-    assert proc.returncode == 1
-    assert_one_line_error(proc, "war and pease", "did you mean", "War and Peace")
+    proc = run_cli("neighbors", "war and pease", "-k", "2", "--model", out, cwd=work)  # one clear match: taken
+    assert proc.returncode == 0 and proc.stderr.strip() == "bookembed: 'war and pease' taken as 'War and Peace'"
+    assert proc.stdout.startswith("most similar — books like a book: War and Peace\n")
+    proc = run_cli("neighbors", "wor und pice", "--model", out, cwd=work)  # too far to take, close enough to offer
+    assert_one_line_error(proc, "no book named 'wor und pice'", "did you mean", "War and Peace")
+    proc = run_cli("neighbors", "the", "--model", out, cwd=work)  # several books fit
+    assert_one_line_error(proc, "'the' could be", "'The Hobbit'", "give the full title")
 
 
 def test_accent_and_case_insensitive_query(tmp_path):
     path = make_fake_model(tmp_path / "fake")
     proc = run_cli("neighbors", "ВОЙНА И МИР", "--model", path, "-k", "2", cwd=tmp_path)
-    assert proc.returncode == 0 and "books like a book: ВОЙНА И МИР" in proc.stdout
+    assert proc.returncode == 0 and "books like a book: Война и мир" in proc.stdout
+    assert proc.stderr.strip() == "bookembed: 'ВОЙНА И МИР' taken as 'Война и мир'"
+
+
+@pytest.mark.parametrize("combine", ["mean", "min", "rrf"])
+def test_several_books_combined_with_a_column_each(tmp_path, combine):
+    path = make_fake_model(tmp_path / "fake")
+    query = ["Book 12", "book 30", "Война и мир"]
+    data = neighbors_json(path, *query, "--combine", combine, "-k", "6", cwd=tmp_path)
+    assert data["books"] == ["Book 12", "Book 30", "Война и мир"] and data["combine"] == combine
+    model = load_model_folder(path)
+    frame = similar_books(model, data["books"], 6, combine=combine)
+    rows = data["results"]
+    assert [r["title"] for r in rows] == frame["title"].tolist()
+    for row, (_, expected) in zip(rows, frame.iterrows()):
+        assert row["similarity_to"] == pytest.approx([expected[f"similarity_{j}"] for j in (1, 2, 3)], abs=1e-6)
+    text = run_cli("neighbors", *query, "--combine", combine, "-k", "6", "--model", path, cwd=tmp_path).stdout
+    assert f"(combined by {combine})" in text.splitlines()[0]
+    assert "[1] Book 12  [2] Book 30  [3] Война и мир" in text.splitlines()[1]
+    assert all("to each: [1] " in line for line in text.splitlines()[2:])
 
 
 def test_several_queries_only_for_books(trained, work):
@@ -241,6 +270,7 @@ def test_info(trained, work):
 
 
 @pytest.mark.parametrize("args", [[], ["neighbors"], ["neighbors", "Emma", "-k", "0"], ["train"], ["frobnicate"],
+                                  ["neighbors", "A", "B", "--combine", "max"],
                                   ["train", "--data", "x", "--task", "ranking"]])
 def test_usage_errors_exit_2(tmp_path, args):
     proc = run_cli(*args, cwd=tmp_path)
