@@ -3,7 +3,16 @@
 import streamlit as st
 
 from bookembed import ui
-from bookembed.neighbors import books_for_link, links_for_book, similar_books, similar_links
+from bookembed.neighbors import COMBINES, RRF_K, books_for_link, links_for_book, similar_books, similar_links
+
+# How several books are combined: the name on the screen, the score column's label, and what the caption says.
+COMBINE = {
+    "mean": ("Average", "to the average", "The query is the average of these {n} books' vectors."),
+    "min": ("Close to all", "lowest similarity", "Each book is scored by its lowest similarity to these {n} books: "
+            "books close to all of them come first, a book close to only one comes last."),
+    "rrf": ("Rank fusion", "fusion score", "Each book is scored by the sum of 1 / ({k} + its rank) in each of these "
+            "{n} books' own lists: books that rank well for several of them come first."),
+}
 
 ui.frame()
 model = ui.require_model()
@@ -24,11 +33,20 @@ if mode == "Books":
                 "as if asking what readers of all of them would read next.", icon=":material/lightbulb:")
         st.stop()
     titles = [model.titles[i] for i in ids]
+    combine = "mean"
+    if len(titles) > 1:
+        combine = st.segmented_control(
+            "Combine", list(COMBINE), format_func=lambda c: COMBINE[c][0], default="mean", key="combine",
+            bind="query-params", required=True,
+            help=" · ".join(f"{COMBINE[c][0]}: {COMBINES[c]}" for c in COMBINE)) or "mean"
     st.subheader("Least similar to" if least else "Most similar to")
     st.text("\n".join(titles))
     if len(titles) > 1:
-        st.caption(f"The query is the average of these {len(titles)} books' vectors.")
-    ui.book_table(similar_books(model, titles, k, least=least, genre=genre or None), key="results")
+        st.caption(COMBINE[combine][2].format(n=len(titles), k=RRF_K))
+    results = similar_books(model, titles, k, least=least, genre=genre or None, combine=combine)
+    ui.book_table(results, key="results", model=model, queries=titles,
+                  score=COMBINE[combine][1] if len(titles) > 1 else "similarity",
+                  score_format="%.4f" if combine == "rrf" else "%.3f")
 elif not model.has_link_vectors:
     st.info("Link searches are unavailable for this model: it has no link vectors "
             f"({ui.escape_markdown(model.manifest.get('link_vectors', {}).get('why', 'not stored'))}).",

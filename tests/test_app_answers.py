@@ -99,3 +99,72 @@ def test_the_progress_box_speaks_of_this_models_size(fake_demo, monkeypatch):
         assert at.get("progress")
     finally:
         gate.set()
+
+
+# ---------------------------------------------------------------- Search: several books, and what explains a result
+
+
+def test_several_books_each_have_a_column_and_close_to_all_is_a_choice(fake_demo):
+    from bookembed.neighbors import similar_books
+    from bookembed.store import load_model_folder
+
+    query = ["Book 12", "Book 30", "Book 45"]
+    model = load_model_folder(fake_demo)
+    unit = model.unit_vectors("book")
+    at = ok(app(book=query).run())
+    assert at.segmented_control(key="combine").value == "mean"
+    for combine in ("mean", "min", "rrf"):
+        if combine != "mean":
+            ok(at.segmented_control(key="combine").set_value(combine).run())
+        table = at.dataframe[0].value
+        expected = similar_books(model, query, 10, combine=combine)
+        assert table["title"].tolist() == expected["title"].tolist()
+        columns = ["to 1", "to 2", "to 3"]
+        assert set(columns) <= set(table.columns)
+        # each column is the exact cosine to its query book
+        ids = [model.title_index[t] for t in table["title"]]
+        cosines = unit[ids] @ unit[[model.title_index[t] for t in query]].T
+        np.testing.assert_allclose(table[columns].to_numpy(dtype=float), cosines, atol=1e-5)
+        if combine == "min":
+            np.testing.assert_allclose(table["similarity"], cosines.min(axis=1), atol=1e-5)
+            assert any("lowest similarity" in plain(c.value) for c in at.caption)
+    # a link keeps the choice (the browser keeps the bound widget in the URL, by the name on the screen)
+    again = ok(app(book=query, combine="Close to all").run())
+    assert again.segmented_control(key="combine").value == "min"
+    expected = similar_books(model, query, 10, combine="min")
+    assert again.dataframe[0].value["title"].tolist() == expected["title"].tolist()
+
+
+def test_one_book_has_no_combine_choice_and_no_columns_per_book(fake_demo):
+    at = ok(app(book="Book 12").run())
+    assert not at.segmented_control
+    assert not [c for c in at.dataframe[0].value.columns if c.startswith("to ")]
+
+
+@pytest.fixture
+def real_demo(models):
+    """models/demo: the shipped demo model (478 classic books)."""
+    import shutil
+
+    from test_app_pages import ROOT
+
+    return shutil.copytree(ROOT / "models" / "demo", models / "demo")
+
+
+def test_the_explanation_leads_with_rare_links_and_counts_common_ones_apart(real_demo):
+    from bookembed.neighbors import similar_books, split_common
+    from bookembed.store import load_model_folder
+
+    at = ok(app(book="War and Peace").run())
+    table = at.dataframe[0].value
+    model = load_model_folder(real_demo)
+    frame = similar_books(model, "War and Peace", 10)
+    assert table["title"].tolist() == frame["title"].tolist()
+    for (_, row), shared in zip(table.iterrows(), frame["shared_links"]):
+        informative, common = split_common(model, list(shared))
+        assert row["shared links"] == " · ".join(informative)
+        assert row["common links"] == (f"+ {len(common)} such as {common[0]}" if common else "")
+        assert row["shared"] == len(shared)
+    first = table.iloc[0]
+    assert first["title"] == "Anna Karenina"
+    assert not first["shared links"].startswith("novel") and first["common links"].endswith("such as novel")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from bookembed.graph import fold
-from bookembed.neighbors import search_names
+from bookembed.names import match_names, search_names
 from bookembed.store import ModelFolder
 
 QUERY = "query"  # session: titles of the current book query, shared by the pages
@@ -47,8 +47,9 @@ def book_query(
 
     The query is shared by the pages (``st.session_state["query"]``) and kept
     in the URL as ``?book=Title`` (repeated for several books), so a link
-    reproduces it. Matching ignores case and accents and tolerates typos
-    (``neighbors.search_names``). ``compact`` puts the box, the matches and
+    reproduces it. Matching ignores case, accents and punctuation and tolerates
+    typos; it is the command line's (``names.match_names``): the match chosen
+    first is the book ``bookembed neighbors`` would take for the same text. ``compact`` puts the box, the matches and
     the buttons on one row.
 
     Returns
@@ -77,7 +78,8 @@ def book_query(
     )
     pick = None
     if text.strip():
-        hits = search_names(model, text, "book", limit=25)
+        found = match_names(model, text, "book", limit=25)
+        hits = list(found.ids)
         if not hits:
             matches.warning("No title matches that; try fewer or other words.", icon=":material/search_off:")
         else:
@@ -86,7 +88,8 @@ def book_query(
                 hits,
                 format_func=lambda i: _book_label(model, i),
                 key=f"{key}_pick:{fold(text)}",
-                help="Best match first.",
+                help="Best match first." if found.clear is not None else
+                "Several titles fit what you typed equally well, best first: pick one.",
             )
     basket = [t for t in st.session_state.get(basket_key, []) if t in model.title_index] if several else []
     if several:
@@ -99,12 +102,12 @@ def book_query(
             disabled=pick is None,
             key=f"{key}_add",
             help="Add another book: keep this one in the query and clear the box for the next. The search then "
-            "looks for what readers of all of them would read (the average of their vectors).",
+            "combines them (their average, or books close to all of them: see Combine).",
         )
         row.button("" if compact else "Clear", icon=":material/close:", on_click=_clear_query, args=(key,),
                    disabled=not (basket or pick is not None), key=f"{key}_clear", help="Clear the query")
         if basket:
-            kept = st.multiselect("Also in the query (the average of all of them is searched)", basket, default=basket)
+            kept = st.multiselect("Also in the query", basket, default=basket)
             if kept != basket:
                 basket = kept
                 st.session_state[basket_key] = kept

@@ -2,32 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pandas as pd
 import streamlit as st
 
 from bookembed.ui.pickers import set_query
 
 
-def book_table(frame: pd.DataFrame, key: str, *, pick_rows: bool = True) -> None:
+def book_table(frame: pd.DataFrame, key: str, *, pick_rows: bool = True, model=None, queries: Sequence[str] = (),
+               score: str = "similarity", score_format: str = "%.3f") -> None:
     """Results of ``similar_books`` / ``books_for_link``: text only, similarity as a number.
 
-    Clicking a row (when ``pick_rows``) makes that book the query.
+    With ``model``, the shared links are shown most informative first and the
+    common ones counted apart (``neighbors.split_common``). With several
+    ``queries`` (the query books' titles, in the order given to
+    ``similar_books``), one column per query book holds each result's cosine
+    to it. ``score`` labels the column the results are ordered by (shown with
+    ``score_format``). Clicking a row (when ``pick_rows``) makes that book the
+    query.
     """
     view = pd.DataFrame({"rank": frame["rank"], "title": frame["title"], "similarity": frame["similarity"]})
-    for col in ("author", "genre", "year"):
-        if col in frame.columns:
-            view[col] = frame[col]
     config = {
         "rank": st.column_config.NumberColumn("rank", width="small"),
         "title": st.column_config.TextColumn("title", width="medium"),
-        "similarity": st.column_config.NumberColumn("similarity", format="%.3f", width="small"),
+        "similarity": st.column_config.NumberColumn(score, format=score_format,
+                                                    width="small" if score == "similarity" else None),
         "year": st.column_config.NumberColumn("year", format="%d", width="small"),
     }
+    if len(queries) > 1:
+        for j, title in enumerate(queries, start=1):
+            view[f"to {j}"] = frame[f"similarity_{j}"]
+            short = " ".join(title.split())
+            short = short if len(short) <= 24 else short[:23] + "…"
+            config[f"to {j}"] = st.column_config.NumberColumn(
+                f"to {short}", format="%.3f", help=f"Cosine similarity to query book {j} (in the order listed above)")
+    for col in ("author", "genre", "year"):
+        if col in frame.columns:
+            view[col] = frame[col]
     if "shared_links" in frame.columns:
-        view["shared"] = [len(x) for x in frame["shared_links"]]
-        view["shared links"] = [" · ".join(x) for x in frame["shared_links"]]
-        config["shared"] = st.column_config.NumberColumn("shared", width="small", help="Links shared with the query")
-        config["shared links"] = st.column_config.TextColumn("shared links", width="large")
+        _shared_columns(view, config, frame["shared_links"], model)
     if "links_to_it" in frame.columns:
         view["links to it"] = frame["links_to_it"]
         config["links to it"] = st.column_config.CheckboxColumn("links to it", help="The article really links there")
@@ -45,6 +59,27 @@ def book_table(frame: pd.DataFrame, key: str, *, pick_rows: bool = True) -> None
     st.dataframe(view, hide_index=True, column_config=config, width="stretch", key=widget_key,
                  on_select=picked, selection_mode="single-row")
     st.caption("Tick a row to search for that book.")
+
+
+def _shared_columns(view: pd.DataFrame, config: dict, shared: pd.Series, model) -> None:
+    """The "shared" count, (with ``model``) the "common links" note, and the "shared links" list, rarest first.
+
+    The note comes before the list: it is short, and the list runs past the table's right edge.
+    """
+    from bookembed.neighbors import COMMON_MIN_BOOKS, COMMON_SHARE, split_common
+
+    view["shared"] = [len(x) for x in shared]
+    config["shared"] = st.column_config.NumberColumn("shared", width="small", help="Links shared with the query")
+    split = [split_common(model, list(x)) if model is not None else (list(x), []) for x in shared]
+    if model is not None:
+        view["common links"] = [f"+ {len(common)} such as {common[0]}" if common else "" for _, common in split]
+        config["common links"] = st.column_config.TextColumn(
+            "common links",
+            help=f"Shared links that at least {COMMON_SHARE:.0%} of all books (and {COMMON_MIN_BOOKS}+) link to: "
+                 "too common to say why these two are close")
+    view["shared links"] = [" · ".join(rare) for rare, _ in split]
+    config["shared links"] = st.column_config.TextColumn(
+        "shared links", width="large", help="Links shared with the query, the rarest (most telling) first")
 
 
 def link_table(frame: pd.DataFrame) -> None:
