@@ -215,8 +215,8 @@ def genre_purity(
     k: int = 10,
     *,
     block: int | None = None,
-    max_exact: int = EXACT_PURITY_BOOKS,
-    n_queries: int = SAMPLED_QUERIES,
+    max_exact: int | None = None,
+    n_queries: int | None = None,
     seed: int = 0,
     neighbours: dict | None = None,
 ) -> dict:
@@ -235,9 +235,11 @@ def genre_purity(
     block : int, optional
         Queries per matrix product (memory ``block * n`` floats); by default
         as many as fit in 256 MB.
-    max_exact : int
-        Above this many books with a value, sample ``n_queries`` query books.
-    n_queries : int
+    max_exact : int, optional
+        Above this many books with a value, sample ``n_queries`` query books
+        (default ``EXACT_PURITY_BOOKS``, read when called).
+    n_queries : int, optional
+        Default ``SAMPLED_QUERIES``.
     seed : int
         Seeds the sample.
     neighbours : dict, optional
@@ -257,6 +259,8 @@ def genre_purity(
         scored) and ``stderr`` (the sampling error of ``purity``: 0 when
         exact). ``purity`` is None when fewer than ``k + 1`` books have a value.
     """
+    max_exact = EXACT_PURITY_BOOKS if max_exact is None else max_exact
+    n_queries = SAMPLED_QUERIES if n_queries is None else n_queries
     mask, codes = _codes(genres)
     n = int(mask.sum())
     if n <= k:
@@ -300,14 +304,16 @@ TABLE_EXACT_PURITY_BOOKS = 10_000
 
 
 def column_purities(book_vectors: np.ndarray, books, k: int = 10, seed: int = 0,
-                    max_exact: int = TABLE_EXACT_PURITY_BOOKS, neighbours: dict | None = None) -> dict:
+                    max_exact: int | None = None, neighbours: dict | None = None) -> dict:
     """``genre_purity`` for each of ``PURITY_COLUMNS`` the books table has.
 
     Parameters
     ----------
     book_vectors : ndarray, shape (n_books, dim)
     books : DataFrame, n_books rows
-    k, seed, max_exact, neighbours : see ``genre_purity``
+    k, seed, neighbours : see ``genre_purity``
+    max_exact : int, optional
+        As ``genre_purity``'s; default ``TABLE_EXACT_PURITY_BOOKS``, read when called.
 
     Returns
     -------
@@ -315,6 +321,7 @@ def column_purities(book_vectors: np.ndarray, books, k: int = 10, seed: int = 0,
         Name (``genre``, ``author``, ``country``) to ``genre_purity``'s dict;
         a column the table lacks is left out.
     """
+    max_exact = TABLE_EXACT_PURITY_BOOKS if max_exact is None else max_exact
     if neighbours is None:
         neighbours = {}  # columns with a value for the same books share one search
     return {name: genre_purity(book_vectors, books[column].tolist(), k, max_exact=max_exact, seed=seed,

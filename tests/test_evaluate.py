@@ -343,9 +343,6 @@ def test_training_metrics_report_genre_purity_with_its_defaults_while_sharing_th
     monkeypatch.setattr(ev, "EXACT_PURITY_BOOKS", exact)
     monkeypatch.setattr(ev, "TABLE_EXACT_PURITY_BOOKS", table_exact)
     monkeypatch.setattr(ev, "SAMPLED_QUERIES", 25)
-    monkeypatch.setattr(ev.genre_purity, "__kwdefaults__", {**ev.genre_purity.__kwdefaults__,
-                                                            "max_exact": exact, "n_queries": 25})
-    monkeypatch.setattr(ev.column_purities, "__defaults__", (10, 0, table_exact, None))
     rng = np.random.default_rng(3)
     n = 60
     genres = [f"g{i % 4}" for i in range(n)]
