@@ -481,3 +481,14 @@ def test_each_query_returns_ten_by_default_with_its_documented_columns(big):
         assert len(frame) == 10, name
         assert list(frame.columns) == columns[name], name
         assert frame["similarity"].dtype == np.float64 and frame["id"].dtype == np.int64, name
+
+
+def test_many_row_search_reports_its_progress_in_books_done():
+    """``top_k_rows`` tells its caller, block by block, how many of the query books are done, ending at all."""
+    from bookembed.vectors import top_k_rows
+
+    unit = unit_rows(np.random.default_rng(0).normal(size=(25, 4)).astype(np.float32))
+    seen: list[tuple[float, str]] = []
+    top_k_rows(unit, 3, block=10, progress=lambda share, message: seen.append((share, message)))
+    assert [share for share, _ in seen] == [10 / 25, 20 / 25, 1.0]
+    assert [message for _, message in seen] == [f"nearest neighbours: {n} of 25 books" for n in (10, 20, 25)]
