@@ -17,7 +17,11 @@ The browser stands for people on other machines, yet it shares these 2 cores
 with the server, the training and any hogs, at the same priority: a fresh
 Chromium context spends seconds of CPU loading Streamlit's front end, so the
 figures are pessimistic. ``server_cpu_s`` gives the server's own share: the CPU
-seconds the ``streamlit run`` process used while the readers were served.
+seconds the ``streamlit run`` process used while the readers were served;
+``browser_cpu_s`` the browser's (every Chromium process, counted by a cgroup v1
+``cpuacct`` group where one can be made; empty otherwise). Their ratio says who
+the wait is for: what the browser needs, divided by the cores, is a floor no
+server can lower.
 ``--tabs`` opens the sessions as tabs of one browser (one cache, as a returning
 visitor's) instead of one new visitor each. ``--browsers-as-one`` puts the whole
 browser (every renderer) in a CPU control group that weighs as much as one
@@ -133,57 +137,73 @@ async def run(args, url: str, trainer: Trainer | None, work: Path, executable: s
 
 
 class BrowserGroup:
-    """A CPU control group in which the browser weighs as one ordinary program, and a launcher that joins it."""
+    """Control groups for the browser: one that counts its CPU time and, with ``as_one``, one that weighs it.
+
+    With ``as_one`` the browser weighs as one ordinary program (cgroup v1 ``cpu.shares`` 1024, or v2
+    ``cpu.weight`` 100). Without it, the browser only joins a CPU-accounting group (cgroup v1's
+    ``cpuacct``), where one exists and may be created, so its CPU seconds are known; else they are not.
+    """
 
     V1, V2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
 
-    def __init__(self, work: Path):
-        self.path = None
-        if (self.V1 / "cpu.shares").is_file():
-            self.path, knob, value = self.V1 / f"bookembed-readers-{os.getpid()}", "cpu.shares", "1024"
-        elif (self.V2 / "cgroup.controllers").is_file() and "cpu" in (self.V2 / "cgroup.controllers").read_text():
-            self.path, knob, value = self.V2 / f"bookembed-readers-{os.getpid()}", "cpu.weight", "100"
-        else:
-            raise SystemExit("--browsers-as-one needs a cgroup cpu controller (/sys/fs/cgroup)")
-        try:
-            self.path.mkdir()
-            (self.path / knob).write_text(value)
-        except OSError as err:
-            raise SystemExit(f"--browsers-as-one: cannot make a CPU control group at {self.path} ({err.strerror})")
-        # cgroup v1 counts CPU time in a hierarchy of its own (cpuacct), where the browser joins a group too
-        self.account = self.V1.parent / "cpuacct" / self.path.name if self.path.parent == self.V1 else None
-        joins = [self.path]
-        if self.account is not None and self.account.parent.is_dir():
+    def __init__(self, work: Path, as_one: bool):
+        name = f"bookembed-readers-{os.getpid()}"
+        self.groups: list[Path] = []
+        self.usage: Path | None = None
+        v1 = (self.V1 / "cpu.shares").is_file()
+        if as_one:
+            if v1:
+                path, knob, value = self.V1 / name, "cpu.shares", "1024"
+            elif (self.V2 / "cgroup.controllers").is_file() and "cpu" in (self.V2 / "cgroup.controllers").read_text():
+                path, knob, value = self.V2 / name, "cpu.weight", "100"
+            else:
+                raise SystemExit("--browsers-as-one needs a cgroup cpu controller (/sys/fs/cgroup)")
             try:
-                self.account.mkdir()
-                joins.append(self.account)
+                path.mkdir()
+                (path / knob).write_text(value)
+            except OSError as err:
+                raise SystemExit(f"--browsers-as-one: cannot make a CPU control group at {path} ({err.strerror})")
+            self.groups.append(path)
+            if not v1:
+                self.usage = path / "cpu.stat"
+        account = self.V1.parent / "cpuacct" / name
+        if v1 and account.parent.is_dir():  # cgroup v1 counts CPU time in a hierarchy of its own
+            try:
+                account.mkdir()
+                self.groups.append(account)
+                self.usage = account / "cpuacct.usage"
             except OSError:
-                self.account = None
+                pass
         self.launcher = work / "chromium-in-group"
-        self.launcher.write_text("#!/bin/sh\n" + "".join(f'echo $$ > "{g}/cgroup.procs"\n' for g in joins)
+        self.launcher.write_text("#!/bin/sh\n" + "".join(f'echo $$ > "{g}/cgroup.procs"\n' for g in self.groups)
                                  + f'exec {CHROMIUM} "$@"\n')
         self.launcher.chmod(0o755)
 
+    @property
+    def executable(self) -> str:
+        return str(self.launcher) if self.groups else CHROMIUM
+
     def close(self) -> None:
         """Remove the groups (the browser has exited, so they are empty)."""
-        for group in (self.path, self.account):
-            for _ in range(50 if group else 0):
+        for group in self.groups:
+            for _ in range(50):
                 try:
                     group.rmdir()
                     break
                 except OSError:
                     time.sleep(0.1)
 
-    def cpu_seconds(self) -> float:
-        """CPU seconds the browser's processes used (cpuacct, or the group's cpu.stat)."""
-        usage = self.account / "cpuacct.usage" if self.account else None
-        if usage is not None and usage.is_file():
-            return int(usage.read_text()) / 1e9
-        stat = self.path / "cpu.stat"
-        for line in stat.read_text().splitlines() if stat.is_file() else ():
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the browser's processes used, or None where no group counts them."""
+        if self.usage is None or not self.usage.is_file():
+            return None
+        text = self.usage.read_text()
+        if self.usage.name == "cpuacct.usage":
+            return int(text) / 1e9
+        for line in text.splitlines():
             if line.startswith("usage_usec"):
                 return int(line.split()[1]) / 1e6
-        return float("nan")
+        return None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -206,7 +226,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-readers-"))
-    group = BrowserGroup(work) if args.browsers_as_one else None
+    group = BrowserGroup(work, args.browsers_as_one)
     try:
         models = work / "models"
         shutil.copytree(ROOT / "models" / "demo", models / "demo")
@@ -216,10 +236,9 @@ def main() -> None:
             with busy(args.hogs):
                 load = load_average()
                 cpu_before = cpu_seconds(server.proc.pid)
-                rows = asyncio.run(run(args, server.url, trainer, work,
-                                       str(group.launcher) if group else CHROMIUM))
+                rows = asyncio.run(run(args, server.url, trainer, work, group.executable))
                 server_cpu = cpu_seconds(server.proc.pid) - cpu_before
-                browser_cpu = group.cpu_seconds() if group else None
+                browser_cpu = group.cpu_seconds()
             log_text = (work / "server.log").read_text(errors="replace")
         times = [r["seconds"] for r in rows if r["seconds"] is not None]
         failed = [r for r in rows if r["error"]]
@@ -230,7 +249,7 @@ def main() -> None:
                     + ("tabs of one browser" if args.tabs else "each a new visitor")
                     + ("" if args.no_train else ", bookembed train beside")
                     + (f" at nice {args.train_nice}" if args.train_nice and not args.no_train else "")
-                    + (", the browser weighing as one program" if group else ""),
+                    + (", the browser weighing as one program" if args.browsers_as_one else ""),
             "hogs": args.hogs,
             "sessions": args.sessions,
             "median_s": round(statistics.median(times), 2) if times else None,
@@ -251,8 +270,7 @@ def main() -> None:
         print(summary)
         print("written:", record("readers", [summary]))
     finally:
-        if group:
-            group.close()
+        group.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
