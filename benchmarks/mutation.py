@@ -113,7 +113,13 @@ TARGETS: dict[str, Target] = {
         ("x_roc_auc", "x_heldout_auc", "x_link_ranking", "x__codes", "x_genre_purity", "x_evaluate"),
         ("tests/test_oracles.py", "tests/test_evaluate.py", "-k", "not trained")),
     "projection_compute": Target(
-        "bookembed/projection_compute.py", (),
+        # not the UMAP and t-SNE wrappers (import_umap, _umap, _tsne, _TqdmProgress, compute_projection): their
+        # mutants' forked test processes wait forever on a lock held at fork time (umap-learn's progress bar and
+        # numba's compiled layout), so they would be counted as timeouts without telling anything; faults
+        # planted by hand cover them (mutation_survivors.md)
+        "bookembed/projection_compute.py",
+        ("x_map_knn", "x_neighbour_overlap", "x_faithfulness", "x_faithfulness_report", "x__stage", "x__pca",
+         "x__exact_affinities", "x__place"),
         ("tests/test_maps_mean_something.py",
          *_tests("tests/test_projection.py", "map_knn_excludes_each_point_itself",
                  "faithfulness_is_one_for_a_perfect_map_and_low_for_a_random_one", "neighbour_overlap_counts_shared_ids",
