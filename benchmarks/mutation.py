@@ -113,10 +113,10 @@ TARGETS: dict[str, Target] = {
         ("x_roc_auc", "x_heldout_auc", "x_link_ranking", "x__codes", "x_genre_purity", "x_evaluate"),
         ("tests/test_oracles.py", "tests/test_evaluate.py", "-k", "not trained")),
     "projection_compute": Target(
-        # not the UMAP and t-SNE wrappers (import_umap, _umap, _tsne, _TqdmProgress, compute_projection): their
-        # mutants' forked test processes wait forever on a lock held at fork time (umap-learn's progress bar and
-        # numba's compiled layout), so they would be counted as timeouts without telling anything; faults
-        # planted by hand cover them (mutation_survivors.md)
+        # not the UMAP and t-SNE wrappers (import_umap, _umap, _tsne, _TqdmProgress, compute_projection): the
+        # tests that reach them fit maps, and many of their 600-odd mutants stall those tests until a timeout
+        # (a progress event that never comes, or a wait on a lock), so a run of them alone takes hours on two
+        # cores; faults planted by hand cover them instead (mutation_survivors.md)
         "bookembed/projection_compute.py",
         ("x_map_knn", "x_neighbour_overlap", "x_faithfulness", "x_faithfulness_report", "x__stage", "x__pca",
          "x__exact_affinities", "x__place"),
@@ -186,7 +186,7 @@ def prepare(name: str, target: Target) -> Path:
         f"source_paths = {toml_list(['bookembed'])}",
         f"only_mutate = {toml_list([target.path])}",
         f"pytest_add_cli_args_test_selection = {toml_list([*target.tests, *FAST])}",
-        f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '--timeout=300'])}",
+        f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', f'--timeout={TEST_TIMEOUT_S}'])}",
         f"also_copy = {toml_list(['models', 'benchmarks'])}",
         "use_git_change_detection = false",
         # mutants fork from mutmut's own process (the fastest way); the environment below keeps every
@@ -213,7 +213,9 @@ def mutant_env(forked: bool = True, **extra: str) -> dict[str, str]:
     Python threads at once, so a process that is not forked keeps numba's default).
     """
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               NUMBA_NUM_THREADS="2", TF_CPP_MIN_LOG_LEVEL="2", **extra)
+               NUMBA_NUM_THREADS="2", TF_CPP_MIN_LOG_LEVEL="2",
+               # a fault that stops an event from coming fails its test in a minute (tests/conftest.py)
+               BOOKEMBED_WAIT_CEILING_S=str(WAIT_CEILING_S), **extra)
     if forked:
         env["NUMBA_THREADING_LAYER"] = "workqueue"
     return env
@@ -226,6 +228,11 @@ def mutmut(work: Path, *args: str, check: bool = True) -> str:
         raise SystemExit(f"mutmut {' '.join(args)} failed in {work}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc.stdout
 
+
+WAIT_CEILING_S = 60
+"""The tests' ceiling on waits for an event while a mutant runs (10 minutes otherwise)."""
+TEST_TIMEOUT_S = 150
+"""pytest-timeout's limit for one test while a mutant runs: past two ceilings, the test is stuck."""
 
 SIGNALLED = ("suspicious",)
 """mutmut's verdict for a test process that ended by a signal it does not read as a timeout or a crash."""
@@ -260,7 +267,7 @@ def fresh_verdict(work: Path, key: str, target: Target) -> str:
     """Run a mutant's tests in a fresh ``python -m pytest`` of their own (no fork) with the mutant active."""
     tests = mutant_tests(work, key) or [*target.tests, *FAST]
     command = [sys.executable, "-m", "pytest", "--rootdir=.", "--tb=no", "-x", "-q", "-p", "no:randomly",
-               "-p", "no:cacheprovider", "--timeout=300", *tests]
+               "-p", "no:cacheprovider", f"--timeout={TEST_TIMEOUT_S}", *tests]
     try:
         proc = subprocess.run(command, cwd=work / "mutants", capture_output=True, text=True, encoding="utf-8",
                               env=mutant_env(forked=False, MUTANT_UNDER_TEST=key), timeout=FRESH_TIMEOUT_S)

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Tests wait for the event itself (a health URL answering, a selector appearing, a process
 # exiting) and only give up after this long, so a slow machine is slower but never fails;
 # on a quiet one none of these waits comes near it. It is a ceiling, never a sleep.
-WAIT_CEILING_S = 600
+# BOOKEMBED_WAIT_CEILING_S lowers it where a wait that never ends is the expected failure (the
+# mutation tests: a planted fault that stops an event from coming should fail in a minute, not ten).
+WAIT_CEILING_S = float(os.environ.get("BOOKEMBED_WAIT_CEILING_S", "600"))
 # pytest-timeout's limit for a whole `system` test: a few ceilings (a module's server start
 # and the test's own waits). The rest keep the default from pyproject.toml's addopts.
 SYSTEM_TEST_CEILING_S = 3 * WAIT_CEILING_S
