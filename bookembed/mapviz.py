@@ -115,7 +115,25 @@ def _shorten(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def category_labels(values: Sequence, top_n: int) -> tuple[np.ndarray, list[str]]:
+def group_sizes(values: Sequence) -> pd.Series:
+    """How many books hold each value, most common first (ties by name); empty and missing values left out.
+
+    Parameters
+    ----------
+    values : sequence of str
+        One per book.
+
+    Returns
+    -------
+    Series of int
+        Indexed by value.
+    """
+    series = pd.Series(values, dtype="object").fillna("").astype(str).str.strip()
+    counts = series[series != ""].value_counts()
+    return counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+
+
+def category_labels(values: Sequence, top_n: int, only: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Group values into the ``top_n`` most common, ``"other"`` and ``"(unknown)"``.
 
     Parameters
@@ -123,6 +141,9 @@ def category_labels(values: Sequence, top_n: int) -> tuple[np.ndarray, list[str]
     values : sequence of str
         One per book; empty or missing means unknown.
     top_n : int
+    only : str, optional
+        Keep this one value alone (whatever its size): every other book is
+        ``"other"`` (or ``"(unknown)"``), e.g. to see where one author's books lie.
 
     Returns
     -------
@@ -133,9 +154,10 @@ def category_labels(values: Sequence, top_n: int) -> tuple[np.ndarray, list[str]
         and ``"(unknown)"`` where present.
     """
     series = pd.Series(values, dtype="object").fillna("").astype(str).str.strip()
-    counts = series[series != ""].value_counts()
-    counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
-    top = list(counts.index[: max(0, top_n)])
+    if only is not None:
+        top = [str(only).strip()] if (series == str(only).strip()).any() else []
+    else:
+        top = list(group_sizes(series).index[: max(0, top_n)])
     labels = np.where(series.isin(top), series, OTHER).astype(object)
     labels[(series == "").to_numpy()] = UNKNOWN
     groups = top + [g for g in (OTHER, UNKNOWN) if (labels == g).any()]
@@ -210,6 +232,7 @@ def map_figure(
     opacity: float | None = None,
     height: int = 720,
     uirevision: str | None = None,
+    only: str | None = None,
 ):
     """The book map: every book once, coloured by a metadata column, with highlights on top.
 
@@ -228,16 +251,22 @@ def map_figure(
     hover : (ndarray, ndarray), optional
         Precomputed ``hover_texts(books)``.
     query_ids, neighbour_ids : sequence of int
-        Drawn as stars and rings on top.
+        Drawn as stars, and rings over them (a neighbour next to the query stays visible).
     located : int, optional
-        A book to point at with an arrow and its title.
+        A book to point at with an arrow and its title; a 2-D map opens
+        zoomed in around it (``zoom_window``), its neighbours in view where
+        they are near.
     selected_ids : sequence of int, optional
         Shown as Plotly's selection (others dimmed) in 2-D.
     point_size, opacity : float, optional
         Marker size and opacity; by default ``marker_style(n_books)``.
     height : int
     uirevision : str, optional
-        Keeps zoom and legend state across redraws with the same value.
+        Keeps zoom and legend state across redraws with the same value (the
+        zoom of a 2-D map also with the same located book).
+    only : str, optional
+        Colour the books holding this one value of the ``color_by`` column
+        and grey the rest (``category_labels``); ``top_n`` is then unused.
 
     Returns
     -------
@@ -278,7 +307,7 @@ def map_figure(
             }))
     else:
         values = books[column] if column in books.columns else pd.Series([""] * n)
-        labels, groups = category_labels(values, min(top_n, MAX_GROUPS))
+        labels, groups = category_labels(values, min(top_n, MAX_GROUPS), only=only)
         colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups) if g not in (OTHER, UNKNOWN)}
         colours[OTHER], colours[UNKNOWN] = GREY_OTHER, GREY_UNKNOWN
         if n > MIXED_ABOVE:
@@ -288,8 +317,11 @@ def map_figure(
             draw = [g for g in (UNKNOWN, OTHER) if g in groups] + [g for g in groups if g not in (OTHER, UNKNOWN)][::-1]
             for g in draw:
                 ids = np.flatnonzero(labels == g)
+                marker = {**base_marker, "color": colours[g]}
+                if only is not None and g not in (OTHER, UNKNOWN):  # the one value asked for stands out of the grey
+                    marker.update(size=base_marker["size"] * 1.6, opacity=1.0, line={"width": 1, "color": "#1b1f24"})
                 traces.append(_trace(coords, ids, dims, name=f"{g} ({len(ids):,})", meta="books", hover=hover,
-                                     marker={**base_marker, "color": colours[g]}, legendrank=1000 + groups.index(g)))
+                                     marker=marker, legendrank=1000 + groups.index(g)))
 
     if selected_ids is not None and dims == 2:
         chosen = np.asarray(list(selected_ids), dtype=np.int64)
@@ -297,12 +329,6 @@ def map_figure(
             if t.get("meta") == "books":
                 t["selectedpoints"] = np.flatnonzero(np.isin(t["customdata"], chosen))
 
-    ring = {"size": max(9.0, point_size * 2.5), "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#d62728"}}
-    if dims == 3:
-        ring = {"size": max(5.0, point_size * 1.6), "color": "#d62728", "symbol": "circle-open"}
-    if len(neighbour_ids):
-        traces.append(_trace(coords, np.asarray(neighbour_ids, dtype=np.int64), dims, name="neighbours",
-                             meta="neighbours", hover=hover, marker=ring, legendrank=1))
     if len(query_ids):
         star = {"size": max(16.0, point_size * 4), "color": "#ffd400", "symbol": "star",
                 "line": {"width": 1.5, "color": "#000000"}}
@@ -311,19 +337,34 @@ def map_figure(
                     "line": {"width": 1, "color": "#000000"}}
         traces.append(_trace(coords, np.asarray(query_ids, dtype=np.int64), dims, name="query",
                              meta="query", hover=hover, marker=star, legendrank=0))
+    # The rings come after the star: drawn over it, a neighbour lying next to the query is not hidden by it.
+    ring = {"size": max(9.0, point_size * 2.5), "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#d62728"}}
+    if dims == 3:
+        ring = {"size": max(5.0, point_size * 1.6), "color": "#d62728", "symbol": "circle-open"}
+    if len(neighbour_ids):
+        traces.append(_trace(coords, np.asarray(neighbour_ids, dtype=np.int64), dims, name="neighbours",
+                             meta="neighbours", hover=hover, marker=ring, legendrank=1))
 
     layout: dict = {
         "height": height,
         "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-        "legend": {"itemsizing": "constant", "title": {"text": color_by}},
+        "legend": {"itemsizing": "constant",
+                   "title": {"text": color_by if only is None or column == "year" else
+                             f"{color_by}: {escape_label(_shorten(only, 40))}"}},
         "hoverlabel": {"align": "left"},
         "uirevision": uirevision,
         "plot_bgcolor": "#ffffff",
     }
     axis = {"showticklabels": False, "title": {"text": ""}, "zeroline": False, "showgrid": False}
     if dims == 2:
-        layout.update(xaxis={**axis, "range": robust_range(coords[:, 0])},
-                      yaxis={**axis, "range": robust_range(coords[:, 1])}, dragmode="select")
+        ranges = [robust_range(coords[:, 0]), robust_range(coords[:, 1])]
+        zoom: dict = {}
+        if located is not None:
+            ranges = zoom_window(coords, int(located), neighbour_ids, ranges)
+            # A new located book zooms again, even after the reader zoomed by hand (same uirevision otherwise).
+            zoom = {"uirevision": f"{uirevision}-located-{int(located)}"}
+        layout.update(xaxis={**axis, "range": ranges[0], **zoom}, yaxis={**axis, "range": ranges[1], **zoom},
+                      dragmode="select")
     else:
         layout["scene"] = {"xaxis": {**axis, "showbackground": False}, "yaxis": {**axis, "showbackground": False},
                            "zaxis": {**axis, "showbackground": False}}
@@ -336,6 +377,49 @@ def map_figure(
         else:
             layout["scene"]["annotations"] = [{**note, "x": x, "y": y, "z": float(coords[located, 2]), "ax": 40, "ay": -40}]
     return go.Figure(data=traces, layout=layout)
+
+
+ZOOM_SHARES = (0.25, 0.6)
+"""A located book's window spans at least the first and at most the second share of the whole map, per axis."""
+
+
+def zoom_window(coords: np.ndarray, centre: int, around: Sequence[int] = (), full: Sequence | None = None,
+                shares: tuple[float, float] = ZOOM_SHARES, pad: float = 0.15) -> list[list[float]]:
+    """x and y ranges of a window centred on one book, wide enough for the books ``around`` it.
+
+    Each axis spans what the farthest of ``around`` needs (plus ``pad``), but
+    at least ``shares[0]`` and at most ``shares[1]`` of that axis's full
+    range: a map zoomed in on the book, its near neighbours in view; a
+    neighbour placed far away on the map stays out rather than undo the zoom.
+
+    Parameters
+    ----------
+    coords : ndarray, shape (n_books, 2)
+    centre : int
+        The book the window is centred on.
+    around : sequence of int
+        Books to keep in view where the bounds allow (its neighbours).
+    full : [[x0, x1], [y0, y1]], optional
+        The whole map's ranges; by default ``robust_range`` of each axis.
+    shares : (float, float)
+    pad : float
+
+    Returns
+    -------
+    [[x0, x1], [y0, y1]]
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if full is None:
+        full = [robust_range(coords[:, 0]), robust_range(coords[:, 1])]
+    here = coords[int(centre)]
+    others = coords[np.asarray(list(around), dtype=np.int64)] if len(around) else np.empty((0, 2))
+    window = []
+    for axis in range(2):
+        span = float(full[axis][1] - full[axis][0])
+        need = float(np.abs(others[:, axis] - here[axis]).max()) * (1 + pad) if len(others) else 0.0
+        half = min(max(need, shares[0] * span / 2), shares[1] * span / 2)
+        window.append([float(here[axis] - half), float(here[axis] + half)])
+    return window
 
 
 def robust_range(values: np.ndarray, share: float = 0.01, pad: float = 0.08) -> list[float]:
@@ -352,6 +436,57 @@ def robust_range(values: np.ndarray, share: float = 0.01, pad: float = 0.08) -> 
     lo, hi = np.quantile(values, [share, 1 - share]) if len(values) >= 200 else (vmin, vmax)
     span = max(float(hi - lo), 1e-6)
     return [max(lo - pad * span, vmin - 0.02 * span), min(hi + pad * span, vmax + 0.02 * span)]
+
+
+def legend_figure(figure, height: int | None = None, per_row: int = 4):
+    """The legend (or the year's colour bar) of a map, alone in one row: one legend under maps drawn side by
+    side, which then draw none (``without_legend``).
+
+    Parameters
+    ----------
+    figure : plotly.graph_objects.Figure
+        From ``map_figure``.
+    height : int, optional
+        By default, room for every entry at about ``per_row`` a row.
+    per_row : int
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A trace per legend entry of ``figure`` (its name and colour, no points), in the legend's order; for a
+        colour scale, its bar laid flat.
+    """
+    import plotly.graph_objects as go
+
+    traces = []
+    for t in figure.data:
+        marker = t.marker.to_plotly_json() if t.marker is not None else {}
+        if marker.get("showscale"):
+            bar = {**marker.get("colorbar", {}), "orientation": "h", "y": 0.5, "yanchor": "middle", "thickness": 14,
+                   "len": 0.9}
+            traces.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None], "hoverinfo": "skip",
+                           "showlegend": False, "marker": {**marker, "color": [marker.get("cmin", 0)],
+                                                           "colorbar": bar, "size": 1}})
+        elif t.showlegend is not False and t.meta in ("books", "legend") and isinstance(marker.get("color"), str):
+            traces.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": t.name,
+                           "hoverinfo": "skip", "legendrank": t.legendrank, "showlegend": True,
+                           "marker": {"size": 8, "color": marker["color"]}})
+    entries = sum(1 for t in traces if t["showlegend"])
+    if height is None:
+        height = 60 if entries == 0 else 16 + 24 * -(-entries // per_row)
+    layout = {"height": height, "margin": {"l": 10, "r": 10, "t": 0, "b": 0}, "plot_bgcolor": "#ffffff",
+              "legend": {"orientation": "h", "x": 0, "y": 1, "yanchor": "top", "itemsizing": "constant", "maxheight": 1,
+                         "title": figure.layout.legend.title.to_plotly_json() if figure.layout.legend else None},
+              "xaxis": {"visible": False}, "yaxis": {"visible": False}}
+    return go.Figure(data=traces, layout=layout)
+
+
+def without_legend(figure):
+    """``figure`` with no legend and no colour bar (drawn once beside it by ``legend_figure``); returned."""
+    figure.update_layout(showlegend=False)
+    figure.for_each_trace(lambda t: t.update(marker_showscale=False) if t.marker is not None and t.marker.showscale
+                          else None)
+    return figure
 
 
 def book_ids_in(figure, meta: str = "books") -> np.ndarray:
@@ -453,7 +588,7 @@ def point_labels(books: pd.DataFrame, details: bool = True) -> bytes:
 
 
 def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 10,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, only: str | None = None) -> dict:
     """What the point renderer draws: every book once, in a seeded random order, coloured by group.
 
     Returns
@@ -467,7 +602,8 @@ def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "g
 
     Grey groups (other, unknown) are drawn first, the coloured ones
     interleaved after them, so no group hides the others. Year is drawn in
-    ten bands of the 2nd to 98th percentile.
+    ten bands of the 2nd to 98th percentile. ``only`` colours one value
+    alone, as on ``map_figure``.
     """
     coords = np.asarray(coords, dtype=np.float32)
     n = len(coords)
@@ -491,7 +627,7 @@ def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "g
         grey = codes == 10
     else:
         values = books[column] if column in books.columns else pd.Series([""] * n)
-        names, groups = category_labels(values, min(top_n, MAX_GROUPS))
+        names, groups = category_labels(values, min(top_n, MAX_GROUPS), only=only)
         colours = [GREY_OTHER if g == OTHER else GREY_UNKNOWN if g == UNKNOWN else PALETTE[i % len(PALETTE)]
                    for i, g in enumerate(groups)]
         code_of = {g: i for i, g in enumerate(groups)}

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from bookembed.errors import BookembedError
-from bookembed.mapviz import escape_label
+from bookembed.mapviz import escape_label, robust_range
 
 LABEL_TERMS = 2
 LABEL_CHARS = 30
@@ -107,8 +107,8 @@ def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str
     centres = cluster_centres(coords, clustering.labels, len(clustering.clusters))
     gap = None
     if spacing is not None and dims == 2:
-        spans = [np.subtract(*reversed(r)) if r else np.ptp(coords[:, i]) or 1.0
-                 for i, r in enumerate((fig.layout.xaxis.range, fig.layout.yaxis.range))]
+        # Shares of the whole map's ranges, not of the figure's: a map zoomed in on a book zooms out to these.
+        spans = [np.subtract(*reversed(robust_range(coords[:, i]))) or 1.0 for i in range(2)]
         gap = (spacing[0] * float(spans[0]), spacing[1] * float(spans[1]))
     placed: list[np.ndarray] = []
     notes = []
@@ -193,9 +193,8 @@ def add_density(fig, coords: np.ndarray, *, levels: int = 8, bins: int = DENSITY
     coords = np.asarray(coords)
     if coords.shape[1] != 2:
         raise ValueError("the density layer is drawn on 2-D maps only")
-    xr = fig.layout.xaxis.range
-    yr = fig.layout.yaxis.range
-    x, y, z = density_grid(coords, bins, tuple(xr) if xr else None, tuple(yr) if yr else None)
+    # Over the whole map (``mapviz.robust_range``), whatever part of it the figure opens on (a located book).
+    x, y, z = density_grid(coords, bins, tuple(robust_range(coords[:, 0])), tuple(robust_range(coords[:, 1])))
     trace = go.Contour(
         x=x, y=y, z=z, meta="density", name="density", showscale=False, hoverinfo="skip", showlegend=False,
         contours={"coloring": "fill", "start": 1.0 / levels, "end": 1.0, "size": 1.0 / levels, "showlines": True},

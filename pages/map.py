@@ -1,4 +1,4 @@
-"""Map: every book's vector projected to 2-D or 3-D, coloured by genre or another column."""
+"""Map: every book's vector projected to 2-D or 3-D, coloured by genre or another column (or one value of it)."""
 
 import dataclasses
 
@@ -16,21 +16,29 @@ ui.frame()
 model = ui.require_model()
 st.title("Map")
 
-top = st.columns([1.5, 0.9, 1.1, 1.3, 1.3])
+top = st.columns([1.6, 0.95, 1.0, 1.3, 1.05, 1.05])
 method = top[0].radio("Projection", list(proj.SETTINGS), format_func=proj.METHOD_NAMES.get, horizontal=True,
                       key=m.METHOD, persist_state="session")
 dims = top[1].radio("Dimensions", [2, 3], format_func=lambda d: f"{d}-D", horizontal=True, key=m.DIMS,
                     persist_state="session")
 color_by = top[2].selectbox("Colour by", list(COLOR_BY), key=m.COLOR, persist_state="session")
-groups = top[3].slider("Colours (largest groups)", 3, 24, 10, key=m.GROUPS, disabled=color_by == "year",
-                       persist_state="session")
-n_neighbours = top[4].slider("Neighbours to highlight", 0, 50, 10, key=m.NEIGHBOURS, persist_state="session")
+only = m.one_value_picker(model, color_by, top[3])
+groups = top[4].slider("Colour groups", 3, 24, 10, key=m.GROUPS, persist_state="session",
+                       disabled=color_by == "year" or only is not None,
+                       help="How many of the largest groups get a colour of their own; the rest are grey.")
+n_neighbours = top[5].slider("Neighbours ringed", 0, 50, 10, key=m.NEIGHBOURS, persist_state="session",
+                             help="The located book's nearest books (by their vectors), ringed in red.")
 settings = proj.make_settings(method, dims=dims, **m.projection_params(method))
 layers = explain.layer_controls(dims, color_by)
 if layers.show != "books" and not model.has_link_vectors:
     st.caption("This model has no link vectors, so links cannot be drawn on the map.")
     layers = dataclasses.replace(layers, show="books")
 axes = explain.custom_axes(model, layers)
+# Drawn before the map's coordinates are: a run that stops to compute them (another projection, 3-D) still
+# draws the box, so it keeps its text.
+ids = ui.book_query(model, "map", label="Locate a book", compact=True)
+titles = [model.titles[i] for i in ids]
+neighbours = similar_books(model, titles, n_neighbours)["id"].tolist() if ids and n_neighbours else []
 
 coords = axes.books if axes is not None else m.projection_or_progress(model, settings)
 sentence = proj.faithfulness_sentence(proj.projection_info(model, settings) or {}, settings, model.dim)
@@ -41,10 +49,6 @@ elif sentence:
 predicted = explain.prediction(model, color_by) if layers.predict else None
 if predicted is not None:
     st.caption(explain.prediction_caption(predicted))
-
-ids = ui.book_query(model, "map", label="Locate a book", compact=True)
-titles = [model.titles[i] for i in ids]
-neighbours = similar_books(model, titles, n_neighbours)["id"].tolist() if ids and n_neighbours else []
 
 key = proj.projection_key(settings) if axes is None else f"axes-{layers.axes!r}"
 generation = st.session_state.get(m.GENERATION, 0)
@@ -62,9 +66,12 @@ clustering = explain.clusters(model) if layers.labels and not points else None
 figure = None if points else m.book_map(
     model, coords, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
     selected_ids=m.map_selection_snapshot(repr((key, color_by, groups, ids, neighbours, generation, layers,
-                                                 predicted is not None))),
-    uirevision=f"{key}-{generation}", layers=layers, prediction=predicted, axes=axes, clustering=clustering,
+                                                 predicted is not None, only))),
+    uirevision=f"{key}-{generation}", layers=layers, prediction=predicted, axes=axes, clustering=clustering, only=only,
 )
+if figure is not None and ids and dims == 2:
+    st.caption(f"Zoomed in on {ui.escape_markdown(titles[-1])} and its nearest books: double-click the map to see "
+               "all of it.")
 
 
 @st.fragment
@@ -74,7 +81,7 @@ def chart_and_selection() -> None:
     if points:
         box = m.point_map(model, coords, key, color_by=color_by, top_n=groups, query_ids=ids,
                           neighbour_ids=neighbours, located=ids[-1] if ids else None,
-                          key=f"{m.CHART}-points-{generation}")
+                          key=f"{m.CHART}-points-{generation}", only=only)
         selected = m.point_selection_update(box)
         if m.point_labels_trimmed(model):
             st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one "

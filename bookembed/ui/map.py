@@ -24,6 +24,7 @@ METHOD = "map_method"  # radio: umap / tsne / pca
 DIMS = "map_dims"  # radio: 2 or 3
 COLOR = "map_color"  # selectbox: what colours the points
 GROUPS = "map_groups"  # slider: how many colour groups
+ONLY = "map_only"  # selectbox: one value of the colouring's column, coloured alone (one key per column)
 NEIGHBOURS = "map_neighbours"  # slider: neighbours highlighted around the query
 PARAMS = "map_params"  # {method: applied parameters}
 CHART = "map_chart"  # the Plotly chart's selection state
@@ -145,7 +146,7 @@ def svg_traces(figure):
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _book_map(path: str, stamp: int | None, coords: np.ndarray, color_by: str, top_n: int, query_ids: tuple,
               neighbour_ids: tuple, selected_ids: tuple | None, uirevision: str, density: bool, show: str,
-              axes: str | None, labels: bool, predicted: str | None,
+              axes: str | None, labels: bool, predicted: str | None, only: str | None,
               *, _model: ModelFolder, _prediction=None, _axes=None, _clustering=None):  # noqa: ARG001 - the key
     from bookembed.mapviz import map_figure
     from bookembed.overlays import decorate, set_axis_titles
@@ -161,6 +162,7 @@ def _book_map(path: str, stamp: int | None, coords: np.ndarray, color_by: str, t
         located=query_ids[-1] if query_ids else None,
         selected_ids=selected_ids,
         uirevision=uirevision,
+        only=only,
     )
     decorate(figure, _model, coords, clustering=_clustering, density=density, show=show,
              link_coords=None if _axes is None else _axes.links,
@@ -171,7 +173,8 @@ def _book_map(path: str, stamp: int | None, coords: np.ndarray, color_by: str, t
 
 
 def book_map(model: ModelFolder, coords: np.ndarray, *, color_by: str, top_n: int, query_ids=(), neighbour_ids=(),
-             selected_ids=None, uirevision: str, layers, prediction=None, axes=None, clustering=None):
+             selected_ids=None, uirevision: str, layers, prediction=None, axes=None, clustering=None,
+             only: str | None = None):
     """The Map page's Plotly figure: ``mapviz.map_figure`` with the chosen layers (``overlays.decorate``).
 
     Built once for each set of inputs and cached (keyed by the model folder's
@@ -179,7 +182,8 @@ def book_map(model: ModelFolder, coords: np.ndarray, *, color_by: str, top_n: in
     changes the selection sends the very same figure and the chart stays as
     it is. ``layers`` is ``explain.Layers``; ``prediction`` a
     ``predict.Prediction`` of ``color_by``; ``axes`` the custom axes whose
-    ``books`` are ``coords``; ``clustering`` the cluster labels to draw.
+    ``books`` are ``coords``; ``clustering`` the cluster labels to draw;
+    ``only`` the one value of ``color_by`` coloured alone (``one_value_picker``).
     The returned figure is shared: draw it, do not change it.
     """
     return _book_map(
@@ -187,7 +191,7 @@ def book_map(model: ModelFolder, coords: np.ndarray, *, color_by: str, top_n: in
         tuple(int(i) for i in query_ids), tuple(int(i) for i in neighbour_ids),
         None if selected_ids is None else tuple(int(i) for i in selected_ids), uirevision,
         bool(layers.density), layers.show, None if axes is None else repr(layers.axes), clustering is not None,
-        None if prediction is None else prediction.column,
+        None if prediction is None else prediction.column, only,
         _model=model, _prediction=prediction, _axes=axes, _clustering=clustering,
     )
 
@@ -224,15 +228,16 @@ def point_labels_trimmed(model: ModelFolder) -> bool:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _point_payload(sig: str, _coords: np.ndarray, _model: ModelFolder, color_by: str, top_n: int) -> dict:  # noqa: ARG001
+def _point_payload(sig: str, _coords: np.ndarray, _model: ModelFolder, color_by: str, top_n: int,
+                   only: str | None) -> dict:  # noqa: ARG001
     from bookembed.mapviz import point_payload
 
-    return point_payload(_coords, _model.books, color_by=color_by, top_n=top_n)
+    return point_payload(_coords, _model.books, color_by=color_by, top_n=top_n, only=only)
 
 
 def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_by: str, top_n: int,
               query_ids=(), neighbour_ids=(), located: int | None = None, height: int = 720,
-              key: str = "pointmap") -> list[int] | None:
+              key: str = "pointmap", only: str | None = None) -> list[int] | None:
     """Draw every book of a 2-D map; returns the book ids of the box last selected on it, or None.
 
     ``projection`` names the coordinates (the projection's cache key): with
@@ -240,9 +245,9 @@ def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_
     the cached payload, so a rerun sends the same bytes without rebuilding them.
     """
     path = str(model.path.resolve())
-    sig = repr((path, model.stamp, projection, color_by, top_n))
+    sig = repr((path, model.stamp, projection, color_by, top_n, only))
     value = _point_component()(
-        **_point_payload(sig, coords, model, color_by, top_n), sig=sig,
+        **_point_payload(sig, coords, model, color_by, top_n, only), sig=sig,
         labels=_point_labels(path, model.stamp, message_limit(), model)[0], legend_title=color_by,
         query=[int(i) for i in query_ids], neighbours=[int(i) for i in neighbour_ids],
         located=None if located is None else int(located), height=height, key=key, default=None,
@@ -250,6 +255,31 @@ def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_
     if isinstance(value, dict) and value.get("sig") == sig and isinstance(value.get("selected"), list):
         return [int(i) for i in value["selected"]]
     return None
+
+
+def one_value_picker(model: ModelFolder, color_by: str, where=None) -> str | None:
+    """A select box of every value of the colouring's column (largest first, with its number of books);
+    returns the one chosen, to colour alone with the rest grey, or None for the largest groups.
+
+    One choice per column (a key each), so going back to author finds the author picked before. None for
+    year, which is a colour scale.
+    """
+    from bookembed.mapviz import COLOR_BY, group_sizes
+
+    where = st if where is None else where
+    column = COLOR_BY[color_by]
+    if column == "year":
+        where.selectbox(f"Show one {color_by}", ["—"], disabled=True, key=f"{ONLY}-{color_by}",
+                        help="Year is a colour scale.")
+        return None
+    sizes = group_sizes(model.books[column]) if column in model.books.columns else None
+    options = [None] + ([] if sizes is None else list(sizes.index))
+    return where.selectbox(
+        f"Show one {color_by}", options, key=f"{ONLY}-{color_by}",
+        format_func=lambda v: "All" if v is None else f"{v} ({int(sizes[v]):,})",
+        help=f"Colour the books of one {color_by} and grey the rest, to see where they lie (All: the largest "
+             "groups, each in its colour). Type to find one.",
+    )
 
 
 def map_selection_snapshot(figure_sig: str) -> list[int] | None:
