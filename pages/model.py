@@ -1,15 +1,21 @@
 """Model: how good the chosen model is, how it trained, and what it was trained on."""
 
+import json
+
 import streamlit as st
 
 from bookembed import report, ui
 from bookembed.evaluate import baseline_table, summary
 from bookembed.mapviz import loss_figure
+from bookembed.ui.folders import without_server_paths
+from bookembed.ui.tables import BEST_MARK, NOT_MEASURED, baselines_table
 
 ui.frame()
 model = ui.require_model()
 st.title("Model")
-st.code(str(model.path), language=None)
+created = str(model.manifest.get("created", "")).replace("T", " ").replace("Z", " UTC")
+st.caption(f"The model in the folder **{ui.escape_markdown(model.name)}**"
+           + (f", trained {ui.escape_markdown(created)}." if created else "."))
 
 metrics = model.manifest.get("metrics", {})
 lines = summary(metrics)
@@ -36,9 +42,13 @@ c[4].metric("Vector length", model.dim)
 left, right = st.columns(2)
 with left:
     st.markdown("**Most-linked pages**")
+    links = report.top_links(model, 25)
+    links["share of books"] *= 100  # shown as "75.5%": one decimal (Streamlit's "percent" shows two)
     st.dataframe(
-        report.top_links(model, 25), hide_index=True, width="stretch", height=420,
-        column_config={"share of books": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
+        links, hide_index=True, width="stretch", height=420,
+        column_config={"link": st.column_config.TextColumn(width="medium"),
+                       "books": st.column_config.NumberColumn(width="small"),
+                       "share of books": st.column_config.ProgressColumn(format="%.1f%%", min_value=0, max_value=100)},
     )
 with right:
     st.markdown("**Largest primary genres**")
@@ -53,15 +63,16 @@ else:
     st.caption("Every method is fitted on the same training pairs and scored on the same held-out pairs: "
                "Hits@10 is the share of held-out links ranked in a book's top 10 among the links it lacks; "
                "purity@10 the share of a book's 10 nearest books with the same genre, author or country.")
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
+    baselines_table(table)
+    st.caption(f"{BEST_MARK.strip()} the best figure of each column (for seconds, the fewest); chance is a "
+               f"reference, not a method. {NOT_MEASURED} not measured.")
 
 with st.expander("Training settings and data", icon=":material/settings:"):
     data = model.manifest.get("data", {})
-    st.text(f"source: {data.get('source', '?')}\nchecksum: {data.get('checksum', '?')}\n"
+    st.text(f"source: {without_server_paths(data.get('source', '?'))}\nchecksum: {data.get('checksum', '?')}\n"
             f"created: {model.manifest.get('created', '?')}\nseed: {model.manifest.get('seed', '?')}")
     for line in data.get("report", []):
-        st.text(line)
-    st.json({"config": model.manifest.get("config", {}), "cleaning": data.get("cleaning", {}),
-             "versions": model.manifest.get("versions", {}), "counts": model.manifest.get("counts", {})},
-            expanded=False)
+        st.text(without_server_paths(line))
+    settings = {"config": model.manifest.get("config", {}), "cleaning": data.get("cleaning", {}),
+                "versions": model.manifest.get("versions", {}), "counts": model.manifest.get("counts", {})}
+    st.json(json.loads(without_server_paths(json.dumps(settings, default=str))), expanded=False)

@@ -38,6 +38,29 @@ def refused_name(name: str) -> str | None:
     return None
 
 
+def shown_name(path: str | Path) -> str:
+    """How a page names a folder or file: relative to the models root (a model folder by its name) or to the
+    working directory; never the server's absolute path."""
+    return without_server_paths(Path(path).absolute())
+
+
+def without_server_paths(text: object) -> str:
+    """``text`` with the server's own paths written relative: a file of a model folder under the folder's name,
+    another file relative to the working directory (``data/books.ndjson``), the models root itself as its name.
+
+    Every message a page shows that may name a file (an error, a report line) goes through this: where the
+    server keeps its files is none of a reader's business.
+    """
+    text = "" if text is None else str(text)
+    root = models_root()
+    bases = {str(root.resolve()): root.name, str(root.absolute()): root.name,
+             str(Path.cwd().resolve()): "", str(Path.cwd()): ""}
+    for base in sorted(bases, key=len, reverse=True):  # the models root before the directory it may lie in
+        if len(base) > 1:
+            text = text.replace(base + os.sep, "").replace(base, bases[base] or ".")
+    return text
+
+
 def select_model(name: str) -> None:
     """Make ``name`` the chosen model from the next run on (the picker may already be drawn in this one)."""
     st.session_state[PENDING] = name

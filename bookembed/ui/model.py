@@ -19,6 +19,8 @@ from bookembed.ui.folders import (  # noqa: F401  (MODELS_ENV and select_model r
     models_root,
     refused_name,
     select_model,
+    shown_name,
+    without_server_paths,
 )
 from bookembed.ui.text import escape_markdown, show_error
 
@@ -41,10 +43,9 @@ def model_picker() -> Path:
     if url is not None and url not in names and url != st.session_state.get(_URL_SEEN):
         why = refused_name(url)  # first: a name that leads elsewhere is not looked at
         if why is None:
-            why = f"{models_root() / url}: " + ("holds no trained model" if (models_root() / url).is_dir()
-                                                 else "no such model folder")
+            why = f"{url}: " + ("holds no trained model" if (models_root() / url).is_dir() else "no such model folder")
         with st.sidebar:
-            show_error("The model in the address cannot be opened:", why)
+            show_error("The model in the address cannot be opened:", without_server_paths(why))
     if pending in names:
         st.session_state[MODEL_KEY] = pending
     elif url in names and url != st.session_state.get(_URL_SEEN):
@@ -70,7 +71,8 @@ def model_picker() -> Path:
             names,
             format_func=label,
             key=MODEL_KEY,
-            help=f"Folders under {escape_markdown(root)}/ that hold a trained model. Train another on the Train page.",
+            help=f"Folders under {escape_markdown(shown_name(root))}/ that hold a trained model. Train another on the "
+                 "Train page.",
         )
     name = name or DEFAULT_MODEL
     st.session_state[_CHOICE] = st.session_state[_URL_SEEN] = name
@@ -126,14 +128,14 @@ def require_model() -> ModelFolder:
     try:
         model = load_model(path)
     except BookembedError as err:
-        show_error("This model folder cannot be read:", err)
+        show_error("This model folder cannot be read:", without_server_paths(err))
         st.caption("Pick another folder in the sidebar, or train a new model into this one on the Train page.")
         st.page_link("pages/train.py", label="Train a model into this folder", icon=":material/model_training:")
         st.stop()
     if model is None:
         st.title("No model yet")
         st.info(
-            f"The folder {escape_markdown(path)} holds no trained model. Train one now "
+            f"The folder {escape_markdown(shown_name(path))} holds no trained model. Train one now "
             "(the demo corpus takes a few seconds), or pick another folder in the sidebar.",
             icon=":material/info:",
         )

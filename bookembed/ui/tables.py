@@ -1,4 +1,5 @@
-"""Result tables: text only, numbers as numbers; a ticked row becomes the query."""
+"""Result tables: text only, numbers as numbers; a ticked row becomes the query. The Model page's table of
+baselines, the best of each column marked."""
 
 from __future__ import annotations
 
@@ -94,3 +95,63 @@ def link_table(frame: pd.DataFrame) -> None:
             "similarity": st.column_config.NumberColumn("similarity", format="%.3f"),
         },
     )
+
+
+# ---------------------------------------------------------------- the model beside its baselines
+
+NOT_MEASURED = "—"
+BEST_MARK = " ★"
+LOWER_IS_BETTER = ("seconds",)
+REFERENCE_ROWS = ("chance (random neighbours)",)  # a reference for purity, not a method that can win
+
+
+def _shown(column: str, value: float) -> str:
+    if pd.isna(value):
+        return NOT_MEASURED
+    return f"{value:,.2f}" if column in LOWER_IS_BETTER else f"{value:.3f}"
+
+
+def best_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Which figure of each column of ``evaluate.baseline_table`` is the best: True there, False elsewhere.
+
+    The highest, or the lowest for ``seconds``; compared as shown (``_shown``), so figures that read the
+    same are all marked; references (chance) and unmeasured figures never win.
+
+    Returns
+    -------
+    DataFrame of bool, the shape and labels of ``table`` (``method`` all False)
+    """
+    best = pd.DataFrame(False, index=table.index, columns=table.columns)
+    methods = ~table["method"].isin(REFERENCE_ROWS)
+    for column in table.columns[1:]:
+        values = table.loc[methods, column].dropna()
+        if values.empty:
+            continue
+        shown = values.map(lambda v, c=column: float(_shown(c, v).replace(",", "")))
+        winner = shown.min() if column in LOWER_IS_BETTER else shown.max()
+        best.loc[shown.index[shown == winner], column] = True
+    return best
+
+
+def shown_baselines(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as text, as the Model page shows it: 3 decimals (seconds 2), the best marked ★, "—" for a
+    figure that was not measured (never "None")."""
+    best = best_cells(table)
+    shown = table.astype(object).copy()
+    for column in table.columns[1:]:
+        shown[column] = [_shown(column, v) + (BEST_MARK if b else "") for v, b in zip(table[column], best[column])]
+    return shown
+
+
+def baselines_table(table: pd.DataFrame) -> None:
+    """``evaluate.baseline_table`` drawn: numbers stay numbers (the columns sort), shown as ``shown_baselines``
+    reads them, the best of each column also on a green ground."""
+    best = best_cells(table)
+    text = shown_baselines(table)
+    styler = table.style.format({c: (lambda v, c=c: _shown(c, v)) for c in table.columns[1:]})
+    for row, column in zip(*best.to_numpy().nonzero()):
+        mark = text.iat[row, column]
+        styler = styler.format(lambda _, mark=mark: mark, subset=pd.IndexSlice[table.index[row], table.columns[column]])
+    styler = styler.apply(lambda _: best.replace({True: "background-color: #dcefdc; font-weight: bold", False: ""}),
+                          axis=None)
+    st.dataframe(styler, hide_index=True, width="stretch", placeholder=NOT_MEASURED)  # a missing figure: not "None"
