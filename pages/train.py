@@ -1,9 +1,10 @@
-"""Train: a new model from the demo corpus, the full dataset or an uploaded file."""
+"""Train: a new model from the demo corpus, the full dataset (once downloaded) or an uploaded file."""
 
 import streamlit as st
 
 from bookembed import ui
 from bookembed.errors import BookembedError
+from bookembed.ui.folders import without_server_paths
 
 ui.frame()
 st.title("Train a model")
@@ -17,7 +18,7 @@ try:
 except BookembedError as err:  # a damaged folder: say why in one line, and offer to train over it
     loaded, damaged = None, err
 if damaged is not None:
-    ui.show_error("The selected folder holds a damaged model:", damaged)
+    ui.show_error("The selected folder holds a damaged model:", without_server_paths(damaged))
     st.caption("Train a new model into it below (“Replace an existing model” is ticked), or pick another folder.")
 ui.training_panel(default_name=current.name if loaded is None else "new-model", heading=False,
                   replace=damaged is not None)
@@ -43,10 +44,10 @@ def _job_status(key: str) -> bool:
         ui.watch_job(job)
         return True
     if job.error:
-        st.error(ui.escape_markdown(job.error), icon=":material/error:")
+        st.error(ui.escape_markdown(without_server_paths(job.error)), icon=":material/error:")
     else:
         for line in job.result or []:
-            st.caption(ui.escape_markdown(line))
+            st.caption(ui.escape_markdown(without_server_paths(line)))
     return False
 
 
@@ -55,7 +56,10 @@ def _bytes_progress(job, label: str):
 
 
 with st.expander("The full dataset: 37,020 books, 59 MB", expanded=not DEFAULT_OUT.is_file()):
-    st.write(f"Saved to `{DEFAULT_OUT}`, where “Full dataset” above reads it. A stopped download resumes.")
+    st.write(f"Saved to `{DEFAULT_OUT}`. " + ("“Full dataset” under “Train on” above trains on it. "
+                                             if DEFAULT_OUT.is_file() else
+                                             "Once it is there, “Train on” above offers “Full dataset”. ")
+             + "A stopped download resumes.")
     if not _job_status("download-full") and st.button("Download the full dataset", key="download_full"):
         ui.start_job("download-full", "download", lambda job: [
             f"saved {download(DEFAULT_URL, DEFAULT_OUT, progress=_bytes_progress(job, 'downloading'))}"])

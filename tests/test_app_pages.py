@@ -114,7 +114,7 @@ def test_picker_lists_model_folders_and_new_ones_without_restart(fake_demo, mode
     assert "30 books" in " ".join(c.value for c in at.sidebar.caption)
     page(at, "model")
     assert at.metric[0].label == "Held-out AUC"
-    assert "second" in at.code[0].value
+    assert "The model in the folder **second**" in at.caption[0].value
 
 
 def test_the_model_can_be_chosen_in_the_url(fake_demo, models):
@@ -342,7 +342,7 @@ def test_without_a_model_the_app_offers_training_and_a_bad_upload_is_harmless(mo
     before = sorted(p.name for p in models.iterdir())
     at = ok(app().run())
     assert [t.value for t in at.title] == ["No model yet"]
-    at.radio[0].set_value("upload")
+    ok(at.radio(key="training_source").set_value("upload").run())  # the upload boxes show once it is chosen
     at.file_uploader[0].set_value(("bad.ndjson", b'["only a title"]\nnot json\n', "application/json"))
     at.number_input[1].set_value(2)  # epochs
     ok(_train_form(at).click().run())
@@ -373,8 +373,8 @@ def test_training_an_uploaded_file_shows_progress_and_selects_the_new_model(mode
     records = write_ndjson(tmp_path / "tiny.ndjson", TINY_BOOKS).read_bytes()
     at = ok(app().run())
     page(at, "train")
+    ok(at.radio(key="training_source").set_value("upload").run())
     at.text_input[0].input("mine")
-    at.radio[0].set_value("upload")
     at.file_uploader[0].set_value(("tiny.ndjson", records, "application/x-ndjson"))
     at.number_input[0].set_value(8)  # vector length
     at.number_input[1].set_value(5)  # epochs

@@ -14,7 +14,7 @@ import streamlit as st
 from bookembed.errors import BookembedError
 from bookembed.settings import from_values, offered
 from bookembed.store import is_model_folder
-from bookembed.ui.folders import models_root, refused_name, select_model
+from bookembed.ui.folders import models_root, refused_name, select_model, without_server_paths
 from bookembed.ui.jobs import Job, get_job, session_id, start_job, watch_job
 from bookembed.ui.text import escape_markdown, show_error
 from bookembed.ui.widgets import setting_widget
@@ -23,6 +23,7 @@ FULL_DATASET = Path("data") / "found_books_filtered.ndjson"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 TRAIN_JOB = "train"
 SOURCES = {"demo": "Demo corpus (classic books, shipped)", "full": "Full dataset (37,020 books)", "upload": "Upload a file"}
+SOURCE_KEY = "training_source"  # the "Train on" radio (outside the form: a choice shows its own controls at once)
 UPLOAD_TYPES = ["ndjson", "jsonl", "json", "gz", "csv", "tsv", "parquet", "pq"]
 
 
@@ -30,11 +31,11 @@ def _target_folder(name: str, overwrite: bool) -> Path | None:
     """The model folder a form writes to, or None (with the reason shown) when the name or an existing model forbids it."""
     problem = valid_model_name(name) or refused_name(name)
     if problem:
-        show_error("Choose another folder name:", problem)
+        show_error("Choose another folder name:", without_server_paths(problem))
         return None
     out = models_root() / name
     if is_model_folder(out) and not overwrite:
-        show_error("A model already exists there:", f"{out}. Tick “Replace an existing model” or choose another name.")
+        show_error("A model already exists there:", f"{name}. Tick “Replace an existing model” or choose another name.")
         return None
     return out
 
@@ -131,7 +132,7 @@ def training_panel(default_name: str = "new-model", *, heading: bool = True, rep
         st.subheader("Training")
         if not mine:
             st.caption("Another session is training a model; it will appear in the picker when done.")
-        st.text(str(models_root() / job.label))
+        st.text(f"into {job.label}")
         watch_job(job, chart="loss")
         return
     if job is not None and mine and not st.session_state.get("_train_seen") == job.started:
@@ -145,7 +146,8 @@ def training_panel(default_name: str = "new-model", *, heading: bool = True, rep
             st.rerun()
     message = st.session_state.get("_train_message")
     if message and message[0] == "error":
-        show_error("Training failed; nothing was saved and the existing models are untouched.", message[1])
+        show_error("Training failed; nothing was saved and the existing models are untouched.",
+                   without_server_paths(message[1]))
     _training_form(default_name, heading, replace)
 
 
@@ -163,7 +165,7 @@ def training_result_banner() -> None:
     st.success(f"Trained and selected {escape_markdown(result.get('name', ''))}: {escape_markdown(', '.join(facts))}.",
                icon=":material/check_circle:")
     for line in result.get("report", []):
-        st.caption(escape_markdown(line))
+        st.caption(escape_markdown(without_server_paths(line)))
 
 
 SETTING_KEY = "train_"  # a setting's widget key: this and the field's name
@@ -192,32 +194,37 @@ def _training_form(default_name: str, heading: bool = True, replace: bool = Fals
     from bookembed.corpus import DEMO_PATH, CleaningConfig
     from bookembed.training import TrainConfig
 
+    if heading:
+        st.subheader("Train a model")
+    available = {"demo": DEMO_PATH.is_file(), "full": FULL_DATASET.is_file(), "upload": True}
+    choices = [k for k in SOURCES if available[k]] or ["upload"]
+    # Outside the form, so that choosing a source shows its own controls at once (a form's widgets rerun nothing).
+    source = st.radio("Train on", choices, format_func=SOURCES.get, horizontal=True, key=SOURCE_KEY)
+    if not available["full"]:
+        st.caption("“Full dataset” is offered here once it is downloaded: “Get data” on the Train page, or "
+                   "`bookembed download`.")
+    upload = metadata = None
     with st.form("train_form"):
-        if heading:
-            st.subheader("Train a model")
         name = st.text_input("Save as models/…", value=default_name, max_chars=64)
-        available = {
-            "demo": DEMO_PATH.is_file(),
-            "full": FULL_DATASET.is_file(),
-            "upload": True,
-        }
-        choices = [k for k in SOURCES if available[k]] or ["upload"]
-        source = st.radio("Train on", choices, format_func=SOURCES.get, horizontal=True)
-        if not available["full"]:
-            st.caption(f"The full dataset is not downloaded ({FULL_DATASET}); run `bookembed download` to fetch it.")
-        upload = st.file_uploader(
-            "Records file (for “Upload a file”)",
-            type=UPLOAD_TYPES,
-            help="Wikipedia-books NDJSON: one JSON list per line, [title, infobox, wikilinks, external_links, "
-            "last_edit, text_length], plain or .gz; or a CSV/TSV/Parquet table of (item, link) pairs.",
-        )
-        metadata = st.file_uploader("Metadata table for a pairs table (optional, keyed by item)",
-                                    type=["csv", "tsv", "parquet", "pq"])
+        if source == "upload":
+            upload = st.file_uploader(
+                "Records file",
+                type=UPLOAD_TYPES,
+                help="Wikipedia-books NDJSON: one JSON list per line, [title, infobox, wikilinks, external_links, "
+                "last_edit, text_length], plain or .gz; or a CSV/TSV/Parquet table of (item, link) pairs.",
+            )
+            metadata = st.file_uploader("Metadata table for a pairs table (optional, keyed by item)",
+                                        type=["csv", "tsv", "parquet", "pq"])
+        elif source == "demo":
+            st.caption("The demo corpus ships with bookembed: classic books, trained in seconds.")
+        else:
+            st.caption(f"The full dataset, downloaded to {escape_markdown(FULL_DATASET)}.")
         values = settings_widgets((TrainConfig, CleaningConfig))
-        c = st.columns(4)
-        skip_bad = c[0].checkbox("Skip malformed lines", value=False,
-                                 help="Skip (and report) bad NDJSON lines instead of stopping at the first one.")
-        overwrite = c[1].checkbox("Replace an existing model", value=replace)
+        row = st.container(horizontal=True)
+        skip_bad = source != "demo" and row.checkbox(  # the shipped corpus has none
+            "Skip malformed lines", value=False,
+            help="Skip (and report) bad NDJSON lines instead of stopping at the first one.")
+        overwrite = row.checkbox("Replace an existing model", value=replace)
         submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
     if not submitted:
         return
@@ -267,9 +274,9 @@ def import_panel(default_name: str = "imported") -> None:
     """Import a Keras model trained by the article's notebook, or a Projector export, as a model folder."""
     message = st.session_state.pop("_import_message", None)
     if message:
-        st.success(escape_markdown(message[0]), icon=":material/check_circle:")
+        st.success(escape_markdown(without_server_paths(message[0])), icon=":material/check_circle:")
         for line in message[1:]:
-            st.caption(escape_markdown(line))
+            st.caption(escape_markdown(without_server_paths(line)))
     with st.form("import_form"):
         name = st.text_input("Save as models/…", value=default_name, max_chars=64, key="import_name")
         kind = st.radio("Import", list(IMPORT_KINDS), format_func=IMPORT_KINDS.get, horizontal=True,
@@ -329,7 +336,7 @@ def import_panel(default_name: str = "imported") -> None:
                 result = importer.import_projector(saved(vectors, "vectors-"), saved(metadata, "metadata-"), out,
                                                    overwrite=overwrite)
     except BookembedError as err:
-        show_error("Import failed; nothing was saved:", user_message(err, names))
+        show_error("Import failed; nothing was saved:", without_server_paths(user_message(err, names)))
         return
     finally:
         shutil.rmtree(folder, ignore_errors=True)
