@@ -402,3 +402,22 @@ def test_point_renderer_draws_every_book_shows_titles_as_text_and_selects_a_box(
     caption.wait_for()
     assert abs(int(caption.inner_text().split()[0].replace(",", "")) - inside) <= 1  # pixel rounding at the edge
     page.screenshot(path=str(models.parent / "points.png"))
+
+
+def test_locating_a_book_zooms_the_drawn_map_to_it_with_its_rings_over_the_star(server, page):
+    base, models = server
+    page.goto(url_for(base, "map", book="War and Peace"))
+    page.get_by_text("PCA", exact=True).click()
+    wait_until(page, "() => { const gd = MAP(); return gd && gd._fullData.some(t => t.meta === 'query')"
+                     " && gd._fullData[0].type === 'scatter' && !!document.querySelector('.js-plotly-plot'); }")
+    drawn = page.evaluate(
+        "() => { const gd = MAP(), xs = [];"
+        " for (const t of gd._fullData) if (t.meta === 'books') xs.push(...Array.from(t.x));"
+        " const q = gd._fullData.find(t => t.meta === 'query');"
+        " return {range: gd._fullLayout.xaxis.range, star: q.x[0], lo: Math.min(...xs), hi: Math.max(...xs),"
+        " order: gd._fullData.map(t => t.meta)}; }")
+    lo, hi = drawn["range"]
+    assert lo < drawn["star"] < hi  # the located book is in view ...
+    assert hi - lo < drawn["hi"] - drawn["lo"]  # ... zoomed in: the map's ends are out of it
+    assert drawn["order"].index("neighbours") > drawn["order"].index("query")  # rings drawn over the star
+    page.screenshot(path=str(models.parent / "map-located.png"))
