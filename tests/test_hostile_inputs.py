@@ -475,7 +475,7 @@ def test_an_empty_training_upload_is_called_an_empty_file(models, name):
 
     at = ok(app().run())
     page(at, "train")
-    at.radio[0].set_value("upload")
+    at.radio[0].set_value("upload").run()
     at.file_uploader[0].set_value((name, b"", "application/octet-stream"))
     ok([b for b in at.button if b.label == "Train"][0].click().run())
     errors = [plain(e.value) for e in at.error]

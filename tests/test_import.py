@@ -333,7 +333,7 @@ def test_training_upload_errors_name_the_users_file(tmp_path, monkeypatch):
     monkeypatch.setenv("BOOKEMBED_MODELS_DIR", str(root))
     at = ok(app().run())
     page(at, "train")
-    at.radio[0].set_value("upload")
+    at.radio[0].set_value("upload").run()
     at.file_uploader[0].set_value(("my books (v2).ndjson", b'["only a title"]\n', "application/json"))
     ok([b for b in at.button if b.label == "Train"][0].click().run())
     run_until(at, lambda a: bool(a.error))

@@ -240,7 +240,7 @@ def test_every_widget_reaches_the_config(models, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "train_model_folder", fake_train)
     at = train_page()
     at.text_input[0].input("mine")
-    at.radio[0].set_value("upload")
+    at.radio[0].set_value("upload").run()
     at.file_uploader[0].set_value(("tiny.ndjson", write_ndjson(tmp_path / "tiny.ndjson", TINY_BOOKS).read_bytes(),
                                    "application/x-ndjson"))
     chosen = {s.name: another_value(s) for s in OFFERED}
