@@ -257,3 +257,113 @@ def test_training_measures_baselines_itself_only_up_to_a_size():
 
     assert pipeline.baselines_by_default(pipeline.BASELINES_MAX_BOOKS)
     assert not pipeline.baselines_by_default(pipeline.BASELINES_MAX_BOOKS + 1)
+
+
+# ---------------------------------------------------------------- exact edges, messages and documented defaults
+
+
+def _matrix(n_books: int, n_links: int):
+    """A random binary book × link matrix (density 0.6) in which every book has a link."""
+    rng = np.random.default_rng(0)
+    grid = rng.random((n_books, n_links)) < 0.6
+    grid[np.arange(n_books), np.arange(n_books) % n_links] = True
+    pb, pl = np.nonzero(grid)
+    return training_matrix(pb, pl, n_books, n_links)
+
+
+def test_svd_keeps_min_shape_minus_one_factors_and_refuses_what_it_cannot_factorise():
+    from bookembed.baselines import als_vectors, svd_vectors
+
+    # a 2 x 3 matrix has room for exactly one factor, and one factor may be asked for
+    books, links = svd_vectors(_matrix(2, 3), dim=1)
+    assert books.shape == (2, 1) and links.shape == (3, 1) and books.any() and links.any()
+    # asked for more than there is: min(shape) - 1 = 3 factors, then zero columns
+    books, links = svd_vectors(_matrix(4, 6), dim=8)
+    assert books.shape == (4, 8) and links.shape == (6, 8)
+    assert [bool(books[:, j].any()) for j in range(8)] == [True] * 3 + [False] * 5
+    with pytest.raises(BookembedError, match=r"^dim must be at least 1, got 0$"):
+        svd_vectors(_matrix(4, 6), dim=0)
+    with pytest.raises(BookembedError, match=r"^a 1 × 3 matrix is too small to factorise$"):
+        svd_vectors(_matrix(1, 3), dim=2)
+    books, links = als_vectors(_matrix(4, 6), dim=1)
+    assert books.shape == (4, 1) and links.shape == (6, 1)
+    with pytest.raises(BookembedError, match=r"^dim must be at least 1, got 0$"):
+        als_vectors(_matrix(4, 6), dim=0)
+
+
+def test_defaults_are_the_documented_ones():
+    """50 factors, binary (not TF-IDF), seed 0; ALS: 15 iterations, regularization 0.1, alpha 10."""
+    from bookembed.baselines import als_vectors, svd_vectors
+
+    matrix = _matrix(12, 9)
+    for got, want in zip(svd_vectors(matrix), svd_vectors(matrix, 50, tfidf=False, seed=0)):
+        assert got.shape[1] == 50
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(als_vectors(matrix),
+                         als_vectors(matrix, 50, 0, iterations=15, regularization=0.1, alpha=10.0, threads=1)):
+        assert got.shape[1] == 50
+        np.testing.assert_array_equal(got, want)
+    # the settings passed are the ones used: fewer iterations end somewhere else
+    short, full = als_vectors(matrix, 4, iterations=2), als_vectors(matrix, 4, iterations=15)
+    assert not np.allclose(short[0], full[0])
+    pb, pl, n_books, n_links, _ = block_graph(4)
+    fitted = fit_baseline("svd", pb, pl, n_books, n_links)
+    explicit = fit_baseline("svd", pb, pl, n_books, n_links, None, dim=50, seed=0)
+    assert fitted.book_vectors.shape == (n_books, 50)
+    np.testing.assert_array_equal(fitted.book_vectors, explicit.book_vectors)
+    np.testing.assert_array_equal(fitted.link_vectors, explicit.link_vectors)
+
+
+def test_als_prints_no_progress_bar(capfd):
+    from bookembed.baselines import als_vectors
+
+    capfd.readouterr()
+    als_vectors(_matrix(12, 9), 4)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_without_implicit_als_says_how_to_install_it_and_svd_still_works(monkeypatch):
+    import sys
+
+    from bookembed.baselines import als_vectors
+
+    monkeypatch.setitem(sys.modules, "implicit.cpu.als", None)  # any import of it now fails
+    message = r"^the ALS baseline needs the `implicit` package: pip install implicit$"
+    pb, pl, n_books, n_links, _ = block_graph(5)
+    with pytest.raises(BookembedError, match=message):
+        fit_baseline("als", pb, pl, n_books, n_links, dim=3)
+    with pytest.raises(BookembedError, match=message):
+        als_vectors(_matrix(4, 6), 3)
+    for name in ("svd", "svd-tfidf"):
+        assert fit_baseline(name, pb, pl, n_books, n_links, dim=3).book_vectors.shape == (n_books, 3)
+
+
+def test_unknown_baseline_names_the_choices():
+    with pytest.raises(BookembedError, match=r"^unknown baseline 'pca'; choose from svd, svd-tfidf, als$"):
+        fit_baseline("pca", np.array([0]), np.array([0]), 1, 1)
+
+
+def test_a_mask_of_zeros_and_ones_is_a_mask():
+    pb, pl = np.array([0, 0, 1, 2]), np.array([1, 1, 0, 2])
+    flags = np.array([1, 1, 1, 0])
+    matrix = training_matrix(pb, pl, 3, 4, flags)
+    assert matrix.dtype == np.float32
+    assert matrix.toarray().tolist() == [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
+    assert training_matrix(pb, pl, 3, 4).dtype == np.float32
+    pb, pl, n_books, n_links, _ = block_graph(2)
+    held = np.zeros(len(pb), np.int64)
+    held[[3, 20, 41]] = 1
+    by_flags = fit_baseline("svd", pb, pl, n_books, n_links, held, dim=4, seed=1)
+    by_mask = fit_baseline("svd", pb, pl, n_books, n_links, held.astype(bool), dim=4, seed=1)
+    np.testing.assert_array_equal(by_flags.book_vectors, by_mask.book_vectors)
+
+
+def test_seconds_is_the_fits_own_wall_time():
+    import time
+
+    pb, pl, n_books, n_links, _ = block_graph(3)
+    before = time.perf_counter()
+    fitted = fit_baseline("svd", pb, pl, n_books, n_links, dim=3)
+    outside = time.perf_counter() - before
+    assert 0 <= fitted.seconds <= outside
