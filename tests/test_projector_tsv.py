@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from bookembed.projector import ExportError, _rows, _vectors, format_rows, metadata_frame
@@ -50,3 +53,38 @@ def test_metadata_frame_defaults_to_every_book(fake_model):
     frame = metadata_frame(model)
     assert len(frame) == model.n_books and frame.iloc[:, 0].tolist() == model.titles
     assert metadata_frame(model, rows=np.array([2, 0])).iloc[:, 0].tolist() == [model.titles[2], model.titles[0]]
+
+
+def test_metadata_column_errors_say_exactly_what_is_wrong(fake_model):
+    model = load_model_folder(fake_model)
+    with pytest.raises(ExportError, match=r"^at least one metadata column is needed$"):
+        metadata_frame(model, columns=[])
+    with pytest.raises(ExportError, match=r"^no metadata column 'nope' for links; there are: link, books$"):
+        metadata_frame(model, "links", columns=["link", "nope"])
+    with pytest.raises(ExportError, match=r"^metadata columns repeat: title, genre, title$"):
+        metadata_frame(model, columns=["title", "genre", "title"])
+
+
+def test_one_dimensional_vectors_export_and_zero_dimensional_ones_are_refused(fake_model):
+    import dataclasses
+
+    model = load_model_folder(fake_model)
+    narrow = dataclasses.replace(model, book_vectors=model.book_vectors[:, :1].copy(),
+                                 link_vectors=model.link_vectors[:, :1].copy())
+    got = _vectors(narrow, "books", np.array([4, 2], dtype=np.int64))
+    np.testing.assert_array_equal(got, model.book_vectors[[4, 2], :1])
+    empty = dataclasses.replace(model, book_vectors=np.zeros((model.n_books, 0), np.float32))
+    message = rf"^{re.escape(str(model.path))}: books vectors have shape \(2, 0\); nothing to export$"
+    with pytest.raises(ExportError, match=message):
+        _vectors(empty, "books", np.array([0, 1], dtype=np.int64))
+
+
+def test_a_model_without_links_still_has_a_text_link_column(fake_model):
+    import dataclasses
+
+    model = load_model_folder(fake_model)
+    bare = dataclasses.replace(model, links=(), link_counts=np.zeros(0, np.int64),
+                               link_vectors=np.zeros((0, model.dim), np.float32))
+    frame = metadata_frame(bare, "links")
+    assert frame.shape == (0, 2) and frame.columns.tolist() == ["link", "books"]
+    assert frame["link"].dtype == pd.StringDtype() and frame["books"].dtype == np.int64
