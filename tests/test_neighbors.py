@@ -25,7 +25,7 @@ TITLES = ["War and Peace", "Anna Karenina", "Les Misérables", "The Hobbit", "Du
           "Crime and Punishment", "Pride and Prejudice", "Война и мир", "The Lord of the Rings"]
 
 
-def build(path, titles, book_vectors, link_vectors, pairs, genres=None, links=None):
+def build(path, titles, book_vectors, link_vectors, pairs, genres=None, links=None, drop=()):
     pb = np.array([p[0] for p in pairs], dtype=np.int32)
     pl = np.array([p[1] for p in pairs], dtype=np.int32)
     n_books, n_links = len(titles), len(link_vectors)
@@ -37,7 +37,7 @@ def build(path, titles, book_vectors, link_vectors, pairs, genres=None, links=No
             "year": pd.array([1800 + i if i % 3 else None for i in range(n_books)], dtype="Int64"),
             "n_links": np.bincount(pb, minlength=n_books),
         }
-    )
+    ).drop(columns=list(drop))
     save_model_folder(
         path,
         SaveInputs(
@@ -182,10 +182,77 @@ def test_k_larger_than_the_model(model):
 
 
 def test_no_titles(model):
-    from bookembed.errors import BookembedError
-
-    with pytest.raises(BookembedError):
+    with pytest.raises(BookembedError) as info:
         similar_books(model, [], k=3)
+    assert str(info.value) == "no book given"
+
+
+def test_an_unknown_combine_is_refused_naming_the_choices(model):
+    with pytest.raises(BookembedError) as info:
+        similar_books(model, ["Emma", "Dune"], combine="max")
+    assert str(info.value) == "combine must be one of mean, min, rrf; got 'max'"
+
+
+def test_a_genre_no_book_has_names_the_genres_there_are(model, tmp_path):
+    with pytest.raises(BookembedError) as info:
+        similar_books(model, "Emma", genre="poetry")
+    text = str(info.value)
+    assert text.startswith("no book has the genre 'poetry'; genres here include ")
+    assert text.endswith(("'fantasy', 'history'", "'history', 'fantasy'")), text
+    rng = np.random.default_rng(1)
+    bare = build(tmp_path / "bare", TITLES, rng.normal(size=(10, 4)), rng.normal(size=(5, 4)),
+                 [(b, b % 5) for b in range(10)], drop=["primary_genre"])
+    with pytest.raises(BookembedError) as info:
+        similar_books(bare, "Emma", genre="fantasy")
+    assert str(info.value) == "no book has the genre 'fantasy': this model's books have no genres"
+    assert "genre" not in similar_books(bare, "Emma", k=3).columns
+
+
+RRF = 60  # reciprocal-rank fusion's constant, as documented
+
+
+def fused_expectation(model, ids, combine, least, genre):
+    """Every candidate book scored as ``combine`` says, written out: (ids in order, their scores)."""
+    genres = model.books["primary_genre"].tolist()
+    candidates = [i for i in range(model.n_books) if i not in ids and (genre is None or genres[i] == genre)]
+    # the stored unit vectors, in float32 as searched: books 7 and 31 (one a multiple of the other) then tie
+    # exactly or not alike here and in the search, and ties go to the lower id
+    u = model.unit_vectors("book")
+    sims = u[candidates] @ u[ids].T
+    cos = {(c, q): float(sims[r, j]) for r, c in enumerate(candidates) for j, q in enumerate(ids)}
+    if combine == "min":
+        score = {c: min(cos[c, q] for q in ids) for c in candidates}
+    else:
+        score = dict.fromkeys(candidates, 0.0)
+        for q in ids:
+            for rank, c in enumerate(sorted(candidates, key=lambda c: (-cos[c, q], c)), start=1):
+                score[c] += 1.0 / (RRF + rank)
+    order = sorted(candidates, key=lambda c: (score[c] if least else -score[c], c))
+    return order, [score[c] for c in order]
+
+
+@pytest.mark.parametrize("combine", ["min", "rrf"])
+@pytest.mark.parametrize("query", [["War and Peace", "Dune"], ["Emma", "The Hobbit", "Book 20"]])
+def test_min_and_rrf_score_every_book_exactly(model, combine, query):
+    ids = [model.title_index[t] for t in query]
+    u = unit(model.book_vectors)
+    for least in (False, True):
+        for genre in (None, "fantasy"):
+            frame = similar_books(model, query, k=7, combine=combine, least=least, genre=genre)
+            order, scores = fused_expectation(model, ids, combine, least, genre)
+            assert frame["id"].tolist() == order[:7], (combine, least, genre)
+            np.testing.assert_allclose(frame["similarity"], scores[:7], rtol=1e-5, atol=1e-6)
+            # one column per query book, in the order given: the exact cosine to it
+            each = [f"similarity_{j + 1}" for j in range(len(ids))]
+            assert list(frame.columns[2:3 + len(ids)]) == ["similarity", *each]
+            np.testing.assert_allclose(frame[each], u[frame["id"]] @ u[ids].T, atol=1e-5)
+
+
+@pytest.mark.parametrize("combine", ["min", "rrf"])
+def test_one_book_is_the_same_search_whatever_the_combine(model, combine):
+    for least in (False, True):
+        pd.testing.assert_frame_equal(similar_books(model, "Emma", 6, combine=combine, least=least),
+                                      similar_books(model, "Emma", 6, least=least))
 
 
 # ---------------------------------------------------------------- links
