@@ -10,6 +10,7 @@ import pytest
 
 from bookembed import index as ann
 from bookembed import neighbors
+from bookembed.errors import BookembedError
 from bookembed.graph import LinkGraph
 from bookembed.store import SaveInputs, load_model_folder, save_model_folder
 from bookembed.vectors import top_k
@@ -234,6 +235,56 @@ def test_approximate_candidates_are_ranked_by_their_exact_cosine(indexed, monkey
     np.testing.assert_allclose(frame["similarity"], unit[frame["id"]] @ link, atol=2e-6)
     assert np.all(np.diff(frame["similarity"]) <= 0)
     assert len(set(frame["id"]) & set(brute(unit, link, 10)[0].tolist())) >= 8
+
+
+class CoarseIndex:
+    """An index that ranks by rounded vectors (as a quantised index does): its candidates, nearest first by
+    its own rough similarity, are not the exact nearest, so what a search returns depends on how many it asks
+    for and on being asked at all."""
+
+    def __init__(self, unit, seed=0):
+        rng = np.random.default_rng(seed)
+        self.rough = unit + rng.normal(scale=0.5, size=unit.shape).astype(np.float32)
+        self.asked = []
+
+    def candidates(self, query, k):
+        self.asked.append(k)
+        return np.argsort(-(self.rough @ query), kind="stable")[: max(int(k), 0)].astype(np.int64)
+
+
+def test_a_plain_search_is_the_best_of_its_candidates_from_the_index(tmp_path, monkeypatch):
+    """A plain top-k through an index: the index is asked for 2 * (k + excluded) + 10 candidates (enough that
+    the excluded books never leave fewer than k) and the results are the best of those by exact cosine."""
+    model = load_model_folder(clustered_model(tmp_path / "m", n_books=600, n_links=50))
+    unit = model.unit_vectors("book")
+    coarse = CoarseIndex(unit)
+    monkeypatch.setattr(type(model), "ann_index", lambda self, kind="book": coarse if kind == "book" else None)
+    rng = np.random.default_rng(4)
+    differs = 0
+    for q in rng.choice(len(unit), 30, replace=False):
+        for k, exclude in ((10, [int(q), int((q + 1) % 600)]), (3, [(int(q) + d) % 600 for d in range(9)])):
+            query = unit[q] * 2.0
+            ids, sims = neighbors.search(model, "book", query, k, exclude=exclude)
+            want = 2 * (k + len(exclude)) + 10
+            qn = query / np.linalg.norm(query)
+            candidates = np.argsort(-(coarse.rough @ qn), kind="stable")[:want]
+            candidates = candidates[~np.isin(candidates, exclude)]
+            best = candidates[np.lexsort((candidates, -(unit[candidates].astype(np.float64) @ qn)))][:k]
+            assert ids.tolist() == best.tolist() and len(ids) == k
+            np.testing.assert_allclose(sims, unit[ids] @ qn, rtol=0, atol=2e-6)
+            differs += ids.tolist() != brute(unit, query, k, exclude=exclude)[0].tolist()
+    assert differs > 0, "the rough index must miss some of the exact neighbours, or the test shows nothing"
+
+
+def test_a_query_of_length_zero_is_refused_through_the_index_too(tmp_path, monkeypatch):
+    model = load_model_folder(clustered_model(tmp_path / "m", n_books=300, n_links=50))
+    coarse = CoarseIndex(model.unit_vectors("book"))
+    monkeypatch.setattr(type(model), "ann_index", lambda self, kind="book": coarse if kind == "book" else None)
+    for no_direction in (np.zeros(16), np.full(16, np.nan)):
+        with pytest.raises(BookembedError) as info:
+            neighbors.search(model, "book", no_direction, 5)
+        assert str(info.value) == "the query vector has length zero: it has no direction to compare"
+    assert coarse.asked == []
 
 
 def test_tied_candidates_are_ordered_by_id(tmp_path, small_limit, monkeypatch):
