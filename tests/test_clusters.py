@@ -226,3 +226,111 @@ def test_cli_bad_method_is_one_line(demo, tmp_path):
     from conftest import assert_one_line_error, run_cli
 
     assert_one_line_error(run_cli("clusters", "--model", demo.path, "--method", "dbscan", cwd=tmp_path), "dbscan")
+
+
+# ---------------------------------------------------------------------------
+# Exact results on tiny hand-written data
+
+
+def tiny_model(path: Path, pairs: list[tuple[int, int]], n_books: int, n_links: int, vectors=None) -> object:
+    """A model folder whose books link exactly as ``pairs`` (book, link) say."""
+    books = pd.DataFrame({"title": [f"book {i}" for i in range(n_books)], "author": [""] * n_books,
+                          "genre": [None] * n_books, "primary_genre": [None] * n_books,
+                          "country": [""] * n_books, "language": [""] * n_books, "publisher": [""] * n_books,
+                          "year": pd.array([None] * n_books, dtype="Int64"),
+                          "pages": pd.array([None] * n_books, dtype="Int64")})
+    rng = np.random.default_rng(n_books * 1000 + n_links)
+    if vectors is None:
+        vectors = rng.normal(size=(n_books, 4))
+    pb = [b for b, _ in pairs]
+    pl = [j for _, j in pairs]
+    return load_model_folder(save_folder(path, books, [f"link {j}" for j in range(n_links)], pb, pl, vectors,
+                                         rng.normal(size=(n_links, np.shape(vectors)[1]))))
+
+
+def reference_terms(links_of: list[set[int]], labels: list[int], n_links: int, n_terms: int, min_books: int):
+    """The documented rule, book by book: score p_in * log(p_in / p_out) with p_out add-one smoothed;
+    a link qualifies when used by at least min(min_books, size) of the cluster's books and more often
+    inside than outside; best first, ties by link id; only positive scores."""
+    import math
+
+    k = max(labels) + 1 if labels else 0
+    clustered = [b for b, c in enumerate(labels) if c >= 0]
+    out = []
+    for c in range(k):
+        members = [b for b in clustered if labels[b] == c]
+        others = [b for b in clustered if labels[b] != c]
+        size, rest = len(members), len(others)
+        scored = []
+        for j in range(n_links):
+            n_in = sum(j in links_of[b] for b in members)
+            n_out = sum(j in links_of[b] for b in others)
+            p_in = n_in / size
+            raw_out = n_out / max(rest, 1)
+            p_out = (n_out + 1) / (rest + 2)
+            if n_in >= min(min_books, size) and p_in > raw_out:
+                score = p_in * math.log(max(p_in, 1e-300) / p_out)
+                if score > 1e-12:
+                    scored.append((-round(score, 9), j, p_in, raw_out))
+        scored.sort()
+        best = scored[:n_terms]
+        out.append(([j for _, j, _, _ in best], [a for _, _, a, _ in best], [b for _, _, _, b in best]))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_characteristic_links_follow_the_documented_rule_book_by_book(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    n_books, n_links, k = int(rng.integers(6, 30)), int(rng.integers(18, 40)), int(rng.integers(1, 5))
+    links_of = []
+    pairs = []
+    labels = [int(x) for x in rng.integers(-1 if seed % 2 else 0, k, size=n_books)]
+    labels[0] = k - 1  # every id 0..k-1 is used
+    labels[-1] = -1 if seed % 2 else labels[-1]  # the last book in no cluster
+    for i in range(n_books):
+        p = rng.uniform(0.05, 0.8, size=n_links)
+        p[: n_links // 2] = np.where(rng.random(n_links // 2) < 0.5, 0.9, p[: n_links // 2])
+        own = {j for j in range(n_links) if rng.random() < p[j]}
+        links_of.append(own)
+        pairs += [(i, j) for j in sorted(own)]
+    model = tiny_model(tmp_path / "m", pairs, n_books, n_links)
+    for n_terms, min_books in ((3, 2), (40, 2), (40, 3), (40, 1)):
+        got = cl.characteristic_links(model, np.array(labels), n_terms, min_books=min_books)
+        want = reference_terms(links_of, labels, n_links, n_terms, min_books)
+        assert len(got) == len(want) == max(labels) + 1
+        for (ids, share_in, share_out), (w_ids, w_in, w_out) in zip(got, want):
+            assert ids.tolist() == w_ids
+            assert share_in.tolist() == pytest.approx(w_in) and share_out.tolist() == pytest.approx(w_out)
+    # The defaults: three links, shared by at least two books
+    got = cl.characteristic_links(model, np.array(labels))
+    want = reference_terms(links_of, labels, n_links, 3, 2)
+    assert [g[0].tolist() for g in got] == [w[0] for w in want]
+
+
+def test_characteristic_links_small_edges(tmp_path):
+    # books 0-3 in cluster 0 all link to 0; book 4 (cluster 1) links to 0 as well: with one other book
+    # the outside share is 1.0, so link 0 is not more common inside
+    pairs = [(b, 0) for b in range(5)] + [(0, 1), (1, 1), (4, 2)]
+    model = tiny_model(tmp_path / "m", pairs, 6, 3)
+    got = cl.characteristic_links(model, np.array([0, 0, 0, 0, 1, -1]))
+    assert got[0][0].tolist() == [1] and got[0][2].tolist() == [0.0]
+    # one cluster: exactly one entry; nobody clustered: none
+    assert len(cl.characteristic_links(model, np.zeros(6, int))) == 1
+    assert cl.characteristic_links(model, np.full(6, -1)) == []
+    # a link used by two of eight books and by none of the two others scores exactly 0: no label
+    pairs = [(0, 0), (1, 0)] + [(b, 1) for b in range(10)]
+    model = tiny_model(tmp_path / "z", pairs, 10, 2)
+    got = cl.characteristic_links(model, np.array([0] * 8 + [1] * 2))
+    assert got[0][0].tolist() == []
+    with pytest.raises(cl.ClusterError, match=r"^9 labels for 10 books$"):
+        cl.characteristic_links(model, np.zeros(9, int))
+
+
+def test_incidence_has_every_book_and_link_and_counts_a_pair_once(tmp_path):
+    pairs = [(0, 0), (0, 0), (1, 2), (2, 1)]  # book 3 links to nothing, link 3 is never used
+    model = tiny_model(tmp_path / "m", pairs, 4, 4)
+    x = cl.incidence(model)
+    assert x.shape == (4, 4)
+    want = np.zeros((4, 4))
+    want[0, 0] = want[1, 2] = want[2, 1] = 1.0
+    assert np.array_equal(x.toarray(), want)
