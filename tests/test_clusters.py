@@ -334,3 +334,43 @@ def test_incidence_has_every_book_and_link_and_counts_a_pair_once(tmp_path):
     want = np.zeros((4, 4))
     want[0, 0] = want[1, 2] = want[2, 1] = 1.0
     assert np.array_equal(x.toarray(), want)
+
+
+def test_to_dict_rounds_and_names_every_field():
+    cluster = cl.Cluster(id=0, members=np.array([4, 2]), terms=("moscow", "leo tolstoy"), term_ids=(7, 3),
+                         share_in=(0.123456789, 1.0), share_out=(0.0000449, 0.987654321), examples=("A", "B"))
+    bare = cl.Cluster(id=1, members=np.array([1]), terms=(), term_ids=(), share_in=(), share_out=(), examples=("C",))
+    result = cl.Clustering(labels=np.array([-1, 1, 0, -1, 0]), clusters=(cluster, bare), method="hdbscan",
+                           params={"min_cluster_size": 2}, seconds=1.23456789, noise=2)
+    assert result.to_dict() == {
+        "method": "hdbscan", "params": {"min_cluster_size": 2}, "seconds": 1.235, "books": 5, "noise": 2,
+        "clusters": [
+            {"id": 0, "size": 2, "label": "moscow · leo tolstoy",
+             "links": [{"link": "moscow", "share_in": 0.1235, "share_out": 0.0},
+                       {"link": "leo tolstoy", "share_in": 1.0, "share_out": 0.9877}],
+             "examples": ["A", "B"]},
+            {"id": 1, "size": 1, "label": "cluster 2", "links": [], "examples": ["C"]},
+        ],
+    }
+
+
+def test_vectors_checksum_hashes_the_float32_bytes_when_the_model_has_none():
+    import hashlib
+    from types import SimpleNamespace
+
+    vectors = np.arange(6, dtype=np.float64).reshape(3, 2)
+    want = hashlib.sha1(vectors.astype(np.float32).tobytes()).hexdigest()
+    assert cl.vectors_checksum(SimpleNamespace(book_vectors=vectors)) == want
+    assert cl.vectors_checksum(SimpleNamespace(book_vectors=vectors, vectors_checksum="kept")) == "kept"
+
+
+def test_cache_key_names_the_parameters():
+    assert cl.cache_key("kmeans", {"n_clusters": 15, "seed": 0}) == "kmeans-k15-s0"
+    assert cl.cache_key("hdbscan", {"min_cluster_size": 5}) == "hdbscan-m5-s0"
+    assert cl.cache_key("hdbscan", {"min_cluster_size": 4, "seed": 7}) == "hdbscan-m4-s7"
+
+
+def test_default_number_of_clusters_never_exceeds_the_books():
+    for n in range(0, 6):
+        assert cl.default_n_clusters(n) <= max(1, n)
+    assert cl.default_n_clusters(1) == 1
