@@ -103,6 +103,13 @@ def recall_at(graph, unit, ef, k=10):
     return hits / (n * k)
 
 
+def truth_of(unit, k=10):
+    """Each row's k nearest other rows by exact cosine, ties by id."""
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    return np.argsort(-sims, axis=1, kind="stable")[:, :k]
+
+
 def breadths_tried(stages):
     return [int(s.rsplit("search breadth ", 1)[1].rstrip(")")) for s in stages if "search breadth" in s]
 
@@ -126,6 +133,12 @@ def test_the_search_breadth_is_raised_until_the_recall_reaches_the_target(tmp_pa
     tried = ann.EF_STEPS[: ann.EF_STEPS.index(chosen) + 1]
     assert all(measured[ef] < ann.TARGET_RECALL for ef in tried[:-1]), measured
     assert breadths_tried(stages) == list(tried)
+    # a query through the loaded index searches as widely as the build chose: it finds what the sidecar says
+    loaded = ann.load_index(model, "book")
+    found = np.array([loaded.candidates(unit[q], 11) for q in range(len(unit))])
+    hits = sum(len(set(got[got != q][:10].tolist()) & set(want.tolist()))
+               for q, (got, want) in enumerate(zip(found, truth_of(unit))))
+    assert hits / (len(unit) * 10) == pytest.approx(built.recall, abs=6e-5)
     assert ann.index_info(model, "book")["ef"] == chosen and ann.load_index(model, "book").info["ef"] == chosen
 
 
@@ -303,6 +316,99 @@ def test_tied_candidates_are_ordered_by_id(tmp_path, small_limit, monkeypatch):
         ids, sims = neighbors.search(fresh, "book", vectors[700], 6, exclude=[700])
         assert ids[:4].tolist() == [3, 40, 900, 1499]
         assert np.all(sims[:4] == sims[0]) and sims[4] < sims[0]
+
+
+def test_without_a_kind_it_is_the_book_index(tmp_path):
+    """``kind`` defaults to books everywhere; the loaded index says its kind, hands back int64 ids, and its
+    graph was built with the M its sidecar names (the module's documented M=16)."""
+    model = load_model_folder(clustered_model(tmp_path / "m", n_books=400, n_links=30))
+    assert ann.index_info(model) is None and ann.load_index(model) is None  # nothing built yet
+    built = ann.build_index(model)
+    assert built.kind == "book" and built.info["rows"] == 400 and built.info["kind"] == "book"
+    assert (tmp_path / "m" / "index" / "book.voyager").is_file() and not (tmp_path / "m" / "index" / "link.json").exists()
+    assert ann.index_info(model) == built.info
+    loaded = ann.load_index(model)
+    assert loaded.kind == "book" and loaded.info == built.info
+    assert built.info["M"] == 16 and built.graph.M == 16 and loaded.graph.M == 16
+    unit = model.unit_vectors("book")
+    ids = loaded.candidates(unit[5], 8)
+    assert ids.dtype == np.int64 and 5 in ids.tolist() and len(ids) == 8
+    link = ann.build_index(model, "link")
+    assert link.kind == "link" and ann.load_index(model, "link").kind == "link" and link.info["rows"] == 30
+
+
+def test_build_index_refuses_an_unknown_kind_and_a_single_row(tmp_path):
+    model = load_model_folder(clustered_model(tmp_path / "m", n_books=50, n_links=10))
+    with pytest.raises(BookembedError) as info:
+        ann.build_index(model, "author")
+    assert str(info.value) == "kind must be one of book, link, got 'author'"
+    one = load_model_folder(clustered_model(tmp_path / "one", book_vectors=np.ones((1, 4), np.float32)))
+    with pytest.raises(BookembedError) as info:
+        ann.build_index(one, "book")
+    assert str(info.value) == f"{one.path}: too few books for an index (1)"
+    two = load_model_folder(clustered_model(tmp_path / "two", book_vectors=np.eye(2, 4, dtype=np.float32)))
+    built = ann.build_index(two, "book")  # two rows are enough: each the other's nearest
+    assert built.info["rows"] == 2 and built.recall == 1.0
+    assert sorted(built.candidates(np.array([1, 0, 0, 0], np.float32), 2).tolist()) == [0, 1]
+
+
+def test_a_link_index_is_tied_to_the_link_vectors(tmp_path):
+    """The link index is keyed by the link vectors' checksum: a folder with the same book vectors but other
+    link vectors never uses it."""
+    books = np.random.default_rng(9).normal(size=(60, 8)).astype(np.float32)
+    path = clustered_model(tmp_path / "m", n_links=300, book_vectors=books, seed=0)
+    ann.build_index(load_model_folder(path), "link")
+    other = load_model_folder(clustered_model(tmp_path / "other", n_links=300, book_vectors=books, seed=1))
+    assert other.vectors_checksum == load_model_folder(path).vectors_checksum
+    (other.path / "index").mkdir()
+    for name in ("link.voyager", "link.json"):
+        (other.path / "index" / name).write_bytes((path / "index" / name).read_bytes())
+    assert ann.index_info(other, "link") is None and ann.load_index(other, "link") is None
+    assert ann.load_index(load_model_folder(path), "link") is not None
+
+
+def test_the_stored_recall_is_the_measured_one_on_a_small_model(tmp_path, monkeypatch):
+    """200 random directions, every row a recall query: the sidecar's recall is recall@10 of the graph
+    at the breadth chosen, to the four decimals it keeps (one hit here is 0.0005)."""
+    monkeypatch.setattr(ann, "RECALL_QUERIES", 10_000)
+    vectors = np.random.default_rng(11).normal(size=(200, 24)).astype(np.float32)
+    model = load_model_folder(clustered_model(tmp_path / "m", book_vectors=vectors))
+    built = ann.build_index(model, "book")
+    assert built.info["recall_queries"] == 200 and built.info["recall_k"] == 10
+    measured = recall_at(built.graph, model.unit_vectors("book"), built.info["ef"])
+    assert built.recall == pytest.approx(measured, abs=6e-5)
+
+
+def test_an_unusable_index_file_says_why(tmp_path):
+    """A damaged graph, or one of another number of rows than its sidecar names, is not used, and the
+    folder's cache protocol is told why (for callers that report it)."""
+    import json
+
+    path = clustered_model(tmp_path / "m", n_books=300, n_links=20)
+    ann.build_index(load_model_folder(path), "book")
+    files = load_model_folder(path).derived(ann.INDEX_DIR, vectors="book")
+    assert files.look("book", ann._load)[1] == ""
+    sidecar = path / "index" / "book.json"
+    info = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**info, "rows": 301}))
+    assert files.look("book", ann._load) == (None, "an index of another number of rows")
+    assert ann.load_index(load_model_folder(path), "book") is None
+    sidecar.write_text(json.dumps(info))
+    (path / "index" / "book.voyager").write_bytes(b"not a graph" * 10)
+    assert files.look("book", ann._load) == (None, "damaged index")
+    assert ann.load_index(load_model_folder(path), "book") is None
+
+
+@pytest.mark.slow  # about ten seconds: 50,001 books
+def test_adding_is_reported_for_each_50000_rows(tmp_path):
+    vectors = np.random.default_rng(12).normal(size=(50_001, 4)).astype(np.float32)
+    model = load_model_folder(clustered_model(tmp_path / "m", n_links=10, book_vectors=vectors))
+    stages = []
+    ann.build_index(model, "book", progress=lambda f, s: stages.append((f, s)))
+    added = [(f, s) for f, s in stages if s.endswith("books added")]
+    assert [s for _, s in added] == ["approximate book index: 50,000 of 50,001 books added",
+                                     "approximate book index: 50,001 of 50,001 books added"]
+    assert [f for f, _ in added] == pytest.approx([0.9 * 50_000 / 50_001, 0.9])
 
 
 def test_small_models_never_need_an_index(fake_model):
