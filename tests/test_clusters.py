@@ -374,3 +374,62 @@ def test_default_number_of_clusters_never_exceeds_the_books():
     for n in range(0, 6):
         assert cl.default_n_clusters(n) <= max(1, n)
     assert cl.default_n_clusters(1) == 1
+
+
+def _partition(labels) -> set[frozenset[int]]:
+    return {frozenset(np.flatnonzero(np.asarray(labels) == c).tolist()) for c in set(np.asarray(labels).tolist())}
+
+
+def test_fit_labels_uses_cosine_geometry_whatever_the_lengths():
+    rng = np.random.default_rng(1)
+    a = np.array([1.0, 0.0, 0.0]) + rng.normal(scale=0.02, size=(12, 3))
+    b = np.array([0.0, 1.0, 0.0]) + rng.normal(scale=0.02, size=(12, 3))
+    lengths = np.tile([0.001, 1.0, 100.0], 8)[:, None]
+    vectors = np.vstack([a, b]) * lengths
+    labels, params = cl.fit_labels(vectors, n_clusters=2)
+    assert _partition(labels) == {frozenset(range(12)), frozenset(range(12, 24))}
+    assert labels.dtype == np.int64
+    assert params == {"n_clusters": 2, "seed": 0, "n_init": 4}
+
+
+def test_fit_labels_matches_kmeans_on_unit_rows_and_numbers_largest_first():
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(60, 5))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    for seed in (0, 1, 2):
+        raw = KMeans(n_clusters=6, n_init=4, random_state=seed).fit_predict(unit.astype(np.float32))
+        labels, params = cl.fit_labels(vectors, "kmeans", n_clusters=6, seed=seed)
+        assert _partition(labels) == _partition(raw)
+        sizes = np.bincount(labels)
+        assert list(sizes) == sorted(sizes, reverse=True)
+        assert params == {"n_clusters": 6, "seed": seed, "n_init": 4}
+
+
+def test_fit_labels_defaults_bounds_and_messages(monkeypatch):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(8, 3))
+    labels, params = cl.fit_labels(vectors)  # k-means, default k, seed 0
+    assert params == {"n_clusters": cl.default_n_clusters(8), "seed": 0, "n_init": 4}
+    assert len(set(labels.tolist())) == cl.default_n_clusters(8)
+    # k from 2 up to the number of books; two books are enough
+    assert sorted(cl.fit_labels(vectors[:2], n_clusters=2)[0].tolist()) == [0, 1]
+    assert sorted(cl.fit_labels(vectors, n_clusters=8)[0].tolist()) == list(range(8))
+    assert len(set(cl.fit_labels(vectors, n_clusters=2)[0].tolist())) == 2
+    with pytest.raises(cl.ClusterError, match=r"^n_clusters must be between 2 and the number of books \(8\), got 9$"):
+        cl.fit_labels(vectors, n_clusters=9)
+    with pytest.raises(cl.ClusterError, match=r"^n_clusters must be between 2 and the number of books \(8\), got 1$"):
+        cl.fit_labels(vectors, n_clusters=1)
+    with pytest.raises(cl.ClusterError, match=r"^cannot cluster 1 book\(s\); need at least 2$"):
+        cl.fit_labels(vectors[:1])
+    with pytest.raises(cl.ClusterError, match=r"^unknown clustering method 'dbscan'; use one of kmeans, hdbscan$"):
+        cl.fit_labels(vectors, "dbscan")
+    with pytest.raises(cl.ClusterError, match=r"^min_cluster_size must be at least 2, got 1$"):
+        cl.fit_labels(vectors, "hdbscan", min_cluster_size=1)
+    assert cl.fit_labels(vectors, "hdbscan", min_cluster_size=2)[1] == {"min_cluster_size": 2, "selection": "leaf"}
+    assert cl.fit_labels(vectors, "hdbscan")[1] == {"min_cluster_size": 5, "selection": "leaf"}
+    # one k-means restart above KMEANS_SINGLE_INIT_ABOVE books, four up to it
+    monkeypatch.setattr(cl, "KMEANS_SINGLE_INIT_ABOVE", 7)
+    assert cl.fit_labels(vectors[:7], n_clusters=2)[1]["n_init"] == 4
+    assert cl.fit_labels(vectors, n_clusters=2)[1]["n_init"] == 1
