@@ -234,3 +234,135 @@ def test_cli_non_positive_top_is_refused(tmp_path, top):
     proc = run_cli("predict", "--model", path, "--top", top, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert f"argument --top: must be at least 1, got {top}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- the contract, field by field
+
+
+def vector_model(path: Path, labels: list, vectors) -> object:
+    """A model folder with the given genres (None for a book without one) and book vectors."""
+    n = len(labels)
+    books = pd.DataFrame({"title": [f"Book {i}" for i in range(n)], "primary_genre": labels})
+    pair_books = np.arange(n)
+    return load_model_folder(save_folder(path, books, ("a", "b"), pair_books, pair_books % 2, vectors,
+                                         np.ones((2, np.shape(vectors)[1]))))
+
+
+def test_to_dict_names_every_field_and_rounds_to_four_places():
+    frame = pd.DataFrame({"id": np.arange(25), "title": [f"T{i}" for i in range(25)],
+                          "predicted": ["x", "y"] * 12 + ["x"],
+                          "probability": [0.9 - i / 100 + 0.0000123 for i in range(25)]})
+    result = pr.Prediction(column="genre", source="primary_genre", classes=("x", "y", "z"), n_train=17, n_rare=4,
+                           folds=3, accuracy=0.123456, macro_f1=0.654321, baseline_accuracy=0.333367,
+                           baseline_macro_f1=0.166649, majority="x", predicted=frame)
+    rows = [{"title": f"T{i}", "predicted": "x" if i % 2 == 0 else "y", "probability": round(0.9 - i / 100, 4)}
+            for i in range(25)]
+    expected = {"column": "genre", "source": "primary_genre", "classes": 3, "books_trained": 17,
+                "books_rare_value": 4, "books_missing": 25, "folds": 3, "accuracy": 0.1235, "macro_f1": 0.6543,
+                "baseline": {"value": "x", "accuracy": 0.3334, "macro_f1": 0.1666}, "predicted": rows[:20]}
+    assert result.to_dict() == expected  # the first 20 predictions by default
+    assert result.to_dict(limit=None) == {**expected, "predicted": rows}
+    assert result.to_dict(limit=3) == {**expected, "predicted": rows[:3]}
+    assert result.to_dict(limit=0)["predicted"] == []
+
+
+def test_unknown_column_message_lists_the_choices(demo):
+    with pytest.raises(pr.PredictError) as err:
+        pr.resolve_column(demo.books, "shoe size")
+    assert str(err.value) == "cannot predict 'shoe size'; choose one of genre, country, language, author, publisher"
+
+
+def noise_model(path: Path, n: int = 90):
+    """Random vectors, random labels from three values: the scores depend on how the folds fall."""
+    rng = np.random.default_rng(3)
+    labels = list(rng.permutation([("red", "green", "blue")[i % 3] for i in range(n)]))
+    return vector_model(path, labels, rng.normal(size=(n, 32)))
+
+
+def test_default_column_is_genre_and_its_books_table_name_is_accepted(tmp_path):
+    model = load_model_folder(make_grouped_model(tmp_path / "grouped", per_group=8, no_genre=(3,)))
+    result = pr.predict_column(model)
+    assert (result.column, result.source) == ("genre", "primary_genre")
+    assert pr.resolve_column(model.books, "primary_genre") == "primary_genre"
+    by_source = pr.predict_column(model, "primary_genre")
+    assert (by_source.column, by_source.source) == ("primary_genre", "primary_genre")
+    assert by_source.predicted.equals(result.predicted)
+
+
+def test_the_seed_fixes_the_folds_and_defaults_to_zero(tmp_path):
+    model = noise_model(tmp_path / "noise")
+
+    def scores(**kw):
+        r = pr.predict_column(model, "genre", **kw)
+        return r.accuracy, r.macro_f1, r.baseline_accuracy, r.baseline_macro_f1
+
+    zero = scores(seed=0)
+    assert scores(seed=1) != zero  # the seed matters on these books...
+    assert scores() == zero  # ...and the default is 0
+    assert all(scores(seed=5) == scores(seed=5) for _ in range(3))  # the same seed, the same folds
+
+
+def test_out_of_fold_scores_use_the_asked_number_of_folds_and_c(tmp_path):
+    # The scores computed here, independently: stratified shuffled folds, a logistic regression per fold.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import StratifiedKFold
+
+    model = noise_model(tmp_path / "noise")
+    y = model.books["primary_genre"].to_numpy().astype(str)
+    x = model.unit_vectors("book")
+    for folds, c in [(3, 0.5), (4, 10.0)]:
+        oof = np.empty(len(y), dtype=object)
+        for fit, test in StratifiedKFold(folds, shuffle=True, random_state=7).split(x, y):
+            oof[test] = LogisticRegression(C=c, max_iter=2000).fit(x[fit], y[fit]).predict(x[test])
+        result = pr.predict_column(model, "genre", folds=folds, C=c, seed=7)
+        assert result.folds == folds
+        assert result.accuracy == pytest.approx(accuracy_score(y, oof.astype(str)))
+
+
+def test_stronger_regularisation_gives_less_confident_predictions(tmp_path):
+    model = load_model_folder(make_grouped_model(tmp_path / "grouped", per_group=8, no_genre=(0, 8, 16)))
+    weak = pr.predict_column(model, "genre", C=1e4).predicted["probability"]
+    strong = pr.predict_column(model, "genre", C=1e-4).predicted["probability"]
+    assert (weak > 0.9).all()
+    assert (strong < 1 / 3 + 0.01).all()
+
+
+def test_the_smallest_accepted_settings_two_books_two_values_two_folds(tmp_path):
+    # Two values held by 2 and 3 books, one rare value, one book without a value; vectors by value.
+    labels = ["x", "y", "x", "y", "y", "z", None]
+    centres = {"x": [1.0, 0.0], "y": [0.0, 1.0], "z": [1.0, 1.0], None: [0.9, 0.1]}
+    vectors = np.array([centres[v] for v in labels]) + np.random.default_rng(0).normal(scale=0.01, size=(7, 2))
+    model = vector_model(tmp_path / "small", labels, vectors)
+    for folds in (2, 5):  # at most the rarest learned value's count, 2
+        result = pr.predict_column(model, "genre", min_count=2, folds=folds)
+        assert result.classes == ("x", "y") and result.folds == 2
+        assert (result.n_train, result.n_rare, result.n_missing) == (5, 1, 1)
+        assert result.majority == "y" and list(result.predicted["predicted"]) == ["x"]
+    with pytest.raises(pr.PredictError, match=r"genre: fewer than two values are held by 3 or more books "
+                                               r"\(6 books have a value\)"):
+        pr.predict_column(model, "genre", min_count=3)
+
+
+def test_predicted_table_columns_and_order(tmp_path):
+    # Books 1 and 4 have no genre and the same vector: the same probability, listed by id.
+    labels = ["x", None, "y", "x", None, "y", "x", "y", "x", "y", None, "x", "y"]
+    rng = np.random.default_rng(4)
+    vectors = rng.normal(size=(len(labels), 3))
+    vectors[4] = vectors[1]
+    model = vector_model(tmp_path / "ties", labels, vectors)
+    result = pr.predict_column(model, "genre", min_count=2)
+    assert result.column == "genre"
+    frame = result.predicted
+    assert list(frame.columns) == ["id", "title", "predicted", "probability"]
+    assert list(frame.index) == [0, 1, 2]
+    assert (frame["probability"] > 0.5).all()
+    probability = dict(zip(frame["id"], frame["probability"]))
+    assert probability[1] == probability[4] != probability[10]
+    expected = sorted([1, 4, 10], key=lambda i: (-probability[i], i))
+    assert list(frame["id"]) == expected
+    assert list(frame["title"]) == [f"Book {i}" for i in expected]
+    # with no book lacking a value: the same columns, no rows
+    full = vector_model(tmp_path / "full", [v or "x" for v in labels], vectors)
+    empty = pr.predict_column(full, "genre", min_count=2).predicted
+    assert list(empty.columns) == ["id", "title", "predicted", "probability"] and len(empty) == 0
