@@ -299,8 +299,12 @@ def test_above_the_fit_limit_the_layout_is_fitted_on_a_sample_and_the_rest_place
 
     monkeypatch.setattr(projection_compute, "MAP_FIT_BOOKS", 120)
     vectors, labels = planted
-    coords, info = proj.compute_projection(vectors, settings)
+    calls = []
+    coords, info = proj.compute_projection(vectors, settings, progress=lambda f, s: calls.append((f, s)))
     assert info["fitted_books"] == 120 and info["extra"]["placed_by_nearest"] == proj.PLACE_K
+    # the placing is reported, in its own stretch of the bar (after the layout's 55%, up to 90%)
+    placing = [f for f, s in calls if s == "placing the other books by their nearest fitted books"]
+    assert placing and placing[-1] == pytest.approx(0.9) and all(0.55 - 1e-9 <= f <= 0.9 + 1e-9 for f in placing)
     n = len(vectors)
     fitted = np.sort(np.random.default_rng(settings.seed).choice(n, 120, replace=False))
     rest = np.setdiff1d(np.arange(n), fitted)

@@ -200,6 +200,190 @@ def test_too_few_books_is_a_clear_error():
         proj.compute_projection(np.ones((2, 4)), proj.PCASettings())
 
 
+# ---------------------------------------------------------------- the cache's sidecar, its checks and its listing
+
+
+def _fake_compute(coords, extra_info, seen_progress):
+    """A stand-in for ``compute_projection``: fixed coordinates and facts, one progress report of its own."""
+
+    def compute(vectors, settings, progress=None):
+        seen_progress.append(progress is not None)
+        if progress:
+            progress(0.5, "computing")
+        return coords.copy(), dict(extra_info)
+
+    return compute
+
+
+def test_project_keeps_what_was_computed_in_its_sidecar_and_reports_its_stages(fake_model, monkeypatch):
+    import os
+    import time
+    from datetime import datetime
+
+    model = load_model_folder(fake_model)
+    settings = proj.PCASettings(dims=3)
+    coords = np.arange(model.n_books * 3, dtype=np.float32).reshape(model.n_books, 3)
+    facts = {"faithfulness": 0.5, "faithfulness_k": 7, "faithfulness_queries": 33, "faithfulness_stderr": 0.0125,
+             "fitted_books": 44, "seconds": 1.23456, "extra": {"note": "made up"}}
+    seen = []
+    monkeypatch.setattr(proj, "compute_projection", _fake_compute(coords, facts, seen))
+    # a local time far from UTC (a POSIX rule, no time zone database needed): "created" must still be UTC,
+    # as its "Z" says
+    was = os.environ.get("TZ")
+    monkeypatch.setenv("TZ", "BKT-5:45")
+    time.tzset()
+    try:
+        calls = []
+        before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        got = proj.project(model, settings, progress=lambda f, s: calls.append((f, s)))
+        after = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    finally:
+        if was is None:
+            monkeypatch.delenv("TZ")
+        else:
+            monkeypatch.setenv("TZ", was)
+        time.tzset()
+    assert seen == [True]  # the caller's progress reaches the computation
+    assert calls == [(0.5, "computing"), (0.99, "saving to the model folder"), (1.0, "done")]
+    assert np.array_equal(got, coords)
+    key = proj.projection_key(settings)
+    info = json.loads(proj.projection_paths(fake_model, key)[1].read_text())
+    created = info.pop("created")
+    datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ")
+    assert before <= created <= after
+    assert info == {"key": key, "method": "pca", "dims": 3, "params": {"dims": 3, "normalize": True},
+                    "n_books": model.n_books, "faithfulness": 0.5, "faithfulness_k": 7, "faithfulness_queries": 33,
+                    "faithfulness_stderr": 0.0125, "fitted_books": 44, "seconds": 1.235, "extra": {"note": "made up"},
+                    "vectors": model.vectors_checksum}
+    # read back as stored: float32, and no progress on a cache hit
+    calls.clear()
+    again = proj.project(load_model_folder(fake_model), settings, progress=lambda f, s: calls.append((f, s)))
+    assert again.dtype == np.float32 and np.array_equal(again, coords) and calls == [] and seen == [True]
+    loaded = proj.load_projection(load_model_folder(fake_model), settings)
+    assert loaded.dtype == np.float32 and np.array_equal(loaded, coords)
+
+
+def _spoil(path, key, *, info=None, coords=None):
+    """Rewrites a cached projection's sidecar fields (keeping its vectors' checksum) or its coordinates."""
+    npy, meta = proj.projection_paths(path, key)
+    if info:
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), **info}))
+    if coords is not None:
+        with open(npy, "wb") as fh:
+            np.save(fh, coords, allow_pickle=False)
+
+
+@pytest.mark.parametrize("spoil, why", [
+    ("n_books", "made from other vectors"),
+    ("method", "unknown method or parameters"),
+    ("params", "unknown method or parameters"),
+    ("nan", "damaged, misshapen or not finite coordinates"),
+    ("shape", "damaged, misshapen or not finite coordinates"),
+    ("bool", "damaged, misshapen or not finite coordinates"),
+])
+def test_a_cached_projection_that_disagrees_with_the_model_is_ignored_with_its_reason(fake_model, monkeypatch,
+                                                                                       spoil, why):
+    model = load_model_folder(fake_model)
+    settings = proj.PCASettings()
+    first = proj.project(model, settings)
+    key = proj.projection_key(settings)
+    n = model.n_books
+    if spoil == "n_books":
+        _spoil(fake_model, key, info={"n_books": n + 1})
+    elif spoil == "method":
+        _spoil(fake_model, key, info={"method": "mds"})
+    elif spoil == "params":
+        _spoil(fake_model, key, info={"params": {"perplexity": 5}})
+    elif spoil == "nan":
+        bad = first.copy()
+        bad[3, 1] = np.nan
+        _spoil(fake_model, key, coords=bad)
+    elif spoil == "shape":
+        _spoil(fake_model, key, coords=np.zeros((n, 3), dtype=np.float32))
+    else:
+        _spoil(fake_model, key, coords=np.ones((n, 2), dtype=bool))
+    fresh = load_model_folder(fake_model)
+    notes = []
+    assert proj.cached_projections(fresh, notes) == []
+    assert notes == [f"note: ignored projection {key!r}: {why}"]
+    assert proj.load_projection(fresh, settings) is None
+    if spoil in ("n_books", "method", "params"):
+        assert proj.projection_info(fresh, settings) is None
+    if spoil in ("method", "params"):
+        assert proj.settings_for_key(fresh, key) is None
+    # project computes it again rather than trusting the entry
+    replacement = np.full((n, 2), 7.0, dtype=np.float32)
+    monkeypatch.setattr(proj, "compute_projection", _fake_compute(replacement, {
+        "faithfulness": 0.25, "faithfulness_k": 10, "faithfulness_queries": None, "faithfulness_stderr": 0.0,
+        "fitted_books": n, "seconds": 0.5, "extra": {}}, []))
+    assert np.array_equal(proj.project(fresh, settings), replacement)
+    assert proj.projection_info(load_model_folder(fake_model), settings)["n_books"] == n
+
+
+def test_cached_projections_lists_each_usable_one_newest_first_with_its_settings_and_coordinates(fake_model):
+    model = load_model_folder(fake_model)
+    all_settings = [proj.PCASettings(), proj.PCASettings(dims=3), proj.PCASettings(normalize=False)]
+    coords = {proj.projection_key(s): proj.project(model, s) for s in all_settings}
+    by_key = {proj.projection_key(s): s for s in all_settings}
+    first, second, last = sorted(by_key)
+    # the first key the oldest, the second the newest, the last with no date at all (it goes last)
+    _spoil(fake_model, first, info={"created": "2024-01-01T00:00:00Z"})
+    _spoil(fake_model, second, info={"created": "2024-06-01T00:00:00Z"})
+    meta = proj.projection_paths(fake_model, last)[1]
+    info = json.loads(meta.read_text())
+    del info["created"]
+    meta.write_text(json.dumps(info))
+    notes = []
+    found = proj.cached_projections(load_model_folder(fake_model), notes)
+    assert notes == []
+    assert [p.key for p in found] == [second, first, last]
+    for p in found:
+        s = by_key[p.key]
+        assert p.settings == s and (p.method, p.dims, p.params) == ("pca", s.dims, proj.settings_params(s))
+        assert p.coords.dtype == np.float32 and np.array_equal(p.coords, coords[p.key])
+        assert p.info["key"] == p.key and p.info["n_books"] == model.n_books
+
+
+def test_settings_for_key_reads_the_sidecar_of_a_cached_projection(fake_model):
+    model = load_model_folder(fake_model)
+    settings = proj.PCASettings(dims=3, normalize=False)
+    proj.project(model, settings)
+    key = proj.projection_key(settings)
+    assert proj.settings_for_key(model, key) == settings
+    assert proj.settings_for_key(model, "pca-2d-notthere") is None
+    _spoil(fake_model, key, info={"method": "mds"})
+    assert proj.settings_for_key(model, key) is None
+    proj.projection_paths(fake_model, key)[1].write_text("[1, 2]")  # JSON, but not an object
+    assert proj.settings_for_key(model, key) is None
+
+
+def test_the_faithfulness_sentence_says_what_was_measured_and_how():
+    pca = proj.PCASettings()
+    name = proj.describe(pca)
+    assert proj.faithfulness_sentence({}, pca, 50) is None
+    assert proj.faithfulness_sentence({"faithfulness": None, "seconds": 3}, pca, 50) is None
+    sampled = {"faithfulness": 0.456, "faithfulness_k": 8, "faithfulness_queries": 5000, "faithfulness_stderr": 0.0123,
+               "fitted_books": 1000, "n_books": 60000, "seconds": 1234.4}
+    assert proj.faithfulness_sentence(sampled, pca, 50) == (
+        f"{name} · faithfulness 46%: on average, 3.6 of each book's 8 nearest neighbours (cosine, in the 50-d space) "
+        "are also among its 8 nearest on this map (± 1%, measured on 5,000 sampled books); laid out on 1,000 sampled "
+        "books, the others placed by their nearest · computed in 1,234 s")
+    # every book scored and laid out; no k or seconds recorded: the defaults (10 neighbours, 0 s)
+    whole = {"faithfulness": 0.25, "faithfulness_queries": None, "fitted_books": 478, "n_books": 478}
+    assert proj.faithfulness_sentence(whole, pca, 16) == (
+        f"{name} · faithfulness 25%: on average, 2.5 of each book's 10 nearest neighbours (cosine, in the 16-d space) "
+        "are also among its 10 nearest on this map · computed in 0 s")
+    # sampled with no error recorded; a fitted count without the number of books is not a sample
+    bare = {"faithfulness": 0.5, "faithfulness_k": 4, "faithfulness_queries": 12, "faithfulness_stderr": None,
+            "fitted_books": 30, "seconds": 0.4}
+    assert proj.faithfulness_sentence(bare, pca, 8) == (
+        f"{name} · faithfulness 50%: on average, 2.0 of each book's 4 nearest neighbours (cosine, in the 8-d space) "
+        "are also among its 4 nearest on this map (± 0%, measured on 12 sampled books) · computed in 0 s")
+    # no fitted count at all
+    assert proj.faithfulness_sentence({"faithfulness": 1.0, "fitted_books": None}, pca, 8).endswith(
+        "among its 10 nearest on this map · computed in 0 s")
+
+
 # ---------------------------------------------------------------- the first map: small paths, warm-up, shipped maps
 
 
@@ -219,6 +403,46 @@ def test_small_tsne_affinities_are_opentsnes_own_over_exact_neighbours():
     assert ours.shape == theirs.shape == (150, 150)
     assert ((ours > 0) == (theirs > 0)).all()  # the same neighbours
     assert np.allclose(ours, theirs, rtol=1e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize("n", [31, 20], ids=["three-perplexities-is-every-other-book", "fewer-books"])
+def test_small_tsne_affinities_reach_every_other_book_when_the_perplexity_asks_for_them(n):
+    """openTSNE takes min(n - 1, 3 * perplexity) neighbours; with 31 books and perplexity 10 that is all 30 others."""
+    from openTSNE.affinity import PerplexityBasedNN
+
+    vectors = _clustered(n=n, dim=6, seed=2)
+    ours = proj._exact_affinities(vectors, 10.0, 42).P.toarray()
+    theirs = PerplexityBasedNN(proj.unit_rows(vectors).astype(np.float64), perplexity=10.0, method="exact",
+                               metric="cosine", random_state=42).P.toarray()
+    off_diagonal = ~np.eye(n, dtype=bool)
+    assert (ours[off_diagonal] > 0).all() and (theirs[off_diagonal] > 0).all()
+    assert np.allclose(ours, theirs, rtol=1e-3, atol=1e-7)
+
+
+def test_the_sampling_error_of_two_scored_books_is_their_spread_with_the_finite_population_factor():
+    """With k = 1 each book's share is 0 or 1; two sampled books with shares 0 and 1 have a sample standard
+    deviation of 1 / sqrt(2), so the error is 1/2 * sqrt(1 - 2/n); two alike have none."""
+    n = 12
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(n, 5))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    coords = unit[:, :2]  # a crude map: some books keep their nearest neighbour, some lose it
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    dist = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    shares = (sims.argmax(axis=1) == dist.argmin(axis=1)).astype(float)
+    assert 0 < shares.sum() < n
+    mixed = 0
+    for seed in range(10):
+        report = proj.faithfulness_report(vectors, coords, 1, max_exact=n - 1, n_queries=2, seed=seed)
+        assert report["queries"] == 2 and report["faithfulness"] in (0.0, 0.5, 1.0)
+        if report["faithfulness"] == 0.5:
+            mixed += 1
+            assert report["stderr"] == pytest.approx(0.5 * np.sqrt(1 - 2 / n))
+        else:
+            assert report["stderr"] == 0.0
+    assert mixed > 0
 
 
 @pytest.mark.parametrize("settings", [proj.UMAPSettings(n_neighbors=10), proj.UMAPSettings(dims=3),
