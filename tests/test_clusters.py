@@ -433,3 +433,57 @@ def test_fit_labels_defaults_bounds_and_messages(monkeypatch):
     monkeypatch.setattr(cl, "KMEANS_SINGLE_INIT_ABOVE", 7)
     assert cl.fit_labels(vectors[:7], n_clusters=2)[1]["n_init"] == 4
     assert cl.fit_labels(vectors, n_clusters=2)[1]["n_init"] == 1
+
+
+def test_cluster_books_records_what_it_did_in_the_sidecar(grouped, monkeypatch):
+    import time as real_time
+    from types import SimpleNamespace
+
+    ticks = iter([100.0, 100.0123456])
+    clock = SimpleNamespace(perf_counter=lambda: next(ticks), gmtime=lambda: real_time.gmtime(0),
+                            strftime=real_time.strftime)
+    monkeypatch.setattr(cl, "time", clock)
+    result = cl.cluster_books(grouped, n_clusters=3, seed=4)
+    assert not result.cached and result.method == "kmeans"
+    assert result.seconds == pytest.approx(0.0123456, abs=1e-9)
+    assert result.params == {"n_clusters": 3, "seed": 4, "n_init": 4}
+    info = json.loads((grouped.path / cl.CLUSTERS / "kmeans-k3-s4.json").read_text())
+    assert {k: v for k, v in info.items() if k not in ("labels", "vectors")} == {
+        "key": "kmeans-k3-s4", "method": "kmeans", "params": {"n_clusters": 3, "seed": 4, "n_init": 4},
+        "n_books": grouped.n_books, "seconds": 0.012, "created": "1970-01-01T00:00:00Z"}
+    assert info["labels"] == result.labels.tolist()
+    # read back: the recorded parameters and time
+    again = cl.cluster_books(load_model_folder(grouped.path), n_clusters=3, seed=4)
+    assert again.cached and again.params == result.params and again.seconds == 0.012
+    # a sidecar without them still gives labels (no parameters, no time), and noise is counted
+    info.pop("params"), info.pop("seconds")
+    info["labels"] = [-1, -1] + [float(x) for x in info["labels"][2:]]
+    (grouped.path / cl.CLUSTERS / "kmeans-k3-s4.json").write_text(json.dumps(info))
+    bare = cl.cluster_books(load_model_folder(grouped.path), n_clusters=3, seed=4)
+    assert bare.cached and bare.params == {} and bare.seconds == 0.0
+    assert bare.noise == 2 and bare.labels.dtype == np.int64 and bare.labels[:2].tolist() == [-1, -1]
+
+
+def test_cluster_books_passes_its_parameters_on(grouped):
+    result = cl.cluster_books(grouped, n_clusters=3, seed=5, n_examples=2, n_terms=1, cache=False)
+    assert not result.cached and result.params["seed"] == 5 and result.method == "kmeans"
+    assert all(len(c.examples) == 2 and len(c.terms) == 1 for c in result.clusters)
+    result = cl.cluster_books(grouped, n_clusters=3, cache=False)
+    assert all(len(c.examples) == 5 and len(c.terms) == 3 for c in result.clusters)  # the defaults
+    hd = cl.cluster_books(grouped, "hdbscan")
+    assert hd.method == "hdbscan" and hd.params["min_cluster_size"] == 5
+    hd = cl.cluster_books(grouped, "hdbscan", min_cluster_size=4, seed=3)
+    names = sorted(f.name for f in (grouped.path / cl.CLUSTERS).glob("*.json"))
+    assert names == ["hdbscan-m4-s3.json", "hdbscan-m5-s0.json"]
+    with pytest.raises(cl.ClusterError, match=r"^unknown clustering method 'dbscan'; use one of kmeans, hdbscan$"):
+        cl.cluster_books(grouped, "dbscan")
+
+
+def test_describe_clusters_defaults(tmp_path):
+    # cluster 0: books 0-6 share links 0-4 (five labels possible); cluster 1: books 7-9
+    pairs = [(b, j) for b in range(7) for j in range(5)] + [(b, 5) for b in range(7, 10)]
+    model = tiny_model(tmp_path / "m", pairs, 10, 6)
+    labels = np.array([0] * 7 + [1] * 3)
+    clusters = cl.describe_clusters(model, labels)
+    assert clusters[0].term_ids == (0, 1, 2) and len(clusters[0].examples) == 5
+    assert len(cl.describe_clusters(model, labels, n_terms=1)[0].terms) == 1
