@@ -487,3 +487,12 @@ def test_describe_clusters_defaults(tmp_path):
     clusters = cl.describe_clusters(model, labels)
     assert clusters[0].term_ids == (0, 1, 2) and len(clusters[0].examples) == 5
     assert len(cl.describe_clusters(model, labels, n_terms=1)[0].terms) == 1
+
+
+def test_hdbscan_records_its_sample(grouped, monkeypatch):
+    monkeypatch.setattr(cl, "HDBSCAN_MAX_BOOKS", grouped.n_books)
+    assert cl.fit_labels(grouped.book_vectors, "hdbscan", min_cluster_size=3)[1] == {
+        "min_cluster_size": 3, "selection": "leaf"}  # all the books: no sample
+    monkeypatch.setattr(cl, "HDBSCAN_MAX_BOOKS", 18)
+    assert cl.fit_labels(grouped.book_vectors, "hdbscan", min_cluster_size=3, seed=3)[1] == {
+        "min_cluster_size": 3, "selection": "leaf", "sampled": 18, "seed": 3}
