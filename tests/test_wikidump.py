@@ -714,3 +714,63 @@ def test_train_page_builds_records_from_a_downloaded_dump_with_progress(dump, tm
     assert not at.error, [e.value for e in at.error]
     assert _read(out) == dump["expected"]
     assert any(f"bookembed train --data {out}" in c.value.replace("\\", "") for c in at.caption)
+
+
+def test_redirect_text_is_recognised_in_any_case():
+    from bookembed.wikitext import is_redirect_text
+
+    assert is_redirect_text("#REDIRECT [[Dune (novel)]]")
+    assert is_redirect_text("  #redirect[[Neuromancer]]")
+    assert is_redirect_text("#Redirect [[X]]\n{{R from move}}")
+    assert not is_redirect_text("Dune. #REDIRECT [[X]]")  # only at the start of the page
+    assert not is_redirect_text("#redirection [[X]]")
+    assert not is_redirect_text("")
+
+
+def test_link_targets_drop_everything_after_the_first_bar_or_hash():
+    ns = {"category": "Category"}
+    assert link_target("Target|label|more", ns) == "Target"
+    assert link_target("Target#Section#Sub", ns) == "Target"
+    assert link_target("Xanadu", ns) == "Xanadu"  # only a leading ":" is dropped
+    assert link_target(":Xanadu|X", ns) == "Xanadu"
+    assert link_target("category:foo: bar", ns) == "Category:Foo: bar"  # the namespace is before the first ":"
+    assert link_target("Category:", ns) is None  # a namespace and no title
+    assert link_target("category: ", ns) is None
+
+
+def test_page_record_of_one_page_in_process():
+    from bookembed.wikitext import PageFilter, page_record
+
+    page_filter = PageFilter.build(INFOBOXES, {"Category": "Category", "File": "File"})
+    assert page_record("Dune (novel)", DUNE_TEXT, TS, page_filter) == DUNE_RECORD
+    assert page_record("Neuromancer", NEURO_TEXT, TS, page_filter) == NEURO_RECORD
+    # entities in a link's title are decoded; a title that is all markup keeps its text
+    text = "{{Infobox book | name = X | empty = | = no name }} [[Allen &amp; Unwin|publisher]] [[{{PAGENAME}}]]"
+    assert page_record("X", text, None, page_filter) == [
+        "X", {"name": "X"}, ["Allen & Unwin", "{{PAGENAME}}"], [], None, len(text)]
+
+
+def test_page_filter_names_and_namespaces():
+    from bookembed.errors import BookembedError
+    from bookembed.wikitext import PageFilter
+
+    built = PageFilter.build(["Infobox book", "", "  ", "book", "Template:Infobox_Comic book"],
+                             {"Category": "Category", "KATEGORIE": "Kategorie", "": "Empty"})
+    assert built.infoboxes == ("book", "comic book")
+    assert built.namespaces == {"category": "Category", "kategorie": "Kategorie"}
+    assert PageFilter.build(["book"]).namespaces == {}
+    for names in ([], ["", "  "]):
+        with pytest.raises(BookembedError) as err:
+            PageFilter.build(names)
+        assert str(err.value) == "at least one infobox name is needed, e.g. --infobox book"
+
+
+def test_candidate_pattern_finds_every_wanted_infobox():
+    from bookembed.wikitext import PageFilter
+
+    pattern = PageFilter.build(["book", "comic book"]).candidate_pattern()
+    for text in ["{{Infobox book | a = b }}", "{{ infobox_Book}}", "{{Template:Infobox comic_book|x}}",
+                 "{{comic   book\n| x = y}}", "{{INFOBOX COMIC BOOK}}", "{{template : Infobox Book<!-- c -->}}"]:
+        assert pattern.search(text), text
+    for text in ["{{Infobox bookshelf}}", "{{Infobox comicbook}}", "{{Infobox film}}", "[[book]]"]:
+        assert not pattern.search(text), text
