@@ -322,37 +322,57 @@ SURVIVORS_MD = ROOT / "benchmarks" / "mutation_survivors.md"
 DETECTED = ("killed", "timeout", "segfault")
 
 
-def equivalent_mutants(text: str | None = None) -> set[str]:
-    """Mutants that ``mutation_survivors.md`` explains as equivalent, as full mutmut keys.
+def _mutant_names(text: str, module: str) -> set[str]:
+    """The mutants a piece of text names: full names (``x_f__mutmut_11``), shorthands of the last full
+    name's function (``_13``) and ranges (``_39``-``_53``)."""
+    names: set[str] = set()
+    prefix = None
+    for match in re.finditer(r"`([^`]+)`(?:\s*[-–]\s*`_(\d+)`)?", text):
+        token, upto = match.group(1), match.group(2)
+        token = token.rsplit("::", 1)[-1]
+        if "__mutmut_" in token:
+            prefix, _, number = token.rpartition("__mutmut_")
+        elif token.startswith("_") and token[1:].isdigit() and prefix:
+            number = token[1:]
+        else:
+            continue
+        last = int(upto) if upto else int(number)
+        names.update(f"{module}.{prefix}__mutmut_{n}" for n in range(int(number), last + 1))
+    return names
 
-    Read from the tables under each ``## bookembed/<module>.py`` heading: the first cell names the
-    mutants, a full name (``x_f__mutmut_11``) followed by shorthands of the same function (``_13``)
-    and ranges (``_39``-``_53``). Other sections (faults planted by hand, not yet killed) are not read.
+
+def explained_mutants(text: str | None = None) -> tuple[set[str], set[str]]:
+    """What ``mutation_survivors.md`` says of survivors: (equivalent, killed by a test added since), as full keys.
+
+    Under each ``## bookembed/<module>.py`` heading, the first cell of a table row names equivalent
+    mutants; the bullet list after a line starting ``**Killed by`` names mutants a test added after
+    the module's last run kills, each checked by hand with ``MUTANT_UNDER_TEST`` (a rerun of the
+    module counts them as caught). Other sections (faults planted by hand) are not read.
     """
     text = SURVIVORS_MD.read_text(encoding="utf-8") if text is None else text
-    names: set[str] = set()
-    module = None
+    equivalent: set[str] = set()
+    killed: set[str] = set()
+    module, in_killed = None, False
     for line in text.splitlines():
-        heading = re.match(r"## (bookembed/\w+)\.py", line)
         if line.startswith("## "):
-            module = heading.group(1).replace("/", ".") if heading else None
+            heading = re.match(r"## (bookembed/\w+)\.py", line)
+            module, in_killed = (heading.group(1).replace("/", ".") if heading else None), False
             continue
-        if module is None or not line.startswith("|") or line.startswith("| ---") or line.startswith("| mutant"):
+        if module is None:
             continue
-        cell = line.split("|")[1]
-        prefix = None
-        for match in re.finditer(r"`([^`]+)`(?:\s*[-–]\s*`_(\d+)`)?", cell):
-            token, upto = match.group(1), match.group(2)
-            if "__mutmut_" in token:
-                prefix, _, number = token.rpartition("__mutmut_")
-            elif token.startswith("_") and token[1:].isdigit() and prefix:
-                number = token[1:]
-            else:
-                continue
-            last = int(upto) if upto else int(number)
-            for n in range(int(number), last + 1):
-                names.add(f"{module}.{prefix}__mutmut_{n}")
-    return names
+        if line.startswith("**"):
+            in_killed = line.startswith("**Killed by")
+            continue
+        if in_killed and line.startswith("- "):
+            killed |= _mutant_names(line, module)  # the test's own name is no mutant's
+        elif line.startswith("|") and not line.startswith("| ---") and not line.startswith("|---"):
+            equivalent |= _mutant_names(line.split("|")[1], module)
+    return equivalent, killed
+
+
+def equivalent_mutants(text: str | None = None) -> set[str]:
+    """Mutants that ``mutation_survivors.md`` explains as equivalent (see ``explained_mutants``)."""
+    return explained_mutants(text)[0]
 
 
 def read_report(name: str) -> dict | None:
@@ -371,12 +391,15 @@ def read_report(name: str) -> dict | None:
             "rerun_fresh": int(rerun.group(1)) if rerun else 0}
 
 
-def row_of(report: dict, equivalent: set[str]) -> dict:
+def row_of(report: dict, equivalent: set[str], killed_since: set[str] = frozenset()) -> dict:
     equal = [k for k in report["survivors"] if k in equivalent]
+    since = [k for k in report["survivors"] if k in killed_since and k not in equivalent]
     judged = report["mutants"] - len(equal)
+    caught = report["caught"] + len(since)
     return {"what": report["module"], "mutants": report["mutants"], "caught": report["caught"],
-            "equivalent": len(equal), "unexplained": report["mutants"] - report["caught"] - len(equal),
-            "kill_rate": round(100 * report["caught"] / max(1, judged), 1),
+            "caught_since": len(since), "equivalent": len(equal),
+            "unexplained": report["mutants"] - caught - len(equal),
+            "kill_rate": round(100 * caught / max(1, judged), 1),
             "raw_kill_rate": round(100 * report["caught"] / max(1, report["mutants"]), 1),
             "rerun_fresh": report["rerun_fresh"], "seconds": report["seconds"]}
 
@@ -398,29 +421,30 @@ def main() -> None:
             raise SystemExit("mutmut is not installed here: .venv/bin/pip install mutmut==3.8.1")
         for name in names:
             run(name, TARGETS[name], args.max_children)
-    equivalent = equivalent_mutants()
+    equivalent, killed_since = explained_mutants()
     reports = {name: read_report(name) for name in names}
     missing = [name for name, report in reports.items() if report is None]
     if missing:
         raise SystemExit(f"no report yet for {', '.join(missing)}: run benchmarks/mutation.py {' '.join(missing)}")
-    rows = [row_of(report, equivalent) for report in reports.values()]
+    rows = [row_of(report, equivalent, killed_since) for report in reports.values()]
     written = record("mutation", rows, key=("what",))
     # the total is taken over every module's latest row, whichever run wrote it
     import json as _json
 
     stored = [r for r in _json.loads(written.read_text(encoding="utf-8"))["rows"] if r["what"] != "all"]
-    total = {k: sum(r.get(k, 0) for r in stored) for k in ("mutants", "caught", "equivalent", "unexplained",
-                                                          "rerun_fresh", "seconds")}
-    total.update(what="all", kill_rate=round(100 * total["caught"] / max(1, total["mutants"] - total["equivalent"]), 1),
+    total = {k: sum(r.get(k, 0) for r in stored) for k in ("mutants", "caught", "caught_since", "equivalent",
+                                                          "unexplained", "rerun_fresh", "seconds")}
+    total.update(what="all", kill_rate=round(100 * (total["caught"] + total["caught_since"])
+                                             / max(1, total["mutants"] - total["equivalent"]), 1),
                  raw_kill_rate=round(100 * total["caught"] / max(1, total["mutants"]), 1))
     record("mutation", [total], key=("what",))
-    print("| module | mutants | caught | equivalent | unexplained | kill rate (of those not equivalent) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| module | mutants | caught | caught since | equivalent | unexplained | kill rate (of those not equivalent) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in [*stored, total]:
-        print(f"| {r['what']} | {r['mutants']} | {r['caught']} | {r.get('equivalent', '?')} | "
-              f"{r.get('unexplained', '?')} | {r['kill_rate']}% |")
+        print(f"| {r['what']} | {r['mutants']} | {r['caught']} | {r.get('caught_since', '?')} | "
+              f"{r.get('equivalent', '?')} | {r.get('unexplained', '?')} | {r['kill_rate']}% |")
     for report in reports.values():
-        unexplained = [k for k in report["survivors"] if k not in equivalent]
+        unexplained = [k for k in report["survivors"] if k not in equivalent and k not in killed_since]
         if unexplained:
             print(f"unexplained in {report['module']}: {', '.join(unexplained)}")
     print("written:", written)

@@ -57,3 +57,30 @@ def test_every_equivalent_named_in_the_survivors_file_is_a_mutant_of_a_module_th
     targets = {t.path.removesuffix(".py").replace("/", ".") for t in mutation.TARGETS.values()}
     for name in mutation.equivalent_mutants():
         assert name.rsplit(".", 1)[0] in targets, name
+
+
+def test_survivors_a_later_test_kills_are_read_from_the_killed_by_list_and_counted_apart():
+    text = SURVIVORS + """
+## bookembed/index.py (the second run)
+
+| `x_build_index__mutmut_3` | threads | speed only |
+
+**Killed by the tests added for them:**
+- `tests/test_index.py::test_kind` (kind defaults to books): `x_build_index__mutmut_1`, `_2`, `xǁAnnIndexǁcandidates__mutmut_28`
+- `tests/test_index.py::test_messages`: `x__recall__mutmut_21`-`_23`
+
+**Left without a verdict or a test:**
+- `x_build_index__mutmut_47`
+"""
+    equivalent, killed = mutation.explained_mutants(text)
+    assert "bookembed.index.x_build_index__mutmut_3" in equivalent
+    assert killed == {"bookembed.index.x_build_index__mutmut_1", "bookembed.index.x_build_index__mutmut_2",
+                      "bookembed.index.xǁAnnIndexǁcandidates__mutmut_28", "bookembed.index.x__recall__mutmut_21",
+                      "bookembed.index.x__recall__mutmut_22", "bookembed.index.x__recall__mutmut_23"}
+    report = {"module": "bookembed/index.py", "mutants": 10, "caught": 5, "seconds": 1, "rerun_fresh": 0,
+              "survivors": ["bookembed.index.x_build_index__mutmut_1", "bookembed.index.x_build_index__mutmut_3",
+                            "bookembed.index.x_build_index__mutmut_47", "bookembed.index.x__recall__mutmut_22",
+                            "bookembed.index.x_other__mutmut_9"]}
+    row = mutation.row_of(report, equivalent, killed)
+    assert (row["caught"], row["caught_since"], row["equivalent"], row["unexplained"]) == (5, 2, 1, 2)
+    assert row["kill_rate"] == round(100 * 7 / 9, 1)
