@@ -480,3 +480,29 @@ def test_evaluate_with_baselines_scores_each_baseline_like_the_model(fake_model)
         assert {k: v for k, v in got["baselines"][name].items() if k != "seconds"} == {
             k: v for k, v in figures.items() if k != "seconds"}
     assert "baselines" not in ev.evaluate(model, seed=3)
+
+
+@pytest.mark.parametrize("n_queries", [1, 2, 3, 40])
+def test_sampled_purity_and_its_error_from_the_books_it_asked(monkeypatch, n_queries):
+    """Watch which books the sampled search asks about; the figure is their oracle purities' mean and the
+    error is the finite-population standard error of that mean (ddof 1), 0 and never NaN for one book."""
+    vectors, genres = random_books(9, 120, 4, 0.1)
+    known = [i for i, g in enumerate(genres) if g]
+    per_book = oracle_per_book_purity(vectors, genres, 4)
+    asked = []
+    real = ev.top_k_rows
+    monkeypatch.setattr(ev, "top_k_rows", lambda *a, **kw: asked.append(kw.get("queries")) or real(*a, **kw))
+    got = genre_purity(vectors, genres, 4, max_exact=50, n_queries=n_queries, seed=1)
+    (queries,) = asked
+    queries = [int(q) for q in queries]
+    assert len(set(queries)) == len(queries) == n_queries and all(0 <= q < len(known) for q in queries)
+    shares = np.array([per_book[known[q]] for q in queries])
+    n = len(known)
+    assert got["queries"] == n_queries and got["books"] == n
+    assert got["purity"] == pytest.approx(shares.mean(), abs=1e-12)
+    if n_queries == 1:
+        assert got["stderr"] == 0.0
+    else:
+        sd = np.sqrt(((shares - shares.mean()) ** 2).sum() / (n_queries - 1))
+        assert sd > 0
+        assert got["stderr"] == pytest.approx(sd / np.sqrt(n_queries) * np.sqrt(1 - n_queries / n), rel=1e-9)
