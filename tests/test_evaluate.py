@@ -383,3 +383,47 @@ def test_a_shared_neighbour_memo_searches_once_per_set_of_books_and_changes_no_f
     # one exact search for the 300 books with a genre (it answers the sampled genre and author
     # figures too), one sampled search for the 225 with a country
     assert len(calls) == 2 and calls[0] is None and len(calls[1]) == 40
+
+
+def test_a_memo_answers_the_same_sample_again_and_searches_anew_for_another(monkeypatch):
+    """A sampled search is remembered under its own query books: the same seed is answered from the memo,
+    another seed (another sample) gets a search of its own and its own figure."""
+    from bookembed import evaluate as ev
+
+    rng = np.random.default_rng(13)
+    vectors = rng.normal(size=(200, 5)).astype(np.float32)
+    genres = [f"g{i % 6}" for i in range(200)]
+    plain = {seed: genre_purity(vectors, genres, 4, max_exact=50, n_queries=30, seed=seed) for seed in (0, 1)}
+    assert plain[0] != plain[1]
+    calls = []
+    real = ev.top_k_rows
+    monkeypatch.setattr(ev, "top_k_rows", lambda *a, **kw: calls.append(kw.get("queries")) or real(*a, **kw))
+    memo: dict = {}
+    for seed in (0, 0, 1, 1, 0):
+        assert genre_purity(vectors, genres, 4, max_exact=50, n_queries=30, seed=seed, neighbours=memo) == plain[seed]
+    assert len(calls) == 2 and not np.array_equal(calls[0], calls[1])
+
+
+def test_evaluate_defaults_to_seed_0_and_passes_its_seed_and_one_search_on(fake_model, monkeypatch):
+    """``evaluate``'s seed is 0 unless given; it seeds the AUC's non-pairs and a sampled headline purity,
+    and the headline and the table share one search for each set of books with a value."""
+    from bookembed import evaluate as ev
+
+    model = load_model_folder(fake_model)
+    assert evaluate(model) == evaluate(model, seed=0)
+    assert evaluate(model, seed=0)["auc"] != evaluate(model, seed=1)["auc"]
+    # the genre is known for 3 books in 4; author and country for all of them: two sets of books
+    calls = []
+    real = ev.top_k_rows
+    monkeypatch.setattr(ev, "top_k_rows", lambda *a, **kw: calls.append(kw.get("queries")) or real(*a, **kw))
+    result = evaluate(model, seed=4)
+    assert set(result["purity"]) == {"genre", "author", "country"}
+    assert len(calls) == 2 and all(q is None for q in calls)
+    # above EXACT_PURITY_BOOKS (read when called) the headline is sampled with evaluate's seed
+    monkeypatch.setattr(ev, "EXACT_PURITY_BOOKS", 20)
+    monkeypatch.setattr(ev, "SAMPLED_QUERIES", 12)
+    genres = model.books["primary_genre"].tolist()
+    headline = evaluate(model, seed=4)["genre_purity"]
+    assert headline["queries"] == 12 and headline["books"] == 45
+    assert headline == genre_purity(model.book_vectors, genres, seed=4)
+    assert headline != genre_purity(model.book_vectors, genres, seed=0)
