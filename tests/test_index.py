@@ -439,3 +439,121 @@ def test_the_project_command_caches_a_map_the_app_then_reads(fake_model, tmp_pat
     assert again.returncode == 0 and "already cached" in again.stdout
     bad = run_cli("project", "--model", tmp_path / "nowhere", "--method", "pca", cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.startswith("bookembed: error:") and "Traceback" not in bad.stderr
+
+
+class FakeClock:
+    """``time`` for ``bookembed.index``: perf_counter reads 100.0, then 101.23456 (a build of 1.23456 s), and
+    gmtime is 2023-11-14 22:13:20 UTC (1,700,000,000 s); strftime is the real one."""
+
+    def __init__(self):
+        import time
+
+        self.readings = [100.0, 101.23456]
+        self.strftime = time.strftime
+        self.gmtime = lambda *seconds: time.gmtime(1_700_000_000)
+
+    def perf_counter(self):
+        return self.readings.pop(0)
+
+
+def test_the_sidecar_says_how_and_when_the_index_was_built(tmp_path, monkeypatch):
+    """The sidecar (as written to disk and as returned) names the kind, the library, M and ef_construction,
+    the recall measured (on recall_k neighbours of recall_queries rows), the rows, the build time in seconds to
+    two decimals and the UTC time it was made; progress goes from 0.9 (all rows added) through 0.92 (each
+    breadth measured) to 1.0, with the messages users see."""
+    import json
+
+    model = load_model_folder(clustered_model(tmp_path / "m", n_books=300, n_links=20))
+    monkeypatch.setattr(ann, "time", FakeClock())
+    stages = []
+    built = ann.build_index(model, "book", progress=lambda f, s: stages.append((f, s)))
+    on_disk = json.loads((tmp_path / "m" / "index" / "book.json").read_text())
+    assert on_disk == built.info and built.kind == "book"
+    ef, recall = built.info["ef"], built.info["recall"]
+    assert on_disk == {"kind": "book", "library": "voyager", "M": 16, "ef_construction": 100, "ef": ef,
+                       "recall": recall, "recall_k": 10, "recall_queries": 300, "rows": 300,
+                       "build_seconds": 1.23, "created": "2023-11-14T22:13:20Z", "vectors": on_disk["vectors"]}
+    assert on_disk["vectors"] == load_model_folder(tmp_path / "m").derived(ann.INDEX_DIR, "book").checksum != ""
+    assert built.graph.M == 16 and built.graph.ef_construction == 100
+    breadths = ann.EF_STEPS[: ann.EF_STEPS.index(ef) + 1]
+    assert stages == [(pytest.approx(0.9), "approximate book index: 300 of 300 books added")] + [
+        (0.92, f"approximate book index: measuring recall@10 (search breadth {b})") for b in breadths] + [
+        (1.0, f"approximate book index: recall@10 {recall:.3f}")]
+
+
+def test_the_first_breadth_that_reaches_the_target_is_kept_and_its_recall_stored_to_four_decimals(
+        tmp_path, monkeypatch):
+    """The recall measurement replaced by set values: a breadth whose recall is exactly the target is kept;
+    when none reaches it the widest is kept; the stored recall has four decimals, the last message three.
+    The recall queries are distinct rows, in order, RECALL_QUERIES of them, and the same on every build."""
+    monkeypatch.setattr(ann, "RECALL_QUERIES", 100)
+    model = load_model_folder(clustered_model(tmp_path / "m", n_books=300, n_links=20))
+    unit = model.unit_vectors("book")
+    asked = []
+
+    def measured(values):
+        def recall(graph, unit_, queries, truth, ef, k):
+            asked.append((ef, k, np.asarray(queries).copy()))
+            assert unit_.shape == unit.shape and truth.shape == (len(queries), k)
+            return values[ef]
+        return recall
+
+    for values, kept, stored, shown in (({64: 0.9, 128: ann.TARGET_RECALL, 256: 0.99, 512: 1.0}, 128, 0.95, "0.950"),
+                                        ({64: 0.5, 128: 0.6, 256: 0.7, 512: 0.9123456}, 512, 0.9123, "0.912")):
+        monkeypatch.setattr(ann, "_recall", measured(values))
+        stages = []
+        built = ann.build_index(model, "book", progress=lambda f, s: stages.append(s))
+        assert built.info["ef"] == kept and built.recall == stored and ann.index_info(model)["recall"] == stored
+        assert stages[-1] == f"approximate book index: recall@10 {shown}"
+        assert breadths_tried(stages) == [ef for ef in ann.EF_STEPS if ef <= kept]
+    assert [ef for ef, _, _ in asked] == [64, 128, 64, 128, 256, 512] and {k for _, k, _ in asked} == {10}
+    first = asked[0][2]
+    assert len(first) == 100 and np.all(np.diff(first) > 0) and 0 <= first[0] and first[-1] < 300
+    assert all(np.array_equal(queries, first) for _, _, queries in asked)
+
+
+class FakeGraph:
+    """Stands in for ``voyager.Index`` where a real graph of 50,001 rows would take seconds to build: it keeps
+    the vectors by id as voyager does (ids numbered on from the last when none, or an empty list, are given;
+    as many ids as vectors otherwise, or a RuntimeError) and answers queries by exact search."""
+
+    def __init__(self, space, num_dimensions, M, ef_construction, random_seed=1, max_elements=1):
+        self.M, self.ef_construction, self.rows = M, ef_construction, {}
+
+    def add_items(self, vectors, ids=None, num_threads=-1):
+        if ids is None or len(ids) == 0:
+            ids = range(len(self.rows), len(self.rows) + len(vectors))
+        if len(ids) != len(vectors):
+            raise RuntimeError(f"{len(vectors)} vectors were provided, but {len(ids)} IDs were provided")
+        for i, v in zip(ids, vectors):
+            self.rows[int(i)] = np.array(v, np.float32)
+        return list(ids)
+
+    def query(self, vectors, k=1, num_threads=-1, query_ef=-1):
+        ids = np.array(sorted(self.rows))
+        sims = np.atleast_2d(vectors) @ np.stack([self.rows[i] for i in ids]).T
+        found = ids[np.argsort(-sims, axis=1, kind="stable")[:, :k]]
+        return found, None
+
+    def save(self, path):
+        with open(path, "wb") as out:
+            out.write(b"fake graph")
+
+
+def test_each_slice_of_50000_rows_is_added_under_its_own_ids(tmp_path, monkeypatch):
+    """Rows are added 50,000 at a time (progress for each); every row is kept under its own row number."""
+    import voyager
+
+    monkeypatch.setattr(voyager, "Index", FakeGraph)
+    monkeypatch.setattr(ann, "RECALL_QUERIES", 20)
+    vectors = np.random.default_rng(13).normal(size=(50_001, 2)).astype(np.float32)
+    model = load_model_folder(clustered_model(tmp_path / "m", n_links=10, book_vectors=vectors))
+    stages = []
+    built = ann.build_index(model, "book", progress=lambda f, s: stages.append((f, s)))
+    unit = model.unit_vectors("book")
+    assert sorted(built.graph.rows) == list(range(50_001))
+    assert all(np.array_equal(built.graph.rows[i], unit[i]) for i in (0, 1, 49_999, 50_000))
+    added = [(f, s) for f, s in stages if s.endswith("books added")]
+    assert added == [(pytest.approx(0.9 * 50_000 / 50_001), "approximate book index: 50,000 of 50,001 books added"),
+                     (pytest.approx(0.9), "approximate book index: 50,001 of 50,001 books added")]
+    assert built.recall == 1.0 and built.info["rows"] == 50_001
