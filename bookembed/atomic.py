@@ -56,8 +56,11 @@ def temp_file(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def replacing(path: str | Path) -> Iterator[Path]:
+def replacing(path: str | Path, temp: Path | None = None) -> Iterator[Path]:
     """Write ``path`` through a temporary sibling: yields the sibling's path to write.
+
+    The sibling is ``temp`` when given (a name the caller can recognise later,
+    such as one that carries its process id), else a fresh ``temp_file``.
 
     When the block ends normally the sibling replaces ``path`` (``os.replace``);
     when it raises (even ``KeyboardInterrupt``) the sibling is removed and
@@ -66,7 +69,7 @@ def replacing(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file(path)
+    tmp = temp_file(path) if temp is None else temp
     try:
         yield tmp
         os.replace(tmp, path)

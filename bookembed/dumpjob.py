@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from bookembed.atomic import replacing
 from bookembed.errors import DownloadError, DumpError
 from bookembed.wikidump import DumpLayout, PartCounts, PartResult, dump_layout, parse_partition
 from bookembed.wikitext import PageFilter
@@ -224,18 +225,6 @@ def remove_stale_temps(out: str | Path) -> list[str]:
     return sorted(removed)
 
 
-@contextlib.contextmanager
-def _replacing(out: Path) -> Iterator[Path]:
-    """Write ``out`` through ``_temp_path(out)``: replaced when the block ends normally, else left as it was."""
-    tmp = _temp_path(out)
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _writer(tmp: Path, out: Path):
     """``tmp`` (a temporary sibling of ``out``) opened for text; gzip when ``out`` ends in .gz."""
     if out.suffix == ".gz":
@@ -320,7 +309,7 @@ def _run(client, layout: DumpLayout, parts, page_filter: PageFilter, out: Path, 
     next_part = 0
     done = 0
     try:
-        with _replacing(out) as tmp, _writer(tmp, out) as fh:  # out is replaced only once every record is in
+        with replacing(out, temp=_temp_path(out)) as tmp, _writer(tmp, out) as fh:  # out is replaced only once every record is in
             for future in as_completed(futures):
                 result = _result(future, part_of_key[future.key], layout)
                 future.release()
