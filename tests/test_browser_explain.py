@@ -69,7 +69,7 @@ def test_compare_page_shows_two_aligned_maps_of_a_model_and_its_copy(server, pag
     drawn = plots(page)
     assert [d["books"] for d in drawn] == [478, 478]
     # A copy of the same vectors: every neighbourhood is the same, and the maps align exactly.
-    page.wait_for_function("() => document.body.innerText.includes('disparity 0.000')")
+    page.wait_for_function("() => /Map disparity\\s*0\\.000/.test(document.body.innerText)")
     text = page.inner_text("body")
     assert "478 titles in both" in text
     metric = page.locator("[data-testid=stMetric]").filter(has_text="Mean overlap")
