@@ -218,13 +218,16 @@ def test_damaged_folder_one_line_everywhere_and_the_train_page_offers_to_train_o
 FORMULAS = ["=HYPERLINK(\"http://x\",\"click\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
 
 
-def _spreadsheet_model(tmp_path):
+def _spreadsheet_model(tmp_path, unknown: str | None = None):
+    """A model whose first titles look like formulas; with ``unknown``, those books lack that column's value."""
     import pandas as pd
 
     folder = make_fake_model(tmp_path / "models" / "f", n_books=12)
     books = pd.read_parquet(folder / "books.parquet")
     books.loc[: len(FORMULAS) - 1, "title"] = FORMULAS
     books.loc[0, "author"] = "=cmd|' /C calc'!A0"
+    if unknown:
+        books.loc[: len(FORMULAS) - 1, unknown] = ""
     books.to_parquet(folder / "books.parquet", index=False)
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     del manifest["checksums"]
@@ -258,13 +261,15 @@ def test_spreadsheet_downloads_neutralise_formulas_and_projector_files_keep_valu
 
 
 def test_cli_predictions_csv_is_safe_for_spreadsheets(tmp_path):
-    model = _spreadsheet_model(tmp_path)
+    model = _spreadsheet_model(tmp_path, unknown="country")  # the formula-titled books are the ones predicted
     out = tmp_path / "pred.csv"
     proc = run_cli("predict", "--model", model.path, "--column", "country", "--min-count", "2", "--folds", "2",
                    "--csv", out, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert out.is_file()
-    cells = [c for row in _cells(out.read_bytes())[1:] for c in row]
+    rows = _cells(out.read_bytes())[1:]
+    assert len(rows) == len(FORMULAS)
+    cells = [c for row in rows for c in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not _number(c))]
 
 
