@@ -41,6 +41,18 @@ def one_line(err: Exception) -> str:
     return text
 
 
+def refused_with_peak(error: type[Exception], call) -> tuple[str, int]:
+    """``call()`` must raise ``error``: its one-line message, and the peak of Python's memory meanwhile."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(error) as info:
+            call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return one_line(info.value), peak
+
+
 def folder_bytes(path: Path) -> dict[str, bytes]:
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
@@ -180,14 +192,7 @@ def test_a_keras_zip_bomb_is_refused_before_it_is_inflated(tmp_path, records, sa
     bomb = keras_bomb(tmp_path / "bomb.keras", claimed=claimed)
     assert bomb.stat().st_size < BOMB_BYTES // 100
     kept, before = saved_model
-    tracemalloc.start()
-    try:
-        with pytest.raises(ImportModelError) as info:
-            import_keras(bomb, records, kept, overwrite=True)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    message = one_line(info.value)
+    message, peak = refused_with_peak(ImportModelError, lambda: import_keras(bomb, records, kept, overwrite=True))
     assert str(bomb) in message
     assert ("refused" in message and "config.json" in message) if claimed is None else "damaged or truncated" in message
     assert peak < MEMORY_CEILING, f"{peak:,} bytes allocated refusing a bomb"
@@ -237,14 +242,7 @@ def test_a_small_config_that_builds_gigabytes_is_refused_before_keras(tmp_path, 
     config = model_config(10**9, N_LINKS, 1000)  # a billion-row embedding: 4 TB once Keras builds it
     model = small_keras(tmp_path / "huge.keras", config, lambda f: None)
     assert model.stat().st_size < 100_000
-    tracemalloc.start()
-    try:
-        with pytest.raises(ImportModelError) as info:
-            import_keras(model, records, tmp_path / "m")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    message = one_line(info.value)
+    message, peak = refused_with_peak(ImportModelError, lambda: import_keras(model, records, tmp_path / "m"))
     assert "huge.keras" in message and "building its layers" in message
     assert peak < MEMORY_CEILING and not (tmp_path / "m").exists()
 
@@ -306,14 +304,7 @@ def test_a_gzip_records_bomb_is_refused(tmp_path, lines):
         for _ in range(BOMB_BYTES >> 20):
             fh.write(block)
     model = write_keras_file(tmp_path / "ok.keras", np.zeros((N_BOOKS, 2)), np.zeros((N_LINKS, 2)))
-    tracemalloc.start()
-    try:
-        with pytest.raises(ImportModelError) as info:
-            import_keras(model, bomb, tmp_path / "m")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    message = one_line(info.value)
+    message, peak = refused_with_peak(ImportModelError, lambda: import_keras(model, bomb, tmp_path / "m"))
     assert "records.ndjson.gz" in message
     assert ("longer than" in message) if not lines else ("refused" in message and "inflates past" in message)
     assert peak < 3 * MEMORY_CEILING and not (tmp_path / "m").exists()
