@@ -171,7 +171,8 @@ def hover_query_point(pg) -> str:
     On a loaded machine the page may still be redrawing the map when the mouse arrives, and a redraw
     drops the hover; so the mouse leaves and comes back until a label shows, up to the one ceiling.
     """
-    has_label = "() => { const h = MAP() && MAP().querySelector('.hoverlayer'); return !!h && h.textContent.length > 0; }"
+    # the label is read in the same step that sees it: a redraw between seeing and reading empties it
+    label = "() => { const h = MAP() && MAP().querySelector('.hoverlayer'); return h && h.textContent.length > 0 ? h.textContent : null; }"
     deadline = time.monotonic() + WAIT_CEILING_S
     while True:
         x, y = pg.evaluate(
@@ -181,8 +182,7 @@ def hover_query_point(pg) -> str:
         pg.mouse.move(1, 1)
         pg.mouse.move(x, y, steps=3)
         try:
-            pg.wait_for_function(has_label, timeout=5000)  # one try; the loop tries again until the ceiling
-            return pg.evaluate("() => MAP().querySelector('.hoverlayer').textContent")
+            return pg.wait_for_function(label, timeout=5000).json_value()  # one try; the loop tries again until the ceiling
         except sync_api.TimeoutError:
             assert time.monotonic() < deadline, "no hover label on the searched book before the ceiling"
 
