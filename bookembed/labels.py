@@ -193,3 +193,15 @@ def centred_boxes(px: np.ndarray, py: np.ndarray, sizes: Sequence[tuple[float, f
     """Boxes of the given pixel sizes centred on each point."""
     return [(float(x - w / 2), float(y - h / 2), float(x + w / 2), float(y + h / 2))
             for x, y, (w, h) in zip(px, py, sizes)]
+
+
+def as_payload(levels: Sequence[MapLabel], n_terms: int = 2, chars: int = 30) -> list[dict]:
+    """The labels as the point renderer takes them: ``{"level", "x", "y", "text", "weight"}``, the text's lines
+    joined by a line break, each shortened to ``chars`` (plain text: the renderer writes it with ``fillText``)."""
+    def short(term: str) -> str:
+        term = term[len("category:"):] if term.lower().startswith("category:") else term
+        return term if len(term) <= chars else term[: chars - 1].rstrip() + "…"
+
+    return [{"level": int(lab.level), "x": float(lab.x), "y": float(lab.y),
+             "text": "\n".join(short(t) for t in lab.lines[:n_terms]), "weight": float(lab.weight)}
+            for lab in levels]

@@ -132,3 +132,16 @@ def test_on_the_demo_no_label_box_overlaps_another_at_the_first_view_or_zoomed_o
     assert not [(a, b) for i, a in enumerate(every) for b in every[i + 1:] if lb.overlaps(a, b)]
     names = [a.name for a in fig.layout.annotations if a.name]
     assert all(n.startswith("group" if book is None else "cluster") for n in names)
+
+
+def test_the_point_renderers_labels_are_plain_short_text_with_their_level_and_place(demo):
+    model, coords, result = demo
+    levels = lb.label_levels(model, coords, result)
+    payload = lb.as_payload(levels)
+    assert len(payload) == len(levels) and {p["level"] for p in payload} == {lb.BROAD, lb.FINE}
+    for p, lab in zip(payload, levels):
+        assert (p["x"], p["y"], p["weight"]) == (lab.x, lab.y, lab.weight)
+        lines = p["text"].split("\n")
+        assert 1 <= len(lines) <= 2 and all(len(line) <= 30 and not line.startswith("category:") for line in lines)
+    nasty = lb.MapLabel(lb.FINE, 0, 0.0, 0.0, ("<b>x</b> & y",), 1.0, np.arange(1))
+    assert lb.as_payload([nasty])[0]["text"] == "<b>x</b> & y"  # unescaped: the canvas draws it as text
