@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import WAIT_CEILING_S
-from test_browser import CHROMIUM, CHROMIUM_ARGS, MAP_INIT, SCRIPT_IDLE, streamlit_server, sync_api  # noqa: F401 - skips with it
+from test_browser import CHROMIUM, CHROMIUM_ARGS, MAP_INIT, POINTS, SCRIPT_IDLE, streamlit_server, sync_api  # noqa: F401 - skips with it
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "models" / "demo"
@@ -213,3 +213,35 @@ def test_a_selection_on_one_compare_map_is_shown_on_both(server, page):
         " return chosen(g[0]) > 0 && chosen(g[0]) == chosen(g[1]); }")
     assert "Selected books" in page.inner_text("body")
     page.screenshot(path=str(base / "compare-selection.png"))
+
+
+def test_the_point_renderer_names_the_broad_groups_then_the_clusters_as_the_reader_zooms(server, page):
+    url, base = server
+    page.goto(f"{url}/map")
+    page.wait_for_function("() => window.MAP && window.MAP()")
+    page.get_by_text("Cluster labels", exact=True).click()
+    page.get_by_text("Point renderer", exact=True).click()
+    page.wait_for_function(f"() => {{ const d = ({POINTS})(); return !!d && !!d.querySelector('canvas[data-drawn]'); }}")
+    frame = next(f for f in page.frames if "pointmap" in f.url)
+    frame.wait_for_function("() => typeof S !== 'undefined' && S && S.placedLabels && S.placedLabels.length > 0")
+    from bookembed.clusters import cluster_books
+    from bookembed.labels import BROAD, FINE, as_payload, label_levels
+    from bookembed.store import load_model_folder
+
+    folder = load_model_folder(base / "models" / "demo")
+    payload = as_payload(label_levels(folder, MAP_COORDS(folder), cluster_books(folder)))
+    texts = {level: {p["text"] for p in payload if p["level"] == level} for level in (BROAD, FINE)}
+    box = page.locator("iframe[title*=pointmap]").bounding_box()
+    centre = frame.evaluate("() => { const c = document.querySelector('canvas'); return [c.width / 2, c.height / 2]; }")
+    page.mouse.move(box["x"] + centre[0], box["y"] + centre[1])
+    for level in (BROAD, FINE):
+        if level == FINE:
+            span = frame.evaluate("() => S.view.x1 - S.view.x0")
+            for _ in range(2):
+                page.mouse.wheel(0, -300)
+            frame.wait_for_function("s => S.view.x1 - S.view.x0 < 0.45 * s && S.labelLevel === 1", arg=span)
+        placed = frame.evaluate("() => S.placedLabels")
+        assert placed and {p["text"] for p in placed} <= texts[level]
+        assert not [(p["text"], q["text"]) for i, p in enumerate(placed) for q in placed[i + 1:]
+                    if p["x0"] < q["x1"] and q["x0"] < p["x1"] and p["y0"] < q["y1"] and q["y0"] < p["y1"]]
+        page.screenshot(path=str(base / f"points-demo-level-{level}.png"))

@@ -264,6 +264,21 @@ def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_
     return None
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _point_cluster_labels(path: str, stamp: int | None, projection: str, _model: ModelFolder, _coords: np.ndarray,
+                          _clustering) -> list[dict]:  # noqa: ARG001 - the key
+    from bookembed.labels import as_payload, label_levels
+
+    return as_payload(label_levels(_model, _coords, _clustering))
+
+
+def point_cluster_labels(model: ModelFolder, coords: np.ndarray, projection: str, clustering) -> list[dict]:
+    """The broad and fine cluster labels of a map for the point renderer (``labels.as_payload``), computed once
+    per model folder and projection (``projection`` is its cache key)."""
+    return _point_cluster_labels(str(model.path.resolve()), model.stamp, projection, model, np.asarray(coords),
+                                 clustering)
+
+
 def label_args(labels: list[dict] | None) -> list[dict]:
     """Cluster labels as the point renderer reads them: ``level`` (int, 0 the broadest), ``x`` and ``y``
     (data coordinates), ``text`` (lines split by "\\n") and ``weight`` (the heavier placed first).
