@@ -158,7 +158,7 @@ def _link_keys(raw, config: CleaningConfig) -> tuple[np.ndarray, list[str]]:
 
 
 def build_corpus(
-    titles: list[str],
+    titles,
     link_book: np.ndarray,
     raw_links,
     metadata: pd.DataFrame,
@@ -172,7 +172,7 @@ def build_corpus(
 
     Parameters
     ----------
-    titles : list of str, length n_books
+    titles : list of str or pyarrow Array of str, length n_books
     link_book : ndarray of int, shape (n_raw,)
         The book of each raw link.
     raw_links : pyarrow Array or ChunkedArray of str, length n_raw
@@ -182,12 +182,21 @@ def build_corpus(
     Costs: O(n_raw) for the links, plus a sort of the (book, link) keys,
     O(n_pairs log n_pairs), and of the kept links by count.
     """
+    import pyarrow as pa
+
     n = len(titles)
     codes, keys = _link_keys(raw_links, config)
     keep = codes >= 0
-    # unique (book, link) pairs, sorted by book then link key
-    pair_keys = unique_keys(np.asarray(link_book)[keep].astype(np.int64) * max(1, len(keys)) + codes[keep])
-    books, links = np.divmod(pair_keys, max(1, len(keys)))
+    # unique (book, link) pairs, sorted by book then link key: one int64 key a row, worked in place
+    span = max(1, len(keys))
+    pair_keys = np.asarray(link_book)[keep].astype(np.int64)
+    pair_keys *= span
+    pair_keys += codes[keep]
+    del keep, codes
+    pair_keys = unique_keys(pair_keys, overwrite=True)
+    books = (pair_keys // span).astype(np.int32)
+    links = (pair_keys % span).astype(np.int32)
+    del pair_keys
     # Dropping a book can take a link below min_link_count, which can take
     # another book below min_book_links: repeat until both rules hold. With
     # min_book_links=1 the dropped books had no kept link, so one pass is stable.
@@ -215,16 +224,23 @@ def build_corpus(
     new_book = np.full(n, -1, dtype=np.int64)
     new_book[keep_books] = np.arange(len(keep_books))
     chosen = active[books] & (new_link[links] >= 0)
-    pair_books = new_book[books[chosen]].astype(np.int32)
-    pair_links = new_link[links[chosen]].astype(np.int32)
-    order = np.lexsort((pair_links, pair_books))
-    pair_books, pair_links = pair_books[order], pair_links[order]
+    # sorted by book then link id: one sort of int64 keys (books are already in order, links renumbered)
+    ordered = new_book[books[chosen]]
+    ordered *= max(1, len(kept))
+    ordered += new_link[links[chosen]]
+    del books, links, chosen
+    ordered.sort()
+    pair_books = (ordered // max(1, len(kept))).astype(np.int32)
+    pair_links = (ordered % max(1, len(kept))).astype(np.int32)
+    del ordered
     lengths = np.bincount(pair_books, minlength=len(keep_books))
     # books whose links all fell out of the vocabulary are dropped: recount links
     link_counts = np.bincount(pair_links, minlength=len(kept)).astype(np.int64)
 
     frame = metadata.iloc[keep_books].reset_index(drop=True)
-    frame.insert(0, "title", [titles[i] for i in keep_books])
+    # one Python string per kept book, in the books table, whether titles came as a list or an Arrow array
+    frame.insert(0, "title", titles.take(pa.array(keep_books)).to_pylist() if isinstance(titles, pa.Array)
+                 else [titles[i] for i in keep_books])
     frame["n_links"] = lengths.astype(np.int64)
     return Corpus(
         books=frame,
@@ -240,6 +256,16 @@ def build_corpus(
 
 
 # ---------------------------------------------------------------- entry point
+
+
+def _dropped_titles(titles, substrings) -> np.ndarray:
+    """Which of ``titles`` (an Arrow array of str) hold one of ``substrings``: Arrow's kernel, no Python loop."""
+    import pyarrow.compute as pc
+
+    dropped = np.zeros(len(titles), dtype=bool)
+    for text in substrings:
+        dropped |= pc.match_substring(titles, text).to_numpy(zero_copy_only=False)
+    return dropped
 
 
 def load_corpus(
@@ -287,12 +313,12 @@ def load_corpus(
         path, label = Path(source), str(source)
     if is_pairs_table(path):
         titles, link_book, raw, report = read_pairs_table(path)
-        dropped = np.array([any(s in t for s in config.drop_title_substrings) for t in titles], dtype=bool)
+        dropped = _dropped_titles(titles, config.drop_title_substrings)
         report.dropped_titles = int(dropped.sum())
         if dropped.any():
-            new_id = np.cumsum(~dropped) - 1
+            new_id = (np.cumsum(~dropped) - 1).astype(np.int32)
             rows = ~dropped[link_book]
-            titles = [t for t, d in zip(titles, dropped) if not d]
+            titles = titles.filter(pa.array(~dropped))
             link_book, raw = new_id[link_book[rows]], raw.filter(pa.array(rows))
         if metadata is not None:
             meta = read_metadata_table(metadata, titles)

@@ -48,23 +48,36 @@ def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
     return None
 
 
-def read_pairs_table(path: str | Path) -> tuple[list[str], np.ndarray, object, LoadReport]:
+def read_pairs_table(path: str | Path) -> tuple[object, np.ndarray, object, LoadReport]:
     """Read an (item, link) table: CSV, TSV or Parquet.
 
     The item column is named one of ``item, title, book, entity, name`` and the
     link column one of ``link, target, wikilink, feature``; otherwise the first
-    two columns are used.
+    two columns are used. Values are stripped; an empty one is an error naming
+    its data row (counted from 1, the header not counted, in every format).
+
+    Parquet is read in a stream of record batches (``_stream_parquet``): each
+    batch's two columns are stripped and dictionary-encoded by Arrow, so no
+    Python object is made per pair or per item, and memory holds about 8
+    bytes a pair (two int32 codes) plus each distinct string once per batch.
+    CSV and TSV go through pandas, one Python string per value: fine for the
+    sizes people write as text, and the form to convert from for tens of
+    millions of pairs.
 
     Returns
     -------
-    titles : list of str
+    titles : pyarrow Array of str, length n_items
         Items in order of first appearance.
-    link_book : ndarray of int64, shape (n_rows,)
+    link_book : ndarray of int32, shape (n_rows,)
         Each row's item, as a position in ``titles``.
-    links : pyarrow Array of str, shape (n_rows,)
+    links : pyarrow Array or ChunkedArray of str (plain or dictionary-encoded), length n_rows
     report : LoadReport
     """
+    import pyarrow as pa
+
     path = Path(path)
+    if _is_parquet(path):
+        return _stream_parquet(path)
     frame = _read_table(path)
     if len(frame.columns) < 2:
         raise CorpusError(f"{path.name}: expected two columns (item, link), found {list(frame.columns)}")
@@ -77,44 +90,177 @@ def read_pairs_table(path: str | Path) -> tuple[list[str], np.ndarray, object, L
     for col, values in ((item_col, items), (link_col, links)):
         empty = np.flatnonzero((values == "").to_numpy())
         if len(empty):
-            # Data rows count from 1 and the header is not one of them, in every format: a CSV's header
-            # is a line, a Parquet file's column names are not, so "row" alone meant two things.
-            raise CorpusError(f"data row {int(empty[0]) + 1} of {path.name}: empty value in column {col!r}")
-    import pyarrow as pa
-
+            _empty_value(path, int(empty[0]), col)
     link_book, titles = pd.factorize(items, sort=False)
     report = LoadReport(source=path.name, n_records=len(titles))
-    return [str(t) for t in titles], link_book.astype(np.int64), pa.array(links.to_numpy(dtype=object),
-                                                                          type=pa.large_string()), report
+    return (pa.array(np.asarray(titles, dtype=object), type=pa.large_string()), link_book.astype(np.int32),
+            pa.array(links.to_numpy(dtype=object), type=pa.large_string()), report)
 
 
-def read_metadata_table(path: str | Path, titles: list[str]) -> pd.DataFrame:
-    """Metadata rows for ``titles`` from a table keyed by item; missing rows are blank."""
+BATCH_ROWS = 1 << 20  # rows a Parquet batch: 1M (4M held more at its peak and was slower: docs/scale.md)
+
+
+def _is_parquet(path: Path) -> bool:
+    return "".join(path.suffixes[-2:]).lower().endswith((".parquet", ".pq"))
+
+
+def _empty_value(path: Path, row: int, column: object) -> None:
+    # Data rows count from 1 and the header is not one of them, in every format: a CSV's header
+    # is a line, a Parquet file's column names are not, so "row" alone meant two things.
+    raise CorpusError(f"data row {row + 1} of {path.name}: empty value in column {column!r}")
+
+
+def _stripped(column) -> object:
+    """A batch's column as stripped large strings, nulls as "" (Arrow kernels: no Python object per value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if not pa.types.is_large_string(column.type):
+        column = pc.cast(column, pa.large_string())
+    return pc.utf8_trim_whitespace(pc.fill_null(column, ""))
+
+
+FOLD_BATCHES = 8  # batches whose distinct strings are folded into the running vocabulary at once
+
+
+class _Vocabulary:
+    """Strings to ids, in order of first appearance, built from dictionary-encoded batches.
+
+    Every ``FOLD_BATCHES`` batches, Arrow's dictionary unifier folds their
+    dictionaries into the running one (whose ids it keeps: the unified
+    dictionary starts with the first chunk's) and their codes, rewritten to
+    the running ids, go into one preallocated int32 array. So memory holds 4
+    bytes a row, each distinct string once, and at most ``FOLD_BATCHES``
+    batches' own dictionaries. Time O(rows + folds × distinct strings).
+    """
+
+    def __init__(self, n_rows: int) -> None:
+        import pyarrow as pa
+
+        self.dictionary = pa.array([], pa.large_string())
+        self.codes = np.empty(n_rows, dtype=np.int32)
+        self.filled = 0
+        self.pending: list = []
+
+    def add(self, encoded) -> None:
+        self.pending.append(encoded)
+        if len(self.pending) >= FOLD_BATCHES:
+            self.fold()
+
+    def fold(self) -> None:
+        import pyarrow as pa
+
+        if not self.pending:
+            return
+        head = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), self.dictionary)
+        unified = pa.chunked_array([head, *self.pending]).unify_dictionaries()
+        self.dictionary = unified.chunk(0).dictionary
+        for chunk in unified.chunks[1:]:
+            codes = chunk.indices.to_numpy(zero_copy_only=False)
+            self.codes[self.filled:self.filled + len(codes)] = codes
+            self.filled += len(codes)
+        self.pending = []
+
+    def finish(self) -> tuple[object, np.ndarray]:
+        self.fold()
+        return self.dictionary, self.codes[:self.filled]
+
+
+def _stream_parquet(path: Path) -> tuple[object, np.ndarray, object, LoadReport]:
+    """``read_pairs_table`` for Parquet, batch by batch.
+
+    Costs: O(n_rows) time; memory 4 bytes a row for the items' codes, 4 for
+    the links' codes, each distinct string once, and a few batches in flight
+    (``_Vocabulary``).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path)
+        names = source.schema_arrow.names
+        if len(names) < 2:
+            raise CorpusError(f"{path.name}: expected two columns (item, link), found {names}")
+        item_col = _pick(names, _ITEM_COLUMNS) or names[0]
+        link_col = _pick(names, _LINK_COLUMNS) or names[1]
+        n_rows = source.metadata.num_rows
+        if n_rows == 0:
+            raise CorpusError(f"{path.name}: no rows")
+        items, links, row = _Vocabulary(n_rows), _Vocabulary(n_rows), 0
+        for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=[item_col, link_col]):
+            for col, vocabulary in ((item_col, items), (link_col, links)):
+                values = _stripped(batch.column(col))
+                empty = np.flatnonzero(pc.equal(values, "").to_numpy(zero_copy_only=False))
+                if len(empty):
+                    _empty_value(path, row + int(empty[0]), col)
+                vocabulary.add(pc.dictionary_encode(values))
+            row += batch.num_rows
+        titles, link_book = items.finish()
+        link_names, link_codes = links.finish()
+    except CorpusError:
+        raise
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: no such file") from None
+    except Exception as err:  # pyarrow raises several unrelated types for bad Parquet
+        raise CorpusError(f"{path.name}: cannot read table ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    report = LoadReport(source=path.name, n_records=len(titles))
+    return titles, link_book, pa.DictionaryArray.from_arrays(pa.array(link_codes), link_names), report
+
+
+def read_metadata_table(path: str | Path, titles) -> pd.DataFrame:
+    """Metadata rows for ``titles`` (a list or an Arrow array of str) from a table keyed by item; missing rows are blank.
+
+    Vectorised: the titles are looked up with Arrow's ``index_in`` and each
+    rule (year, pages, plain-text cleaning) runs once per distinct value.
+    O(n_titles + n_rows).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     path = Path(path)
     frame = _read_table(path)
     key = _pick(list(frame.columns), _ITEM_COLUMNS)
     if key is None:
         raise CorpusError(f"{path.name}: no item column (one of {', '.join(_ITEM_COLUMNS)}) to key the metadata")
-    frame = frame.drop_duplicates(subset=[key], keep="first").set_index(key)
+    frame = frame.drop_duplicates(subset=[key], keep="first").reset_index(drop=True)
+    column = frame[key]
+    keys = pa.array(column.where(~column.isna(), None).astype(object).map(lambda k: None if k is None else str(k)),
+                    type=pa.large_string())
+    titles = titles if isinstance(titles, (pa.Array, pa.ChunkedArray)) else pa.array(list(titles), pa.large_string())
+    pos = pc.index_in(titles, value_set=keys).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    hit = pos >= 0
     lower = {str(c).strip().lower(): c for c in frame.columns}
-    rows = []
-    for title in titles:
-        row: dict[str, object] = {}
-        present = title in frame.index
-        for col in METADATA_FIELDS:
-            src = lower.get(col)
-            value = frame.at[title, src] if (present and src is not None) else None
-            # Parquet gives NaN, None or pd.NA for a missing value (nullable dtypes)
-            row[col] = None if value is None or (np.ndim(value) == 0 and pd.isna(value)) else value
-        row["year"] = parse_year(str(row["year"])) if row["year"] not in (None, "") else None
-        row["pages"] = parse_pages(str(row["pages"])) if row["pages"] not in (None, "") else None
-        for col in ("author", "genre", "country", "language", "publisher", "primary_genre"):
-            # the same plain-text cleaning as infobox values get
-            row[col] = "" if row[col] is None else clean_text(row[col])
-        if not row["primary_genre"]:
-            row["primary_genre"] = primary_genre(row["genre"])
-        rows.append(row)
-    return books_metadata_frame(rows)
+    columns: dict[str, object] = {}
+    for col in METADATA_FIELDS:
+        src = lower.get(col)
+        values = np.full(len(pos), None, dtype=object)
+        if src is not None:
+            values[hit] = frame[src].to_numpy(dtype=object)[pos[hit]]
+        columns[col] = values
+    columns["year"] = _per_distinct(columns["year"], lambda v: None if v in (None, "") else parse_year(str(v)))
+    columns["pages"] = _per_distinct(columns["pages"], lambda v: None if v in (None, "") else parse_pages(str(v)))
+    for col in ("author", "genre", "country", "language", "publisher", "primary_genre"):
+        # the same plain-text cleaning as infobox values get
+        columns[col] = _per_distinct(columns[col], lambda v: "" if v is None else clean_text(v))
+    blank = columns["primary_genre"] == ""
+    if blank.any():
+        columns["primary_genre"][blank] = _per_distinct(columns["genre"][blank], primary_genre)
+    return books_metadata_frame({col: list(values) for col, values in columns.items()})
+
+
+def _per_distinct(values: np.ndarray, rule) -> np.ndarray:
+    """``rule`` of every value, computed once per distinct value (missing ones as None)."""
+    values = np.asarray(values, dtype=object)
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    codes, uniques = pd.factorize(np.where(missing, None, values), use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    for i, value in enumerate(uniques):
+        mapped[i] = rule(value)
+    mapped[-1] = rule(None) if missing.any() else None
+    return mapped[codes]
 
 
 def is_pairs_table(path: str | Path) -> bool:
