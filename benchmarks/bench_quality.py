@@ -4,6 +4,7 @@
     python benchmarks/bench_quality.py --corpora p15 --seeds 1 --levers
     python benchmarks/bench_quality.py --scale         # 37k books: evaluation's cost, every method's figures
     python benchmarks/bench_quality.py --hogs 2        # beside two CPU hogs
+    python benchmarks/bench_quality.py --cost          # each goal's and lever's training time over the default's
 
 For each corpus and seed, the held-out pairs are the ones ``bookembed train``
 holds out with that seed (``sampling.split_heldout``); every method is fitted
@@ -15,7 +16,8 @@ on the remaining pairs only and scored the same way (``evaluate.score_vectors``)
 * implicit-feedback ALS (the ``implicit`` package);
 * no model at all: every book's links ranked by how many books link to them
   (held-out ranking only: it has no neighbours);
-* bookembed with its defaults;
+* bookembed with its defaults (goal "balanced"), and with each other goal
+  ("neighbours", "links");
 * with ``--levers``, bookembed with one default changed at a time (the seed's
   uniform negatives, the seed's target -1 for non-pairs, 15 epochs, ...).
 
@@ -29,7 +31,9 @@ popular pages shared by every genre (Zipf-distributed noise). On it a
 binary SVD's leading factors are popularity, and it finds no genre at all.
 
 The means over seeds (and, with ``--scale``, the 37k figures) are written to
-``benchmarks/results/quality.json``, one row per method and corpus.
+``benchmarks/results/quality.json``, one row per method and corpus; each
+bookembed row beside the best classical baseline (issue 22's bar: Hits@10
++10%, genre purity@10 +0.02) to ``benchmarks/results/quality_targets.json``.
 """
 
 from __future__ import annotations
@@ -61,7 +65,25 @@ LEVERS = {
     "levers: power 1.0": {"negative_power": 1.0},
     "levers: dim 100": {"dim": 100},
     "levers: learning rate 0.1": {"learning_rate": 0.1},
+    # issue 22's levers
+    "levers: positives by idf^1": {"positive_idf_power": 1.0},
+    "levers: positives by idf^2": {"positive_idf_power": 2.0},
+    "levers: SVD start": {"init": "svd-tfidf"},
+    "levers: second-order 0.5": {"second_order_share": 0.5},
+    "levers: second-order 1.0": {"second_order_share": 1.0},
+    "levers: 60 epochs": {"epochs": 60},
+    "levers: dim 100, learning rate 0.1": {"dim": 100, "learning_rate": 0.1},
+    "levers: join SVD": {"join": "svd-tfidf"},
+    # around the goals' choices: how far the negatives' power goes at dim 100 and 60 epochs
+    "levers: power 1.0, dim 100, 60 epochs": {"negative_power": 1.0, "dim": 100, "epochs": 60},
+    "levers: power 1.5, dim 100, 60 epochs": {"negative_power": 1.5, "dim": 100, "epochs": 60},
+    "levers: power 0, dim 100, 60 epochs": {"negative_power": 0.0, "dim": 100, "epochs": 60},
 }
+GOAL_ROWS = {"bookembed goal: neighbours": {"goal": "neighbours"}, "bookembed goal: links": {"goal": "links"}}
+CLASSICAL = ("truncated SVD, binary", "truncated SVD, TF-IDF", "implicit ALS")
+"""The classical baselines' labels (``baselines.BASELINE_LABELS``): the best of them is the bar to clear."""
+TARGET = {"hits10": 1.10, "purity": 0.02}
+"""Issue 22's bar: Hits@10 at least 10% above the best baseline's, genre purity@10 at least 0.02 above."""
 
 
 def planted_noisy(n_books: int = 4000, genres: int = 20, links_per_genre: int = 150, popular: int = 600,
@@ -150,13 +172,14 @@ def methods_for(graph, seed: int, levers: bool, with_seed_recipe: bool):
     out += [("seed recipe", seed_recipe)] if with_seed_recipe else []
     out += [(BASELINE_LABELS[name], baseline(name)) for name in BASELINES]
     out.append(("bookembed default", ours()))
+    out += [(name, ours(**changes)) for name, changes in GOAL_ROWS.items()]
     if levers:
         out += [(name, ours(**changes)) for name, changes in LEVERS.items()]
     return out
 
 
 def run_corpus(name: str, data: str, seeds: int, levers: bool, with_seed_recipe: bool) -> list[dict]:
-    from bookembed.evaluate import score_vectors
+    from bookembed.evaluate import genre_purity, score_vectors
     from bookembed.sampling import split_heldout
     from bookembed.training import TrainConfig
 
@@ -173,6 +196,9 @@ def run_corpus(name: str, data: str, seeds: int, levers: bool, with_seed_recipe:
             scored = score_vectors(books, links, graph, heldout, seed=seed)
             row = {"corpus": name, "method": method, "seed": seed, "AUC": scored["auc"],
                    "MRR": scored["ranking"]["mrr"], "Hits@10": scored["ranking"]["hits"], "seconds": seconds}
+            if "genre" in graph.books.columns:
+                # the raw genre string ("Historical novel, War novel"), beside the primary genre the table scores
+                scored["purity"]["raw genre"] = genre_purity(books, graph.books["genre"].tolist(), seed=seed)
             for column, purity in scored["purity"].items():
                 # one vector for every book has no neighbours to speak of
                 row[f"{column} purity"] = None if method.startswith("most-linked") else purity["purity"]
@@ -180,7 +206,8 @@ def run_corpus(name: str, data: str, seeds: int, levers: bool, with_seed_recipe:
             rows.append(row)
             purity = row.get("genre purity")
             print(f"  seed {seed} {method:<42} AUC {row['AUC']:.3f}  Hits@10 {row['Hits@10']:.3f}  "
-                  f"genre purity {'n/a' if purity is None else f'{purity:.3f}'}  {seconds:.1f} s", flush=True)
+                  f"genre purity {'n/a' if purity is None else f'{purity:.3f}'}  "
+                  f"raw genre purity {row.get('raw genre purity') or 0:.3f}  {seconds:.1f} s", flush=True)
     return rows
 
 
@@ -189,11 +216,13 @@ def table(rows: list[dict]) -> str:
     import pandas as pd
 
     frame = pd.DataFrame(rows)
-    figures = [c for c in ("AUC", "MRR", "Hits@10", "genre purity", "author purity", "country purity", "seconds")
+    figures = [c for c in ("AUC", "MRR", "Hits@10", "genre purity", "raw genre purity", "author purity",
+                           "country purity", "seconds")
                if c in frame.columns]
     out = []
     for corpus, part in frame.groupby("corpus", sort=False):
-        chance = {c: part[f"{c} chance"].mean() for c in ("genre", "author", "country") if f"{c} chance" in part}
+        chance = {c: part[f"{c} chance"].mean() for c in ("genre", "raw genre", "author", "country")
+                  if f"{c} chance" in part}
         out.append(f"\n### {corpus} (chance: " + ", ".join(f"{c} {v:.3f}" for c, v in chance.items()) + ")\n")
         out.append("| method | " + " | ".join(figures) + " |")
         out.append("|---" * (len(figures) + 1) + "|")
@@ -213,7 +242,8 @@ def table(rows: list[dict]) -> str:
 
 
 FIGURES = {"AUC": "auc", "MRR": "mrr", "Hits@10": "hits10", "genre purity": "genre_purity",
-           "author purity": "author_purity", "country purity": "country_purity", "seconds": "seconds"}
+           "raw genre purity": "raw_genre_purity", "author purity": "author_purity",
+           "country purity": "country_purity", "seconds": "seconds"}
 
 
 def summary_rows(rows: list[dict]) -> list[dict]:
@@ -238,6 +268,70 @@ def summary_rows(rows: list[dict]) -> list[dict]:
             item["genre_chance"] = round(sum(chance) / len(chance), 4)
         summary.append(item)
     return summary
+
+
+def target_rows(summary: list[dict]) -> list[dict]:
+    """Each bookembed row beside the best classical baseline of its corpus, on each measure, and what it clears.
+
+    ``hits10_ratio`` is Hits@10 over the best baseline's; ``*_gain`` is purity
+    minus the best baseline's; ``clears`` names the measures past ``TARGET``.
+    """
+    rows = []
+    corpora = list(dict.fromkeys(r["what"].rsplit(", ", 1)[1] for r in summary))
+    for corpus in corpora:
+        mine = {r["what"].rsplit(", ", 1)[0]: r for r in summary if r["what"].endswith(", " + corpus)}
+        bars = {c: max((mine[m][c] for m in CLASSICAL if m in mine and c in mine[m]), default=None)
+                for c in ("hits10", "genre_purity", "raw_genre_purity")}
+        for method, row in mine.items():
+            if method in CLASSICAL or not (method.startswith("bookembed") or method.startswith("levers")):
+                continue
+            item = {"what": f"{corpus}: {method}", "hogs": row.get("hogs", 0), "seeds": row["seeds"],
+                    "hits10": row["hits10"], "hits10_ratio": round(row["hits10"] / bars["hits10"], 3)}
+            cleared = ["Hits@10"] if item["hits10_ratio"] >= TARGET["hits10"] else []
+            for column, label in (("genre_purity", "genre"), ("raw_genre_purity", "raw genre")):
+                if bars[column] is None or column not in row:
+                    continue
+                item[column] = row[column]
+                item[column.replace("purity", "gain")] = round(row[column] - bars[column], 4)
+                if row[column] - bars[column] >= TARGET["purity"]:
+                    cleared.append(label)
+            item["clears"] = ", ".join(cleared) or "neither"
+            rows.append(item)
+    return rows
+
+
+COST_ROWS = {"default (goal balanced)": {}, **{name.replace("bookembed ", ""): ch for name, ch in GOAL_ROWS.items()},
+             "positives by idf^1": {"positive_idf_power": 1.0}, "second-order 0.5": {"second_order_share": 0.5},
+             "SVD start": {"init": "svd-tfidf"}, "join SVD": {"join": "svd-tfidf"}}
+
+
+def cost(data: str, repeats: int = 3, hogs: int = 0) -> None:
+    """What each goal and lever costs beside the default: whole ``train`` calls, interleaved, median of ``repeats``.
+
+    On p15 and the planted 4,000-book corpus (a busy machine moves every
+    row alike, so the ratio to the default is the figure to read).
+    """
+    from bookembed.training import TrainConfig, train
+
+    rows = []
+    with busy(hogs):
+        for name in ("p15", "planted"):
+            graph = load(name, data)
+            times: dict[str, list[float]] = {row: [] for row in COST_ROWS}
+            for _ in range(repeats):
+                for row, changes in COST_ROWS.items():
+                    start = time.perf_counter()
+                    train(graph.pair_books, graph.pair_links, graph.n_books, graph.n_links,
+                          TrainConfig(seed=0, threads=1, **changes))
+                    times[row].append(time.perf_counter() - start)
+            base = float(np.median(times["default (goal balanced)"]))
+            for row, seen in times.items():
+                median = float(np.median(seen))
+                rows.append({"what": f"{name}: {row}", "hogs": hogs, "seconds": round(median, 2),
+                             "x_default": round(median / base, 2), "repeats": repeats,
+                             "load_average": load_average()})
+                print(f"{name:8s} {row:28s} {median:6.2f} s  {median / base:4.2f}x", flush=True)
+    print("written:", record("quality_cost", rows))
 
 
 def scale(hogs: int = 0) -> None:
@@ -302,8 +396,13 @@ def main() -> None:
     parser.add_argument("--no-seed-recipe", action="store_true", help="leave out the seed's recipe (slow)")
     parser.add_argument("--scale", action="store_true",
                         help="only the 37k-book planted corpus: evaluation's cost, and every method's figures")
+    parser.add_argument("--cost", action="store_true",
+                        help="only time each goal and lever beside the default (p15, planted), one thread")
     add_hogs_option(parser)
     args = parser.parse_args()
+    if args.cost:
+        cost(args.data, hogs=args.hogs)
+        return
     if args.scale:
         scale(args.hogs)
         return
@@ -313,7 +412,9 @@ def main() -> None:
             rows += run_corpus(name, args.data, args.seeds, args.levers, not args.no_seed_recipe)
         load = load_average()
     print(table(rows))
-    print("written:", record("quality", [{**r, "hogs": args.hogs, "load_average": load} for r in summary_rows(rows)]))
+    summary = [{**r, "hogs": args.hogs, "load_average": load} for r in summary_rows(rows)]
+    print("written:", record("quality", summary))
+    print("written:", record("quality_targets", target_rows(summary)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ A generated table sits between two markers in a Markdown file::
     <!-- /results -->
 
 ``results:`` names the results file (``benchmarks/results/latency.json``);
-``columns=`` the figures to show. Rows are the file's ``what`` values in the
+``columns=`` the figures to show; ``digits=3`` writes every figure below 100
+with three decimals (quality figures that differ in the third); ``match=a|b``
+keeps the rows whose ``what`` contains ``a`` or ``b`` (a short table from a
+long file). Rows are the file's ``what`` values in the
 order the benchmark wrote them; each figure gets one column per number of CPU
 hogs that ran beside it ("quiet", "beside 2 hogs"). Below the table, one line
 says which command made each column, on what machine and when. A figure that
@@ -32,6 +35,11 @@ from results import load  # noqa: E402
 
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+)(?P<opts>[^>]*?)-->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 LABELS = {
+    "hits10": "Hits@10", "hits10_ratio": "Hits@10 / best baseline's", "genre_purity": "genre purity@10",
+    "genre_gain": "genre purity − best baseline's", "raw_genre_purity": "raw genre purity@10",
+    "raw_genre_gain": "raw genre purity − best baseline's", "clears": "clears the bar",
+    "x_default": "training time / default's", "hits10_spread": "Hits@10 ±", "genre_purity_spread": "genre purity ±",
+    "auc": "AUC", "mrr": "MRR", "author_purity": "author purity@10", "country_purity": "country purity@10",
     "seconds": "s", "peak_mb": "peak MB", "slowest_s": "slowest s", "median_s": "median s",
     "exceptions": "exceptions", "no_result": "no result", "sessions": "sessions", "server_cpu_s": "server CPU s",
 }
@@ -41,11 +49,11 @@ def _options(text: str) -> dict:
     return dict(part.split("=", 1) for part in text.split() if "=" in part)
 
 
-def _fmt(value) -> str:
+def _fmt(value, digits: int = 2) -> str:
     if value is None:
         return "not measured"
     if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+        return f"{value:,.{digits}f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
@@ -62,13 +70,16 @@ def render(name: str, options: dict) -> str:
         return f"*Not measured yet: run the benchmark that writes `benchmarks/results/{name}.json`.*\n"
     rows = data["rows"]
     columns = [c for c in options.get("columns", "seconds").split(",") if c]
+    digits = int(options.get("digits", 2))
     hogs = sorted({int(r.get("hogs") or 0) for r in rows})
+    match = [m for m in options.get("match", "").split("|") if m]
+    rows = [r for r in rows if not match or any(m in r["what"] for m in match)]
     whats = list(dict.fromkeys(r["what"] for r in rows))
     by = {(r["what"], int(r.get("hogs") or 0)): r for r in rows}
     head = ["what"] + [f"{LABELS.get(c, c)}, {_hogs_label(h)}" for c in columns for h in hogs]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for what in whats:
-        cells = [what] + [_fmt(by.get((what, h), {}).get(c)) for c in columns for h in hogs]
+        cells = [what] + [_fmt(by.get((what, h), {}).get(c), digits) for c in columns for h in hogs]
         lines.append("| " + " | ".join(cells) + " |")
     machine = data.get("machine", {})
     where = f"{machine.get('cores')} cores, {machine.get('memory_gb')} GB, {machine.get('cpu')}"

@@ -43,10 +43,28 @@ import numpy as np
 
 from bookembed.errors import BookembedError
 from bookembed.kerasmodel import TASKS, build_model, keras_model, quiet_tensorflow  # noqa: F401  (re-exported)
+from bookembed.positives import INITS, JOINS, epoch_positives, join_spectral, spectral_start
 from bookembed.sampling import NonPairSampler, split_heldout
 from bookembed.settings import problems as check_settings, setting
 
 DEFAULT_LR = {"adam": 0.01, "sgd": 0.05}
+
+GOALS = {
+    "balanced": {"dim": 50, "epochs": 30, "negative_ratio": 2, "negative_power": 0.75},
+    "neighbours": {"dim": 100, "epochs": 60, "negative_ratio": 2, "negative_power": 1.25},
+    "links": {"dim": 100, "epochs": 60, "negative_ratio": 3, "negative_power": 0.0},
+}
+"""What ``TrainConfig.goal`` sets, for each of the four settings left at None ("by goal").
+
+No one setting beat every baseline at once on genre purity@10 and held-out
+Hits@10 on every real corpus (``benchmarks/bench_quality.py --levers``;
+docs/quality.md). The negatives' power moves one against the other: 0 ranks
+held-out links best, 1.25 gives the purest neighbourhoods. "balanced" is the
+default, as it was before goals existed."""
+
+
+def _by_goal(name: str) -> str:
+    return ", ".join(f"{value} ({goal})" for goal, value in ((g, v[name]) for g, v in GOALS.items())) + "."
 PARALLEL_MIN_PAIRS = 200_000
 """Below this many training pairs the default trainer runs on one thread: small
 corpora gain little from threads, and one thread keeps their vectors
@@ -70,6 +88,10 @@ class TrainConfig:
     page's widgets are made from them, and ``__post_init__`` checks them. Why
     some defaults are what they are:
 
+    * ``goal`` "balanced": ``dim``, ``epochs``, ``negative_ratio`` and
+      ``negative_power`` are None ("by goal") unless given, and ``GOALS``
+      fills them in. "neighbours" and "links" trade genre purity@10 against
+      held-out Hits@10 (docs/quality.md); the reasons for balanced's values follow.
     * ``epochs`` 30 (the seed trained 15): on p15 it raised both held-out
       Hits@10 and genre purity@10 (means of 3 seeds, with the negatives below;
       ``benchmarks/bench_quality.py --levers``, docs/quality.md has the figures).
@@ -90,19 +112,26 @@ class TrainConfig:
     ``learning_rate`` None becomes the optimizer's default (``DEFAULT_LR``).
     """
 
-    dim: int = setting(50, "Length of each vector, for books and links alike.",
-                       flag="--dim", label="Vector length", min=1, max=1024)
-    epochs: int = setting(30, "Passes over the training pairs.", flag="--epochs", label="Epochs", min=1, max=1000)
+    goal: str = setting(
+        "balanced", "What the vectors are for: neighbours (books near a book share its genre), links (rank a "
+        "book's missing links) or balanced. Sets the four settings marked 'by goal'; docs/quality.md has the figures.",
+        flag="--goal", label="Goal", choices=tuple(GOALS))
+    dim: int | None = setting(None, "Length of each vector, for books and links alike. By goal: "
+                              + _by_goal("dim"), flag="--dim", label="Vector length", min=1, max=1024, none="by goal")
+    epochs: int | None = setting(None, "Passes over the training pairs. By goal: " + _by_goal("epochs"),
+                                 flag="--epochs", label="Epochs", min=1, max=1000, none="by goal")
     batch_size: int | None = setting(
         None, "True pairs per step; each step also draws negative-ratio times as many random non-pairs. "
         "Automatic: about 1% of the pairs, a power of two from 256 to 8,192.",
         flag="--batch-size", label="Batch size", min=1, max=1_048_576, step=128, none="automatic")
-    negative_ratio: int = setting(2, "Random non-pairs drawn for each true pair.", flag="--negative-ratio",
-                                  label="Negatives per positive", min=0, max=50)
-    negative_power: float = setting(
-        0.75, "Draw negative links in proportion to their frequency to this power "
-        "(0: uniform, the seed's; 0.75: word2vec's).",
-        flag="--negative-power", label="Negative sampling power", min=0.0, max=2.0, step=0.05, advanced=True)
+    negative_ratio: int | None = setting(
+        None, "Random non-pairs drawn for each true pair. By goal: " + _by_goal("negative_ratio"),
+        flag="--negative-ratio", label="Negatives per positive", min=0, max=50, none="by goal")
+    negative_power: float | None = setting(
+        None, "Draw negative links in proportion to their frequency to this power "
+        "(0: uniform, the seed's; 0.75: word2vec's). By goal: " + _by_goal("negative_power"),
+        flag="--negative-power", label="Negative sampling power", min=0.0, max=2.0, step=0.05, advanced=True,
+        none="by goal")
     negative_target: float = setting(
         0.0, "Cosine a non-pair is trained towards in regression: 0 (unrelated) or the seed's -1 (opposite). "
         "Classification always labels non-pairs 0.",
@@ -125,9 +154,24 @@ class TrainConfig:
         None, f"Threads for SGD, at most the cores available. Automatic: every core once there are "
         f"{PARALLEL_MIN_PAIRS:,} training pairs, else 1; only 1 thread gives bit-identical vectors for a seed.",
         flag="--threads", label="Threads", min=1, none="automatic", advanced=True)
+    positive_idf_power: float = setting(
+        0.0, "Draw each epoch's positives with chance proportional to idf(link) to this power "
+        "(0: every training pair once an epoch).",
+        flag="--positive-idf-power", label="Positive idf power", min=0.0, max=4.0, step=0.25, advanced=True)
+    second_order_share: float = setting(
+        0.0, "Extra positives an epoch, as a share of the training pairs: a book with a link of another "
+        "book that shares one of its (rare) links.",
+        flag="--second-order-share", label="Second-order positives", min=0.0, max=4.0, step=0.25, advanced=True)
+    init: str = setting("random", "Start vectors: random (Keras's initializer) or the TF-IDF SVD of the "
+                        "training pairs.", flag="--init", label="Start", choices=INITS, advanced=True)
+    join: str = setting("none", "Join the trained vectors with the TF-IDF SVD's (unit rows side by side: "
+                        "twice the length).", flag="--join", label="Join", choices=JOINS, advanced=True)
 
     def __post_init__(self) -> None:
         problems = check_settings(self)
+        for name, value in GOALS.get(self.goal, {}).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.learning_rate is None and self.optimizer in DEFAULT_LR:
             object.__setattr__(self, "learning_rate", DEFAULT_LR[self.optimizer])
         if problems:
@@ -307,8 +351,19 @@ class _Run:
         return self.config.task == "classification"
 
     @property
+    def positives(self) -> int:
+        """Positives an epoch trains: the training pairs, plus the second-order ones."""
+        return len(self.train_idx) + int(round(self.config.second_order_share * len(self.train_idx)))
+
+    @property
     def steps(self) -> int:
-        return max(1, math.ceil(len(self.train_idx) / self.batch))
+        return max(1, math.ceil(self.positives / self.batch))
+
+    def epoch_positives(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """This epoch's positives (``positives.epoch_positives``), drawn with ``rng``; None: the training pairs."""
+        c = self.config
+        return epoch_positives(self.pair_books, self.pair_links, self.train_idx, len(self.book_vectors),
+                               len(self.link_vectors), c.positive_idf_power, c.second_order_share, self.rng)
 
     @property
     def per_positive(self) -> int:
@@ -322,12 +377,14 @@ class _Run:
         books, links : ndarray of int32, shape (n_train, 1 + negative_ratio)
         labels : ndarray of float32, same shape: 1, then ``negative_target`` (or 0 to classify)
         """
-        order = self.rng.permutation(self.train_idx)
+        drawn = self.epoch_positives()
+        pair_books, pair_links = (self.pair_books, self.pair_links) if drawn is None else drawn
+        order = self.rng.permutation(self.train_idx if drawn is None else len(drawn[0]))
         n, ratio = len(order), int(self.config.negative_ratio)
         neg_b, neg_l = self.sampler.draw(n * ratio, self.rng)
         books = np.empty((n, 1 + ratio), dtype=np.int32)
         links = np.empty((n, 1 + ratio), dtype=np.int32)
-        books[:, 0], links[:, 0] = self.pair_books[order], self.pair_links[order]
+        books[:, 0], links[:, 0] = pair_books[order], pair_links[order]
         books[:, 1:] = neg_b.reshape(n, ratio)
         links[:, 1:] = neg_l.reshape(n, ratio)
         return books, links, self.labels
@@ -336,7 +393,7 @@ class _Run:
     def labels(self) -> np.ndarray:
         """Every epoch's labels (the same each epoch), read-only: 1, then ``negative_target`` (or 0) per negative."""
         ratio = int(self.config.negative_ratio)
-        labels = np.full((len(self.train_idx), 1 + ratio), 0.0 if self.classify else self.config.negative_target,
+        labels = np.full((self.positives, 1 + ratio), 0.0 if self.classify else self.config.negative_target,
                          dtype=np.float32)
         labels[:, 0] = 1.0
         labels.flags.writeable = False
@@ -411,7 +468,6 @@ def _train_sgd(run: _Run) -> _Epochs:
     ratio = int(run.config.negative_ratio)
     neg_label = 0.0 if run.classify else float(run.config.negative_target)
     tables = run.sampler.tables()
-    n = len(run.train_idx)
     epoch: dict = {}
     # The next epoch's shuffle is drawn on a second thread while the kernel
     # trains this one (both release the GIL). Only that thread uses run.rng,
@@ -422,18 +478,21 @@ def _train_sgd(run: _Run) -> _Epochs:
 
     def shuffled() -> tuple:
         shuffle_key, key = (np.uint64(k) for k in run.rng.integers(0, 2 ** 63, size=2))
-        return shuffle(run.train_idx, shuffle_key), key
+        drawn = run.epoch_positives()
+        if drawn is None:
+            return shuffle(run.train_idx, shuffle_key), key, run.pair_books, run.pair_links
+        return shuffle(np.arange(len(drawn[0]), dtype=np.int32), shuffle_key), key, *drawn
 
     def prepare_epoch() -> None:
-        order, key = (upcoming.pop() if upcoming else ahead.submit(shuffled)).result()
+        order, key, books, links = (upcoming.pop() if upcoming else ahead.submit(shuffled)).result()
         left[0] -= 1
         if left[0] > 0:
             upcoming.append(ahead.submit(shuffled))
-        epoch.update(order=order, key=key)
+        epoch.update(order=order, key=key, books=books, links=links)
 
     def run_span(first: int, last: int) -> tuple[float, int]:
-        lo, hi = first * run.batch, min(n, last * run.batch)
-        loss, failed = sgd_span(run.book_vectors, run.link_vectors, run.pair_books, run.pair_links, epoch["order"],
+        lo, hi = first * run.batch, min(len(epoch["order"]), last * run.batch)
+        loss, failed = sgd_span(run.book_vectors, run.link_vectors, epoch["books"], epoch["links"], epoch["order"],
                                 lo, hi, ratio, neg_label, epoch["key"], tables, lr, run.head, run.classify,
                                 run.threads)
         if failed:
@@ -566,6 +625,9 @@ def train(
 
     # 2. the untrained model's weights, which the optimizers start from
     book_vectors, link_vectors, head = initial_weights(n_books, n_links, config.dim, config.seed)
+    if config.init == "svd-tfidf":
+        book_vectors, link_vectors = spectral_start(pair_books, pair_links, train_idx, n_books, n_links,
+                                                    book_vectors, link_vectors, config.seed)
 
     # 3. train
     run = _Run(
@@ -583,8 +645,11 @@ def train(
     # 4. the result (its Keras model is built when first asked for)
     if not (np.isfinite(run.book_vectors).all() and np.isfinite(run.link_vectors).all()):
         raise BookembedError("training diverged (NaN or Inf in the vectors); lower --learning-rate")
+    books, links = run.book_vectors, run.link_vectors
+    if config.join == "svd-tfidf":
+        books, links = join_spectral(books, links, pair_books, pair_links, train_idx, config.seed)
     return TrainResult(
-        book_vectors=run.book_vectors, link_vectors=run.link_vectors, heldout=heldout,
+        book_vectors=books, link_vectors=links, heldout=heldout,
         history=epochs.history, steps=epochs.steps, seconds=epochs.seconds,
         examples_per_s=epochs.examples / max(epochs.seconds, 1e-9), batch_size=run.batch, threads=run.threads,
         task=config.task, head=(float(run.head[0]), float(run.head[1])),

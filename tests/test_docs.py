@@ -60,3 +60,21 @@ def test_a_new_measurement_replaces_the_old_row_and_the_check_sees_the_drift(scr
     assert json.loads((tmp_path / "demo.json").read_text())["rows"][0]["seconds"] == 9.0
     assert len(json.loads((tmp_path / "demo.json").read_text())["rows"]) == 1
     assert make_docs.rewrite(fresh) != fresh and "| train | 9.00 |" in make_docs.rewrite(fresh)
+
+
+def test_digits_gives_three_decimals_and_labels_name_the_quality_figures(scratch_results):
+    results.record("demo", [{"what": "p15: goal links", "hogs": 0, "hits10": 0.5234, "genre_gain": -0.0123,
+                             "clears": "Hits@10", "seconds": 123.4}])
+    lines = make_docs.render("demo", {"columns": "hits10,genre_gain,clears,seconds", "digits": "3"}).splitlines()
+    assert lines[0] == ("| what | Hits@10, quiet | genre purity − best baseline's, quiet | clears the bar, quiet "
+                        "| s, quiet |")
+    assert lines[2] == "| p15: goal links | 0.523 | -0.012 | Hits@10 | 123 |"
+    assert make_docs.render("demo", {"columns": "hits10"}).splitlines()[2] == "| p15: goal links | 0.52 |"
+
+
+def test_match_keeps_only_the_rows_named(scratch_results):
+    results.record("demo", [{"what": w, "hogs": 0, "seconds": 1.0} for w in ("p15: default", "p15: levers: x",
+                                                                               "demo: goal: links")])
+    table = make_docs.render("demo", {"columns": "seconds", "match": "default|goal"})
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:4]] == ["| p15: default", "| demo: goal: links"]
+    assert "levers" not in table

@@ -84,7 +84,8 @@ def test_every_training_field_is_declared_and_offered():
 
 def test_types_and_none_come_from_the_annotations():
     by_name = {s.name: s for s in settings(TrainConfig)}
-    assert (by_name["dim"].type, by_name["dim"].optional) == (int, False)
+    assert (by_name["seed"].type, by_name["seed"].optional) == (int, False)
+    assert (by_name["dim"].type, by_name["dim"].optional) == (int, True)  # None: by goal
     assert (by_name["batch_size"].type, by_name["batch_size"].optional) == (int, True)
     assert (by_name["learning_rate"].type, by_name["learning_rate"].optional) == (float, True)
     assert by_name["task"].widget == "select" and by_name["dim"].widget == "number"
@@ -222,7 +223,7 @@ def test_the_page_offers_every_setting_with_the_clis_default_and_bounds(models):
         else:
             assert (w.min, w.max) == (s.low, s.high), s.name
     advanced = next(e for e in at.expander if e.label == "Advanced settings")
-    inside = {w.key for w in advanced.number_input}
+    inside = {w.key for w in advanced.number_input} | {w.key for w in advanced.selectbox}
     assert inside == {f"train_{s.name}" for s in OFFERED if s.advanced}
 
 
