@@ -198,6 +198,16 @@ def cmd_download_dump(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from bookembed.export import export_folder
 
+    if args.pbg:
+        from bookembed.pbg import export_pbg
+        from bookembed.store import load_model_folder
+
+        for line in export_pbg(load_model_folder(args.model), args.pbg, partitions=args.partitions).lines():
+            print(line)
+        if not args.out:
+            return 0
+    elif not args.out:
+        raise BookembedError("export needs --out (the Projector files' folder) or --pbg DIR")
     result = export_folder(args.model, args.out, what=args.what, titles=args.titles, tensorboard=args.tensorboard,
                            shard_rows=args.shard_rows, sample=args.sample)
     for line in export_lines(result):
@@ -303,7 +313,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from bookembed import importer
 
-    if args.keras:
+    if args.pbg:
+        from bookembed.pbg import import_pbg
+
+        result = import_pbg(args.pbg, args.out, entities=args.entities, overwrite=args.overwrite)
+    elif args.keras:
         if not args.data:
             raise BookembedError("import --keras needs --data: the records the model was trained on")
         result = importer.import_keras(args.keras, args.data, args.out, link_order=args.link_order,
@@ -458,8 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="TensorFlow Projector files, TensorBoard logdir, Parquet")
     p.add_argument("--model", default=str(DEFAULT_MODEL))
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="the folder for the Projector files and the Parquet file")
     p.add_argument("--what", choices=("books", "links"), default="books")
+    p.add_argument("--pbg", metavar="DIR", help="write the corpus as PyTorch-BigGraph's input (edges, config) in DIR")
+    p.add_argument("--partitions", type=POSITIVE, default=1, help="with --pbg: partitions of each entity type")
     p.add_argument("--titles", help="file with one title (or link) per line: export only those rows")
     p.add_argument("--tensorboard", metavar="LOGDIR", help="also write a TensorBoard log directory")
     p.add_argument("--shard-rows", type=POSITIVE, metavar="N",
@@ -511,10 +527,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check every file against the manifest's SHA-256 and load model.keras (exit 1 on damage)")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("import", help="a model folder from a Keras model (.keras/.h5) or a Projector export")
+    p = sub.add_parser("import", help="a model folder from a Keras model (.keras/.h5), a Projector export or a "
+                                      "PyTorch-BigGraph checkpoint")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--keras", metavar="FILE", help="a .keras or .h5 model with book_embedding and link_embedding")
     source.add_argument("--vectors", metavar="FILE", help="a Projector vectors.tsv")
+    source.add_argument("--pbg", metavar="CHECKPOINT_DIR", help="a PyTorch-BigGraph checkpoint (types book and link)")
+    p.add_argument("--entities", metavar="DIR", help="with --pbg: the folder of entity_names_*.json (default: the "
+                                                     "checkpoint config's entity_path)")
     p.add_argument("--data", help="with --keras: the records it was trained on (NDJSON, plain or .gz)")
     p.add_argument("--link-order", metavar="FILE", help="with --keras: the notebook's links, one per line")
     p.add_argument("--metadata", metavar="FILE", help="with --vectors: the Projector metadata.tsv")

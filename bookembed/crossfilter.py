@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bookembed.mapviz import OTHER, UNKNOWN, escape_label, robust_range
+from bookembed.mapviz import OTHER, UNKNOWN, escape_label, full_range
 
 
 @dataclass(frozen=True)
@@ -259,5 +259,5 @@ def subset_payload(payload: dict, keep: np.ndarray, fit: bool = False) -> dict:
         "ids": ids[kept].tobytes(),
         "codes": codes.tobytes(),
         "groups": [{**g, "count": int(k)} for g, k in zip(payload["groups"], counts)],
-        "range": [robust_range(xy[:, 0]), robust_range(xy[:, 1])] if fit and len(xy) else payload["range"],
+        "range": [full_range(xy[:, 0]), full_range(xy[:, 1])] if fit and len(xy) else payload["range"],
     }

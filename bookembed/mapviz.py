@@ -451,6 +451,18 @@ def robust_range(values: np.ndarray, share: float = 0.01, pad: float = 0.08) -> 
     return [max(lo - pad * span, vmin - 0.02 * span), min(hi + pad * span, vmax + 0.02 * span)]
 
 
+def full_range(values: np.ndarray, pad: float = 0.04) -> list[float]:
+    """An axis range from the smallest value to the largest, padded by ``pad`` of the span at each end:
+    the point renderer's home view, where every book, outliers included, is on the picture."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return [-1.0, 1.0]
+    vmin, vmax = float(values.min()), float(values.max())
+    span = max(vmax - vmin, 1e-6)
+    return [vmin - pad * span, vmax + pad * span]
+
+
 def legend_figure(figure, height: int | None = None, per_row: int = 4):
     """The legend (or the year's colour bar) of a map, alone in one row: one legend under maps drawn side by
     side, which then draw none (``without_legend``).
@@ -610,8 +622,9 @@ def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "g
         ``xy`` (float32 x, y pairs in drawing order, as bytes), ``ids``
         (int32 book id of each drawn point, bytes), ``codes`` (uint8 group
         of each drawn point, bytes), ``groups`` (name, colour and count of
-        each group, for the legend), ``range`` (``robust_range`` of x and
-        y), ``size`` and ``opacity`` (``marker_style``).
+        each group, for the legend), ``range`` (``full_range`` of x and
+        y: the home view holds every book, far outliers too), ``size`` and
+        ``opacity`` (``marker_style``).
 
     Grey groups (other, unknown) are drawn first, the coloured ones
     interleaved after them, so no group hides the others. Year is drawn in
@@ -655,7 +668,7 @@ def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "g
         "ids": order.astype(np.int32).tobytes(),
         "codes": codes[order].tobytes(),
         "groups": [{"name": str(g), "colour": c, "count": int(k)} for g, c, k in zip(groups, colours, counts)],
-        "range": [robust_range(coords[:, 0]), robust_range(coords[:, 1])],
+        "range": [full_range(coords[:, 0]), full_range(coords[:, 1])],
         "size": size,
         "opacity": opacity,
     }

@@ -28,7 +28,9 @@ from bookembed.mapviz import escape_label, robust_range
 LABEL_TERMS = 2
 LABEL_CHARS = 30
 HOVER_TITLES = 15
-LABEL_SPACING = (0.16, 0.045)
+LINK_TEXTS = 15
+"""Link names written on the map at most (the most used links first); every link's name is in its hover."""
+LINK_MARKER_PX = 8
 DENSITY_BINS = 90
 
 
@@ -70,15 +72,72 @@ def cluster_centres(coords: np.ndarray, labels: np.ndarray, n_clusters: int) -> 
     return out
 
 
-def label_text(cluster, n_terms: int = LABEL_TERMS) -> str:
-    """A cluster's label as drawn: its first links, shortened and escaped, one per line."""
-    terms = [escape_label(_short(_display_term(t))) for t in cluster.terms[:n_terms]]
-    return "<br>".join(terms) if terms else f"cluster {cluster.id + 1}"
+def label_text(label, n_terms: int = LABEL_TERMS) -> str:
+    """A label as drawn: the first links of a ``labels.MapLabel`` (its ``lines``) or of a
+    ``clusters.Cluster`` (its ``terms``), shortened and escaped, one per line."""
+    terms = getattr(label, "lines", None) or getattr(label, "terms", ())
+    shown = [escape_label(_short(_display_term(t))) for t in terms[:n_terms]]
+    return "<br>".join(shown) if shown else f"cluster {getattr(label, 'group', getattr(label, 'id', 0)) + 1}"
 
 
-def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str], *, n_terms: int = LABEL_TERMS,
-                       hover_titles: int = HOVER_TITLES, spacing: tuple[float, float] | None = LABEL_SPACING):
-    """Write each cluster's characteristic links at its centre; hovering lists its books.
+PLOT_PX = (640.0, 680.0)
+"""The plot area assumed when placing labels, in pixels: the map's 720 less its margins, and a width below
+the page's (its legend takes the rest). A wider plot only spreads the labels further apart."""
+
+
+def _as_labels(coords: np.ndarray, labels, n_terms: int) -> list:
+    """``labels`` as a list of ``labels.MapLabel``: a ``Clustering`` gives its clusters (the fine level)."""
+    from bookembed.labels import FINE, MapLabel
+
+    if not hasattr(labels, "clusters"):
+        return list(labels)
+    out = []
+    for cluster, centre in zip(labels.clusters, cluster_centres(coords, labels.labels, len(labels.clusters))):
+        if np.isnan(centre).any():
+            continue
+        lines = tuple(cluster.terms[:n_terms]) or (f"cluster {cluster.id + 1}",)
+        out.append(MapLabel(FINE, cluster.id, float(centre[0]), float(centre[1]), lines, float(cluster.size),
+                            cluster.members, tuple(float(v) for v in centre)))
+    return out
+
+
+def _view(fig, coords: np.ndarray) -> list[list[float]]:
+    """The 2-D figure's x and y ranges as drawn first (``map_figure`` sets them), else the robust ranges."""
+    ranges = []
+    for i, axis in enumerate((fig.layout.xaxis, fig.layout.yaxis)):
+        r = axis.range
+        ranges.append([float(r[0]), float(r[1])] if r is not None else robust_range(coords[:, i]))
+    return ranges
+
+
+def label_box(lines: Sequence[str], x: float, y: float, view, plot_px=PLOT_PX, font_px: float = 10.0) -> tuple:
+    """The pixel box (left, top, right, bottom) of a label drawn centred on map point (x, y)."""
+    from bookembed.labels import centred_boxes, text_box, to_pixels
+
+    px, py = to_pixels([x], [y], view, plot_px)
+    return centred_boxes(px, py, [text_box(lines, font_px)])[0]
+
+
+def located_box(fig, view, plot_px=PLOT_PX) -> tuple | None:
+    """The pixel box of the located book's title (the arrowed annotation ``map_figure`` adds), or None."""
+    import re
+
+    from bookembed.labels import text_box, to_pixels
+
+    for note in fig.layout.annotations or ():
+        if note.showarrow and note.x is not None:
+            text = re.sub(r"<[^>]+>", "", note.text or "")
+            w, h = text_box([text], 12.0 * 1.1)  # bold, 12 px
+            px, py = to_pixels([note.x], [note.y], view, plot_px)
+            cx, cy = float(px[0]) + (note.ax or 0), float(py[0]) + (note.ay or 0)
+            return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    return None
+
+
+def add_cluster_labels(fig, coords: np.ndarray, labels, titles: Sequence[str], *, n_terms: int = LABEL_TERMS,
+                       hover_titles: int = HOVER_TITLES, spacing: bool = True, plot_px=PLOT_PX,
+                       taken: Sequence = ()):
+    """Write labels at their centres, none covering another; hovering one lists its books.
 
     Parameters
     ----------
@@ -86,46 +145,49 @@ def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str
         From ``mapviz.map_figure``.
     coords : ndarray, shape (n_books, 2 or 3)
         The map's coordinates, row i is book i.
-    clustering : bookembed.clusters.Clustering
+    labels : bookembed.clusters.Clustering or sequence of bookembed.labels.MapLabel
+        A clustering draws its clusters; labels are drawn in the order given (heaviest first).
     titles : sequence of str, length n_books
     n_terms : int
         Links shown per label (the hover shows all of them).
     hover_titles : int
         Books listed in the hover, the most typical first.
-    spacing : (float, float) or None
-        On a 2-D map, a label is left out when its centre is closer than these
-        shares of the axis ranges (x, y) to a larger cluster's label, so that
-        labels do not cover each other; None draws every label.
+    spacing : bool
+        On a 2-D map, a label is left out when its box (its text's size in
+        pixels, for the figure's first view on a plot of ``plot_px``) would
+        overlap one already drawn, or a box of ``taken``; a label whose box
+        leaves the view is left out too. False draws every label.
+    plot_px : (float, float)
+    taken : sequence of (left, top, right, bottom)
+        Pixel boxes already on the map (the located book's title).
 
     Returns
     -------
     plotly.graph_objects.Figure
-        The same figure, with one annotation per drawn cluster (``name="cluster N"``).
+        The same figure, with one annotation per drawn label (``name="cluster N"``, ``"group N"`` for a
+        broad one); ``drawn_label_boxes`` gives their pixel boxes.
     """
+    from bookembed.labels import BROAD, place
+
     coords = np.asarray(coords)
     dims = coords.shape[1]
-    centres = cluster_centres(coords, clustering.labels, len(clustering.clusters))
-    gap = None
-    if spacing is not None and dims == 2:
-        # Shares of the whole map's ranges, not of the figure's: a map zoomed in on a book zooms out to these.
-        spans = [np.subtract(*reversed(robust_range(coords[:, i]))) or 1.0 for i in range(2)]
-        gap = (spacing[0] * float(spans[0]), spacing[1] * float(spans[1]))
-    placed: list[np.ndarray] = []
+    drawn = _as_labels(coords, labels, n_terms)
+    if spacing and dims == 2 and drawn:
+        view = _view(fig, coords)
+        candidates = [label_box([_short(_display_term(t)) for t in lab.lines[:n_terms]], lab.x, lab.y, view, plot_px)
+                      for lab in drawn]
+        kept = place(candidates, plot_px, taken=taken)
+        drawn = [drawn[i] for i in kept]
     notes = []
-    for cluster, centre in zip(clustering.clusters, centres):  # largest first
-        if np.isnan(centre).any():
-            continue
-        if gap is not None and any(abs(centre[0] - p[0]) < gap[0] and abs(centre[1] - p[1]) < gap[1] for p in placed):
-            continue
-        placed.append(centre)
-        listed = [escape_label(_short(titles[i], 60)) for i in cluster.members[:hover_titles]]
-        more = cluster.size - len(listed)
-        hover = (f"<b>{escape_label(cluster.label)}</b><br>{cluster.size:,} books<br>" + "<br>".join(listed)
-                 + (f"<br>… and {more:,} more" if more > 0 else ""))
+    for lab in drawn:
+        listed = [escape_label(_short(titles[i], 60)) for i in lab.members[:hover_titles]]
+        more = len(lab.members) - len(listed)
+        hover = (f"<b>{escape_label(' · '.join(lab.lines))}</b><br>{len(lab.members):,} books<br>"
+                 + "<br>".join(listed) + (f"<br>… and {more:,} more" if more > 0 else ""))
         note = {
-            "text": label_text(cluster, n_terms),
+            "text": label_text(lab, n_terms),
             "hovertext": hover,
-            "name": f"cluster {cluster.id}",
+            "name": f"{'group' if lab.level == BROAD else 'cluster'} {lab.group}",
             "showarrow": False,
             "font": {"size": 10, "color": "#1b1f24"},
             "bgcolor": "rgba(255,255,255,0.62)",
@@ -133,11 +195,11 @@ def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str
             "borderwidth": 1,
             "borderpad": 2,
             "captureevents": True,
-            "x": float(centre[0]),
-            "y": float(centre[1]),
+            "x": lab.x,
+            "y": lab.y,
         }
         if dims == 3:
-            note["z"] = float(centre[2])
+            note["z"] = lab.centre[2] if len(lab.centre) > 2 else float(np.median(coords[lab.members, 2]))
         notes.append(note)
     if dims == 3:
         existing = list(fig.layout.scene.annotations or [])
@@ -146,6 +208,24 @@ def add_cluster_labels(fig, coords: np.ndarray, clustering, titles: Sequence[str
         existing = list(fig.layout.annotations or [])
         fig.update_layout(annotations=existing + notes)
     return fig
+
+
+def drawn_label_boxes(fig, coords: np.ndarray, plot_px=PLOT_PX) -> list[tuple]:
+    """The pixel boxes of a 2-D figure's labels as placed: the located title's, then every cluster or group label's."""
+    import re
+
+    coords = np.asarray(coords)
+    view = _view(fig, coords)
+    out = []
+    title = located_box(fig, view, plot_px)
+    if title is not None:
+        out.append(title)
+    for note in fig.layout.annotations or ():
+        if (note.name or "").split(" ")[0] in ("cluster", "group"):
+            lines = [re.sub(r"<[^>]+>", "", line) for line in (note.text or "").split("<br>")]
+            lines = [line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") for line in lines]
+            out.append(label_box(lines, note.x, note.y, view, plot_px))
+    return out
 
 
 def density_grid(coords: np.ndarray, bins: int = DENSITY_BINS, x_range=None, y_range=None, smooth: float = 1.5):
@@ -245,7 +325,7 @@ def top_links(model, n: int) -> np.ndarray:
 
 
 def add_link_points(fig, link_coords: np.ndarray, names: Sequence[str], counts: Sequence[int] | None = None, *,
-                    show: str = "both", n_text: int = 15):
+                    show: str = "both", n_text: int = LINK_TEXTS, labelled: Sequence[bool] | None = None):
     """Link vectors as diamonds on the map, the first ``n_text`` with their names.
 
     Parameters
@@ -260,6 +340,8 @@ def add_link_points(fig, link_coords: np.ndarray, names: Sequence[str], counts: 
         ``"links"`` hides the book traces (``meta="books"``) as well.
     n_text : int
         How many links (the first ones given) carry a text label.
+    labelled : sequence of bool, optional
+        Which links carry a text label instead (``link_label_mask``).
 
     Returns
     -------
@@ -273,7 +355,8 @@ def add_link_points(fig, link_coords: np.ndarray, names: Sequence[str], counts: 
     dims = link_coords.shape[1]
     escaped = [escape_label(n) for n in names]
     # Shortened before escaping, so an entity is never cut in half.
-    text = [escape_label(_short(str(n), 28)) if i < n_text else "" for i, n in enumerate(names)]
+    labelled = [i < n_text for i in range(len(names))] if labelled is None else list(labelled)
+    text = [escape_label(_short(str(n), 28)) if labelled[i] else "" for i, n in enumerate(names)]
     hover = [f"<b>{e}</b><br>link" + (f", {int(counts[i]):,} books" if counts is not None else "")
              for i, e in enumerate(escaped)]
     trace = {
@@ -288,7 +371,7 @@ def add_link_points(fig, link_coords: np.ndarray, names: Sequence[str], counts: 
         "textfont": {"size": 10, "color": "#5a2d0c"},
         "hovertext": hover,
         "hovertemplate": "%{hovertext}<extra></extra>",
-        "marker": {"symbol": "diamond", "size": 8 if dims == 2 else 4, "color": "#e07b00",
+        "marker": {"symbol": "diamond", "size": LINK_MARKER_PX if dims == 2 else 4, "color": "#e07b00",
                    "line": {"width": 1, "color": "#5a2d0c"}},
         "legendrank": 2,
     }
@@ -423,7 +506,8 @@ def set_axis_titles(fig, x_title: str, y_title: str):
 
 
 def decorate(fig, model, coords: np.ndarray, *, clustering=None, density: bool = False, show: str = "books",
-             n_links: int = 60, link_coords: np.ndarray | None = None, predicted_ids: Sequence[int] = ()):
+             n_links: int = 60, link_coords: np.ndarray | None = None, predicted_ids: Sequence[int] = (),
+             level: int | None = None):
     """Every optional layer of the map at once, in drawing order.
 
     Density under the points, rings round predicted values, link markers,
@@ -447,6 +531,11 @@ def decorate(fig, model, coords: np.ndarray, *, clustering=None, density: bool =
         its nearest books (``link_positions``).
     predicted_ids : sequence of int
         Books whose colour is a predicted value.
+    level : int, optional
+        Which labels (``labels.BROAD`` or ``labels.FINE``): by default the
+        broad ones, and the fine ones on a 2-D map that opens zoomed in on a
+        located book. Labels and link names are placed so that no two boxes
+        overlap, nor the located book's title (``add_cluster_labels``).
 
     Returns
     -------
@@ -459,10 +548,37 @@ def decorate(fig, model, coords: np.ndarray, *, clustering=None, density: bool =
         add_density(fig, coords)
     if len(predicted_ids):
         add_predicted_marks(fig, coords, predicted_ids)
+    flat = coords.shape[1] == 2
+    if clustering is not None:
+        from bookembed.labels import BROAD, FINE, label_levels
+
+        if level is None:  # a map opened zoomed in on a located book gets the finer labels
+            level = FINE if flat and located_box(fig, _view(fig, coords)) is not None else BROAD
+        chosen = [lab for lab in label_levels(model, coords, clustering, n_terms=LABEL_TERMS)
+                  if lab.level == (level if flat else BROAD)]
+        title = located_box(fig, _view(fig, coords)) if flat else None
+        add_cluster_labels(fig, coords, chosen, model.titles, taken=() if title is None else [title])
     if show != "books":
         ids = top_links(model, n_links)
         where = np.asarray(link_coords)[ids] if link_coords is not None else link_positions(model, coords, ids)
-        add_link_points(fig, where, [model.links[j] for j in ids], np.asarray(model.link_counts)[ids], show=show)
-    if clustering is not None:
-        add_cluster_labels(fig, coords, clustering, model.titles)
+        names = [model.links[j] for j in ids]
+        labelled = link_label_mask(fig, coords, where, names) if flat else None
+        add_link_points(fig, where, names, np.asarray(model.link_counts)[ids], show=show, labelled=labelled)
     return fig
+
+
+def link_label_mask(fig, coords: np.ndarray, where: np.ndarray, names: Sequence[str], plot_px=PLOT_PX,
+                    n_text: int = LINK_TEXTS) -> list[bool]:
+    """Which of the links (most used first) get their name written above their marker: at most ``n_text``,
+    each only where its text overlaps no label already on the figure and no other link's text."""
+    from bookembed.labels import place, text_box, to_pixels
+
+    view = _view(fig, np.asarray(coords))
+    px, py = to_pixels(np.asarray(where)[:, 0], np.asarray(where)[:, 1], view, plot_px)
+    boxes = []
+    for x, y, name in zip(px, py, names):
+        w, h = text_box([_short(str(name), 28)], 10.0)
+        bottom = y - LINK_MARKER_PX / 2  # "top center": the text sits on the marker
+        boxes.append((float(x - w / 2), float(bottom - h), float(x + w / 2), float(bottom)))
+    kept = set(place(boxes, plot_px, taken=drawn_label_boxes(fig, coords, plot_px), limit=n_text))
+    return [i in kept for i in range(len(names))]

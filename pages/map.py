@@ -54,17 +54,17 @@ if predicted is not None:
 key = proj.projection_key(settings) if axes is None else f"axes-{layers.axes!r}"
 keep, view, isolating = cf.view_mask(model), cf.view_signature(model), cf.isolated(model) is not None
 generation = st.session_state.get(m.GENERATION, 0)
-plain = dims == 2 and axes is None and predicted is None and layers.show == "books" and not layers.labels \
-    and not layers.density
+plain = dims == 2 and axes is None and predicted is None and layers.show == "books" and not layers.density
 big = model.n_books > POINTS_ABOVE
 points = plain and st.toggle(
     "Point renderer", value=big, key=f"{m.POINTS}-{big}",
     help=f"Writes every point straight into the picture: a million books draw in seconds, where Plotly needs "
          f"most of a minute without a graphics card (on by default above {POINTS_ABOVE:,} books). Wheel to zoom, "
-         "drag to pan, shift-drag to select a box, double-click to reset; lasso, overlays and 3-D are Plotly's.")
+         "drag to pan, shift-drag to select a box, double-click to reset; cluster labels follow the zoom. Lasso, the "
+         "other overlays and 3-D are Plotly's.")
 if not plain and big:
     st.caption(f"Drawn by Plotly for its overlays, 3-D or custom axes: with {model.n_books:,} books this takes a while.")
-clustering = explain.clusters(model) if layers.labels and not points else None
+clustering = explain.clusters(model) if layers.labels else None
 figure = None if points else m.book_map(
     model, coords, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
     selected_ids=m.map_selection_snapshot(repr((key, color_by, groups, ids, neighbours, generation, layers,
@@ -85,7 +85,9 @@ def chart_and_selection() -> None:
     if points:
         box = m.point_map(model, coords, key, color_by=color_by, top_n=groups, query_ids=ids,
                           neighbour_ids=neighbours, located=ids[-1] if ids else None,
-                          key=f"{m.CHART}-points-{generation}", only=only, keep=keep, view=view, fit_kept=isolating)
+                          key=f"{m.CHART}-points-{generation}", only=only,
+                          labels=None if clustering is None else m.point_cluster_labels(model, coords, key, clustering),
+                          selected=st.session_state.get(m.SELECTED), keep=keep, view=view, fit_kept=isolating)
         selected = m.point_selection_update(box)
         if m.point_labels_trimmed(model):
             st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one "

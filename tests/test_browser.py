@@ -391,6 +391,19 @@ def test_point_renderer_draws_every_book_shows_titles_as_text_and_selects_a_box(
         " for (let i = 0; i < S.n; i++) if (S.px[i] >= a[0] && S.px[i] <= b[0] && S.py[i] >= a[1] && S.py[i] <= b[1]) k++;"
         " return k; }", [width, height])
     assert 0 < inside
+    # a book outside the box, away from the marks (the star, the rings, the title), and its colour now
+    outside = frame.evaluate(
+        "([w, h]) => { const t = S.titleBox, marks = (S.marks.query || []).concat(S.marks.neighbours || [])"
+        ".map(id => S.byId[id]);"
+        " for (let i = 0; i < S.n; i++) { const x = S.px[i], y = S.py[i];"
+        "   if (x > w * 0.1 - 8 && x < w * 0.9 + 8 && y > h * 0.1 - 8 && y < h * 0.9 + 8) continue;"
+        "   if (t && x > t.x0 - 8 && x < t.x1 + 8 && y > t.y0 - 8 && y < t.y1 + 8) continue;"
+        "   if (marks.some(j => Math.hypot(S.px[j] - x, S.py[j] - y) < 12)) continue;"
+        "   return [x, y]; } return null; }", [width, height])
+    assert outside is not None
+    colour = ("([x, y]) => Array.from(document.querySelector('canvas').getContext('2d')"
+              ".getImageData(x | 0, y | 0, 1, 1).data.slice(0, 3))")
+    before = frame.evaluate(colour, outside)
     page.keyboard.down("Shift")
     page.mouse.move(box["x"] + 1 + width * 0.1, box["y"] + 1 + height * 0.1)
     page.mouse.down()
@@ -401,7 +414,19 @@ def test_point_renderer_draws_every_book_shows_titles_as_text_and_selects_a_box(
     caption = page.get_by_text(re.compile(r"^[\d,]+ books selected$"))
     caption.wait_for()
     assert abs(int(caption.inner_text().split()[0].replace(",", "")) - inside) <= 1  # pixel rounding at the edge
+    # the books left out of the box fade
+    frame.wait_for_function("() => S.chosen !== null")
+    assert sum(frame.evaluate(colour, outside)) > sum(before) + 30
     page.screenshot(path=str(models.parent / "points.png"))
+    # "Clear selection" draws a fresh map in full colour
+    page.evaluate("() => { document.querySelector('iframe[title*=pointmap]').dataset.old = '1'; }")
+    page.get_by_role("button", name="Clear selection").click()
+    page.wait_for_function(f"() => {{ const f = document.querySelector('iframe[title*=pointmap]:not([data-old])'),"
+                           f" c = f && f.contentDocument && f.contentDocument.querySelector('canvas[data-drawn]');"
+                           f" return !!c && c.dataset.drawn === '{n}'; }}")
+    fresh = page.locator("iframe[title*=pointmap]:not([data-old])").element_handle().content_frame()
+    assert fresh.evaluate("() => S.chosen === null")
+    assert fresh.evaluate(colour, outside) == before
 
 
 def test_locating_a_book_zooms_the_drawn_map_to_it_with_its_rings_over_the_star(server, page):

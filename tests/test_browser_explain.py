@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import WAIT_CEILING_S
-from test_browser import CHROMIUM, CHROMIUM_ARGS, MAP_INIT, SCRIPT_IDLE, streamlit_server, sync_api  # noqa: F401 - skips with it
+from test_browser import CHROMIUM, CHROMIUM_ARGS, MAP_INIT, POINTS, SCRIPT_IDLE, streamlit_server, sync_api  # noqa: F401 - skips with it
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "models" / "demo"
@@ -85,18 +85,21 @@ def test_map_shows_cluster_labels_density_and_links(server, page):
     # one map, its labels in the layout, Plotly has drawn every annotation, and the script's run is over
     page.wait_for_function("() => { const g = window.MAP(); if (!g || " + BOOK_MAPS + ".length != 1) return false;"
                            " const notes = g._fullLayout.annotations || [];"
-                           " return notes.some(a => (a.name || '').startsWith('cluster '))"
+                           " return notes.some(a => (a.name || '').startsWith('group '))"
                            " && g.querySelectorAll('.annotation-text').length == notes.length && " + SCRIPT_IDLE + "; }")
     (drawn,) = plots(page)
-    labels = [text for name, text in drawn["notes"] if (name or "").startswith("cluster ")]
-    # Of the 31 clusters (the default k for 478 books), those whose label would cover a larger one's are left out.
-    assert 12 <= len(labels) <= 31 and drawn["drawn"] == len(labels)
-    # Each label is a cluster's first two characteristic links, as the library names them for this folder.
+    labels = [text for name, text in drawn["notes"] if (name or "").startswith("group ")]
+    # The whole map carries the broad labels: the clusters grouped in six, those that fit without overlap.
+    assert 3 <= len(labels) <= 6 and drawn["drawn"] == len(labels)
+    # Each label is a group's first two characteristic links, as the library names them for this folder.
     from bookembed.clusters import cluster_books
+    from bookembed.labels import BROAD, label_levels
     from bookembed.overlays import label_text
     from bookembed.store import load_model_folder
 
-    named = {label_text(c) for c in cluster_books(load_model_folder(base / "models" / "demo")).clusters}
+    folder = load_model_folder(base / "models" / "demo")
+    named = {label_text(lab) for lab in label_levels(folder, MAP_COORDS(folder), cluster_books(folder))
+             if lab.level == BROAD}
     assert set(labels) <= named
     assert any("russian" in label for label in labels)
     assert "Books of a cluster" in page.inner_text("body")
@@ -110,6 +113,81 @@ def test_map_shows_cluster_labels_density_and_links(server, page):
     (drawn,) = plots(page)
     assert drawn["metas"][0] == "density" and "links" in drawn["metas"] and drawn["books"] == 478
     page.screenshot(path=str(base / "map-density-links.png"))
+
+
+def MAP_COORDS(folder):
+    from bookembed import projection as proj
+
+    return proj.load_projection(folder, proj.make_settings("umap", dims=2))
+
+
+# Every label box drawn inside the plot: cluster and group labels, the located title (annotations) and link names.
+LABEL_BOXES = (
+    "() => { const g = window.MAP(), area = g.querySelector('.nsewdrag').getBoundingClientRect(), out = [];"
+    " const inside = r => r.width > 0 && r.height > 0 && (r.left + r.right) / 2 >= area.left"
+    "   && (r.left + r.right) / 2 <= area.right && (r.top + r.bottom) / 2 >= area.top && (r.top + r.bottom) / 2 <= area.bottom;"
+    " g.querySelectorAll('.annotation').forEach(a => { const r = (a.querySelector('.bg') || a).getBoundingClientRect();"
+    "   if (inside(r)) out.push({kind: 'label', text: a.textContent, box: [r.left, r.top, r.right, r.bottom]}); });"
+    " g.querySelectorAll('.textpoint text').forEach(t => { const r = t.getBoundingClientRect();"
+    "   if (t.textContent && inside(r)) out.push({kind: 'link', text: t.textContent, box: [r.left, r.top, r.right, r.bottom]}); });"
+    " return out; }"
+)
+
+
+def overlapping(boxes: list[dict]) -> list[tuple[str, str]]:
+    """Pairs of boxes that share more than a pixel's sliver of area."""
+    out = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            (al, at, ar, ab), (bl, bt, br, bb) = a["box"], b["box"]
+            if min(ar, br) - max(al, bl) > 1 and min(ab, bb) - max(at, bt) > 1:
+                out.append((a["text"], b["text"]))
+    return out
+
+
+def x_span(pg) -> float:
+    return pg.evaluate("() => { const r = window.MAP()._fullLayout.xaxis.range; return r[1] - r[0]; }")
+
+
+def test_labels_and_link_names_never_overlap_at_three_zoom_levels(server, page):
+    url, base = server
+    ready = ("() => { const g = window.MAP(); return !!g && " + BOOK_MAPS + ".length == 1"
+             " && g._fullData.some(t => t.meta === 'links')"
+             " && (g._fullLayout.annotations || []).some(a => (a.name || '').startsWith('%s'))"
+             " && g.querySelectorAll('.annotation').length == g._fullLayout.annotations.length && " + SCRIPT_IDLE + "; }")
+    page.goto(f"{url}/map")
+    page.wait_for_function("() => window.MAP && window.MAP()")
+    page.get_by_text("Cluster labels", exact=True).click()
+    page.get_by_text("both", exact=True).click()
+    page.wait_for_function(ready % "group ")
+    # 1. the whole map: the broad labels and the names of the most used links
+    whole = page.evaluate(LABEL_BOXES)
+    assert sum(b["kind"] == "label" for b in whole) >= 3 and sum(b["kind"] == "link" for b in whole) >= 3
+    assert overlapping(whole) == []
+    page.screenshot(path=str(base / "labels-whole.png"))
+    # 2. zoomed in with the toolbar's "Zoom in", as a reader does: the labels move apart, none comes to cover another
+    before = x_span(page)
+    area = page.evaluate("() => { const r = window.MAP().querySelector('.nsewdrag').getBoundingClientRect();"
+                         " return [r.left + r.width / 2, r.top + r.height / 2]; }")
+    page.mouse.move(*area)  # the toolbar shows while the mouse is over the chart
+    page.locator(".js-plotly-plot [data-title='Zoom in']").first.click()
+    page.wait_for_function(f"() => {{ const r = window.MAP()._fullLayout.xaxis.range; return r[1] - r[0] < {before} * 0.8; }}")
+    zoomed = page.evaluate(LABEL_BOXES)
+    assert x_span(page) < before * 0.8 and len(zoomed) >= 1
+    assert overlapping(zoomed) == []
+    page.screenshot(path=str(base / "labels-zoomed.png"))
+    # 3. a located book: the map opens zoomed in on it, with the finer labels and its title, none covering another
+    page.goto(f"{url}/map?book=War+and+Peace")
+    page.wait_for_function("() => window.MAP && window.MAP()")
+    page.get_by_text("Cluster labels", exact=True).click()
+    page.get_by_text("both", exact=True).click()
+    page.wait_for_function(ready % "cluster ")
+    located = page.evaluate(LABEL_BOXES)
+    assert any(b["text"] == "War and Peace" for b in located)
+    assert sum(b["kind"] == "label" for b in located) >= 3
+    assert x_span(page) < before * 0.7
+    assert overlapping(located) == []
+    page.screenshot(path=str(base / "labels-located.png"))
 
 
 def test_a_selection_on_one_compare_map_is_shown_on_both(server, page):
@@ -135,3 +213,35 @@ def test_a_selection_on_one_compare_map_is_shown_on_both(server, page):
         " return chosen(g[0]) > 0 && chosen(g[0]) == chosen(g[1]); }")
     assert "Selected books" in page.inner_text("body")
     page.screenshot(path=str(base / "compare-selection.png"))
+
+
+def test_the_point_renderer_names_the_broad_groups_then_the_clusters_as_the_reader_zooms(server, page):
+    url, base = server
+    page.goto(f"{url}/map")
+    page.wait_for_function("() => window.MAP && window.MAP()")
+    page.get_by_text("Cluster labels", exact=True).click()
+    page.get_by_text("Point renderer", exact=True).click()
+    page.wait_for_function(f"() => {{ const d = ({POINTS})(); return !!d && !!d.querySelector('canvas[data-drawn]'); }}")
+    frame = next(f for f in page.frames if "pointmap" in f.url)
+    frame.wait_for_function("() => typeof S !== 'undefined' && S && S.placedLabels && S.placedLabels.length > 0")
+    from bookembed.clusters import cluster_books
+    from bookembed.labels import BROAD, FINE, as_payload, label_levels
+    from bookembed.store import load_model_folder
+
+    folder = load_model_folder(base / "models" / "demo")
+    payload = as_payload(label_levels(folder, MAP_COORDS(folder), cluster_books(folder)))
+    texts = {level: {p["text"] for p in payload if p["level"] == level} for level in (BROAD, FINE)}
+    box = page.locator("iframe[title*=pointmap]").bounding_box()
+    centre = frame.evaluate("() => { const c = document.querySelector('canvas'); return [c.width / 2, c.height / 2]; }")
+    page.mouse.move(box["x"] + centre[0], box["y"] + centre[1])
+    for level in (BROAD, FINE):
+        if level == FINE:
+            span = frame.evaluate("() => S.view.x1 - S.view.x0")
+            for _ in range(2):
+                page.mouse.wheel(0, -300)
+            frame.wait_for_function("s => S.view.x1 - S.view.x0 < 0.45 * s && S.labelLevel === 1", arg=span)
+        placed = frame.evaluate("() => S.placedLabels")
+        assert placed and {p["text"] for p in placed} <= texts[level]
+        assert not [(p["text"], q["text"]) for i, p in enumerate(placed) for q in placed[i + 1:]
+                    if p["x0"] < q["x1"] and q["x0"] < p["x1"] and p["y0"] < q["y1"] and q["y0"] < p["y1"]]
+        page.screenshot(path=str(base / f"points-demo-level-{level}.png"))

@@ -175,7 +175,7 @@ def test_the_point_payload_keeps_only_the_kept_books():
     assert np.allclose(xy, coords[ids].astype(np.float32))
     assert {g["name"]: g["count"] for g in sub["groups"] if g["count"]} == {"poetry": int(keep.sum())}
     assert [g["colour"] for g in sub["groups"]] == [g["colour"] for g in payload["groups"]]
-    assert np.allclose(sub["range"], [mapviz.robust_range(coords[keep, 0]), mapviz.robust_range(coords[keep, 1])])
+    assert np.allclose(sub["range"], [mapviz.full_range(coords[keep, 0]), mapviz.full_range(coords[keep, 1])])
     assert cf.subset_payload(payload, keep)["range"] == payload["range"]  # filters keep the whole map in view
 
 

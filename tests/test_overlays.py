@@ -27,7 +27,7 @@ def test_cluster_labels_sit_at_the_centres_and_list_the_books(grouped):
     result = cl.cluster_books(grouped, n_clusters=3, cache=False)
     titles = list(grouped.titles)
     titles[0] = NASTY
-    fig = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, titles, spacing=None)
+    fig = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, titles, spacing=False)
     notes = [a for a in fig.layout.annotations if (a.name or "").startswith("cluster ")]
     assert len(notes) == 3
     for note, cluster in zip(notes, result.clusters):
@@ -40,7 +40,7 @@ def test_cluster_labels_sit_at_the_centres_and_list_the_books(grouped):
     assert "&lt;script&gt;" in hovers and "<script>" not in hovers
 
 
-def test_a_label_too_close_to_a_larger_clusters_label_is_left_out(grouped):
+def test_a_label_whose_box_would_cover_a_larger_clusters_label_is_left_out(grouped):
     result = cl.cluster_books(grouped, n_clusters=3, cache=False)
     coords = np.zeros((grouped.n_books, 2))
     first, second, third = (result.labels == c for c in range(3))
@@ -49,8 +49,12 @@ def test_a_label_too_close_to_a_larger_clusters_label_is_left_out(grouped):
     coords[third] = [10.0, 10.0]
     fig = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, grouped.titles)
     assert [a.name for a in fig.layout.annotations] == ["cluster 0", "cluster 2"]
-    every = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, grouped.titles, spacing=None)
+    every = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, grouped.titles, spacing=False)
     assert len(every.layout.annotations) == 3
+    # far enough apart for the boxes (in pixels), the second label comes back
+    coords[second] = [0.0, 5.0]
+    apart = ov.add_cluster_labels(map_figure(coords, grouped.books), coords, result, grouped.titles)
+    assert len(apart.layout.annotations) == 3
 
 
 def test_cluster_labels_in_3d_go_to_the_scene(grouped):
@@ -159,7 +163,8 @@ def test_decorate_draws_density_under_and_labels_on_top(grouped):
     metas = [t.meta for t in fig.data]
     assert metas[0] == "density" and "books" in metas and metas.index("predicted") < metas.index("links")
     links = fig.data[metas.index("links")]
-    assert len(links.x) == 5 and len(fig.layout.annotations) == 3
+    # the broad labels at the first view: three clusters grouped in two
+    assert len(links.x) == 5 and [a.name for a in fig.layout.annotations] == ["group 0", "group 1"]
     plain = ov.decorate(map_figure(coords, grouped.books), grouped, coords)
     assert [t.meta for t in plain.data] == [t.meta for t in map_figure(coords, grouped.books).data]
     axes = ov.axis_coordinates(grouped, ("moscow", "middle-earth"))

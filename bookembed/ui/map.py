@@ -241,14 +241,19 @@ def _point_payload(sig: str, _coords: np.ndarray, _model: ModelFolder, color_by:
 
 def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_by: str, top_n: int,
               query_ids=(), neighbour_ids=(), located: int | None = None, height: int = 720,
-              key: str = "pointmap", only: str | None = None, keep: np.ndarray | None = None, view: str = "",
-              fit_kept: bool = False) -> list[int] | None:
+              key: str = "pointmap", only: str | None = None, labels: list[dict] | None = None,
+              selected=None, keep: np.ndarray | None = None, view: str = "", fit_kept: bool = False) -> list[int] | None:
     """Draw every book of a 2-D map; returns the book ids of the box last selected on it, or None.
 
     ``projection`` names the coordinates (the projection's cache key): with
     the model's folder and stamp, the colouring and the group count, it keys
-    the cached payload, so a rerun sends the same bytes without rebuilding them. ``keep``, ``view`` and
-    ``fit_kept`` restrict the books drawn as on ``book_map``.
+    the cached payload, so a rerun sends the same bytes without rebuilding them.
+    ``labels`` are cluster labels drawn as text over the points (see
+    ``label_args``; the renderer picks the level by zoom and leaves out any
+    that would overlap). ``selected`` is the page's selection (book ids):
+    when it differs from the one passed last time the renderer shows it,
+    the rest faded (an empty list clears it); None leaves the renderer's own.
+    ``keep``, ``view`` and ``fit_kept`` restrict the books drawn as on ``book_map``.
     """
     from bookembed.crossfilter import subset_payload
 
@@ -260,13 +265,45 @@ def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_
         payload = subset_payload(payload, keep, fit=fit_kept)
     value = _point_component()(
         **payload, sig=sig,
-        labels=_point_labels(path, model.stamp, message_limit(), model)[0], legend_title=color_by,
+        texts=_point_labels(path, model.stamp, message_limit(), model)[0], legend_title=color_by,
         query=[int(i) for i in query_ids], neighbours=[int(i) for i in neighbour_ids],
         located=None if located is None else int(located), height=height, key=key, default=None,
+        cluster_labels=label_args(labels), selected=None if selected is None else [int(i) for i in selected],
     )
     if isinstance(value, dict) and value.get("sig") == sig and isinstance(value.get("selected"), list):
         return [int(i) for i in value["selected"]]
     return None
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _point_cluster_labels(path: str, stamp: int | None, projection: str, _model: ModelFolder, _coords: np.ndarray,
+                          _clustering) -> list[dict]:  # noqa: ARG001 - the key
+    from bookembed.labels import as_payload, label_levels
+
+    return as_payload(label_levels(_model, _coords, _clustering))
+
+
+def point_cluster_labels(model: ModelFolder, coords: np.ndarray, projection: str, clustering) -> list[dict]:
+    """The broad and fine cluster labels of a map for the point renderer (``labels.as_payload``), computed once
+    per model folder and projection (``projection`` is its cache key)."""
+    return _point_cluster_labels(str(model.path.resolve()), model.stamp, projection, model, np.asarray(coords),
+                                 clustering)
+
+
+def label_args(labels: list[dict] | None) -> list[dict]:
+    """Cluster labels as the point renderer reads them: ``level`` (int, 0 the broadest), ``x`` and ``y``
+    (data coordinates), ``text`` (lines split by "\\n") and ``weight`` (the heavier placed first).
+
+    Labels with an empty text or a place that is not a finite number are left out.
+    """
+    out = []
+    for label in labels or []:
+        x, y, weight = float(label["x"]), float(label["y"]), float(label.get("weight", 1.0))
+        text = str(label["text"]).replace("\r", "")
+        if text.strip() and np.isfinite([x, y]).all():
+            out.append({"level": max(0, int(label.get("level", 0))), "x": x, "y": y, "text": text,
+                        "weight": weight if np.isfinite(weight) else 0.0})
+    return out
 
 
 def one_value_picker(model: ModelFolder, color_by: str, where=None) -> str | None:

@@ -1,0 +1,47 @@
+"""The point renderer's inputs, without a browser: its home view holds every book, far outliers included,
+while Plotly's maps keep their robust range; cluster labels reach it as plain, well-formed values.
+(tests/test_browser_points.py drives the renderer itself.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bookembed import mapviz
+from bookembed.ui.map import label_args
+
+
+def test_point_payload_home_view_holds_every_book_even_a_far_outlier():
+    rng = np.random.default_rng(3)
+    coords = rng.normal(size=(1000, 2))
+    coords[417] = [60.0, -45.0]  # one book far from the rest, as UMAP leaves a book with few links
+    books = pd.DataFrame({"title": [f"t{i}" for i in range(1000)], "primary_genre": ["a"] * 1000})
+    (x0, x1), (y0, y1) = mapviz.point_payload(coords, books)["range"]
+    for lo, hi, values in ((x0, x1, coords[:, 0]), (y0, y1, coords[:, 1])):
+        span = values.max() - values.min()
+        assert lo < values.min() and values.max() < hi  # every book inside, with a margin ...
+        assert hi - lo < 1.15 * span  # ... a small one
+    # Plotly's map still opens on the robust range, which leaves the outlier out
+    assert mapviz.robust_range(coords[:, 0])[1] < 60.0 and mapviz.robust_range(coords[:, 1])[0] > -45.0
+
+
+def test_full_range_of_one_value_or_none_is_still_a_range():
+    lo, hi = mapviz.full_range(np.array([2.0, 2.0, np.nan]))
+    assert lo < 2.0 < hi
+    assert mapviz.full_range(np.array([])) == [-1.0, 1.0]
+
+
+def test_label_args_are_plain_values_and_leave_out_what_cannot_be_placed():
+    labels = [
+        {"level": 1, "x": np.float32(1.5), "y": 2, "text": "<b>Fantasy</b>\nTolkien, Lewis", "weight": np.int64(40)},
+        {"level": 0, "x": 0.0, "y": 0.0, "text": "  ", "weight": 1.0},  # nothing to show
+        {"level": 0, "x": float("nan"), "y": 0.0, "text": "nowhere", "weight": 1.0},
+        {"level": -2, "x": 3.0, "y": 4.0, "text": "no weight"},
+    ]
+    out = label_args(labels)
+    assert out == [
+        {"level": 1, "x": 1.5, "y": 2.0, "text": "<b>Fantasy</b>\nTolkien, Lewis", "weight": 40.0},
+        {"level": 0, "x": 3.0, "y": 4.0, "text": "no weight", "weight": 1.0},
+    ]
+    assert all(type(v) in (int, float, str) for label in out for v in label.values())  # JSON as it is
+    assert label_args(None) == []
