@@ -32,7 +32,8 @@ class Facet:
     column: str
 
 
-FACETS = (Facet("genre", "Genre", "primary_genre"), Facet("country", "Country", "country"), Facet("year", "Year", "year"))
+FACETS = (Facet("genre", "Genre", "primary_genre"), Facet("country", "Country", "country"),
+          Facet("year", "Year", "year"))
 FACET_BY_NAME = {f.name: f for f in FACETS}
 TOP_BARS = 10
 YEAR_WIDTHS = (10, 20, 25, 50, 100, 200, 250, 500, 1000)
@@ -167,7 +168,8 @@ def count_bars(index: np.ndarray, n_bars: int, mask: np.ndarray | None = None) -
     return np.bincount(chosen[chosen >= 0], minlength=n_bars)[:n_bars]
 
 
-def view_mask(columns: Columns, filters: Sequence[Choice] = (), isolated: Sequence[int] | None = None) -> np.ndarray | None:
+def view_mask(columns: Columns, filters: Sequence[Choice] = (),
+              isolated: Sequence[int] | None = None) -> np.ndarray | None:
     """The books the map shows: those of ``isolated`` (every book when None) that every filter keeps.
 
     None when there is nothing to restrict (no filter, nothing isolated), so the map draws as before.
@@ -203,14 +205,23 @@ def short(text: str, limit: int = 26) -> str:
 ALL_COLOUR, SHOWN_COLOUR, ACTIVE_COLOUR = "#d3d8de", "#4c78a8", "#e45756"
 
 
+def facet_height(chart: Sequence[Choice]) -> int:
+    """Pixels for a chart of these bars: about 19 a bar across (genre, country), a fixed height upright (years)."""
+    if chart and chart[0].facet == "year":
+        return 210
+    return 56 + 19 * max(len(chart), 2)
+
+
 def facet_figure(chart: Sequence[Choice], totals: np.ndarray, shown: np.ndarray | None, *, title: str,
                  active: Choice | None = None, height: int = 300):
-    """A chart of one facet: every book's count per bar in grey, the selection's (``shown``) in colour over it.
+    """A chart of one facet: every book's count per bar in grey, the selection's (``shown``) in colour over it;
+    with no ``shown`` (every book shown), every book's count in colour.
 
     Genre and country are horizontal bars (their names read across), the
     largest on top; years stand upright in time order. Each bar carries its
     index in ``customdata`` (``choice_from_event``). The active filter's bar
-    is drawn in another colour. Labels are escaped (``escape_label``).
+    is drawn in another colour. Labels are escaped (``escape_label``). The
+    layout's ``meta`` names the facet (``facet-genre``), so a page can find the chart.
     """
     import plotly.graph_objects as go
 
@@ -225,12 +236,14 @@ def facet_figure(chart: Sequence[Choice], totals: np.ndarray, shown: np.ndarray 
         return go.Bar(**axis, name=name, marker={"color": colour}, customdata=index, hovertext=full,
                       hovertemplate="%{hovertext}: " + text + "<extra></extra>", showlegend=False)
 
-    data = [trace(totals, "all books", ALL_COLOUR, "%{" + ("y" if upright else "x") + ":,} books")]
+    data = [trace(totals, "all books", ALL_COLOUR if shown is not None else colours,
+                  "%{" + ("y" if upright else "x") + ":,} books")]
     if shown is not None:
         data.append(trace(shown, "selection", colours, "%{" + ("y" if upright else "x") + ":,} shown"))
     figure = go.Figure(data=data)
     figure.update_layout(
-        barmode="overlay", height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, bargap=0.15,
+        barmode="overlay", height=height, margin={"l": 6, "r": 6, "t": 28, "b": 6}, bargap=0.15,
+        meta=f"facet-{chart[0].facet}" if chart else "facet",
         title={"text": escape_label(title), "font": {"size": 14}, "x": 0, "xanchor": "left"},
         plot_bgcolor="#ffffff", dragmode=False, clickmode="event+select",
     )

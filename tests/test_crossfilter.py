@@ -290,3 +290,21 @@ def cf_ui():
     from bookembed.ui import crossfilter
 
     return crossfilter
+
+
+def test_one_value_coloured_alone_works_within_a_filter(fake_demo):
+    """Colour by one author (the rest grey) and filter on a genre: the map draws the genre's books, and only
+    that author's books among them stand out."""
+    at = ok(app().run())
+    at.session_state["map_method"] = "pca"
+    page(at, "map")
+    at.selectbox(key="map_color").set_value("author")
+    ok(at.run())
+    at.selectbox(key="map_only-author").set_value("Author 3")
+    at.session_state[cf_ui().FILTERS] = {"genre": cf.Choice("genre", "fantasy", values=("fantasy",))}
+    ok(at.run())
+    assert _books_drawn(at) == list(range(0, 60, 4))  # make_fake_model: book i's genre is genres[i % 4]
+    (spec,) = [s for s in charts(at) if not (s["layout"].get("title") or {}).get("text")]
+    alone = [t for t in spec["data"] if t.get("meta") == "books" and t["name"].startswith("Author 3")]
+    assert len(alone) == 1 and sorted(_numbers(alone[0]["customdata"])) == [24, 52]  # author i % 7, genre i % 4
+    assert alone[0]["name"] == "Author 3 (2)"

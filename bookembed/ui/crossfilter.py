@@ -99,10 +99,6 @@ def filter_bar(model: ModelFolder, keep: np.ndarray | None) -> None:
         return
     row = st.container(horizontal=True, vertical_alignment="center")
     ids = isolated(model)
-    if ids is not None:
-        row.button(f"Isolated: {len(ids):,} books", icon=":material/close:", icon_position="right",
-                   key="map_isolated_chip",
-                   on_click=show_all, args=(model,), help="Show every book again")
     for choice in filters():
         row.button(escape_markdown(choice.chip()), icon=":material/close:", icon_position="right",
                    key=f"map_filter_chip_{choice.facet}",
@@ -110,15 +106,24 @@ def filter_bar(model: ModelFolder, keep: np.ndarray | None) -> None:
     if ids is not None:
         row.button("Show all books", icon=":material/select_all:", on_click=show_all, args=(model,))
     shown = int(keep.sum())
-    row.caption(f"Showing {shown:,} of {model.n_books:,} books" if shown else
-                "No book passes these filters: remove one to see books again.")
+    row.caption((f"Showing {shown:,} of {model.n_books:,} books" if shown else
+                 "No book passes these filters: remove one to see books again.") +
+                ("" if ids is None else f" (an isolated selection of {len(ids):,})"))
 
 
-def facet_charts(model: ModelFolder, keep: np.ndarray | None, selected) -> None:
-    """Genre, country and year side by side: every book in play in grey (the isolated ones, or all), the books
-    shown and selected in colour. A click on a bar filters the map by it (the whole page is redrawn)."""
+def beside():
+    """Two places side by side: the map's (wide) and the linked charts' (narrow, stacked); on a narrow screen
+    Streamlit puts the charts under the map."""
+    return st.columns([2.7, 1], gap="small")
+
+
+def facet_charts(model: ModelFolder, keep: np.ndarray | None, selected, where=None) -> None:
+    """Genre, country and year stacked in ``where`` (beside the map): every book in play in grey (the isolated
+    ones, or all), the books shown and selected in colour. A click on a bar filters the map by it (the whole
+    page is redrawn)."""
     from bookembed import crossfilter as cf
 
+    where = where if where is not None else st.container()
     cols = columns(model)
     base = None
     ids = isolated(model)
@@ -134,17 +139,16 @@ def facet_charts(model: ModelFolder, keep: np.ndarray | None, selected) -> None:
         shown = keep
     active = st.session_state.get(FILTERS, {})
     generation = st.session_state.get(CHARTS, 0)
-    places = st.columns(len(cf.FACETS))
-    for facet, where in zip(cf.FACETS, places):
+    for facet in cf.FACETS:
         chart = cf.bars(cols, facet.name, base)
         if not chart:
             continue
         index = cf.bar_index(cols, chart)
         totals = cf.count_bars(index, len(chart), base)
         counted = None if shown is None else cf.count_bars(index, len(chart), shown)
-        title = facet.title + (" · selection in colour" if selected else " · shown in colour" if keep is not None
-                               else "")
-        figure = cf.facet_figure(chart, totals, counted, title=title, active=active.get(facet.name))
+        title = facet.title + (" · selected" if selected else " · shown" if keep is not None else "")
+        figure = cf.facet_figure(chart, totals, counted, title=title, active=active.get(facet.name),
+                                 height=cf.facet_height(chart))
         event = where.plotly_chart(figure, key=f"map_facet_{facet.name}_{generation}", on_select="rerun",
                                    selection_mode="points", config={"displayModeBar": False})
         choice = cf.choice_from_event(event, chart)
@@ -152,6 +156,7 @@ def facet_charts(model: ModelFolder, keep: np.ndarray | None, selected) -> None:
             set_filter(model, choice)
             st.session_state.pop(m.WHOLE_PAGE, None)  # rerun here, not once more from the fragment
             st.rerun(scope="app")
-    st.caption("Click a bar to show only its books on the map (click it again, or its chip above the map, to "
-               "remove the filter); filters on several charts combine.")
-
+    what = "the selection" if selected else "the books shown" if keep is not None else None
+    where.caption((f"Blue: {what}; grey: every book{' isolated' if ids is not None else ''}. " if what else "") +
+                  "Click a bar to show only its books on the map (click it again, or its chip above the map, to "
+                  "remove the filter); filters on several charts combine.")
