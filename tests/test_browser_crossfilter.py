@@ -17,6 +17,8 @@ from test_browser import (POINTS, SCRIPT_IDLE, box_select, book_ids_on_map, new_
                           streamlit_server, sync_api, url_for, wait_for_map, wait_until)
 from test_browser import browser  # noqa: F401 - a fixture
 
+pytestmark = [pytest.mark.system, pytest.mark.browser]
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "models" / "demo"
 
