@@ -187,7 +187,7 @@ def _trace(coords: np.ndarray, ids: np.ndarray, dims: int, *, name: str, marker:
     return trace
 
 
-def _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover) -> list[dict]:
+def _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover, drawn) -> list[dict]:
     """Every book in one trace, in a seeded random order, coloured per point; legend entries as empty traces.
 
     Grey groups (other, unknown) go first so they stay underneath; the
@@ -198,6 +198,7 @@ def _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover) -> 
     grey = np.isin(codes, [code_of[g] for g in (OTHER, UNKNOWN) if g in code_of])
     rng = np.random.default_rng(0)
     order = np.concatenate([rng.permutation(np.flatnonzero(grey)), rng.permutation(np.flatnonzero(~grey))])
+    order = order[drawn[order]]
     g = len(groups)
     # a stepped colour scale: code i maps to groups[i]'s colour
     scale = []
@@ -206,8 +207,10 @@ def _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover) -> 
     marker = {**base_marker, "color": codes[order].astype(np.uint8), "colorscale": scale, "cmin": -0.5, "cmax": g - 0.5,
               "showscale": False}
     traces = [_trace(coords, order, dims, name="books", meta="books", hover=hover, marker=marker, showlegend=False)]
-    counts = np.bincount(codes, minlength=g)
+    counts = np.bincount(codes[drawn], minlength=g)
     for i, name in enumerate(groups):
+        if not counts[i]:
+            continue
         empty = {"type": "scattergl" if dims == 2 else "scatter3d", "mode": "markers", "x": [None], "y": [None],
                  "name": escape_label(f"{name} ({counts[i]:,})"), "meta": "legend", "hoverinfo": "skip",
                  "marker": {"size": 8, "color": colours[name]}, "legendrank": 1000 + i, "showlegend": True}
@@ -233,6 +236,8 @@ def map_figure(
     height: int = 720,
     uirevision: str | None = None,
     only: str | None = None,
+    keep: np.ndarray | None = None,
+    fit_kept: bool = False,
 ):
     """The book map: every book once, coloured by a metadata column, with highlights on top.
 
@@ -267,6 +272,9 @@ def map_figure(
     only : str, optional
         Colour the books holding this one value of the ``color_by`` column
         and grey the rest (``category_labels``); ``top_n`` is then unused.
+    keep : ndarray of bool, shape (n_books,), optional
+        Draw only these books (filters, an isolated selection); colours and
+        groups stay those of every book. ``fit_kept`` fits a 2-D map's axes to them.
 
     Returns
     -------
@@ -283,6 +291,7 @@ def map_figure(
     if hover is None:
         hover = hover_texts(books)
     column = COLOR_BY[color_by]
+    drawn = np.ones(n, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
     size, alpha = marker_style(n)
     point_size = size if point_size is None else point_size
     opacity = alpha if opacity is None else opacity
@@ -293,14 +302,15 @@ def map_figure(
     if column == "year":
         years = books["year"] if "year" in books.columns else pd.Series([pd.NA] * n)
         known = ~years.isna().to_numpy()
-        ids = np.flatnonzero(~known)
+        ids = np.flatnonzero(~known & drawn)
         if len(ids):
             traces.append(_trace(coords, ids, dims, name="(no year)", meta="books", hover=hover,
                                  marker={**base_marker, "color": GREY_UNKNOWN}))
-        ids = np.flatnonzero(known)
+        ids = np.flatnonzero(known & drawn)
         if len(ids):
-            values = years.to_numpy(dtype="float64", na_value=np.nan)[ids]
-            lo, hi = np.nanpercentile(values, [2, 98]) if len(values) else (0, 1)
+            values = years.to_numpy(dtype="float64", na_value=np.nan)
+            lo, hi = np.nanpercentile(values[known], [2, 98])
+            values = values[ids]
             traces.append(_trace(coords, ids, dims, name="year", meta="books", hover=hover, marker={
                 **base_marker, "color": values, "colorscale": "Viridis", "cmin": float(lo), "cmax": float(max(hi, lo + 1)),
                 "colorbar": {"title": {"text": "year"}, "thickness": 14}, "showscale": True,
@@ -311,12 +321,14 @@ def map_figure(
         colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups) if g not in (OTHER, UNKNOWN)}
         colours[OTHER], colours[UNKNOWN] = GREY_OTHER, GREY_UNKNOWN
         if n > MIXED_ABOVE:
-            traces += _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover)
+            traces += _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover, drawn)
         else:
             # Grey groups first (underneath), then the coloured ones, smallest on top.
             draw = [g for g in (UNKNOWN, OTHER) if g in groups] + [g for g in groups if g not in (OTHER, UNKNOWN)][::-1]
             for g in draw:
-                ids = np.flatnonzero(labels == g)
+                ids = np.flatnonzero((labels == g) & drawn)
+                if not len(ids):
+                    continue
                 marker = {**base_marker, "color": colours[g]}
                 if only is not None and g not in (OTHER, UNKNOWN):  # the one value asked for stands out of the grey
                     marker.update(size=base_marker["size"] * 1.6, opacity=1.0, line={"width": 1, "color": "#1b1f24"})
@@ -357,7 +369,8 @@ def map_figure(
     }
     axis = {"showticklabels": False, "title": {"text": ""}, "zeroline": False, "showgrid": False}
     if dims == 2:
-        ranges = [robust_range(coords[:, 0]), robust_range(coords[:, 1])]
+        fitted = coords[drawn] if fit_kept and drawn.any() else coords
+        ranges = [robust_range(fitted[:, 0]), robust_range(fitted[:, 1])]
         zoom: dict = {}
         if located is not None:
             ranges = zoom_window(coords, int(located), neighbour_ids, ranges)

@@ -9,6 +9,7 @@ from bookembed import report, ui
 from bookembed.errors import BookembedError
 from bookembed.mapviz import COLOR_BY, POINTS_ABOVE
 from bookembed.neighbors import similar_books
+from bookembed.ui import crossfilter as cf
 from bookembed.ui import explain
 from bookembed.ui import map as m
 
@@ -51,6 +52,7 @@ if predicted is not None:
     st.caption(explain.prediction_caption(predicted))
 
 key = proj.projection_key(settings) if axes is None else f"axes-{layers.axes!r}"
+keep, view, isolating = cf.view_mask(model), cf.view_signature(model), cf.isolated(model) is not None
 generation = st.session_state.get(m.GENERATION, 0)
 plain = dims == 2 and axes is None and predicted is None and layers.show == "books" and not layers.density
 big = model.n_books > POINTS_ABOVE
@@ -66,8 +68,9 @@ clustering = explain.clusters(model) if layers.labels else None
 figure = None if points else m.book_map(
     model, coords, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
     selected_ids=m.map_selection_snapshot(repr((key, color_by, groups, ids, neighbours, generation, layers,
-                                                 predicted is not None, only))),
+                                                 predicted is not None, only, view))),
     uirevision=f"{key}-{generation}", layers=layers, prediction=predicted, axes=axes, clustering=clustering, only=only,
+    keep=keep, view=view, fit_kept=isolating,
 )
 if figure is not None and ids and dims == 2:
     st.caption(f"Zoomed in on {ui.escape_markdown(titles[-1])} and its nearest books: double-click the map to see "
@@ -78,23 +81,26 @@ if figure is not None and ids and dims == 2:
 def chart_and_selection() -> None:
     """The map, the selection's list and the saved views: a box, a lasso or a click reruns only this part."""
     m.rerun_page_if_asked()
-    if points:
-        box = m.point_map(model, coords, key, color_by=color_by, top_n=groups, query_ids=ids,
-                          neighbour_ids=neighbours, located=ids[-1] if ids else None,
-                          key=f"{m.CHART}-points-{generation}", only=only,
-                          labels=None if clustering is None else m.point_cluster_labels(model, coords, key, clustering),
-                          selected=st.session_state.get(m.SELECTED))
-        selected = m.point_selection_update(box)
-        if m.point_labels_trimmed(model):
-            st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one "
-                       "message.")
-    else:
-        if m.hover_trimmed(model):
-            st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in one "
-                       "message.")
-        event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
-                                config={"displaylogo": False, "scrollZoom": True})
-        selected = m.map_selection_update(event)
+    cf.filter_bar(model, keep)
+    beside_map, charts = cf.beside()
+    with beside_map:
+        if points:
+            box = m.point_map(
+                model, coords, key, color_by=color_by, top_n=groups, query_ids=ids, neighbour_ids=neighbours,
+                located=ids[-1] if ids else None, key=f"{m.CHART}-points-{generation}", only=only,
+                labels=None if clustering is None else m.point_cluster_labels(model, coords, key, clustering),
+                selected=st.session_state.get(m.SELECTED), keep=keep, view=view, fit_kept=isolating)
+            selected = m.point_selection_update(box)
+        else:
+            event = st.plotly_chart(figure, key=m.CHART, on_select="rerun", selection_mode=("box", "lasso", "points"),
+                                    config={"displaylogo": False, "scrollZoom": True})
+            selected = m.map_selection_update(event)
+        if m.point_labels_trimmed(model) if points else m.hover_trimmed(model):
+            st.caption(f"Hovering shows titles only: with the details, {model.n_books:,} books would not fit in "
+                       "one message.")
+    if keep is not None:  # a book filtered out of the map is not selected
+        selected = [i for i in selected if keep[i]]
+    cf.facet_charts(model, keep, selected, charts)
     if clustering is not None:
         explain.cluster_books_table(model, clustering)
 
@@ -110,6 +116,10 @@ def chart_and_selection() -> None:
         row.download_button("Selection as CSV", data=lambda: m.selection_csv(model, selected),
                             file_name=f"{model.name}-selection.csv", mime="text/csv", on_click="ignore",
                             icon=":material/table:")
+        row.button("Isolate selection", on_click=cf.isolate, args=(model, selected),
+                   icon=":material/filter_center_focus:",
+                   help="Draw only the selected books (and chart only them); \"Show all books\" brings the others "
+                        "back.")
         row.button("Clear selection", on_click=m.clear_map_selection, icon=":material/close:")
     elif points:
         st.caption("Shift-drag on the map to select a box of books; the selection is listed here and can be exported.")

@@ -194,17 +194,18 @@ def book_ids_on_map(pg) -> list[int]:
         " return ids; }")
 
 
-def box_select(pg) -> int:
-    """Drag a box over most of the 2-D map; returns how many books lie inside it (waits for the app's list)."""
+def box_select(pg, part: tuple[float, float, float, float] = (0.05, 0.95, 0.05, 0.95)) -> int:
+    """Drag a box over ``part`` of the 2-D map (left, right, top, bottom, as shares of its width and height; most
+    of it by default); returns how many books lie inside it (waits for the app's list)."""
     box = pg.evaluate(
-        "() => { const gd = MAP(); const r = gd.querySelector('.nsewdrag').getBoundingClientRect();"
-        " const x0 = r.left + r.width * 0.05, x1 = r.left + r.width * 0.95, y0 = r.top + r.height * 0.05, y1 = r.top + r.height * 0.95;"
+        "p => { const gd = MAP(); const r = gd.querySelector('.nsewdrag').getBoundingClientRect();"
+        " const x0 = r.left + r.width * p[0], x1 = r.left + r.width * p[1], y0 = r.top + r.height * p[2], y1 = r.top + r.height * p[3];"
         " const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
         " const lx0 = xa.p2l(x0 - r.left), lx1 = xa.p2l(x1 - r.left), ly0 = ya.p2l(y1 - r.top), ly1 = ya.p2l(y0 - r.top);"
         " const inside = new Set();"
         " for (const t of gd._fullData) if (t.meta === 'books') for (let i = 0; i < t.x.length; i++)"
         "   if (t.x[i] >= lx0 && t.x[i] <= lx1 && t.y[i] >= ly0 && t.y[i] <= ly1) inside.add(Number(t.customdata[i]));"
-        " return {x0, x1, y0, y1, n: inside.size}; }")
+        " return {x0, x1, y0, y1, n: inside.size}; }", list(part))
     assert box["n"] > 0
     pg.mouse.move(box["x0"], box["y0"])
     pg.mouse.down()

@@ -146,8 +146,8 @@ def svg_traces(figure):
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _book_map(path: str, stamp: int | None, coords: np.ndarray, color_by: str, top_n: int, query_ids: tuple,
               neighbour_ids: tuple, selected_ids: tuple | None, uirevision: str, density: bool, show: str,
-              axes: str | None, labels: bool, predicted: str | None, only: str | None,
-              *, _model: ModelFolder, _prediction=None, _axes=None, _clustering=None):  # noqa: ARG001 - the key
+              axes: str | None, labels: bool, predicted: str | None, only: str | None, view: str, fit_kept: bool,
+              *, _model: ModelFolder, _prediction=None, _axes=None, _clustering=None, _keep=None):  # noqa: ARG001
     from bookembed.mapviz import map_figure
     from bookembed.overlays import decorate, set_axis_titles
 
@@ -163,6 +163,8 @@ def _book_map(path: str, stamp: int | None, coords: np.ndarray, color_by: str, t
         selected_ids=selected_ids,
         uirevision=uirevision,
         only=only,
+        keep=_keep,
+        fit_kept=fit_kept,
     )
     decorate(figure, _model, coords, clustering=_clustering, density=density, show=show,
              link_coords=None if _axes is None else _axes.links,
@@ -174,7 +176,7 @@ def _book_map(path: str, stamp: int | None, coords: np.ndarray, color_by: str, t
 
 def book_map(model: ModelFolder, coords: np.ndarray, *, color_by: str, top_n: int, query_ids=(), neighbour_ids=(),
              selected_ids=None, uirevision: str, layers, prediction=None, axes=None, clustering=None,
-             only: str | None = None):
+             only: str | None = None, keep: np.ndarray | None = None, view: str = "", fit_kept: bool = False):
     """The Map page's Plotly figure: ``mapviz.map_figure`` with the chosen layers (``overlays.decorate``).
 
     Built once for each set of inputs and cached (keyed by the model folder's
@@ -183,7 +185,9 @@ def book_map(model: ModelFolder, coords: np.ndarray, *, color_by: str, top_n: in
     it is. ``layers`` is ``explain.Layers``; ``prediction`` a
     ``predict.Prediction`` of ``color_by``; ``axes`` the custom axes whose
     ``books`` are ``coords``; ``clustering`` the cluster labels to draw;
-    ``only`` the one value of ``color_by`` coloured alone (``one_value_picker``).
+    ``only`` the one value of ``color_by`` coloured alone (``one_value_picker``);
+    ``keep`` the books drawn (filters, an isolated selection: ``crossfilter.view_mask``), named by ``view``
+    in the cache's key, and ``fit_kept`` fits the axes to them.
     The returned figure is shared: draw it, do not change it.
     """
     return _book_map(
@@ -191,8 +195,8 @@ def book_map(model: ModelFolder, coords: np.ndarray, *, color_by: str, top_n: in
         tuple(int(i) for i in query_ids), tuple(int(i) for i in neighbour_ids),
         None if selected_ids is None else tuple(int(i) for i in selected_ids), uirevision,
         bool(layers.density), layers.show, None if axes is None else repr(layers.axes), clustering is not None,
-        None if prediction is None else prediction.column, only,
-        _model=model, _prediction=prediction, _axes=axes, _clustering=clustering,
+        None if prediction is None else prediction.column, only, view if keep is not None else "", bool(fit_kept),
+        _model=model, _prediction=prediction, _axes=axes, _clustering=clustering, _keep=keep,
     )
 
 
@@ -238,7 +242,7 @@ def _point_payload(sig: str, _coords: np.ndarray, _model: ModelFolder, color_by:
 def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_by: str, top_n: int,
               query_ids=(), neighbour_ids=(), located: int | None = None, height: int = 720,
               key: str = "pointmap", only: str | None = None, labels: list[dict] | None = None,
-              selected=None) -> list[int] | None:
+              selected=None, keep: np.ndarray | None = None, view: str = "", fit_kept: bool = False) -> list[int] | None:
     """Draw every book of a 2-D map; returns the book ids of the box last selected on it, or None.
 
     ``projection`` names the coordinates (the projection's cache key): with
@@ -249,11 +253,18 @@ def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_
     that would overlap). ``selected`` is the page's selection (book ids):
     when it differs from the one passed last time the renderer shows it,
     the rest faded (an empty list clears it); None leaves the renderer's own.
+    ``keep``, ``view`` and ``fit_kept`` restrict the books drawn as on ``book_map``.
     """
+    from bookembed.crossfilter import subset_payload
+
     path = str(model.path.resolve())
-    sig = repr((path, model.stamp, projection, color_by, top_n, only))
+    payload = _point_payload(repr((path, model.stamp, projection, color_by, top_n, only)), coords, model, color_by,
+                             top_n, only)
+    sig = repr((path, model.stamp, projection, color_by, top_n, only, view if keep is not None else ""))
+    if keep is not None:
+        payload = subset_payload(payload, keep, fit=fit_kept)
     value = _point_component()(
-        **_point_payload(sig, coords, model, color_by, top_n, only), sig=sig,
+        **payload, sig=sig,
         texts=_point_labels(path, model.stamp, message_limit(), model)[0], legend_title=color_by,
         query=[int(i) for i in query_ids], neighbours=[int(i) for i in neighbour_ids],
         located=None if located is None else int(located), height=height, key=key, default=None,

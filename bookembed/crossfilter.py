@@ -1,0 +1,276 @@
+"""Linked charts of the map: genre, country and year counted over a set of books, filters that combine.
+
+Pure functions, no Streamlit: the Map page (``bookembed/ui/crossfilter.py``) draws them beside the map.
+
+Each chart is a *facet* of the books table. ``facet_columns`` turns the table
+into small integer codes once per model (a code per distinct value, -1 for
+none), so everything a rerun needs is O(n) array work: ``bars`` chooses a
+chart's bars over the books in play (the ten largest values, "other" and
+"(unknown)"; for years, bins of a decade or wider), ``bar_index`` places every
+book in a bar, ``count_bars`` counts a mask of books per bar, ``choice_mask`` is
+one bar's books (a filter), ``view_mask`` the books every filter keeps (AND).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bookembed.mapviz import OTHER, UNKNOWN, escape_label, full_range
+
+
+@dataclass(frozen=True)
+class Facet:
+    """One linked chart: its name (the key of its filter), its heading and the books table's column."""
+
+    name: str
+    title: str
+    column: str
+
+
+FACETS = (Facet("genre", "Genre", "primary_genre"), Facet("country", "Country", "country"),
+          Facet("year", "Year", "year"))
+FACET_BY_NAME = {f.name: f for f in FACETS}
+TOP_BARS = 10
+YEAR_WIDTHS = (10, 20, 25, 50, 100, 200, 250, 500, 1000)
+MAX_YEAR_BARS = 24
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A bar of a chart, and the filter made by clicking it.
+
+    ``values`` are the category values it holds (``""``: books without one);
+    ``other`` turns it into every known value except ``values``; ``span``
+    is a ``[lo, hi)`` range of years instead. ``label`` is plain text (escape it
+    where it is drawn).
+    """
+
+    facet: str
+    label: str
+    values: tuple[str, ...] = ()
+    other: bool = False
+    span: tuple[float, float] | None = None
+
+    def chip(self) -> str:
+        """The filter as a reader names it: "Genre: science fiction" (plain text)."""
+        return f"{FACET_BY_NAME[self.facet].title}: {self.label}"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The facets of a books table as codes: ``codes[f][i]`` is book i's value (``names[f][code]``), -1 for none;
+    ``years`` is float, NaN for none."""
+
+    codes: Mapping[str, np.ndarray]
+    names: Mapping[str, np.ndarray]
+    years: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.years)
+
+
+def facet_columns(books: pd.DataFrame) -> Columns:
+    """Code the books table's facets once (values stripped; empty and missing are none).
+
+    Parameters
+    ----------
+    books : DataFrame, shape (n_books, k)
+
+    Returns
+    -------
+    Columns
+    """
+    n = len(books)
+    codes, names = {}, {}
+    for facet in FACETS:
+        if facet.column == "year":
+            continue
+        raw = books[facet.column] if facet.column in books.columns else pd.Series([""] * n)
+        values = pd.Series(raw, dtype="object").fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        code, uniques = pd.factorize(np.where(values == "", None, values), use_na_sentinel=True)
+        codes[facet.name], names[facet.name] = code.astype(np.int32), np.asarray(uniques, dtype=object)
+    years = (books["year"] if "year" in books.columns else pd.Series([np.nan] * n)).to_numpy("float64", na_value=np.nan)
+    return Columns(codes=codes, names=names, years=years)
+
+
+def year_bins(years: np.ndarray, widths: Sequence[int] = YEAR_WIDTHS, most: int = MAX_YEAR_BARS) -> list[Choice]:
+    """Bars of years: decades where ``most`` of them span the years (from the 5th percentile to the last), else
+    the narrowest wider bins that do; the earliest few years in one bar "before …". Missing years get no bar."""
+    known = years[~np.isnan(years)]
+    if not len(known):
+        return []
+    lo, hi = float(np.percentile(known, 5)), float(known.max())
+    width = next((w for w in widths if math.floor(hi / w) - math.floor(lo / w) + 1 <= most), widths[-1])
+    start, end = math.floor(lo / width) * width, (math.floor(hi / width) + 1) * width
+    bars = []
+    if known.min() < start:
+        bars.append(Choice("year", f"before {start}", span=(-math.inf, float(start))))
+    for a in range(start, end, width):
+        label = f"{a}s" if width == 10 else f"{a}–{a + width - 1}"
+        bars.append(Choice("year", label, span=(float(a), float(a + width))))
+    return bars
+
+
+def bars(columns: Columns, facet: str, base: np.ndarray | None = None, top: int = TOP_BARS) -> list[Choice]:
+    """The bars of one chart, over the books in ``base`` (a boolean mask; None: every book).
+
+    A category's ``top`` largest values (ties by name), then "other" and
+    "(unknown)" where books fall there; years in ``year_bins``.
+    """
+    if facet == "year":
+        return year_bins(columns.years if base is None else columns.years[base])
+    code, names = columns.codes[facet], columns.names[facet]
+    counts = np.bincount((code if base is None else code[base]) + 1, minlength=len(names) + 1)
+    known = pd.Series(counts[1:], index=names)
+    known = known[known > 0].sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    kept = tuple(str(v) for v in known.index[:top])
+    out = [Choice(facet, v, values=(v,)) for v in kept]
+    if len(known) > top:
+        out.append(Choice(facet, OTHER, values=kept, other=True))
+    if counts[0]:
+        out.append(Choice(facet, UNKNOWN, values=("",)))
+    return out
+
+
+def choice_mask(columns: Columns, choice: Choice) -> np.ndarray:
+    """The books of one bar (or filter): a boolean mask, shape (n_books,)."""
+    if choice.span is not None:
+        with np.errstate(invalid="ignore"):
+            return (columns.years >= choice.span[0]) & (columns.years < choice.span[1])
+    if choice.facet == "year":
+        return np.isnan(columns.years)
+    code, names = columns.codes[choice.facet], columns.names[choice.facet]
+    wanted = np.isin(names, [v for v in choice.values if v])
+    lookup = np.append(wanted, "" in choice.values)  # code -1 (none) looks up the last entry
+    inside = lookup[code]
+    if choice.other:
+        return ~inside & (code >= 0)
+    return inside
+
+
+def bar_index(columns: Columns, chart: Sequence[Choice]) -> np.ndarray:
+    """Which bar of ``chart`` each book falls in (-1: none), shape (n_books,): the first bar holding it."""
+    out = np.full(columns.n, -1, dtype=np.int32)
+    for i in range(len(chart) - 1, -1, -1):  # backwards, so the first bar holding a book wins
+        out[choice_mask(columns, chart[i])] = i
+    return out
+
+
+def count_bars(index: np.ndarray, n_bars: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Books per bar (``bar_index``), of every book or of those in ``mask``; shape (n_bars,)."""
+    chosen = index if mask is None else index[mask]
+    return np.bincount(chosen[chosen >= 0], minlength=n_bars)[:n_bars]
+
+
+def view_mask(columns: Columns, filters: Sequence[Choice] = (),
+              isolated: Sequence[int] | None = None) -> np.ndarray | None:
+    """The books the map shows: those of ``isolated`` (every book when None) that every filter keeps.
+
+    None when there is nothing to restrict (no filter, nothing isolated), so the map draws as before.
+    """
+    if not filters and isolated is None:
+        return None
+    keep = np.ones(columns.n, dtype=bool)
+    if isolated is not None:
+        keep[:] = False
+        ids = np.asarray(list(isolated), dtype=np.int64)
+        keep[ids[(ids >= 0) & (ids < columns.n)]] = True
+    for choice in filters:
+        keep &= choice_mask(columns, choice)
+    return keep
+
+
+def choice_from_event(event, chart: Sequence[Choice]) -> Choice | None:
+    """The bar a click on a chart chose: the selection event's first point's index (``customdata`` holds it)."""
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    for p in points:
+        index = p.get("customdata", p.get("point_index"))
+        if isinstance(index, list):
+            index = index[0] if index else None
+        if index is not None and 0 <= int(index) < len(chart):
+            return chart[int(index)]
+    return None
+
+
+def short(text: str, limit: int = 26) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+ALL_COLOUR, SHOWN_COLOUR, ACTIVE_COLOUR = "#d3d8de", "#4c78a8", "#e45756"
+
+
+def facet_height(chart: Sequence[Choice]) -> int:
+    """Pixels for a chart of these bars: about 19 a bar across (genre, country), a fixed height upright (years)."""
+    if chart and chart[0].facet == "year":
+        return 210
+    return 56 + 19 * max(len(chart), 2)
+
+
+def facet_figure(chart: Sequence[Choice], totals: np.ndarray, shown: np.ndarray | None, *, title: str,
+                 active: Choice | None = None, height: int = 300):
+    """A chart of one facet: every book's count per bar in grey, the selection's (``shown``) in colour over it;
+    with no ``shown`` (every book shown), every book's count in colour.
+
+    Genre and country are horizontal bars (their names read across), the
+    largest on top; years stand upright in time order. Each bar carries its
+    index in ``customdata`` (``choice_from_event``). The active filter's bar
+    is drawn in another colour. Labels are escaped (``escape_label``). The
+    layout's ``meta`` names the facet (``facet-genre``), so a page can find the chart.
+    """
+    import plotly.graph_objects as go
+
+    upright = bool(chart) and chart[0].facet == "year"
+    labels = [escape_label(short(c.label)) for c in chart]
+    full = [escape_label(c.label) for c in chart]
+    index = np.arange(len(chart))
+    colours = [ACTIVE_COLOUR if c == active else SHOWN_COLOUR for c in chart]
+
+    def trace(counts, name, colour, text):
+        axis = {"x": labels, "y": counts} if upright else {"x": counts, "y": labels, "orientation": "h"}
+        return go.Bar(**axis, name=name, marker={"color": colour}, customdata=index, hovertext=full,
+                      hovertemplate="%{hovertext}: " + text + "<extra></extra>", showlegend=False)
+
+    data = [trace(totals, "all books", ALL_COLOUR if shown is not None else colours,
+                  "%{" + ("y" if upright else "x") + ":,} books")]
+    if shown is not None:
+        data.append(trace(shown, "selection", colours, "%{" + ("y" if upright else "x") + ":,} shown"))
+    figure = go.Figure(data=data)
+    figure.update_layout(
+        barmode="overlay", height=height, margin={"l": 6, "r": 6, "t": 28, "b": 6}, bargap=0.15,
+        meta=f"facet-{chart[0].facet}" if chart else "facet",
+        title={"text": escape_label(title), "font": {"size": 14}, "x": 0, "xanchor": "left"},
+        plot_bgcolor="#ffffff", dragmode=False, clickmode="event+select",
+    )
+    if upright:
+        figure.update_xaxes(type="category", tickangle=-45, tickfont={"size": 10})
+    else:
+        figure.update_yaxes(type="category", autorange="reversed", tickfont={"size": 11})
+    figure.update_traces(selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 1}})
+    return figure
+
+
+def subset_payload(payload: dict, keep: np.ndarray, fit: bool = False) -> dict:
+    """A point renderer's payload (``mapviz.point_payload``) with only the books of ``keep`` (a mask by book id).
+
+    The colours stay those of every book; the legend counts the books left
+    (a group with none left is not listed). ``fit`` fits the home view to them.
+    """
+    ids = np.frombuffer(payload["ids"], dtype=np.int32)
+    kept = np.asarray(keep, dtype=bool)[ids]
+    xy = np.frombuffer(payload["xy"], dtype=np.float32).reshape(-1, 2)[kept]
+    codes = np.frombuffer(payload["codes"], dtype=np.uint8)[kept]
+    counts = np.bincount(codes, minlength=len(payload["groups"]))
+    return {
+        **payload,
+        "xy": np.ascontiguousarray(xy).tobytes(),
+        "ids": ids[kept].tobytes(),
+        "codes": codes.tobytes(),
+        "groups": [{**g, "count": int(k)} for g, k in zip(payload["groups"], counts)],
+        "range": [full_range(xy[:, 0]), full_range(xy[:, 1])] if fit and len(xy) else payload["range"],
+    }

@@ -1,0 +1,310 @@
+"""The Map page's linked charts: counting facets, filters that combine, isolating a selection.
+
+Pure functions of ``bookembed.crossfilter`` on tiny hand-written books first, then the map's figure and point
+payload restricted to a view, then the Map page under ``AppTest`` on the fake model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bookembed import crossfilter as cf
+from bookembed import mapviz
+from test_app_pages import app, book_points, charts, ok, page, plain
+
+NASTY = "<b>Bold</b> & <script>alert(1)</script>"
+
+
+def tiny_books() -> pd.DataFrame:
+    return pd.DataFrame({
+        "title": [f"Book {i}" for i in range(8)],
+        "primary_genre": ["fantasy", "fantasy", "drama", " fantasy ", None, "drama", "poetry", ""],
+        "country": ["France", "Russia", "France", "", "France", "Russia", None, "France"],
+        "year": pd.array([1851, 1859, 1860, None, 1905, 1999, 1200, 1861], dtype="Int64"),
+    })
+
+
+@pytest.fixture
+def columns() -> cf.Columns:
+    return cf.facet_columns(tiny_books())
+
+
+# ---------------------------------------------------------------- counting
+
+
+def test_category_bars_are_the_largest_values_then_other_and_unknown(columns):
+    bars = cf.bars(columns, "genre", top=2)
+    assert [b.label for b in bars] == ["fantasy", "drama", mapviz.OTHER, mapviz.UNKNOWN]
+    index = cf.bar_index(columns, bars)
+    # " fantasy " is fantasy; None and "" are unknown; poetry is the only other value
+    assert index.tolist() == [0, 0, 1, 0, 3, 1, 2, 3]
+    assert cf.count_bars(index, len(bars)).tolist() == [3, 2, 1, 2]
+    mask = np.array([True, False, True, False, False, False, True, True])
+    assert cf.count_bars(index, len(bars), mask).tolist() == [1, 1, 1, 1]
+
+
+def test_without_more_values_than_bars_there_is_no_other_bar(columns):
+    bars = cf.bars(columns, "country")
+    assert [b.label for b in bars] == ["France", "Russia", mapviz.UNKNOWN]
+    assert cf.count_bars(cf.bar_index(columns, bars), len(bars)).tolist() == [4, 2, 2]
+
+
+def test_the_bars_count_only_the_books_in_play(columns):
+    base = np.array([False, False, True, False, False, True, True, False])  # an isolated selection
+    assert [b.label for b in cf.bars(columns, "genre", base)] == ["drama", "poetry"]
+
+
+def test_years_fall_in_decades_with_the_earliest_few_in_one_bar():
+    years = np.array([1200.0] + [1850.0 + i for i in range(0, 160, 3)] + [np.nan])
+    bars = cf.year_bins(years)
+    assert bars[0].label == "before 1850" and bars[0].span == (-math.inf, 1850.0)
+    assert [b.label for b in bars[1:3]] == ["1850s", "1860s"] and bars[-1].label == "2000s"
+    columns = cf.Columns(codes={}, names={}, years=years)
+    index = cf.bar_index(columns, bars)
+    assert index[0] == 0 and index[-1] == -1  # the medieval book in the first bar; no year, no bar
+    assert cf.count_bars(index, len(bars)).sum() == len(years) - 1
+
+
+def test_a_long_span_of_years_gets_wider_bins():
+    bars = cf.year_bins(np.arange(1000.0, 2020.0, 7))
+    assert bars[0].label.startswith("before ") and len(bars) <= cf.MAX_YEAR_BARS + 1
+    widths = {b.span[1] - b.span[0] for b in bars[1:]}
+    assert len(widths) == 1 and widths.pop() > 10
+    assert bars[1].label == f"{bars[1].span[0]:.0f}–{bars[1].span[1] - 1:.0f}"
+
+
+# ---------------------------------------------------------------- filters
+
+
+def test_filters_combine_with_and(columns):
+    fantasy = cf.Choice("genre", "fantasy", values=("fantasy",))
+    france = cf.Choice("country", "France", values=("France",))
+    fifties = cf.Choice("year", "1850s", span=(1850.0, 1860.0))
+    assert cf.view_mask(columns) is None  # nothing restricts the map
+    assert np.flatnonzero(cf.view_mask(columns, [fantasy])).tolist() == [0, 1, 3]
+    assert np.flatnonzero(cf.view_mask(columns, [fantasy, france])).tolist() == [0]
+    assert np.flatnonzero(cf.view_mask(columns, [fantasy, fifties])).tolist() == [0, 1]
+    assert np.flatnonzero(cf.view_mask(columns, [france], isolated=[2, 3, 4, 99])).tolist() == [2, 4]
+    assert np.flatnonzero(cf.view_mask(columns, [], isolated=[5, 6])).tolist() == [5, 6]
+
+
+def test_other_and_unknown_filter_what_their_bars_count(columns):
+    bars = cf.bars(columns, "genre", top=2)
+    other, unknown = bars[2], bars[3]
+    assert np.flatnonzero(cf.choice_mask(columns, other)).tolist() == [6]
+    assert np.flatnonzero(cf.choice_mask(columns, unknown)).tolist() == [4, 7]
+    no_year = cf.Choice("year", mapviz.UNKNOWN, values=("",))
+    assert np.flatnonzero(cf.choice_mask(columns, no_year)).tolist() == [3]
+
+
+def test_a_click_event_names_its_bar(columns):
+    bars = cf.bars(columns, "country")
+    assert cf.choice_from_event({"selection": {"points": [{"customdata": 1, "point_index": 1}]}}, bars) == bars[1]
+    assert cf.choice_from_event({"selection": {"points": [{"point_index": 0}]}}, bars) == bars[0]
+    assert cf.choice_from_event({"selection": {"points": []}}, bars) is None
+    assert cf.choice_from_event({"selection": {"points": [{"customdata": 7}]}}, bars) is None
+    assert cf.choice_from_event(None, bars) is None
+
+
+def test_the_chart_escapes_labels_and_draws_the_selection_over_every_book():
+    books = pd.DataFrame({"primary_genre": [NASTY, NASTY, "drama"], "country": ["", "", ""], "year": [1, 2, 3]})
+    columns = cf.facet_columns(books)
+    bars = cf.bars(columns, "genre")
+    totals = cf.count_bars(cf.bar_index(columns, bars), len(bars))
+    figure = cf.facet_figure(bars, totals, np.array([1, 0]), title="Genre", active=bars[1])
+    grey, shown = figure.data
+    assert list(grey.x) == [2, 1] and list(shown.x) == [1, 0] and grey.orientation == "h"
+    assert "<b>" not in " ".join(grey.y) and "&lt;b&gt;" in grey.y[0]
+    assert list(shown.customdata) == [0, 1]
+    assert shown.marker.color[1] == cf.ACTIVE_COLOUR and shown.marker.color[0] == cf.SHOWN_COLOUR
+    assert bars[0].chip() == f"Genre: {NASTY}"  # plain text: the page escapes it where it is drawn
+
+
+# ---------------------------------------------------------------- the map restricted to a view
+
+
+def _map(n: int = 300):
+    rng = np.random.default_rng(0)
+    books = pd.DataFrame({"title": [f"Book {i}" for i in range(n)],
+                          "primary_genre": rng.choice(["novel", "drama", "poetry", ""], n),
+                          "year": pd.array(rng.integers(1800, 2000, n), dtype="Int64")})
+    return rng.normal(size=(n, 2)), books
+
+
+@pytest.mark.parametrize("color_by", ["genre", "year"])
+def test_the_map_draws_only_the_kept_books_with_their_ids(color_by):
+    coords, books = _map()
+    keep = (books["primary_genre"] == "drama").to_numpy()
+    figure = mapviz.map_figure(coords, books, color_by=color_by, keep=keep)
+    assert sorted(mapviz.book_ids_in(figure).tolist()) == np.flatnonzero(keep).tolist()
+    whole = mapviz.map_figure(coords, books, color_by=color_by)
+    assert sorted(mapviz.book_ids_in(whole).tolist()) == list(range(len(books)))
+
+
+def test_a_mixed_map_keeps_only_the_kept_books_and_their_legend(monkeypatch):
+    coords, books = _map()
+    monkeypatch.setattr(mapviz, "MIXED_ABOVE", 10)
+    keep = (books["primary_genre"] == "drama").to_numpy()
+    figure = mapviz.map_figure(coords, books, keep=keep)
+    assert sorted(mapviz.book_ids_in(figure).tolist()) == np.flatnonzero(keep).tolist()
+    assert [t.name for t in figure.data if t.meta == "legend"] == [f"drama ({keep.sum():,})"]
+
+
+def test_an_isolated_map_fits_its_axes_to_the_kept_books():
+    coords, books = _map()
+    keep = np.zeros(len(books), dtype=bool)
+    keep[:5] = True
+    fitted = mapviz.map_figure(coords, books, keep=keep, fit_kept=True).layout.xaxis.range
+    filtered = mapviz.map_figure(coords, books, keep=keep).layout.xaxis.range
+    assert fitted[1] - fitted[0] < filtered[1] - filtered[0]
+    assert np.allclose(filtered, mapviz.robust_range(coords[:, 0].astype(np.float32)))  # filters keep the whole map in view
+
+
+def test_the_point_payload_keeps_only_the_kept_books():
+    coords, books = _map()
+    payload = mapviz.point_payload(coords, books)
+    keep = (books["primary_genre"] == "poetry").to_numpy()
+    sub = cf.subset_payload(payload, keep, fit=True)
+    ids = np.frombuffer(sub["ids"], dtype=np.int32)
+    assert sorted(ids.tolist()) == np.flatnonzero(keep).tolist()
+    xy = np.frombuffer(sub["xy"], dtype=np.float32).reshape(-1, 2)
+    assert np.allclose(xy, coords[ids].astype(np.float32))
+    assert {g["name"]: g["count"] for g in sub["groups"] if g["count"]} == {"poetry": int(keep.sum())}
+    assert [g["colour"] for g in sub["groups"]] == [g["colour"] for g in payload["groups"]]
+    assert np.allclose(sub["range"], [mapviz.full_range(coords[keep, 0]), mapviz.full_range(coords[keep, 1])])
+    assert cf.subset_payload(payload, keep)["range"] == payload["range"]  # filters keep the whole map in view
+
+
+# ---------------------------------------------------------------- the Map page
+
+
+@pytest.fixture
+def fake_demo(models):
+    from conftest import make_fake_model
+
+    return make_fake_model(models / "demo")
+
+
+def _numbers(values) -> list:
+    """A Plotly array as sent: a list, or base64 typed data."""
+    import base64
+
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).tolist()
+    return list(values)
+
+
+def _books_drawn(at) -> list[int]:
+    """The book ids the map draws (the one chart without a title: the linked charts have theirs)."""
+    (spec,) = [s for s in charts(at) if not (s["layout"].get("title") or {}).get("text")]
+    return sorted(book_points(spec))
+
+
+def _facet_charts(at) -> dict[str, dict]:
+    out = {}
+    for spec in charts(at):
+        title = (spec["layout"].get("title") or {}).get("text") or ""
+        if title:
+            out[title.split(" · ")[0]] = spec
+    return out
+
+
+def test_map_page_draws_the_three_charts_and_a_filter_restricts_the_map(fake_demo):
+    at = ok(app().run())
+    at.session_state["map_method"] = "pca"
+    page(at, "map")
+    facets = _facet_charts(at)
+    assert set(facets) == {"Genre", "Country", "Year"}
+    genre = facets["Genre"]
+    assert len(genre["data"]) == 1  # nothing selected nor filtered: every book, in one colour
+    assert dict(zip(genre["data"][0]["y"], _numbers(genre["data"][0]["x"]))) == {
+        "fantasy": 15, "science fiction": 15, "historical novel": 15, mapviz.UNKNOWN: 15}
+    assert _books_drawn(at) == list(range(60))
+    at.session_state[cf_ui().FILTERS] = {"genre": cf.Choice("genre", "fantasy", values=("fantasy",))}
+    ok(at.run())
+    assert _books_drawn(at) == list(range(0, 60, 4))  # make_fake_model: book i's genre is genres[i % 4]
+    assert any(c.value == "Showing 15 of 60 books" for c in at.caption)
+    country = _facet_charts(at)["Country"]["data"]
+    assert len(country) == 2 and sum(_numbers(country[1]["x"])) == 15  # the books shown, over every book
+    # a second filter combines with the first
+    at.session_state[cf_ui().FILTERS]["country"] = cf.Choice("country", "Russia", values=("Russia",))
+    ok(at.run())
+    assert _books_drawn(at) == list(range(0, 60, 4))  # books 0, 4, 8, ... are all Russian (even ids)
+    at.session_state[cf_ui().FILTERS]["country"] = cf.Choice("country", "United Kingdom", values=("United Kingdom",))
+    ok(at.run())
+    assert _books_drawn(at) == [] and any("No book passes these filters" in c.value for c in at.caption)
+    # the chips remove their filter
+    chip = next(b for b in at.button if plain(b.label) == "Country: United Kingdom")
+    ok(chip.click().run())
+    assert _books_drawn(at) == list(range(0, 60, 4))
+    ok(next(b for b in at.button if plain(b.label) == "Genre: fantasy").click().run())
+    assert _books_drawn(at) == list(range(60))
+    assert not any(c.value.startswith("Showing") for c in at.caption)
+
+
+def test_map_page_isolates_the_selection_and_shows_all_again(fake_demo):
+    at = ok(app().run())
+    at.session_state["map_method"] = "pca"
+    at.session_state["selected_ids"] = [3, 5, 7, 11]
+    page(at, "map")
+    assert _books_drawn(at) == list(range(60))
+    genre = _facet_charts(at)["Genre"]["data"]
+    assert len(genre) == 2 and sum(_numbers(genre[1]["x"])) == 4  # the selection in colour over every book
+    ok(next(b for b in at.button if b.label == "Isolate selection").click().run())
+    assert _books_drawn(at) == [3, 5, 7, 11]
+    assert at.session_state["selected_ids"] == []
+    genre = _facet_charts(at)["Genre"]["data"]
+    assert sum(_numbers(genre[0]["x"])) == 4  # the charts count the isolated books
+    # a filter within the isolated books
+    at.session_state[cf_ui().FILTERS] = {"genre": cf.Choice("genre", "science fiction", values=("science fiction",))}
+    ok(at.run())
+    assert _books_drawn(at) == [5]
+    ok(next(b for b in at.button if b.label == "Show all books").click().run())
+    assert _books_drawn(at) == list(range(1, 60, 4))
+
+
+def test_the_point_renderer_honours_the_view(fake_demo, monkeypatch):
+    from bookembed.ui import map as m
+
+    sent = {}
+    real = m.point_map
+
+    def spy(*args, **kwargs):
+        sent.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(m, "point_map", spy)
+    at = ok(app().run())
+    at.session_state["map_method"] = "pca"
+    at.session_state[cf_ui().ISOLATED] = (1, 2, 3)
+    page(at, "map")
+    ok(at.toggle(key="map_points-False").set_value(True).run())
+    assert np.flatnonzero(sent["keep"]).tolist() == [1, 2, 3] and sent["fit_kept"]
+
+
+def cf_ui():
+    from bookembed.ui import crossfilter
+
+    return crossfilter
+
+
+def test_one_value_coloured_alone_works_within_a_filter(fake_demo):
+    """Colour by one author (the rest grey) and filter on a genre: the map draws the genre's books, and only
+    that author's books among them stand out."""
+    at = ok(app().run())
+    at.session_state["map_method"] = "pca"
+    page(at, "map")
+    at.selectbox(key="map_color").set_value("author")
+    ok(at.run())
+    at.selectbox(key="map_only-author").set_value("Author 3")
+    at.session_state[cf_ui().FILTERS] = {"genre": cf.Choice("genre", "fantasy", values=("fantasy",))}
+    ok(at.run())
+    assert _books_drawn(at) == list(range(0, 60, 4))  # make_fake_model: book i's genre is genres[i % 4]
+    (spec,) = [s for s in charts(at) if not (s["layout"].get("title") or {}).get("text")]
+    alone = [t for t in spec["data"] if t.get("meta") == "books" and t["name"].startswith("Author 3")]
+    assert len(alone) == 1 and sorted(_numbers(alone[0]["customdata"])) == [24, 52]  # author i % 7, genre i % 4
+    assert alone[0]["name"] == "Author 3 (2)"
