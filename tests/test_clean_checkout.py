@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from conftest import WAIT_CEILING_S
 from test_browser import (SCRIPT_IDLE, browser, new_context, streamlit_server, url_for, wait_for_cell, wait_for_map,  # noqa: F401
@@ -83,8 +84,15 @@ def test_every_page_and_the_readme_commands_leave_git_status_clean(tmp_path, bro
         save_as = pg.get_by_label("Save the current view as")
         pg.locator("summary", has_text="Saved views").click()
         save_as.wait_for(state="visible")
-        save_as.fill("a view")
-        click_and_settle(pg, pg.get_by_role("button", name="Save view"))
+        saved = pg.get_by_text("View saved", exact=False)
+        for _ in range(3):  # as a person would: save, look for the confirmation, save again if none came
+            save_as.fill("a view")
+            click_and_settle(pg, pg.get_by_role("button", name="Save view"))
+            try:
+                saved.first.wait_for(state="visible", timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                continue
         for path in ("export", "model", "compare", "train"):
             pg.goto(url_for(base, path))
             settle(pg)
