@@ -18,6 +18,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from bookembed.zoom import ZOOM_SHARES, scene_camera, zoom_window  # noqa: F401  (re-exported)
+
 COLOR_BY = {
     "genre": "primary_genre",
     "author": "author",
@@ -381,6 +383,9 @@ def map_figure(
     else:
         layout["scene"] = {"xaxis": {**axis, "showbackground": False}, "yaxis": {**axis, "showbackground": False},
                            "zaxis": {**axis, "showbackground": False}}
+        if located is not None:  # the camera moves in on the book; a new located book moves it again
+            layout["scene"] = scene_camera(coords, int(located), neighbour_ids, layout["scene"])
+            layout["scene"]["uirevision"] = f"{uirevision}-located-{int(located)}"
     if located is not None:
         note = {"text": f"<b>{escape_label(books['title'].iloc[int(located)])}</b>", "showarrow": True,
                 "arrowhead": 2, "arrowwidth": 1.5, "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#444"}
@@ -390,49 +395,6 @@ def map_figure(
         else:
             layout["scene"]["annotations"] = [{**note, "x": x, "y": y, "z": float(coords[located, 2]), "ax": 40, "ay": -40}]
     return go.Figure(data=traces, layout=layout)
-
-
-ZOOM_SHARES = (0.25, 0.6)
-"""A located book's window spans at least the first and at most the second share of the whole map, per axis."""
-
-
-def zoom_window(coords: np.ndarray, centre: int, around: Sequence[int] = (), full: Sequence | None = None,
-                shares: tuple[float, float] = ZOOM_SHARES, pad: float = 0.15) -> list[list[float]]:
-    """x and y ranges of a window centred on one book, wide enough for the books ``around`` it.
-
-    Each axis spans what the farthest of ``around`` needs (plus ``pad``), but
-    at least ``shares[0]`` and at most ``shares[1]`` of that axis's full
-    range: a map zoomed in on the book, its near neighbours in view; a
-    neighbour placed far away on the map stays out rather than undo the zoom.
-
-    Parameters
-    ----------
-    coords : ndarray, shape (n_books, 2)
-    centre : int
-        The book the window is centred on.
-    around : sequence of int
-        Books to keep in view where the bounds allow (its neighbours).
-    full : [[x0, x1], [y0, y1]], optional
-        The whole map's ranges; by default ``robust_range`` of each axis.
-    shares : (float, float)
-    pad : float
-
-    Returns
-    -------
-    [[x0, x1], [y0, y1]]
-    """
-    coords = np.asarray(coords, dtype=np.float64)
-    if full is None:
-        full = [robust_range(coords[:, 0]), robust_range(coords[:, 1])]
-    here = coords[int(centre)]
-    others = coords[np.asarray(list(around), dtype=np.int64)] if len(around) else np.empty((0, 2))
-    window = []
-    for axis in range(2):
-        span = float(full[axis][1] - full[axis][0])
-        need = float(np.abs(others[:, axis] - here[axis]).max()) * (1 + pad) if len(others) else 0.0
-        half = min(max(need, shares[0] * span / 2), shares[1] * span / 2)
-        window.append([float(here[axis] - half), float(here[axis] + half)])
-    return window
 
 
 def robust_range(values: np.ndarray, share: float = 0.01, pad: float = 0.08) -> list[float]:

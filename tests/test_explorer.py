@@ -81,6 +81,38 @@ def test_the_zoom_window_keeps_between_its_bounds():
             assert np.mean(window[axis]) == pytest.approx(coords[0, axis])
 
 
+def test_locating_a_book_in_3d_moves_the_camera_in_on_it():
+    rng = np.random.default_rng(4)
+    coords = rng.normal(size=(300, 3)) * np.array([4.0, 1.0, 2.0]) + np.array([10.0, -3.0, 0.0])  # unequal spans
+    books = pd.DataFrame({"title": [f"b{i}" for i in range(300)], "genre": ["g"] * 300})
+    book = 17
+    near = np.argsort(np.linalg.norm(coords - coords[book], axis=1))[1:6]
+    whole = mapviz.map_figure(coords, books, uirevision="r")
+    assert whole.layout.scene.camera.eye.x is None  # nothing located: Plotly's own view of the whole map
+    scene = mapviz.map_figure(coords, books, query_ids=[book], neighbour_ids=near, located=book,
+                              uirevision="r").layout.scene
+    ranges = np.array([scene.xaxis.range, scene.yaxis.range, scene.zaxis.range])
+    assert (coords >= ranges[:, 0]).all() and (coords <= ranges[:, 1]).all()  # every book inside the box
+    spans = ranges[:, 1] - ranges[:, 0]
+    ratio = np.array([scene.aspectratio.x, scene.aspectratio.y, scene.aspectratio.z])
+    assert ratio == pytest.approx(spans / spans.max())  # the map's own shape
+    # the camera looks at the book: its box position is (p - middle) / the largest span
+    centre = np.array([scene.camera.center.x, scene.camera.center.y, scene.camera.center.z])
+    assert centre == pytest.approx((coords[book] - ranges.mean(axis=1)) / spans.max())
+    eye = np.array([scene.camera.eye.x, scene.camera.eye.y, scene.camera.eye.z])
+    from bookembed.zoom import CAMERA_SHARES, EYE
+
+    share = (eye - centre) / EYE
+    assert CAMERA_SHARES[0] - 1e-9 <= share.min() <= share.max() <= CAMERA_SHARES[1] + 1e-9
+    # neighbours far across the map widen the view, up to its bound
+    far = np.argsort(-np.linalg.norm(coords - coords[book], axis=1))[:3]
+    wide = mapviz.map_figure(coords, books, query_ids=[book], neighbour_ids=far, located=book,
+                             uirevision="r").layout.scene
+    assert wide.camera.eye.x - wide.camera.center.x > scene.camera.eye.x - scene.camera.center.x
+    assert scene.uirevision != mapviz.map_figure(coords, books, query_ids=[0], located=0,
+                                                 uirevision="r").layout.scene.uirevision
+
+
 def test_one_value_is_coloured_alone_and_every_other_book_is_grey():
     coords, books = grid_books()
     fig = mapviz.map_figure(coords, books, color_by="author", only="Leo Tolstoy", query_ids=[1], neighbour_ids=[2])
