@@ -238,8 +238,8 @@ def build_corpus(
     link_counts = np.bincount(pair_links, minlength=len(kept)).astype(np.int64)
 
     frame = metadata.iloc[keep_books].reset_index(drop=True)
-    # one Python string per kept book, in the books table, whether titles came as a list or an Arrow array
-    frame.insert(0, "title", titles.take(pa.array(keep_books)).to_pylist() if isinstance(titles, pa.Array)
+    # titles from an Arrow array stay Arrow strings (pandas' str dtype): no Python object per book
+    frame.insert(0, "title", titles.take(pa.array(keep_books)).to_pandas() if isinstance(titles, pa.Array)
                  else [titles[i] for i in keep_books])
     frame["n_links"] = lengths.astype(np.int64)
     return Corpus(
@@ -324,7 +324,7 @@ def load_corpus(
             meta = read_metadata_table(metadata, titles)
             checksum = file_checksum(path, metadata)
         else:
-            meta = books_metadata_frame({col: [None] * len(titles) for col in METADATA_FIELDS})
+            meta = books_metadata_frame({col: np.full(len(titles), None, dtype=object) for col in METADATA_FIELDS})
             checksum = file_checksum(path)
         if on_stage is not None:
             on_stage("cleaning", f"{len(titles):,} items, {len(raw):,} raw links")
