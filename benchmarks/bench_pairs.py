@@ -100,7 +100,9 @@ def timed(command: list[str], log: Path, env: dict) -> dict:
     seconds = time.perf_counter() - started
     text = log.read_text(errors="replace")
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    stages = dict((name, float(s)) for name, s in re.findall(r"(\w+) (\d+(?:\.\d+)?) s(?: ·|$)", text, re.M))
+    done = re.findall(r"^done in .*$", text, re.M)
+    stages = {name: 60 * float(minutes or 0) + float(seconds) for name, minutes, seconds in
+              re.findall(r"(\w+) (?:(\d+) min )?(\d+(?:\.\d+)?) s", done[-1].split(":", 1)[1])} if done else {}
     return {"seconds": round(seconds, 2), "peak_mb": round(int(rss.group(1)) / 1024, 1) if rss else None,
             "status": proc.returncode, "stages": stages}
 

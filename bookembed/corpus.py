@@ -137,7 +137,8 @@ def _link_keys(raw, config: CleaningConfig) -> tuple[np.ndarray, list[str]]:
     import pyarrow.compute as pc
 
     removed = frozenset(link.lower() for link in config.remove_links)
-    encoded = pc.dictionary_encode(raw)
+    # a pairs table's links come dictionary-encoded already (``pairstable``): used as they are, not copied
+    encoded = raw if isinstance(raw, pa.DictionaryArray) else pc.dictionary_encode(raw)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.unify_dictionaries().combine_chunks() if encoded.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.large_string()))
     key_of: dict[str, int] = {}
@@ -155,6 +156,30 @@ def _link_keys(raw, config: CleaningConfig) -> tuple[np.ndarray, list[str]]:
             keys.append(key)
     indices = encoded.indices.to_numpy(zero_copy_only=False)
     return unique_code[indices] if len(indices) else np.empty(0, np.int32), keys
+
+
+KEY_CHUNK = 1 << 22
+"""Rows keyed at once by ``_keyed``: its temporaries stay a few tens of MB whatever the corpus."""
+
+
+def _keyed(first: np.ndarray, second: np.ndarray, keep: np.ndarray, span: int, first_map: np.ndarray | None = None,
+           second_map: np.ndarray | None = None) -> np.ndarray:
+    """``first * span + second`` (each optionally renumbered by its map) as int64, for the rows ``keep`` marks.
+
+    Written chunk by chunk into one array, so memory holds the 8-byte keys and
+    nothing the size of the rows besides.
+    """
+    out = np.empty(int(np.count_nonzero(keep)), dtype=np.int64)
+    written = 0
+    for start in range(0, len(first), KEY_CHUNK):
+        rows = keep[start:start + KEY_CHUNK]
+        a, b = first[start:start + KEY_CHUNK][rows], second[start:start + KEY_CHUNK][rows]
+        part = (first_map[a] if first_map is not None else a).astype(np.int64)
+        part *= span
+        part += second_map[b] if second_map is not None else b
+        out[written:written + len(part)] = part
+        written += len(part)
+    return out
 
 
 def build_corpus(
@@ -175,8 +200,10 @@ def build_corpus(
     titles : list of str or pyarrow Array of str, length n_books
     link_book : ndarray of int, shape (n_raw,)
         The book of each raw link.
-    raw_links : pyarrow Array or ChunkedArray of str, length n_raw
-        Links as written in the input (cleaned here: see ``_link_keys``).
+    raw_links : pyarrow Array or ChunkedArray of str, length n_raw, or tuple
+        Links as written in the input (cleaned here: see ``_link_keys``), or
+        ``_link_keys``'s result already, so the caller can drop the raw links
+        before the pairs are keyed.
     metadata : DataFrame, shape (n_books, len(METADATA_FIELDS))
 
     Costs: O(n_raw) for the links, plus a sort of the (book, link) keys,
@@ -185,17 +212,18 @@ def build_corpus(
     import pyarrow as pa
 
     n = len(titles)
-    codes, keys = _link_keys(raw_links, config)
+    codes, keys = _link_keys(raw_links, config) if not isinstance(raw_links, tuple) else raw_links
     keep = codes >= 0
     # unique (book, link) pairs, sorted by book then link key: one int64 key a row, worked in place
     span = max(1, len(keys))
-    pair_keys = np.asarray(link_book)[keep].astype(np.int64)
-    pair_keys *= span
-    pair_keys += codes[keep]
+    pair_keys = _keyed(np.asarray(link_book), codes, keep, span)
     del keep, codes
     pair_keys = unique_keys(pair_keys, overwrite=True)
-    books = (pair_keys // span).astype(np.int32)
-    links = (pair_keys % span).astype(np.int32)
+    # int32 results straight from the int64 keys: numpy casts chunk by chunk, no int64 temporary
+    books = np.empty(len(pair_keys), dtype=np.int32)
+    links = np.empty(len(pair_keys), dtype=np.int32)
+    np.floor_divide(pair_keys, span, out=books, casting="unsafe")
+    np.remainder(pair_keys, span, out=links, casting="unsafe")
     del pair_keys
     # Dropping a book can take a link below min_link_count, which can take
     # another book below min_book_links: repeat until both rules hold. With
@@ -225,13 +253,13 @@ def build_corpus(
     new_book[keep_books] = np.arange(len(keep_books))
     chosen = active[books] & (new_link[links] >= 0)
     # sorted by book then link id: one sort of int64 keys (books are already in order, links renumbered)
-    ordered = new_book[books[chosen]]
-    ordered *= max(1, len(kept))
-    ordered += new_link[links[chosen]]
+    ordered = _keyed(books, links, chosen, max(1, len(kept)), new_book, new_link)
     del books, links, chosen
     ordered.sort()
-    pair_books = (ordered // max(1, len(kept))).astype(np.int32)
-    pair_links = (ordered % max(1, len(kept))).astype(np.int32)
+    pair_books = np.empty(len(ordered), dtype=np.int32)
+    pair_links = np.empty(len(ordered), dtype=np.int32)
+    np.floor_divide(ordered, max(1, len(kept)), out=pair_books, casting="unsafe")
+    np.remainder(ordered, max(1, len(kept)), out=pair_links, casting="unsafe")
     del ordered
     lengths = np.bincount(pair_books, minlength=len(keep_books))
     # books whose links all fell out of the vocabulary are dropped: recount links
@@ -328,7 +356,9 @@ def load_corpus(
             checksum = file_checksum(path)
         if on_stage is not None:
             on_stage("cleaning", f"{len(titles):,} items, {len(raw):,} raw links")
-        return build_corpus(titles, link_book, raw, meta, config=config, source=label, checksum=checksum,
+        link_keys = _link_keys(raw, config)
+        del raw  # 4 bytes a row, no longer needed once each row has its key
+        return build_corpus(titles, link_book, link_keys, meta, config=config, source=label, checksum=checksum,
                             report=report)
     report = LoadReport(source=path.name)
     parsed = _parse_ndjson(path, config.drop_title_substrings, report, skip_bad_lines, progress)

@@ -27,6 +27,10 @@ def fold(text: str) -> str:
     return re.sub(r"\s+", " ", stripped.casefold()).strip()
 
 
+UNIQUE_CHUNK = 1 << 22
+"""Keys moved at once when ``unique_keys`` compacts in place."""
+
+
 def unique_keys(keys: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """The distinct values of a 1-D integer array, sorted: ``np.unique(keys)`` by one sort.
 
@@ -47,7 +51,15 @@ def unique_keys(keys: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     keep = np.empty(len(ordered), dtype=bool)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    return ordered[keep]
+    if ordered is not keys:
+        return ordered[keep]
+    # compacted in place, a chunk at a time (a chunk is copied out before its place can be written over)
+    written = 0
+    for start in range(0, len(ordered), UNIQUE_CHUNK):
+        part = ordered[start:start + UNIQUE_CHUNK][keep[start:start + UNIQUE_CHUNK]]
+        ordered[written:written + len(part)] = part
+        written += len(part)
+    return ordered[:written]
 
 
 def _csr(keys: np.ndarray, values: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:

@@ -122,18 +122,22 @@ def _stripped(column) -> object:
     return pc.utf8_trim_whitespace(pc.fill_null(column, ""))
 
 
-FOLD_BATCHES = 8  # batches whose distinct strings are folded into the running vocabulary at once
+FOLD_FLOOR = 1 << 20
+"""Distinct strings the batches' own dictionaries may hold, beyond the running vocabulary's size, before a fold."""
 
 
 class _Vocabulary:
     """Strings to ids, in order of first appearance, built from dictionary-encoded batches.
 
-    Every ``FOLD_BATCHES`` batches, Arrow's dictionary unifier folds their
-    dictionaries into the running one (whose ids it keeps: the unified
-    dictionary starts with the first chunk's) and their codes, rewritten to
-    the running ids, go into one preallocated int32 array. So memory holds 4
-    bytes a row, each distinct string once, and at most ``FOLD_BATCHES``
-    batches' own dictionaries. Time O(rows + folds × distinct strings).
+    Once the pending batches' own dictionaries hold as many strings as the
+    running vocabulary (and at least ``FOLD_FLOOR``), Arrow's dictionary
+    unifier folds them into it (keeping its ids: the unified dictionary
+    starts with the first chunk's), and their codes, rewritten to the running
+    ids, go into one preallocated int32 array. Links, shared by many
+    batches, fold often into a vocabulary that stays small; items, each in a
+    batch or two, fold when the vocabulary has doubled, so each string is
+    hashed O(1) times on average. Memory: 4 bytes a row, and at most about
+    twice the distinct strings.
     """
 
     def __init__(self, n_rows: int) -> None:
@@ -143,10 +147,12 @@ class _Vocabulary:
         self.codes = np.empty(n_rows, dtype=np.int32)
         self.filled = 0
         self.pending: list = []
+        self.pending_strings = 0
 
     def add(self, encoded) -> None:
         self.pending.append(encoded)
-        if len(self.pending) >= FOLD_BATCHES:
+        self.pending_strings += len(encoded.dictionary)
+        if self.pending_strings >= max(len(self.dictionary), FOLD_FLOOR):
             self.fold()
 
     def fold(self) -> None:
@@ -162,10 +168,25 @@ class _Vocabulary:
             self.codes[self.filled:self.filled + len(codes)] = codes
             self.filled += len(codes)
         self.pending = []
+        self.pending_strings = 0
 
     def finish(self) -> tuple[object, np.ndarray]:
         self.fold()
         return self.dictionary, self.codes[:self.filled]
+
+
+def _returning_pool() -> None:
+    """Arrow's jemalloc pool for what follows, where the wheel has it: it hands freed memory back to the
+    system, where the default (mimalloc) keeps it, which lowered the peak of loading
+    ``benchmarks/bench_pairs.py``'s corpus. Public API; a no-op where the wheel lacks it."""
+    import pyarrow as pa
+
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        return
+    if pa.default_memory_pool().backend_name != pool.backend_name:
+        pa.set_memory_pool(pool)
 
 
 def _stream_parquet(path: Path) -> tuple[object, np.ndarray, object, LoadReport]:
@@ -179,6 +200,7 @@ def _stream_parquet(path: Path) -> tuple[object, np.ndarray, object, LoadReport]
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    _returning_pool()
     try:
         source = pq.ParquetFile(path)
         names = source.schema_arrow.names

@@ -36,6 +36,7 @@ def test_streamed_parquet_gives_the_corpus_the_pandas_reader_gives(tmp_path, mon
     frame.to_csv(tmp_path / "pairs.csv", index=False)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "pairs.parquet", row_group_size=5)
     monkeypatch.setattr(pairstable, "BATCH_ROWS", batch)
+    monkeypatch.setattr(pairstable, "FOLD_FLOOR", 2)  # fold the batches' dictionaries often
     config = CleaningConfig(min_link_count=2)
     from_csv = load_corpus(tmp_path / "pairs.csv", config=config)
     from_parquet = load_corpus(tmp_path / "pairs.parquet", config=config)
@@ -48,6 +49,7 @@ def test_streamed_titles_are_in_order_of_first_appearance_with_codes_that_point_
     frame = pd.DataFrame({"book": ["b", "a", "b", "c", "a", "d", "c"], "target": list("xyzxyzx")})
     frame.to_parquet(tmp_path / "p.parquet", index=False)
     monkeypatch.setattr(pairstable, "BATCH_ROWS", 2)
+    monkeypatch.setattr(pairstable, "FOLD_FLOOR", 1)
     titles, link_book, links, report = read_pairs_table(tmp_path / "p.parquet")
     assert titles.to_pylist() == ["b", "a", "c", "d"]
     assert link_book.dtype == np.int32
@@ -125,3 +127,27 @@ def test_real_records_as_streamed_pairs_give_the_ndjson_corpus(real_path, tmp_pa
     assert np.array_equal(streamed.pair_books, ndjson.pair_books)
     assert np.array_equal(streamed.pair_links, ndjson.pair_links)
     assert streamed.n_pairs > 10_000
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 1 << 22])
+def test_keying_and_compacting_in_chunks_give_the_same_corpus(tiny_path, monkeypatch, chunk):
+    from bookembed import corpus as corpus_module
+    from bookembed import graph
+
+    whole = load_corpus(tiny_path)
+    monkeypatch.setattr(corpus_module, "KEY_CHUNK", chunk)
+    monkeypatch.setattr(graph, "UNIQUE_CHUNK", chunk)
+    chunked = load_corpus(tiny_path)
+    assert corpus_fields(chunked) == corpus_fields(whole)
+
+
+def test_unique_keys_in_place_matches_numpy(monkeypatch):
+    from bookembed import graph
+
+    rng = np.random.default_rng(1)
+    for chunk in (1, 3, 64):
+        monkeypatch.setattr(graph, "UNIQUE_CHUNK", chunk)
+        keys = rng.integers(0, 50, 200).astype(np.int64)
+        expected = np.unique(keys)
+        assert np.array_equal(graph.unique_keys(keys.copy(), overwrite=True), expected)
+        assert np.array_equal(graph.unique_keys(keys), expected)
