@@ -221,7 +221,7 @@ def fit_baseline(name: str, pair_books: np.ndarray, pair_links: np.ndarray, n_bo
     matrix = training_matrix(pair_books, pair_links, n_books, n_links, train)
     if name == "als":
         # as training does: one thread (reproducible to the bit) on small corpora, every core on large ones
-        from bookembed.training import PARALLEL_MIN_PAIRS, available_cores
+        from bookembed.cores import PARALLEL_MIN_PAIRS, available_cores
 
         threads = available_cores() if matrix.nnz >= PARALLEL_MIN_PAIRS else 1
         books, links = als_vectors(matrix, dim, seed, threads=threads)

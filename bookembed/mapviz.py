@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from bookembed.zoom import ZOOM_SHARES, scene_camera, zoom_window  # noqa: F401  (re-exported)
+from bookembed.zoom import ZOOM_SHARES, robust_range, scene_camera, zoom_window  # noqa: F401  (re-exported)
 
 COLOR_BY = {
     "genre": "primary_genre",
@@ -395,22 +395,6 @@ def map_figure(
         else:
             layout["scene"]["annotations"] = [{**note, "x": x, "y": y, "z": float(coords[located, 2]), "ax": 40, "ay": -40}]
     return go.Figure(data=traces, layout=layout)
-
-
-def robust_range(values: np.ndarray, share: float = 0.01, pad: float = 0.08) -> list[float]:
-    """An axis range that shows all but the farthest ``share`` of points at each end, padded.
-
-    UMAP places books with almost no links far away from the rest; fitting the
-    axes to them would squash everything else into a corner. Zooming out (or
-    the toolbar's autoscale) still shows them.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        return [-1.0, 1.0]
-    vmin, vmax = float(values.min()), float(values.max())
-    lo, hi = np.quantile(values, [share, 1 - share]) if len(values) >= 200 else (vmin, vmax)
-    span = max(float(hi - lo), 1e-6)
-    return [max(lo - pad * span, vmin - 0.02 * span), min(hi + pad * span, vmax + 0.02 * span)]
 
 
 def full_range(values: np.ndarray, pad: float = 0.04) -> list[float]:

@@ -49,6 +49,9 @@ import numpy as np
 
 from bookembed.errors import BookembedError
 
+INIT_LIMIT = 0.05
+"""Keras's ``Embedding`` initializer is ``RandomUniform(-0.05, 0.05)``; training's random start uses it too."""
+
 INITS = ("random", "svd-tfidf")
 JOINS = ("none", "svd-tfidf")
 
@@ -182,8 +185,6 @@ def spectral_start(pair_books: np.ndarray, pair_links: np.ndarray, train_idx: np
     book_vectors : ndarray of float32, shape (n_books, dim)
     link_vectors : ndarray of float32, shape (n_links, dim)
     """
-    from bookembed.training import INIT_LIMIT
-
     dim = random_books.shape[1]
     books, links = _spectral(pair_books, pair_links, train_idx, n_books, n_links, dim, seed)
     length = INIT_LIMIT * np.sqrt(dim / 3.0)

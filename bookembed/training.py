@@ -33,7 +33,6 @@ TensorFlow is imported inside the functions, so importing this module is cheap.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -43,7 +42,8 @@ import numpy as np
 
 from bookembed.errors import BookembedError
 from bookembed.kerasmodel import TASKS, build_model, keras_model, quiet_tensorflow  # noqa: F401  (re-exported)
-from bookembed.positives import INITS, JOINS, epoch_positives, join_spectral, spectral_start
+from bookembed.cores import PARALLEL_MIN_PAIRS, available_cores  # noqa: F401  (re-exported)
+from bookembed.positives import INIT_LIMIT, INITS, JOINS, epoch_positives, join_spectral, spectral_start
 from bookembed.sampling import NonPairSampler, split_heldout
 from bookembed.settings import problems as check_settings, setting
 
@@ -65,20 +65,6 @@ default, as it was before goals existed."""
 
 def _by_goal(name: str) -> str:
     return ", ".join(f"{value} ({goal})" for goal, value in ((g, v[name]) for g, v in GOALS.items())) + "."
-PARALLEL_MIN_PAIRS = 200_000
-"""Below this many training pairs the default trainer runs on one thread: small
-corpora gain little from threads, and one thread keeps their vectors
-reproducible bit for bit (the shipped demo among them)."""
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Training settings; written into the model folder's manifest.
@@ -226,8 +212,6 @@ class TrainResult:
         return keras_model(self.book_vectors, self.link_vectors, self.task, self.head)
 
 
-INIT_LIMIT = 0.05
-"""Keras's ``Embedding`` initializer is ``RandomUniform(-0.05, 0.05)``."""
 
 
 def initial_weights(n_books: int, n_links: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

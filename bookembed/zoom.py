@@ -37,8 +37,6 @@ def zoom_window(coords: np.ndarray, centre: int, around: Sequence[int] = (), ful
     """
     coords = np.asarray(coords, dtype=np.float64)
     if full is None:
-        from bookembed.mapviz import robust_range  # mapviz imports this module
-
         full = [robust_range(coords[:, 0]), robust_range(coords[:, 1])]
     here = coords[int(centre)]
     others = coords[np.asarray(list(around), dtype=np.int64)] if len(around) else np.empty((0, 2))
@@ -49,6 +47,22 @@ def zoom_window(coords: np.ndarray, centre: int, around: Sequence[int] = (), ful
         half = min(max(need, shares[0] * span / 2), shares[1] * span / 2)
         window.append([float(here[axis] - half), float(here[axis] + half)])
     return window
+
+
+def robust_range(values: np.ndarray, share: float = 0.01, pad: float = 0.08) -> list[float]:
+    """An axis range that shows all but the farthest ``share`` of points at each end, padded.
+
+    UMAP places books with almost no links far away from the rest; fitting the
+    axes to them would squash everything else into a corner. Zooming out (or
+    the toolbar's autoscale) still shows them.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return [-1.0, 1.0]
+    vmin, vmax = float(values.min()), float(values.max())
+    lo, hi = np.quantile(values, [share, 1 - share]) if len(values) >= 200 else (vmin, vmax)
+    span = max(float(hi - lo), 1e-6)
+    return [max(lo - pad * span, vmin - 0.02 * span), min(hi + pad * span, vmax + 0.02 * span)]
 
 
 EYE = 1.25
