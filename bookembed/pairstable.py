@@ -21,23 +21,28 @@ _ITEM_COLUMNS = ("item", "title", "book", "entity", "name")
 _LINK_COLUMNS = ("link", "target", "wikilink", "feature")
 
 
+def _unreadable(path: Path, err: Exception) -> CorpusError:
+    """The one-line error for a table that cannot be read: missing, or what the reader raised, named."""
+    if isinstance(err, FileNotFoundError):
+        return CorpusError(f"{path}: no such file")
+    # pyarrow raises several unrelated types for bad Parquet
+    return CorpusError(f"{path.name}: cannot read table ({type(err).__name__}: {str(err).splitlines()[0]})")
+
+
 def _read_table(path: Path) -> pd.DataFrame:
-    suffixes = "".join(path.suffixes[-2:]).lower()
+    """A CSV or TSV table (plain or gzip) as text columns; Parquet goes through Arrow (``_stream_parquet``,
+    ``_read_arrow_table``)."""
+    sep = "\t" if ".tsv" in "".join(path.suffixes[-2:]).lower() else ","
     try:
-        if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
-            return pd.read_parquet(path)
-        sep = "\t" if ".tsv" in suffixes else ","
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file") from None
     except UnicodeDecodeError as err:
         raise CorpusError(f"{path.name}: not UTF-8 text (byte {err.start + 1})") from None
     except pd.errors.EmptyDataError:
         raise CorpusError(f"{path.name}: empty file, no rows") from None
     except pd.errors.ParserError as err:
         raise CorpusError(f"{path.name}: cannot parse as CSV ({str(err).splitlines()[0]})") from None
-    except Exception as err:  # pyarrow raises several unrelated types for bad Parquet
-        raise CorpusError(f"{path.name}: cannot read table ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    except Exception as err:
+        raise _unreadable(path, err) from None
 
 
 def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
@@ -224,10 +229,8 @@ def _stream_parquet(path: Path) -> tuple[object, np.ndarray, object, LoadReport]
         link_names, link_codes = links.finish()
     except CorpusError:
         raise
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file") from None
-    except Exception as err:  # pyarrow raises several unrelated types for bad Parquet
-        raise CorpusError(f"{path.name}: cannot read table ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    except Exception as err:
+        raise _unreadable(path, err) from None
     report = LoadReport(source=path.name, n_records=len(titles))
     return titles, link_book, pa.DictionaryArray.from_arrays(pa.array(link_codes), link_names), report
 
@@ -241,10 +244,8 @@ def _read_arrow_table(path: Path):
         return pa.Table.from_pandas(_read_table(path), preserve_index=False)
     try:
         return pq.read_table(path)
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file") from None
-    except Exception as err:  # pyarrow raises several unrelated types for bad Parquet
-        raise CorpusError(f"{path.name}: cannot read table ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    except Exception as err:
+        raise _unreadable(path, err) from None
 
 
 def read_metadata_table(path: str | Path, titles) -> pd.DataFrame:
@@ -272,33 +273,32 @@ def read_metadata_table(path: str | Path, titles) -> pd.DataFrame:
     titles = titles if isinstance(titles, (pa.Array, pa.ChunkedArray)) else pa.array(list(titles), pa.large_string())
     pos = pc.index_in(titles, value_set=keys)
     lower = {str(c).strip().lower(): c for c in table.column_names}
-    blank = np.full(len(titles), None, dtype=object)
-
     def taken(col: str):
         src = lower.get(col)
         return None if src is None else table.column(src).take(pos)
 
     columns: dict[str, np.ndarray] = {
-        "year": _per_distinct_arrow(taken("year"), blank, lambda v: None if v in (None, "") else parse_year(str(v))),
-        "pages": _per_distinct_arrow(taken("pages"), blank,
+        "year": _per_distinct_arrow(taken("year"), len(titles), lambda v: None if v in (None, "") else parse_year(str(v))),
+        "pages": _per_distinct_arrow(taken("pages"), len(titles),
                                      lambda v: None if v in (None, "") else parse_pages(str(v))),
     }
     for col in ("author", "genre", "country", "language", "publisher", "primary_genre"):
         # the same plain-text cleaning as infobox values get
-        columns[col] = _per_distinct_arrow(taken(col), blank, lambda v: "" if v is None else clean_text(v))
+        columns[col] = _per_distinct_arrow(taken(col), len(titles), lambda v: "" if v is None else clean_text(v))
     unset = columns["primary_genre"] == ""
     if unset.any():
         columns["primary_genre"][unset] = _per_distinct(columns["genre"][unset], primary_genre)
     return books_metadata_frame({col: columns[col] for col in METADATA_FIELDS})
 
 
-def _per_distinct_arrow(column, blank: np.ndarray, rule) -> np.ndarray:
-    """``rule`` of every value of an Arrow column, run once per distinct value (nulls as None); object array."""
+def _per_distinct_arrow(column, n: int, rule) -> np.ndarray:
+    """``rule`` of every value of an Arrow column (None: ``n`` missing values), run once per distinct value
+    (nulls as None); object array."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if column is None:
-        out = blank.copy()
+        out = np.empty(n, dtype=object)
         out[:] = rule(None)
         return out
     if isinstance(column, pa.ChunkedArray):

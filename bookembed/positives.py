@@ -48,6 +48,7 @@ from __future__ import annotations
 import numpy as np
 
 from bookembed.errors import BookembedError
+from bookembed.vectors import unit_rows
 
 INIT_LIMIT = 0.05
 """Keras's ``Embedding`` initializer is ``RandomUniform(-0.05, 0.05)``; training's random start uses it too."""
@@ -189,12 +190,6 @@ def spectral_start(pair_books: np.ndarray, pair_links: np.ndarray, train_idx: np
     books, links = _spectral(pair_books, pair_links, train_idx, n_books, n_links, dim, seed)
     length = INIT_LIMIT * np.sqrt(dim / 3.0)
     return _scaled_rows(books, length, random_books), _scaled_rows(links, length, random_links)
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def join_spectral(book_vectors: np.ndarray, link_vectors: np.ndarray, pair_books: np.ndarray,
