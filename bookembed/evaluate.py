@@ -4,13 +4,15 @@ Costs, for n books and ``dim``-long vectors:
 
 * ``heldout_auc``: O(h * dim + h log h) for h held-out pairs.
 * ``link_ranking``: O(h * n_links * dim). Up to ``EXACT_RANKED_PAIRS``
-  held-out pairs this is exact; above, ``SAMPLED_RANKED_PAIRS`` are drawn and
+  held-out pairs this is exact; above, ``SAMPLED_RANKED_PAIRS`` are drawn
+  (fewer past ``SAMPLE_WORK``, so the cost stops growing with the links) and
   the sampling error is reported.
 * ``genre_purity``: every book's k nearest books. Up to ``EXACT_PURITY_BOOKS``
   books with a value this is exact, O(n^2 * dim) in blocks; above, it draws
   ``SAMPLED_QUERIES`` query books at random (still searched against every
   book, exactly), O(m * n * dim), and reports the sampling error beside the
-  figure.
+  figure. Past ``SAMPLE_WORK``, m shrinks as 1 / n (to ``MIN_SAMPLED`` at
+  most), so the cost is flat in n until that floor, then linear.
 
 ``summary`` turns stored metrics into the lines the CLI, the Train page and
 the Model page show, so the three say the same thing; ``baseline_table``
@@ -40,6 +42,24 @@ EXACT_RANKED_PAIRS = 10_000
 
 SAMPLED_RANKED_PAIRS = 5_000
 """Held-out pairs ranked when there are more (standard error of Hits@10 at most 0.5 / sqrt(5000) = 0.007)."""
+
+SAMPLE_WORK = 5_000_000_000
+"""Query-row products (a sampled query times the rows it is scored against) a sampled measure may spend.
+
+Past ``SAMPLE_WORK / SAMPLED_QUERIES`` rows (a million), the samples shrink
+so the cost stays flat, but never below ``MIN_SAMPLED``; the standard error
+reported beside each figure grows as they do."""
+
+MIN_SAMPLED = 1_000
+"""The fewest queries (or ranked pairs) a sampled measure draws (standard error at most 0.5 / sqrt(1000) = 0.016)."""
+
+
+def sample_size(most: int, rows: int) -> int:
+    """Queries to draw when each is scored against ``rows`` rows: ``most``, fewer past ``SAMPLE_WORK``.
+
+    Never below ``MIN_SAMPLED`` (nor above ``most``); read when called, so tests may lower the bounds.
+    """
+    return int(min(most, max(MIN_SAMPLED, SAMPLE_WORK // max(int(rows), 1))))
 
 
 def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -120,7 +140,7 @@ def link_ranking(
     k: int = 10,
     *,
     max_exact: int = EXACT_RANKED_PAIRS,
-    n_sample: int = SAMPLED_RANKED_PAIRS,
+    n_sample: int | None = None,
     seed: int = 0,
     block: int | None = None,
 ) -> dict:
@@ -149,6 +169,8 @@ def link_ranking(
     k : int
         The cut-off of Hits@k.
     max_exact, n_sample : int
+        ``n_sample`` defaults to ``SAMPLED_RANKED_PAIRS``, fewer past
+        ``SAMPLE_WORK`` (``sample_size`` against the links).
     seed : int
         Seeds the sample.
     block : int, optional
@@ -172,6 +194,8 @@ def link_ranking(
     if h == 0:
         return empty
     if h > max_exact:
+        if n_sample is None:
+            n_sample = sample_size(SAMPLED_RANKED_PAIRS, len(link_vectors))
         held = np.sort(np.random.default_rng(seed).choice(held, size=min(n_sample, h), replace=False))
     ul = unit_rows(link_vectors)
     n_links = len(ul)
@@ -258,7 +282,8 @@ def genre_purity(
         Above this many books with a value, sample ``n_queries`` query books
         (default ``EXACT_PURITY_BOOKS``, read when called).
     n_queries : int, optional
-        Default ``SAMPLED_QUERIES``.
+        Default ``SAMPLED_QUERIES``, fewer past ``SAMPLE_WORK`` (``sample_size``
+        against the books with a value).
     seed : int
         Seeds the sample.
     neighbours : dict, optional
@@ -279,9 +304,9 @@ def genre_purity(
         exact). ``purity`` is None when fewer than ``k + 1`` books have a value.
     """
     max_exact = EXACT_PURITY_BOOKS if max_exact is None else max_exact
-    n_queries = SAMPLED_QUERIES if n_queries is None else n_queries
     mask, codes = _codes(genres)
     n = int(mask.sum())
+    n_queries = sample_size(SAMPLED_QUERIES, n) if n_queries is None else n_queries
     if n <= k:
         return {"purity": None, "chance": None, "k": k, "books": n, "queries": 0, "stderr": None}
     unit = unit_rows(np.asarray(book_vectors)[mask])

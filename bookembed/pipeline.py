@@ -106,7 +106,8 @@ def train_corpus_to_folder(
     if on_stage is not None:
         on_stage("saving", f"writing {Path(out).name}/ atomically")
     # what was actually used where the config said "automatic"
-    used = {**config.to_dict(), "batch_size": result.batch_size, "threads": result.threads}
+    used = {**config.to_dict(), "batch_size": result.batch_size, "threads": result.threads,
+            "epochs": result.epochs or config.epochs}
     path = save_model_folder(
         out,
         SaveInputs(

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Callable
 
@@ -61,6 +61,17 @@ Hits@10 on every real corpus (``benchmarks/bench_quality.py --levers``;
 docs/quality.md). The negatives' power moves one against the other: 0 ranks
 held-out links best, 1.25 gives the purest neighbourhoods. "balanced" is the
 default, as it was before goals existed."""
+
+
+PAIR_VISITS = 1_500_000_000
+"""Training-pair visits (epochs times training pairs) that epochs set "by goal" may reach.
+
+Past them, a corpus gets fewer epochs, ``PAIR_VISITS // training pairs``,
+but never fewer than ``MIN_SIZED_EPOCHS``: so training time stops growing
+with the corpus until that floor (about 150 million training pairs), then
+grows linearly. Every corpus of up to 50 million training pairs gets its
+goal's epochs unchanged. Epochs given by the user are always kept."""
+MIN_SIZED_EPOCHS = 10
 
 
 def _by_goal(name: str) -> str:
@@ -104,7 +115,9 @@ class TrainConfig:
         flag="--goal", label="Goal", choices=tuple(GOALS))
     dim: int | None = setting(None, "Length of each vector, for books and links alike. By goal: "
                               + _by_goal("dim"), flag="--dim", label="Vector length", min=1, max=1024, none="by goal")
-    epochs: int | None = setting(None, "Passes over the training pairs. By goal: " + _by_goal("epochs"),
+    epochs: int | None = setting(None, "Passes over the training pairs. By goal: " + _by_goal("epochs")
+                                 + f" Fewer for corpora of over {PAIR_VISITS // 30:,} training pairs (at least "
+                                 f"{MIN_SIZED_EPOCHS}), so big corpora train in bounded time.",
                                  flag="--epochs", label="Epochs", min=1, max=1000, none="by goal")
     batch_size: int | None = setting(
         None, "True pairs per step; each step also draws negative-ratio times as many random non-pairs. "
@@ -155,6 +168,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         problems = check_settings(self)
+        object.__setattr__(self, "_epochs_by_goal", self.epochs is None)
         for name, value in GOALS.get(self.goal, {}).items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -165,6 +179,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def sized_for(self, n_train_pairs: int) -> "TrainConfig":
+        """This config for a corpus of ``n_train_pairs`` training pairs: epochs set by goal are cut to
+        ``PAIR_VISITS`` pair visits (never below ``MIN_SIZED_EPOCHS``); epochs the user gave are kept."""
+        if not getattr(self, "_epochs_by_goal", False) or self.epochs * max(int(n_train_pairs), 1) <= PAIR_VISITS:
+            return self
+        return replace(self, epochs=max(MIN_SIZED_EPOCHS, min(self.epochs, PAIR_VISITS // int(n_train_pairs))))
 
     def threads_for(self, n_train_pairs: int) -> int:
         """Threads the SGD kernel will use for a corpus of this many training pairs."""
@@ -205,6 +226,7 @@ class TrainResult:
     threads: int
     task: str = "regression"
     head: tuple[float, float] = (0.0, 0.0)  # the classification head's (kernel, bias); unused for regression
+    epochs: int | None = None  # epochs trained (fewer than asked "by goal" for a big corpus: TrainConfig.sized_for)
 
     @cached_property
     def model(self):
@@ -606,6 +628,7 @@ def train(
     pair_links = np.asarray(pair_links, dtype=np.int32)
     heldout = split_heldout(pair_books, pair_links, config.heldout_share, rng)
     train_idx = np.flatnonzero(~heldout).astype(np.int32)
+    config = config.sized_for(len(train_idx))
 
     # 2. the untrained model's weights, which the optimizers start from
     book_vectors, link_vectors, head = initial_weights(n_books, n_links, config.dim, config.seed)
@@ -636,5 +659,5 @@ def train(
         book_vectors=books, link_vectors=links, heldout=heldout,
         history=epochs.history, steps=epochs.steps, seconds=epochs.seconds,
         examples_per_s=epochs.examples / max(epochs.seconds, 1e-9), batch_size=run.batch, threads=run.threads,
-        task=config.task, head=(float(run.head[0]), float(run.head[1])),
+        task=config.task, head=(float(run.head[0]), float(run.head[1])), epochs=config.epochs,
     )

@@ -427,3 +427,33 @@ def test_evaluate_defaults_to_seed_0_and_passes_its_seed_and_one_search_on(fake_
     assert headline["queries"] == 12 and headline["books"] == 45
     assert headline == genre_purity(model.book_vectors, genres, seed=4)
     assert headline != genre_purity(model.book_vectors, genres, seed=0)
+
+
+def test_sampled_measures_draw_fewer_queries_past_the_work_bound_and_report_the_wider_error(monkeypatch):
+    from bookembed import evaluate
+
+    assert evaluate.sample_size(5_000, 1_000) == 5_000
+    assert evaluate.sample_size(5_000, evaluate.SAMPLE_WORK // 2_000) == 2_000
+    assert evaluate.sample_size(5_000, 10**15) == evaluate.MIN_SAMPLED
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(400, 6)).astype(np.float32)
+    genres = [f"g{i % 4}" for i in range(400)]
+    wide = genre_purity(vectors, genres, k=5, max_exact=100)
+    assert wide["queries"] == 400 and wide["stderr"] == 0.0  # 5,000 asked: every book, no sampling error
+    monkeypatch.setattr(evaluate, "SAMPLE_WORK", 400 * 50)
+    monkeypatch.setattr(evaluate, "MIN_SAMPLED", 20)
+    narrow = genre_purity(vectors, genres, k=5, max_exact=100)
+    assert narrow["queries"] == 50 and narrow["stderr"] > 0
+    monkeypatch.setattr(evaluate, "SAMPLE_WORK", 10)
+    assert genre_purity(vectors, genres, k=5, max_exact=100)["queries"] == 20  # the floor
+    # link ranking: its sample is sized against the links
+    links = rng.normal(size=(50, 6)).astype(np.float32)
+    pb = np.repeat(np.arange(400), 2).astype(np.int32)
+    pl = rng.integers(0, 50, size=800).astype(np.int32)
+    keys = np.unique(pb.astype(np.int64) * 50 + pl)
+    pb, pl = (keys // 50).astype(np.int32), (keys % 50).astype(np.int32)
+    heldout = np.zeros(len(pb), bool)
+    heldout[::2] = True
+    monkeypatch.setattr(evaluate, "SAMPLE_WORK", 50 * 30)
+    ranked = evaluate.link_ranking(vectors, links, pb, pl, heldout, max_exact=10)
+    assert ranked["scored"] == 30 and ranked["hits_stderr"] > 0

@@ -474,3 +474,42 @@ def test_non_pairs_are_trained_towards_the_negative_target(target):
     classify = dataclasses.replace(run, config=TrainConfig(dim=4, negative_ratio=3, negative_target=target,
                                                            task="classification"))
     assert (classify.arrange_epoch()[2][:, 1:] == 0).all()
+
+
+# ---------------------------------------------------------------- epochs sized to the corpus
+
+
+def test_epochs_set_by_goal_are_cut_for_a_big_corpus_and_epochs_given_are_kept():
+    from bookembed import training
+
+    visits, floor = training.PAIR_VISITS, training.MIN_SIZED_EPOCHS
+    balanced = TrainConfig()
+    assert balanced.sized_for(1_000).epochs == 30
+    assert balanced.sized_for(visits // 30).epochs == 30  # exactly at the budget: unchanged
+    cut = balanced.sized_for(visits // 20)
+    assert floor <= cut.epochs < 30 and cut.epochs * (visits // 20) <= visits
+    assert balanced.sized_for(10**12).epochs == floor  # never below the floor
+    assert TrainConfig(epochs=30).sized_for(10**12).epochs == 30  # the user's word is kept
+    assert TrainConfig(goal="neighbours").sized_for(visits // 30).epochs == 30  # 60 halved
+    # the rest of the config is untouched
+    assert {k: v for k, v in cut.to_dict().items() if k != "epochs"} == \
+        {k: v for k, v in balanced.to_dict().items() if k != "epochs"}
+
+
+def test_a_corpus_past_the_pair_visits_trains_the_cut_epochs_and_the_manifest_says_so(tmp_path, monkeypatch):
+    import json
+
+    from bookembed import training
+    from bookembed.pipeline import train_model_folder
+
+    monkeypatch.setattr(training, "PAIR_VISITS", 100)
+    monkeypatch.setattr(training, "MIN_SIZED_EPOCHS", 3)
+    data = write_ndjson(tmp_path / "tiny.ndjson", TINY_BOOKS)
+    path, _, _ = train_model_folder(data, tmp_path / "m", TrainConfig(dim=4, batch_size=16, heldout_share=0.0))
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["config"]["epochs"] == 3
+    history = json.loads((path / "history.json").read_text())
+    assert len(history["epochs"]) == 3
+    given, _, _ = train_model_folder(data, tmp_path / "g", TrainConfig(epochs=5, dim=4, batch_size=16,
+                                                                         heldout_share=0.0))
+    assert json.loads((given / "manifest.json").read_text())["config"]["epochs"] == 5
