@@ -86,7 +86,7 @@ def query_latency(model_dir: Path, n: int = 200) -> dict:
         times.append(time.perf_counter() - t)
     index = model.ann_index("book")
     return {"median_ms": round(statistics.median(times) * 1e3, 3), "p95_ms": round(sorted(times)[int(0.95 * n)] * 1e3, 3),
-            "index": None if index is None else {"recall": index.recall, "ef": index.info["ef"]}}
+            "index": None if index is None else {"recall": index.recall, "nprobe": index.info["nprobe"], "nlist": index.info["nlist"]}}
 
 
 def map_time(models: Path, name: str, n_books: int, log: Path, repeat: int = 2) -> dict:

@@ -282,7 +282,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         info = built.info
         print(f"{kind}s: {rows:,} vectors indexed in {info['build_seconds']:,.1f} s; recall@{info['recall_k']} "
               f"{info['recall']:.3f} against exact search on {info['recall_queries']:,} sampled {kind}s "
-              f"(search breadth {info['ef']})")
+              f"({info['nprobe']:,} of {info['nlist']:,} cells scanned a query)")
     return 0
 
 

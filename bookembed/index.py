@@ -2,23 +2,33 @@
 
 Up to ``ANN_MIN_ROWS`` vectors, exact search (``vectors.top_k``: one
 matrix-vector product) answers a query in a few milliseconds and nothing
-here is used. Above, an HNSW graph from the voyager library answers a top-10
-query in well under a millisecond. voyager was chosen by measuring
-(``benchmarks/bench_ann.py``, 100,000 clustered 50-d vectors, one run, with
-M=16, ef_construction=100, ef 64; docs/scale.md has the table): of the HNSW
-libraries (voyager, hnswlib, faiss HNSW, usearch), at the same recall, it
-built fastest and had by far the shortest slowest queries (95th percentile);
-faiss IVF built faster still but found far fewer of the true neighbours.
+here is used. Above, an inverted-file index (IVF) from the faiss library:
+k-means (on a seeded sample) splits the unit vectors into ``nlist`` cells,
+each vector is filed under its nearest centroid, and a query scans only
+the ``nprobe`` cells whose centroids are nearest to it. Candidates are then
+ranked by their exact cosine (``neighbors.search``).
+
+faiss's IVF replaced voyager's HNSW graph, chosen by measuring
+(``benchmarks/bench_index.py``; docs/scale.md has the table): at the same
+recall it builds many times faster and takes less memory, which is what
+decides whether ten million books can be indexed on a laptop, and its
+queries stay within a few milliseconds.
 
 Each index is measured when it is built: recall@10 against exact search on
-``RECALL_QUERIES`` sampled rows. The search breadth (``ef``) is raised until
-that recall reaches ``TARGET_RECALL``, and both are stored beside the index::
+``RECALL_QUERIES`` sampled rows. The cells scanned (``nprobe``) are doubled
+until that recall reaches ``TARGET_RECALL`` (scanning every cell is exact
+search), and both are stored beside the index::
 
-    <model>/index/book.voyager, book.json   (and link.*)
+    <model>/index/book.faiss, book.json   (and link.*)
 
 The sidecar names the vectors' checksum, so an index of other vectors is
-never used. Costs: building is about O(n log n) (minutes at a million books,
-on every core); a query is about O(log n).
+never used.
+
+Costs, for n vectors of d numbers and nlist = min(``NLIST_MAX``, 4 sqrt(n)):
+k-means is O(``TRAIN_PER_LIST`` × nlist² × d × ``KMEANS_ITERATIONS``), flat
+in n past a million; filing the vectors is O(n × nlist × d) on every core,
+linear in n past a million; memory is the vectors once more (4 d bytes a
+vector, plus an 8-byte id). A query is O(nlist × d + nprobe × d × n / nlist).
 """
 
 from __future__ import annotations
@@ -39,15 +49,35 @@ ANN_MIN_ROWS = 100_000
 TARGET_RECALL = 0.95
 RECALL_QUERIES = 1_000
 INDEX_DIR = "index"
-"""The kind of derived file (``store.DERIVED``) indexes are kept as: ``<kind>.voyager`` and ``<kind>.json``."""
+"""The kind of derived file (``store.DERIVED``) indexes are kept as: ``<kind>.faiss`` and ``<kind>.json``."""
 KINDS = ("book", "link")
-M, EF_CONSTRUCTION = 16, 100
-EF_STEPS = (64, 128, 256, 512)
+NLIST_MAX = 4096
+"""The most cells: past a million vectors the cells grow instead, which keeps k-means' cost flat."""
+TRAIN_PER_LIST = 50
+"""Sampled vectors k-means learns the centroids from, per cell."""
+KMEANS_ITERATIONS = 10
+FIRST_NPROBE = 8
+ADD_SLICE = 50_000
 
 
 def _files(model, kind: str):
     """The model folder's index files, checked against the checksum of the ``kind`` vectors."""
     return model.derived(INDEX_DIR, vectors=kind)
+
+
+def cells_for(n: int) -> int:
+    """Cells of an index of ``n`` vectors: about 4 sqrt(n), at most ``NLIST_MAX``, and at least 39 vectors a cell
+    (faiss's k-means needs that many training points a centroid) but never fewer than one cell."""
+    return int(max(1, min(NLIST_MAX, int(4 * np.sqrt(n)), n // 39)))
+
+
+def nprobe_steps(nlist: int) -> list[int]:
+    """The cells scanned, in the order tried: ``FIRST_NPROBE`` doubled while below ``nlist``, then all of them."""
+    steps, probe = [], FIRST_NPROBE
+    while probe < nlist:
+        steps.append(probe)
+        probe *= 2
+    return steps + [nlist]
 
 
 @dataclass(frozen=True)
@@ -57,14 +87,14 @@ class AnnIndex:
     Attributes
     ----------
     kind : {"book", "link"}
-    graph : voyager.Index
+    ivf : faiss.IndexIVFFlat
     info : dict
-        ``recall`` (recall@10 against exact search), ``ef``, ``rows``,
-        ``build_seconds``, ``vectors`` (checksum).
+        ``recall`` (recall@10 against exact search), ``nlist``, ``nprobe``,
+        ``rows``, ``build_seconds``, ``vectors`` (checksum).
     """
 
     kind: str
-    graph: object
+    ivf: object
     info: dict
 
     @property
@@ -74,14 +104,21 @@ class AnnIndex:
     def candidates(self, query: np.ndarray, k: int) -> np.ndarray:
         """Ids of about the ``k`` nearest rows to a unit ``query`` (not yet ordered exactly)."""
         k = int(min(k, self.info["rows"]))
-        ids, _ = self.graph.query(np.asarray(query, dtype=np.float32), k=k, query_ef=max(int(self.info["ef"]), k))
-        return np.asarray(ids, dtype=np.int64)
+        return _search(self.ivf, np.asarray(query, dtype=np.float32).reshape(1, -1), k, int(self.info["nprobe"]))[0]
 
 
-def _recall(graph, unit: np.ndarray, queries: np.ndarray, truth: np.ndarray, ef: int, k: int) -> float:
-    found, _ = graph.query(unit[queries], k=k + 1, query_ef=max(ef, k + 1), num_threads=-1)
+def _search(ivf, queries: np.ndarray, k: int, nprobe: int) -> list[np.ndarray]:
+    """The ids found for each query row (-1, for a cell too sparse to fill k, left out)."""
+    import faiss
+
+    _, found = ivf.search(np.ascontiguousarray(queries, dtype=np.float32), k,
+                          params=faiss.SearchParametersIVF(nprobe=int(nprobe)))
+    return [row[row >= 0].astype(np.int64) for row in found]
+
+
+def _recall(ivf, unit: np.ndarray, queries: np.ndarray, truth: np.ndarray, nprobe: int, k: int) -> float:
     hits = 0
-    for row, got, want in zip(queries, found.astype(np.int64), truth):
+    for row, got, want in zip(queries, _search(ivf, unit[queries], k + 1, nprobe), truth):
         got = got[got != row][:k]
         hits += len(np.intersect1d(got, want))
     return hits / (len(queries) * k)
@@ -100,50 +137,58 @@ def build_index(model, kind: str = "book", progress: Callable[[float, str], obje
     Returns
     -------
     AnnIndex
-        Also written to ``<model>/index/`` (atomically: the graph, then its sidecar).
+        Also written to ``<model>/index/`` (atomically: the index, then its sidecar).
 
     Raises
     ------
     WriteError
         The model folder cannot be written (one line naming it).
     """
-    import voyager
+    import faiss
 
     if kind not in KINDS:
         raise BookembedError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    unit = model.unit_vectors(kind)
+    unit = np.ascontiguousarray(model.unit_vectors(kind), dtype=np.float32)
     n, dim = unit.shape
     if n < 2:
         raise BookembedError(f"{model.path}: too few {kind}s for an index ({n})")
     started = time.perf_counter()
-    # 1. the graph, added in slices so progress can be reported
-    graph = voyager.Index(voyager.Space.InnerProduct, num_dimensions=dim, M=M, ef_construction=EF_CONSTRUCTION,
-                          random_seed=1, max_elements=n)
-    step = 50_000
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        graph.add_items(unit[start:stop], np.arange(start, stop), num_threads=-1)
+    # 1. the cells: k-means on a seeded sample
+    nlist = cells_for(n)
+    rng = np.random.default_rng(0)
+    sample = unit[np.sort(rng.choice(n, size=min(n, TRAIN_PER_LIST * nlist), replace=False))]
+    if progress is not None:
+        progress(0.02, f"approximate {kind} index: {nlist:,} cells from {len(sample):,} sampled {kind}s")
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.cp.niter = KMEANS_ITERATIONS
+    ivf.cp.seed = 1
+    ivf.train(sample)
+    del sample
+    # 2. every vector filed under its cell, in slices so progress can be reported
+    for start in range(0, n, ADD_SLICE):
+        stop = min(n, start + ADD_SLICE)
+        ivf.add_with_ids(unit[start:stop], np.arange(start, stop, dtype=np.int64))
         if progress is not None:
-            progress(0.9 * stop / n, f"approximate {kind} index: {stop:,} of {n:,} {kind}s added")
+            progress(0.05 + 0.85 * stop / n, f"approximate {kind} index: {stop:,} of {n:,} {kind}s added")
     build_seconds = time.perf_counter() - started
-    # 2. recall@10 against exact search; widen the search until it reaches the target
+    # 3. recall@10 against exact search; scan more cells until it reaches the target
     k = min(10, n - 1)
-    queries = np.sort(np.random.default_rng(0).choice(n, size=min(RECALL_QUERIES, n), replace=False))
+    queries = np.sort(rng.choice(n, size=min(RECALL_QUERIES, n), replace=False))
     truth, _ = top_k_rows(unit, k, queries=queries)
-    for ef in EF_STEPS:
+    for nprobe in nprobe_steps(nlist):
         if progress is not None:
-            progress(0.92, f"approximate {kind} index: measuring recall@{k} (search breadth {ef})")
-        recall = _recall(graph, unit, queries, truth, ef, k)
+            progress(0.92, f"approximate {kind} index: measuring recall@{k} ({nprobe:,} of {nlist:,} cells scanned)")
+        recall = _recall(ivf, unit, queries, truth, nprobe, k)
         if recall >= TARGET_RECALL:
             break
-    info = {"kind": kind, "library": "voyager", "M": M, "ef_construction": EF_CONSTRUCTION, "ef": ef,
+    info = {"kind": kind, "library": "faiss", "type": "IVFFlat", "nlist": nlist, "nprobe": int(nprobe),
             "recall": round(recall, 4), "recall_k": k, "recall_queries": int(len(queries)), "rows": int(n),
             "build_seconds": round(build_seconds, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    # 3. saved through the folder's cache protocol: the graph first, its sidecar (which makes it usable) last
-    info = _files(model, kind).write(kind, graph, info, lambda g, path: g.save(str(path))).info
+    # 4. saved through the folder's cache protocol: the index first, its sidecar (which makes it usable) last
+    info = _files(model, kind).write(kind, ivf, info, lambda index, path: faiss.write_index(index, str(path))).info
     if progress is not None:
         progress(1.0, f"approximate {kind} index: recall@{k} {recall:.3f}")
-    return AnnIndex(kind, graph, info)
+    return AnnIndex(kind, ivf, info)
 
 
 def index_info(model, kind: str = "book") -> dict | None:
@@ -153,15 +198,16 @@ def index_info(model, kind: str = "book") -> dict | None:
 
 
 def _load(path: Path, info: dict):
-    import voyager
+    import faiss
 
     try:
-        graph = voyager.Index.load(str(path))
+        # mapped, not read: a ten-million-row index opens at once and its cells are paged in as queries need them
+        ivf = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
     except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
         raise Unusable("damaged index") from None
-    if graph.num_elements != info.get("rows"):
+    if ivf.ntotal != info.get("rows") or getattr(ivf, "nlist", None) != info.get("nlist"):
         raise Unusable("an index of another number of rows")
-    return graph
+    return ivf
 
 
 def load_index(model, kind: str = "book") -> AnnIndex | None:

@@ -18,7 +18,7 @@ checksum, the sidecar written last, stale or damaged entries ignored)::
 
     projections/         map coordinates, KEY.npy + KEY.json (``projection``)
     clusters/            cluster labels, KEY.json (``clusters``)
-    index/               approximate neighbour indexes, book|link.voyager + .json (``index``)
+    index/               approximate neighbour indexes, book|link.faiss + .json (``index``)
     views.json           the Map page's saved views (``views``)
 
 Other modules reach these files only through ``ModelFolder.derived``,
@@ -78,7 +78,7 @@ FORMAT = "bookembed-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("book_vectors.npy", "link_vectors.npy", "links.json", "books.parquet", "pairs.npz")
-DERIVED = {"projections": ".npy", "clusters": None, "index": ".voyager"}
+DERIVED = {"projections": ".npy", "clusters": None, "index": ".faiss"}
 """Kinds of derived file: subfolder -> the data file's suffix (None: the sidecar holds the value)."""
 DOCUMENTS = {"views": "views.json"}
 """Small JSON documents of the folder that are not derived from the vectors: name -> file."""

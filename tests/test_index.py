@@ -85,20 +85,20 @@ def test_neighbour_queries_use_the_index_only_above_its_size_and_only_when_fresh
     # an index of other vectors is never used
     other = load_model_folder(clustered_model(tmp_path / "other", seed=1))
     (other.path / "index").mkdir()
-    for name in ("book.voyager", "book.json"):
+    for name in ("book.faiss", "book.json"):
         (other.path / "index" / name).write_bytes((path / "index" / name).read_bytes())
     assert ann.load_index(other, "book") is None and other.ann_index("book") is None
 
 
-def recall_at(graph, unit, ef, k=10):
-    """recall@k of the graph at search breadth ``ef``, over every row as a query (itself left out)."""
+def recall_at(ivf, unit, nprobe, k=10):
+    """recall@k of the index scanning ``nprobe`` cells, over every row as a query (itself left out)."""
     n = len(unit)
     sims = unit @ unit.T
     np.fill_diagonal(sims, -np.inf)
     truth = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-    found, _ = graph.query(unit, k=k + 1, query_ef=max(ef, k + 1))
+    found = ann._search(ivf, unit, k + 1, nprobe)
     hits = 0
-    for row, got, want in zip(range(n), np.asarray(found, np.int64), truth):
+    for row, got, want in zip(range(n), found, truth):
         hits += len(set(got[got != row][:k].tolist()) & set(want.tolist()))
     return hits / (n * k)
 
@@ -111,12 +111,13 @@ def truth_of(unit, k=10):
 
 
 def breadths_tried(stages):
-    return [int(s.rsplit("search breadth ", 1)[1].rstrip(")")) for s in stages if "search breadth" in s]
+    """The cells scanned at each recall measurement, from the progress messages."""
+    return [int(s.rsplit("(", 1)[1].split(" of ")[0].replace(",", "")) for s in stages if "cells scanned" in s]
 
 
 def test_the_search_breadth_is_raised_until_the_recall_reaches_the_target(tmp_path, small_limit, monkeypatch):
-    """On 4,000 random 256-d directions (hard for a graph index) the first breadth finds too few of the true
-    neighbours: the build widens the search, step by step, and stops at the first breadth that reaches the
+    """On 4,000 random 256-d directions (no cells fit them) scanning the first few cells finds too few of the
+    true neighbours: the build scans more, step by step, and stops at the first breadth that reaches the
     target. Every row is a recall query here, so the test measures exactly what the build did."""
     monkeypatch.setattr(ann, "RECALL_QUERIES", 10_000)
     vectors = np.random.default_rng(5).normal(size=(4000, 256)).astype(np.float32)
@@ -124,22 +125,31 @@ def test_the_search_breadth_is_raised_until_the_recall_reaches_the_target(tmp_pa
     stages = []
     built = ann.build_index(model, "book", progress=lambda f, s: stages.append(s))
     unit = model.unit_vectors("book")
-    chosen = built.info["ef"]
-    assert chosen in ann.EF_STEPS and chosen > ann.EF_STEPS[0]
-    measured = {ef: recall_at(built.graph, unit, ef) for ef in ann.EF_STEPS if ef <= chosen}
-    assert measured[ann.EF_STEPS[0]] < ann.TARGET_RECALL, "the data must make the first breadth too narrow"
+    steps = ann.nprobe_steps(built.info["nlist"])
+    assert built.info["nlist"] == ann.cells_for(4000) == built.ivf.nlist
+    chosen = built.info["nprobe"]
+    assert chosen in steps and chosen > steps[0]
+    measured = {p: recall_at(built.ivf, unit, p) for p in steps if p <= chosen}
+    assert measured[steps[0]] < ann.TARGET_RECALL, "the data must make the first breadth too narrow"
     assert built.recall >= ann.TARGET_RECALL
     assert built.recall == pytest.approx(measured[chosen], abs=1e-4)
-    tried = ann.EF_STEPS[: ann.EF_STEPS.index(chosen) + 1]
-    assert all(measured[ef] < ann.TARGET_RECALL for ef in tried[:-1]), measured
+    tried = steps[: steps.index(chosen) + 1]
+    assert all(measured[p] < ann.TARGET_RECALL for p in tried[:-1]), measured
     assert breadths_tried(stages) == list(tried)
-    # a query through the loaded index searches as widely as the build chose: it finds what the sidecar says
+    # a query through the loaded index scans as many cells as the build chose: it finds what the sidecar says
     loaded = ann.load_index(model, "book")
-    found = np.array([loaded.candidates(unit[q], 11) for q in range(len(unit))])
+    found = [loaded.candidates(unit[q], 11) for q in range(len(unit))]
     hits = sum(len(set(got[got != q][:10].tolist()) & set(want.tolist()))
                for q, (got, want) in enumerate(zip(found, truth_of(unit))))
     assert hits / (len(unit) * 10) == pytest.approx(built.recall, abs=6e-5)
-    assert ann.index_info(model, "book")["ef"] == chosen and ann.load_index(model, "book").info["ef"] == chosen
+    assert ann.index_info(model, "book")["nprobe"] == chosen and ann.load_index(model, "book").info["nprobe"] == chosen
+
+
+def test_scanning_every_cell_is_exact_search():
+    """The last breadth tried scans every cell: whatever the data, the recall there is that of exact search."""
+    assert ann.nprobe_steps(1) == [1] and ann.nprobe_steps(8) == [8] and ann.nprobe_steps(9) == [8, 9]
+    assert ann.nprobe_steps(4096) == [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+    assert [ann.cells_for(n) for n in (1, 2, 100, 10_000, 1_000_000, 10_000_000)] == [1, 1, 2, 256, 4000, 4096]
 
 
 def test_an_easy_index_keeps_the_first_breadth(tmp_path, small_limit, monkeypatch):
@@ -148,8 +158,10 @@ def test_an_easy_index_keeps_the_first_breadth(tmp_path, small_limit, monkeypatc
     model = load_model_folder(clustered_model(tmp_path / "m", n_books=2000))
     stages = []
     built = ann.build_index(model, "book", progress=lambda f, s: stages.append(s))
-    assert recall_at(built.graph, model.unit_vectors("book"), ann.EF_STEPS[0]) >= ann.TARGET_RECALL
-    assert built.info["ef"] == ann.EF_STEPS[0] and breadths_tried(stages) == [ann.EF_STEPS[0]]
+    first = ann.nprobe_steps(built.info["nlist"])[0]
+    assert first < built.info["nlist"]
+    assert recall_at(built.ivf, model.unit_vectors("book"), first) >= ann.TARGET_RECALL
+    assert built.info["nprobe"] == first and breadths_tried(stages) == [first]
 
 
 @pytest.fixture
@@ -200,7 +212,7 @@ def test_genre_filtered_and_least_similar_queries_are_exact_with_an_index(indexe
 
 class ScrambledIndex:
     """The model's own index, handing its candidates back in a shuffled order, as ``AnnIndex.candidates``
-    may ("not yet ordered exactly"): voyager happens to return them nearest first."""
+    may ("not yet ordered exactly"): faiss happens to return them nearest first."""
 
     def __init__(self, index, seed=0):
         self.index, self.rng = index, np.random.default_rng(seed)
@@ -319,17 +331,17 @@ def test_tied_candidates_are_ordered_by_id(tmp_path, small_limit, monkeypatch):
 
 
 def test_without_a_kind_it_is_the_book_index(tmp_path):
-    """``kind`` defaults to books everywhere; the loaded index says its kind, hands back int64 ids, and its
-    graph was built with the M its sidecar names (the module's documented M=16)."""
+    """``kind`` defaults to books everywhere; the loaded index says its kind, hands back int64 ids, and it
+    has the cells its sidecar names."""
     model = load_model_folder(clustered_model(tmp_path / "m", n_books=400, n_links=30))
     assert ann.index_info(model) is None and ann.load_index(model) is None  # nothing built yet
     built = ann.build_index(model)
     assert built.kind == "book" and built.info["rows"] == 400 and built.info["kind"] == "book"
-    assert (tmp_path / "m" / "index" / "book.voyager").is_file() and not (tmp_path / "m" / "index" / "link.json").exists()
+    assert (tmp_path / "m" / "index" / "book.faiss").is_file() and not (tmp_path / "m" / "index" / "link.json").exists()
     assert ann.index_info(model) == built.info
     loaded = ann.load_index(model)
     assert loaded.kind == "book" and loaded.info == built.info
-    assert built.info["M"] == 16 and built.graph.M == 16 and loaded.graph.M == 16
+    assert built.info["nlist"] == ann.cells_for(400) == built.ivf.nlist == loaded.ivf.nlist
     unit = model.unit_vectors("book")
     ids = loaded.candidates(unit[5], 8)
     assert ids.dtype == np.int64 and 5 in ids.tolist() and len(ids) == 8
@@ -361,26 +373,26 @@ def test_a_link_index_is_tied_to_the_link_vectors(tmp_path):
     other = load_model_folder(clustered_model(tmp_path / "other", n_links=300, book_vectors=books, seed=1))
     assert other.vectors_checksum == load_model_folder(path).vectors_checksum
     (other.path / "index").mkdir()
-    for name in ("link.voyager", "link.json"):
+    for name in ("link.faiss", "link.json"):
         (other.path / "index" / name).write_bytes((path / "index" / name).read_bytes())
     assert ann.index_info(other, "link") is None and ann.load_index(other, "link") is None
     assert ann.load_index(load_model_folder(path), "link") is not None
 
 
 def test_the_stored_recall_is_the_measured_one_on_a_small_model(tmp_path, monkeypatch):
-    """200 random directions, every row a recall query: the sidecar's recall is recall@10 of the graph
-    at the breadth chosen, to the four decimals it keeps (one hit here is 0.0005)."""
+    """2,000 random directions, every row a recall query: the sidecar's recall is recall@10 of the index
+    at the breadth chosen, to the four decimals it keeps (one hit here is 0.00005)."""
     monkeypatch.setattr(ann, "RECALL_QUERIES", 10_000)
-    vectors = np.random.default_rng(11).normal(size=(200, 24)).astype(np.float32)
+    vectors = np.random.default_rng(11).normal(size=(2000, 24)).astype(np.float32)
     model = load_model_folder(clustered_model(tmp_path / "m", book_vectors=vectors))
     built = ann.build_index(model, "book")
-    assert built.info["recall_queries"] == 200 and built.info["recall_k"] == 10
-    measured = recall_at(built.graph, model.unit_vectors("book"), built.info["ef"])
+    assert built.info["recall_queries"] == 2000 and built.info["recall_k"] == 10
+    measured = recall_at(built.ivf, model.unit_vectors("book"), built.info["nprobe"])
     assert built.recall == pytest.approx(measured, abs=6e-5)
 
 
 def test_an_unusable_index_file_says_why(tmp_path):
-    """A damaged graph, or one of another number of rows than its sidecar names, is not used, and the
+    """A damaged index, or one of another number of rows than its sidecar names, is not used, and the
     folder's cache protocol is told why (for callers that report it)."""
     import json
 
@@ -394,7 +406,7 @@ def test_an_unusable_index_file_says_why(tmp_path):
     assert files.look("book", ann._load) == (None, "an index of another number of rows")
     assert ann.load_index(load_model_folder(path), "book") is None
     sidecar.write_text(json.dumps(info))
-    (path / "index" / "book.voyager").write_bytes(b"not a graph" * 10)
+    (path / "index" / "book.faiss").write_bytes(b"not an index" * 10)
     assert files.look("book", ann._load) == (None, "damaged index")
     assert ann.load_index(load_model_folder(path), "book") is None
 
@@ -408,7 +420,7 @@ def test_adding_is_reported_for_each_50000_rows(tmp_path):
     added = [(f, s) for f, s in stages if s.endswith("books added")]
     assert [s for _, s in added] == ["approximate book index: 50,000 of 50,001 books added",
                                      "approximate book index: 50,001 of 50,001 books added"]
-    assert [f for f, _ in added] == pytest.approx([0.9 * 50_000 / 50_001, 0.9])
+    assert [f for f, _ in added] == pytest.approx([0.05 + 0.85 * 50_000 / 50_001, 0.9])
 
 
 def test_small_models_never_need_an_index(fake_model):
@@ -424,7 +436,7 @@ def test_the_index_command(tmp_path):
     proc = run_cli("index", "--model", path, "--force", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "books: 1,500 vectors indexed" in proc.stdout and "recall@10" in proc.stdout
-    assert (path / "index" / "book.voyager").is_file() and (path / "index" / "link.json").is_file()
+    assert (path / "index" / "book.faiss").is_file() and (path / "index" / "link.json").is_file()
 
 
 def test_the_project_command_caches_a_map_the_app_then_reads(fake_model, tmp_path):
@@ -457,10 +469,10 @@ class FakeClock:
 
 
 def test_the_sidecar_says_how_and_when_the_index_was_built(tmp_path, monkeypatch):
-    """The sidecar (as written to disk and as returned) names the kind, the library, M and ef_construction,
-    the recall measured (on recall_k neighbours of recall_queries rows), the rows, the build time in seconds to
-    two decimals and the UTC time it was made; progress goes from 0.9 (all rows added) through 0.92 (each
-    breadth measured) to 1.0, with the messages users see."""
+    """The sidecar (as written to disk and as returned) names the kind, the library and its index type, the
+    cells and the cells scanned, the recall measured (on recall_k neighbours of recall_queries rows), the rows,
+    the build time in seconds to two decimals and the UTC time it was made; progress goes from 0.02 (the
+    cells), through 0.9 (all rows added) and 0.92 (each breadth measured), to 1.0, with the messages users see."""
     import json
 
     model = load_model_folder(clustered_model(tmp_path / "m", n_books=300, n_links=20))
@@ -469,91 +481,64 @@ def test_the_sidecar_says_how_and_when_the_index_was_built(tmp_path, monkeypatch
     built = ann.build_index(model, "book", progress=lambda f, s: stages.append((f, s)))
     on_disk = json.loads((tmp_path / "m" / "index" / "book.json").read_text())
     assert on_disk == built.info and built.kind == "book"
-    ef, recall = built.info["ef"], built.info["recall"]
-    assert on_disk == {"kind": "book", "library": "voyager", "M": 16, "ef_construction": 100, "ef": ef,
+    nprobe, recall = built.info["nprobe"], built.info["recall"]
+    assert on_disk == {"kind": "book", "library": "faiss", "type": "IVFFlat", "nlist": 7, "nprobe": nprobe,
                        "recall": recall, "recall_k": 10, "recall_queries": 300, "rows": 300,
                        "build_seconds": 1.23, "created": "2023-11-14T22:13:20Z", "vectors": on_disk["vectors"]}
     assert on_disk["vectors"] == load_model_folder(tmp_path / "m").derived(ann.INDEX_DIR, "book").checksum != ""
-    assert built.graph.M == 16 and built.graph.ef_construction == 100
-    breadths = ann.EF_STEPS[: ann.EF_STEPS.index(ef) + 1]
-    assert stages == [(pytest.approx(0.9), "approximate book index: 300 of 300 books added")] + [
-        (0.92, f"approximate book index: measuring recall@10 (search breadth {b})") for b in breadths] + [
+    assert built.ivf.nlist == 7 and built.ivf.ntotal == 300
+    breadths = ann.nprobe_steps(7)
+    assert stages == [(0.02, "approximate book index: 7 cells from 300 sampled books"),
+                      (pytest.approx(0.9), "approximate book index: 300 of 300 books added")] + [
+        (0.92, f"approximate book index: measuring recall@10 ({b} of 7 cells scanned)") for b in breadths] + [
         (1.0, f"approximate book index: recall@10 {recall:.3f}")]
 
 
 def test_the_first_breadth_that_reaches_the_target_is_kept_and_its_recall_stored_to_four_decimals(
         tmp_path, monkeypatch):
     """The recall measurement replaced by set values: a breadth whose recall is exactly the target is kept;
-    when none reaches it the widest is kept; the stored recall has four decimals, the last message three.
-    The recall queries are distinct rows, in order, RECALL_QUERIES of them, and the same on every build."""
+    when none reaches it the widest (every cell) is kept; the stored recall has four decimals, the last message
+    three. The recall queries are distinct rows, in order, RECALL_QUERIES of them, and the same on every build."""
     monkeypatch.setattr(ann, "RECALL_QUERIES", 100)
-    model = load_model_folder(clustered_model(tmp_path / "m", n_books=300, n_links=20))
+    model = load_model_folder(clustered_model(tmp_path / "m", n_books=1500, n_links=20))
     unit = model.unit_vectors("book")
+    assert ann.nprobe_steps(ann.cells_for(1500)) == [8, 16, 32, 38]
     asked = []
 
     def measured(values):
-        def recall(graph, unit_, queries, truth, ef, k):
-            asked.append((ef, k, np.asarray(queries).copy()))
+        def recall(ivf, unit_, queries, truth, nprobe, k):
+            asked.append((nprobe, k, np.asarray(queries).copy()))
             assert unit_.shape == unit.shape and truth.shape == (len(queries), k)
-            return values[ef]
+            return values[nprobe]
         return recall
 
-    for values, kept, stored, shown in (({64: 0.9, 128: ann.TARGET_RECALL, 256: 0.99, 512: 1.0}, 128, 0.95, "0.950"),
-                                        ({64: 0.5, 128: 0.6, 256: 0.7, 512: 0.9123456}, 512, 0.9123, "0.912")):
+    for values, kept, stored, shown in (({8: 0.9, 16: ann.TARGET_RECALL, 32: 0.99, 38: 1.0}, 16, 0.95, "0.950"),
+                                        ({8: 0.5, 16: 0.6, 32: 0.7, 38: 0.9123456}, 38, 0.9123, "0.912")):
         monkeypatch.setattr(ann, "_recall", measured(values))
         stages = []
         built = ann.build_index(model, "book", progress=lambda f, s: stages.append(s))
-        assert built.info["ef"] == kept and built.recall == stored and ann.index_info(model)["recall"] == stored
+        assert built.info["nprobe"] == kept and built.recall == stored and ann.index_info(model)["recall"] == stored
         assert stages[-1] == f"approximate book index: recall@10 {shown}"
-        assert breadths_tried(stages) == [ef for ef in ann.EF_STEPS if ef <= kept]
-    assert [ef for ef, _, _ in asked] == [64, 128, 64, 128, 256, 512] and {k for _, k, _ in asked} == {10}
+        assert breadths_tried(stages) == [p for p in (8, 16, 32, 38) if p <= kept]
+    assert [p for p, _, _ in asked] == [8, 16, 8, 16, 32, 38] and {k for _, k, _ in asked} == {10}
     first = asked[0][2]
-    assert len(first) == 100 and np.all(np.diff(first) > 0) and 0 <= first[0] and first[-1] < 300
+    assert len(first) == 100 and np.all(np.diff(first) > 0) and 0 <= first[0] and first[-1] < 1500
     assert all(np.array_equal(queries, first) for _, _, queries in asked)
-
-
-class FakeGraph:
-    """Stands in for ``voyager.Index`` where a real graph of 50,001 rows would take seconds to build: it keeps
-    the vectors by id as voyager does (ids numbered on from the last when none, or an empty list, are given;
-    as many ids as vectors otherwise, or a RuntimeError) and answers queries by exact search."""
-
-    def __init__(self, space, num_dimensions, M, ef_construction, random_seed=1, max_elements=1):
-        self.M, self.ef_construction, self.rows = M, ef_construction, {}
-
-    def add_items(self, vectors, ids=None, num_threads=-1):
-        if ids is None or len(ids) == 0:
-            ids = range(len(self.rows), len(self.rows) + len(vectors))
-        if len(ids) != len(vectors):
-            raise RuntimeError(f"{len(vectors)} vectors were provided, but {len(ids)} IDs were provided")
-        for i, v in zip(ids, vectors):
-            self.rows[int(i)] = np.array(v, np.float32)
-        return list(ids)
-
-    def query(self, vectors, k=1, num_threads=-1, query_ef=-1):
-        ids = np.array(sorted(self.rows))
-        sims = np.atleast_2d(vectors) @ np.stack([self.rows[i] for i in ids]).T
-        found = ids[np.argsort(-sims, axis=1, kind="stable")[:, :k]]
-        return found, None
-
-    def save(self, path):
-        with open(path, "wb") as out:
-            out.write(b"fake graph")
 
 
 def test_each_slice_of_50000_rows_is_added_under_its_own_ids(tmp_path, monkeypatch):
     """Rows are added 50,000 at a time (progress for each); every row is kept under its own row number."""
-    import voyager
-
-    monkeypatch.setattr(voyager, "Index", FakeGraph)
     monkeypatch.setattr(ann, "RECALL_QUERIES", 20)
     vectors = np.random.default_rng(13).normal(size=(50_001, 2)).astype(np.float32)
     model = load_model_folder(clustered_model(tmp_path / "m", n_links=10, book_vectors=vectors))
     stages = []
     built = ann.build_index(model, "book", progress=lambda f, s: stages.append((f, s)))
     unit = model.unit_vectors("book")
-    assert sorted(built.graph.rows) == list(range(50_001))
-    assert all(np.array_equal(built.graph.rows[i], unit[i]) for i in (0, 1, 49_999, 50_000))
+    assert built.ivf.ntotal == 50_001
+    built.ivf.make_direct_map()
+    assert all(np.array_equal(built.ivf.reconstruct(i), unit[i]) for i in (0, 1, 49_999, 50_000))
     added = [(f, s) for f, s in stages if s.endswith("books added")]
-    assert added == [(pytest.approx(0.9 * 50_000 / 50_001), "approximate book index: 50,000 of 50,001 books added"),
+    assert added == [(pytest.approx(0.05 + 0.85 * 50_000 / 50_001),
+                      "approximate book index: 50,000 of 50,001 books added"),
                      (pytest.approx(0.9), "approximate book index: 50,001 of 50,001 books added")]
-    assert built.recall == 1.0 and built.info["rows"] == 50_001
+    assert built.recall >= ann.TARGET_RECALL and built.info["rows"] == 50_001

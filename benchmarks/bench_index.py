@@ -1,0 +1,123 @@
+"""The approximate index of a big model, end to end: `bookembed index`, then queries through it.
+
+    python benchmarks/bench_index.py --model DIR [--code DIR --label L] [--queries 1000] [--hogs N]
+
+For a trained model folder (``bench_pairs.py`` writes planted ones of any
+size), three steps, each a fresh process from start to exit under
+``/usr/bin/time -v`` (wall seconds, peak resident memory):
+
+* "index": ``bookembed index --model DIR --force -q`` (the book and the link
+  index), with the recall@10 each measured and stored;
+* "query": the folder opened, its book index loaded, and ``--queries`` top-10
+  searches of sampled books through ``neighbors.search`` (candidates from
+  the index, ranked by exact cosine), one at a time on one thread: the median
+  and 95th percentile milliseconds of one search, the seconds to open the
+  folder and the index;
+* "neighbors": ``bookembed neighbors --model DIR TITLE`` from start to exit,
+  what a person waits for from the command line.
+
+``--code DIR`` runs the same steps from another checkout (``PYTHONPATH=DIR``):
+``git worktree add /tmp/old-index 3c09321`` (the voyager index), then
+``--code /tmp/old-index --label voyager``. Cost: the index step is what
+``bookembed/index.py`` says; the query step reads the folder's vectors once.
+Rows go to ``benchmarks/results/index.json``, keyed by step, label, books and hogs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from bench_pairs import timed  # noqa: E402
+from hogs import add_hogs_option, busy, load_average  # noqa: E402
+from results import record  # noqa: E402
+
+QUERY = r"""
+import json, sys, time
+import numpy as np
+started = time.perf_counter()
+from bookembed import neighbors
+from bookembed.store import load_model_folder
+model = load_model_folder(sys.argv[1])
+unit = model.unit_vectors("book")
+index = model.ann_index("book")
+opened = time.perf_counter() - started
+assert index is not None, "no index"
+rows = np.random.default_rng(1).choice(len(unit), size=int(sys.argv[2]), replace=False)
+times = []
+for q in rows:
+    t = time.perf_counter()
+    neighbors.search(model, "book", unit[q], 10, exclude=[int(q)])
+    times.append(time.perf_counter() - t)
+ms = 1000 * np.array(times)
+print("QUERY " + json.dumps({"open_s": round(opened, 2), "median_ms": round(float(np.median(ms)), 3),
+                            "p95_ms": round(float(np.percentile(ms, 95)), 3), "queries": len(rows)}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--code", default=str(ROOT), help="checkout whose bookembed runs the commands")
+    parser.add_argument("--label", default="faiss", help="name of this index in the results")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--steps", default="index,query,neighbors")
+    add_hogs_option(parser)
+    args = parser.parse_args()
+    model = Path(args.model).resolve()
+    manifest = json.loads((model / "manifest.json").read_text())
+    books, links = manifest["counts"]["books"], manifest["counts"]["links"]
+    import pyarrow.parquet as pq
+
+    title = pq.read_table(model / "books.parquet", columns=["title"]).column("title")[0].as_py()
+    env = dict(os.environ, PYTHONPATH=str(Path(args.code).resolve()), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", ""))
+    if not env["OMP_NUM_THREADS"]:
+        del env["OMP_NUM_THREADS"]
+    commands = {
+        "index": [sys.executable, "-m", "bookembed", "index", "--model", str(model), "--force", "-q"],
+        "query": [sys.executable, "-c", QUERY, str(model), str(args.queries)],
+        "neighbors": [sys.executable, "-m", "bookembed", "neighbors", "--model", str(model), title],
+    }
+    out = []
+    for step in args.steps.split(","):
+        log = model.parent / f"index-{step}-{args.label}-{books}.log"
+        if step == "index":
+            import shutil
+
+            shutil.rmtree(model / "index", ignore_errors=True)  # only this checkout's index files, measured afresh
+        with busy(args.hogs):
+            load = load_average()
+            result = timed(commands[step], log, env)
+        text = log.read_text(errors="replace")
+        if result["status"] != 0:
+            print(text[-2000:])
+            raise SystemExit(1)
+        result.pop("stages")
+        row = {"what": f"{step}, {books:,} books, {links:,} links: {args.label}", "step": step, "label": args.label,
+               "books": books, "links": links, "hogs": args.hogs, "load_before": load, **result}
+        if step == "index":
+            for kind in ("book", "link"):
+                sidecar = model / "index" / f"{kind}.json"
+                if sidecar.is_file():
+                    info = json.loads(sidecar.read_text())
+                    row[kind] = {k: info.get(k) for k in ("library", "recall", "nlist", "nprobe", "ef", "M",
+                                                          "build_seconds", "rows")}
+                    index_file = [p for p in (model / "index").glob(f"{kind}.*") if p.suffix != ".json"]
+                    row[kind]["file_mb"] = round(max(p.stat().st_size for p in index_file) / 1e6, 1)
+        if step == "query":
+            line = [t for t in text.splitlines() if t.startswith("QUERY ")][-1]
+            row.update(json.loads(line[len("QUERY "):]))
+        print(row, flush=True)
+        out.append(row)
+    record("index", out, key=("step", "label", "books", "hogs"))
+
+
+if __name__ == "__main__":
+    main()
