@@ -90,8 +90,11 @@ def write_npy_atomic(path: Path, array: np.ndarray) -> None:
         np.save(fh, array, allow_pickle=False)
 
 
-def write_files_atomic(folder: Path, files: dict[str, bytes]) -> list[Path]:
+def write_files_atomic(folder: Path, files: dict) -> list[Path]:
     """Write ``{relative name: bytes}`` into ``folder``, each file replaced atomically.
+
+    A value may also be a writer, ``write(path)``, that writes the file
+    itself (a big export streams its rows to disk this way).
 
     All files are first written to a temporary folder inside ``folder``, then
     moved into place with ``os.replace``, configs (``.pbtxt``,
@@ -127,7 +130,11 @@ def write_files_atomic(folder: Path, files: dict[str, bytes]) -> list[Path]:
         for name in order:
             staged = tmp / name
             staged.parent.mkdir(parents=True, exist_ok=True)
-            staged.write_bytes(files[name])
+            content = files[name]
+            if callable(content):
+                content(staged)
+            else:
+                staged.write_bytes(content)
         for name in order:
             target = folder / name
             try:

@@ -102,38 +102,55 @@ def parquet_bytes(model: ModelLike, what: str = "books", ids: Sequence[int] | No
     return _parquet(model, prepare(model, what, ids, None))
 
 
+PARQUET_ROWS = 262_144
+"""Rows per Parquet row group, written one at a time: memory holds one group's Arrow columns, not the table."""
+
+
 def _parquet(model: ModelFolder, ex: Prepared) -> bytes:
+    buffer = io.BytesIO()
+    _write_parquet(model, ex, buffer)
+    return buffer.getvalue()
+
+
+def _write_parquet(model: ModelFolder, ex: Prepared, sink) -> None:
+    """Write the Parquet file of ``ex`` to ``sink`` (a path or a binary file), ``PARQUET_ROWS`` rows at a time.
+
+    Time and memory: O(rows x dim) time; memory one row group's columns beside
+    the prepared export (the schema is read from the whole metadata frame once,
+    so every group has the same column types).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    frame = ex.metadata.copy()
-    projections = ex.projections
-    coord_columns = {}
-    for p in projections:
-        for j, axis in enumerate("xyz"[: p.dims]):
-            coord_columns[f"{p.key}_{axis}"] = pa.array(p.coords[ex.rows, j], type=pa.float32())
-    reserved = {"id", "vector", *coord_columns}
-    frame.columns = [f"{c}_meta" if c in reserved else c for c in frame.columns]
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    frame = ex.metadata
+    coords = {f"{p.key}_{axis}": (p, j) for p in ex.projections for j, axis in enumerate("xyz"[: p.dims])}
+    reserved = {"id", "vector", *coords}
+    names = [f"{c}_meta" if c in reserved else c for c in frame.columns]
     dim = int(ex.vectors.shape[1])
-    table = table.add_column(0, "id", pa.array(ex.rows, type=pa.int64()))
-    vector = pa.FixedSizeListArray.from_arrays(pa.array(ex.vectors.ravel(), type=pa.float32()), dim)
-    table = table.append_column("vector", vector)
-    for name, column in coord_columns.items():
-        table = table.append_column(name, column)
+    meta_schema = pa.Schema.from_pandas(frame.set_axis(names, axis=1), preserve_index=False)
+    schema = pa.schema([pa.field("id", pa.int64()), *meta_schema, pa.field("vector", pa.list_(pa.float32(), dim)),
+                        *(pa.field(name, pa.float32()) for name in coords)])
     info = {
         "what": ex.what,
         "model": str(model.path),
         "dim": dim,
         "rows": int(len(ex.rows)),
-        "projections": {p.key: {"method": p.method, "dims": p.dims, "params": p.params} for p in projections},
+        "projections": {p.key: {"method": p.method, "dims": p.dims, "params": p.params} for p in ex.projections},
     }
-    metadata = dict(table.schema.metadata or {})
+    metadata = dict(meta_schema.metadata or {})
     metadata[b"bookembed"] = json.dumps(info, ensure_ascii=False).encode("utf-8")
-    table = table.replace_schema_metadata(metadata)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
+    schema = schema.with_metadata(metadata)
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for start in range(0, len(ex.rows), PARQUET_ROWS):
+            stop = min(len(ex.rows), start + PARQUET_ROWS)
+            rows = ex.rows[start:stop]
+            part = pa.Table.from_pandas(frame.iloc[start:stop].set_axis(names, axis=1), schema=meta_schema,
+                                        preserve_index=False)
+            columns = [pa.array(rows, type=pa.int64()), *part.columns,
+                       pa.FixedSizeListArray.from_arrays(pa.array(ex.vectors[start:stop].ravel(), type=pa.float32()),
+                                                         dim)]
+            columns += [pa.array(p.coords[rows, j], type=pa.float32()) for p, j in coords.values()]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
 
 def export_parquet(
@@ -159,8 +176,9 @@ def export_parquet(
     Path
     """
     path = Path(path)
-    data = parquet_bytes(model, what, ids)
-    write_files_atomic(path.parent, {path.name: data})
+    model = as_model(model)
+    ex = prepare(model, what, ids, None)
+    write_files_atomic(path.parent, {path.name: lambda staged: _write_parquet(model, ex, staged)})
     return path
 
 
@@ -330,9 +348,11 @@ def export_folder(
             raise BookembedError("--sample draws books by genre: use it with books and without --titles")
         ids = stratified_sample(model, sample)
     ex = prepare(model, what, ids, None)
-    files = standalone_files(model, ex) if shard_rows is None else sharded_files(model, ex, shard_rows)
+    # every file is written to disk as it is made, a chunk of rows at a time (see kind_files and _write_parquet)
+    files = (standalone_files(model, ex, lazy=True) if shard_rows is None else
+             sharded_files(model, ex, shard_rows, lazy=True))
     everything = ex if sample is None else prepare(model, what, None, None)
-    files[f"{what}.parquet"] = _parquet(model, everything)
+    files[f"{what}.parquet"] = lambda staged: _write_parquet(model, everything, staged)
     result = ExportResult(model=model.path, what=what, rows=len(ex.rows), dim=int(ex.vectors.shape[1]), out=Path(out))
     result.written = write_files_atomic(Path(out), files)
     notes = list(ex.notes)

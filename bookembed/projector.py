@@ -512,11 +512,39 @@ def _label_column(frame: pd.DataFrame) -> str:
     return str(frame.columns[0]) if frame.shape[1] > 1 else "label"
 
 
-def kind_files(model: ModelFolder, ex: Prepared, max_points: int | None = None) -> dict[str, bytes]:
-    """``vectors.tsv``, ``metadata.tsv`` and (for books with saved views) ``bookmarks.json``."""
+STREAM_ROWS = 100_000
+"""Rows formatted at a time when a TSV is written straight to its file (``lazy``): memory holds one chunk's text."""
+
+
+def _streamed_vectors(vectors: np.ndarray):
+    """A writer of ``format_rows(vectors)`` to a path, ``STREAM_ROWS`` rows at a time (the same bytes)."""
+    def write(path) -> None:
+        with open(path, "w", encoding="ascii", newline="") as out:
+            for start in range(0, len(vectors), STREAM_ROWS):
+                out.write(format_rows(vectors[start:start + STREAM_ROWS]))
+    return write
+
+
+def _streamed_metadata(frame: pd.DataFrame):
+    """A writer of ``metadata_tsv(frame)`` to a path, ``STREAM_ROWS`` rows at a time (the same bytes)."""
+    def write(path) -> None:
+        with open(path, "w", encoding="utf-8", errors="replace", newline="") as out:
+            for start in range(0, len(frame), STREAM_ROWS):
+                text = metadata_tsv(frame.iloc[start:start + STREAM_ROWS])
+                out.write(text.split("\n", 1)[1] if start and frame.shape[1] > 1 else text)  # one header only
+    return write
+
+
+def kind_files(model: ModelFolder, ex: Prepared, max_points: int | None = None, lazy: bool = False) -> dict:
+    """``vectors.tsv``, ``metadata.tsv`` and (for books with saved views) ``bookmarks.json``.
+
+    ``lazy``: the two TSVs are writers (``write(path)``, for ``atomic.write_files_atomic``) that format
+    ``STREAM_ROWS`` rows at a time, so an export of millions of rows never holds its text whole.
+    """
     files = {
-        "vectors.tsv": format_rows(ex.vectors).encode("ascii"),
-        "metadata.tsv": metadata_tsv(ex.metadata).encode("utf-8", errors="replace"),
+        "vectors.tsv": _streamed_vectors(ex.vectors) if lazy else format_rows(ex.vectors).encode("ascii"),
+        "metadata.tsv": _streamed_metadata(ex.metadata) if lazy else
+        metadata_tsv(ex.metadata).encode("utf-8", errors="replace"),
     }
     if ex.what == "books":
         bookmarks, notes = bookmarks_json(
@@ -559,9 +587,10 @@ def projector_files(
     return standalone_files(model, prepare(model, what, ids, columns))
 
 
-def standalone_files(model: ModelFolder, ex: Prepared) -> dict[str, bytes]:
-    """The standalone Projector's files of a prepared export, ``projector_config.json`` included."""
-    files = kind_files(model, ex)
+def standalone_files(model: ModelFolder, ex: Prepared, lazy: bool = False) -> dict:
+    """The standalone Projector's files of a prepared export, ``projector_config.json`` included (``lazy``:
+    the TSVs are writers, as ``kind_files`` says)."""
+    files = kind_files(model, ex, lazy=lazy)
     embedding = {
         "tensorName": f"{model.name} {ex.what}",
         "tensorShape": [int(ex.vectors.shape[0]), int(ex.vectors.shape[1])],
@@ -577,13 +606,15 @@ def standalone_files(model: ModelFolder, ex: Prepared) -> dict[str, bytes]:
 
 
 
-def sharded_files(model: ModelFolder, ex: Prepared, shard_rows: int) -> dict[str, bytes]:
+def sharded_files(model: ModelFolder, ex: Prepared, shard_rows: int, lazy: bool = False) -> dict:
     """The standalone Projector's files split into shards of at most ``shard_rows`` rows.
 
     ``vectors-00000.tsv`` with ``metadata-00000.tsv`` and so on, and one
     ``projector_config.json`` naming each shard as its own tensor, so every
     shard loads whole where the Projector caps a tensor at 100,000 points.
     Saved views are not carried into shards (a bookmark describes one data set).
+    ``lazy``: each shard is a writer (``write(path)``) that formats it when the
+    file is written, so memory holds one shard's text at a time.
     """
     if shard_rows < 1:
         raise ExportError(f"shard size must be at least 1 row, got {shard_rows}")
@@ -596,8 +627,11 @@ def sharded_files(model: ModelFolder, ex: Prepared, shard_rows: int) -> dict[str
         part = Prepared(ex.what, ex.rows[start:stop], ex.vectors[start:stop],
                         ex.metadata.iloc[start:stop].reset_index(drop=True))
         vectors, metadata = f"vectors-{s:05d}.tsv", f"metadata-{s:05d}.tsv"
-        files[vectors] = format_rows(part.vectors).encode("ascii")
-        files[metadata] = metadata_tsv(part.metadata).encode("utf-8", errors="replace")
+        if lazy:
+            files[vectors], files[metadata] = _streamed_vectors(part.vectors), _streamed_metadata(part.metadata)
+        else:
+            files[vectors] = format_rows(part.vectors).encode("ascii")
+            files[metadata] = metadata_tsv(part.metadata).encode("utf-8", errors="replace")
         embeddings.append({"tensorName": f"{model.name} {ex.what} {s + 1} of {count} (rows {start + 1:,} to {stop:,})",
                            "tensorShape": [stop - start, int(ex.vectors.shape[1])],
                            "tensorPath": vectors, "metadataPath": metadata})

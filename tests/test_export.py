@@ -547,3 +547,40 @@ def test_a_sample_keeps_every_genre_and_the_parquet_keeps_every_book(fake_model,
     assert any("sample of" in n for n in result.notes)
     with pytest.raises(BookembedError, match="sample"):
         ex.export_folder(fake_model, out, what="links", sample=5)
+
+
+# ---------------------------------------------------------------- written a chunk of rows at a time
+
+
+def test_files_written_a_chunk_at_a_time_are_the_same_bytes(views_model, tmp_path, monkeypatch):
+    """The export folder's TSVs are formatted STREAM_ROWS rows at a time and its Parquet file is written a row
+    group at a time: byte for byte the files made whole (one header, no row lost or repeated at a seam), and
+    the same table, in as many row groups as the chunks."""
+    import pyarrow.parquet as pq
+
+    model = load_model_folder(views_model)
+    whole = pj.standalone_files(model, pj.prepare(model, "books"))
+    shards = pj.sharded_files(model, pj.prepare(model, "books"), 25)
+    links = pj.standalone_files(model, pj.prepare(model, "links"))
+    one_column = pj.prepare(model, "books", columns=["title"])
+    single = pj.standalone_files(model, one_column)
+    whole_table = pq.read_table(io.BytesIO(ex.parquet_bytes(model)))
+    monkeypatch.setattr(pj, "STREAM_ROWS", 7)
+    monkeypatch.setattr(ex, "PARQUET_ROWS", 16)
+    ex.export_folder(views_model, tmp_path / "whole")
+    ex.export_folder(views_model, tmp_path / "shards", shard_rows=25)
+    ex.export_folder(views_model, tmp_path / "links", what="links")
+    for name, data in whole.items():
+        assert (tmp_path / "whole" / name).read_bytes() == data, name
+    for name, data in shards.items():
+        assert (tmp_path / "shards" / name).read_bytes() == data, name
+    for name in ("vectors.tsv", "metadata.tsv"):
+        assert (tmp_path / "links" / name).read_bytes() == links[name], name
+    lazy = pj.standalone_files(model, one_column, lazy=True)
+    lazy["metadata.tsv"](tmp_path / "single.tsv")
+    assert (tmp_path / "single.tsv").read_bytes() == single["metadata.tsv"]  # no header, none added at a seam
+    written = pq.ParquetFile(tmp_path / "whole" / "books.parquet")
+    assert written.metadata.num_row_groups == 4  # 60 rows, 16 a group
+    table = written.read()
+    assert table.equals(whole_table) and table.schema.metadata == whole_table.schema.metadata
+    assert table.column("id").to_pylist() == list(range(model.n_books))
