@@ -166,10 +166,13 @@ def _rows(model: ModelFolder, what: str, ids: Sequence[int] | np.ndarray | None)
 def _vectors(model: ModelFolder, what: str, rows: np.ndarray) -> np.ndarray:
     """The exported vectors, float32, shape (n_rows, dim); refuses NaN and Inf."""
     source = model.book_vectors if what == "books" else model.require_link_vectors()
-    vectors = np.ascontiguousarray(source[rows], dtype=np.float32)
+    every = len(rows) == len(source) and bool((rows == np.arange(len(rows))).all())
+    # every row in order (the usual export) is the folder's own array, not a copy of it
+    vectors = np.ascontiguousarray(source if every else source[rows], dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] < 1:
         raise ExportError(f"{model.path}: {what} vectors have shape {vectors.shape}; nothing to export")
-    finite = np.isfinite(vectors).all(axis=1)
+    finite = np.concatenate([np.isfinite(vectors[s:s + 1_000_000]).all(axis=1)
+                             for s in range(0, len(vectors), 1_000_000)]) if len(vectors) else np.ones(0, bool)
     if not finite.all():
         at = int(np.flatnonzero(~finite)[0])
         row = int(rows[at])
@@ -233,6 +236,8 @@ def metadata_frame(
         raise ExportError(f"no metadata column {missing[0]!r} for {what}; there are: {there}")
     if len(set(chosen)) != len(chosen):
         raise ExportError(f"metadata columns repeat: {', '.join(chosen)}")
+    if len(rows) == len(table) and bool((np.asarray(rows) == np.arange(len(rows))).all()):
+        return table[chosen].reset_index(drop=True)  # every row in order: no copy (pandas copies on write)
     return table.iloc[rows][chosen].reset_index(drop=True)
 
 
