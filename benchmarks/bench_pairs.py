@@ -1,6 +1,6 @@
 """Training from a pairs table at scale: a planted corpus written as Parquet pairs plus a metadata table.
 
-    python benchmarks/bench_pairs.py --items 1000000 [--epochs 1] [--code DIR --label old] [--work DIR]
+    python benchmarks/bench_pairs.py --items 1000000 [--epochs 1|default] [--steps load,train] [--code DIR --label old] [--work DIR]
 
 Writes (once, seeded) ``pairs-<items>.parquet`` (item, link: about 15 rows an
 item, in row groups of 1M) and ``meta-<items>.parquet`` (item, genre, author,
@@ -110,10 +110,11 @@ def timed(command: list[str], log: Path, env: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, required=True)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", default="1", help="epochs to train, or 'default' for the command's own choice")
     parser.add_argument("--code", default=str(ROOT), help="checkout whose bookembed runs the command")
     parser.add_argument("--label", default="streamed", help="name of this reader in the results")
     parser.add_argument("--work", default="/tmp/bookembed-pairs")
+    parser.add_argument("--steps", default="load,train")
     add_hogs_option(parser)
     args = parser.parse_args()
     work = Path(args.work)
@@ -123,24 +124,35 @@ def main() -> None:
     print(f"corpus: {pairs} ({pairs.stat().st_size / 1e6:.0f} MB), {meta.name}; {time.perf_counter() - t:.1f} s",
           flush=True)
     env = dict(os.environ, PYTHONPATH=str(Path(args.code).resolve()))
-    model = work / f"model-{args.label}-{args.items}"
+    model = work / (f"model-{args.label}-{args.items}" + ("" if args.epochs == "1" else f"-{args.epochs}"))
     import pyarrow.parquet as pq
 
     rows = pq.ParquetFile(pairs).metadata.num_rows
     train = [sys.executable, "-m", "bookembed", "train", "--data", str(pairs), "--metadata", str(meta),
-             "--epochs", str(args.epochs), "--out", str(model), "--overwrite", "--no-baselines"]
+             *([] if args.epochs == "default" else ["--epochs", str(int(args.epochs))]),
+             "--out", str(model), "--overwrite", "--no-baselines"]
     load_only = [sys.executable, "-c", "import sys; from bookembed.corpus import load_corpus; "
                  "c = load_corpus(sys.argv[1], metadata=sys.argv[2]); print(c.n_books, c.n_pairs)", str(pairs), str(meta)]
     out = []
     for step, command in (("load", load_only), ("train", train)):
+        if step not in args.steps.split(","):
+            continue
         with busy(args.hogs):
             load = load_average()
             result = timed(command, work / f"{step}-{args.label}-{args.items}.log", env)
+        trained = None
+        if step == "train" and result["status"] == 0:
+            import json
+
+            trained = json.loads((model / "manifest.json").read_text())["config"]["epochs"]
+        epochs = (f"default epochs ({trained})" if args.epochs == "default" else
+                  f"{trained} epoch{'s' if trained != 1 else ''}")
         what = (f"{step}, {args.items:,} items ({rows:,} pair rows)"
-                + (f", {args.epochs} epoch{'s' if args.epochs > 1 else ''}" if step == "train" else "")
+                + (f", {epochs}" if step == "train" else "")
                 + f": {args.label} reader")
         row = {"what": what, "step": step, "label": args.label, "items": args.items, "pair_rows": rows,
-               "epochs": args.epochs if step == "train" else None, "hogs": args.hogs, "load_before": load, **result}
+               "epochs": (args.epochs if args.epochs == "default" else int(args.epochs)) if step == "train" else None,
+               "trained_epochs": trained, "hogs": args.hogs, "load_before": load, **result}
         print(row, flush=True)
         if result["status"] != 0:
             print((work / f"{step}-{args.label}-{args.items}.log").read_text(errors="replace")[-2000:])

@@ -10,7 +10,7 @@ A generated table sits between two markers in a Markdown file::
     <!-- /results -->
 
 ``results:`` names the results file (``benchmarks/results/latency.json``);
-``columns=`` the figures to show; ``digits=3`` writes every figure below 100
+``columns=`` the figures to show (``book.recall`` for a figure nested in a row); ``digits=3`` writes every figure below 100
 with three decimals (quality figures that differ in the third); ``match=a|b``
 keeps the rows whose ``what`` contains ``a`` or ``b`` (a short table from a
 long file). Rows are the file's ``what`` values in the
@@ -42,6 +42,8 @@ LABELS = {
     "auc": "AUC", "mrr": "MRR", "author_purity": "author purity@10", "country_purity": "country purity@10",
     "seconds": "s", "peak_mb": "peak MB", "slowest_s": "slowest s", "median_s": "median s",
     "exceptions": "exceptions", "no_result": "no result", "sessions": "sessions", "server_cpu_s": "server CPU s",
+    "book.recall": "book recall@10", "link.recall": "link recall@10", "book.build_seconds": "book index build s",
+    "book.file_mb": "book index MB", "median_ms": "median ms", "p95_ms": "p95 ms", "open_s": "open s",
 }
 
 
@@ -57,6 +59,13 @@ def _fmt(value, digits: int = 2) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def _get(row: dict, column: str):
+    """A row's figure; ``book.recall`` reads ``row["book"]["recall"]``."""
+    for part in column.split("."):
+        row = row.get(part) if isinstance(row, dict) else None
+    return row
 
 
 def _hogs_label(hogs: int) -> str:
@@ -79,7 +88,7 @@ def render(name: str, options: dict) -> str:
     head = ["what"] + [f"{LABELS.get(c, c)}, {_hogs_label(h)}" for c in columns for h in hogs]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for what in whats:
-        cells = [what] + [_fmt(by.get((what, h), {}).get(c), digits) for c in columns for h in hogs]
+        cells = [what] + [_fmt(_get(by.get((what, h), {}), c), digits) for c in columns for h in hogs]
         lines.append("| " + " | ".join(cells) + " |")
     machine = data.get("machine", {})
     where = f"{machine.get('cores')} cores, {machine.get('memory_gb')} GB, {machine.get('cpu')}"

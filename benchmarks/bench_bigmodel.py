@@ -1,10 +1,11 @@
-"""The approximate index of a big model, end to end: `bookembed index`, then queries through it.
+"""Every step after training, on a big model, end to end: index, queries, neighbours, export, map.
 
-    python benchmarks/bench_index.py --model DIR [--code DIR --label L] [--queries 1000] [--hogs N]
+    python benchmarks/bench_bigmodel.py --model DIR [--steps index,query,neighbors,export,project]
+                                        [--code DIR --label L] [--queries 1000] [--hogs N]
 
 For a trained model folder (``bench_pairs.py`` writes planted ones of any
-size), three steps, each a fresh process from start to exit under
-``/usr/bin/time -v`` (wall seconds, peak resident memory):
+size), each step a fresh process from start to exit under ``/usr/bin/time -v``
+(wall seconds, peak resident memory):
 
 * "index": ``bookembed index --model DIR --force -q`` (the book and the link
   index), with the recall@10 each measured and stored;
@@ -14,13 +15,17 @@ size), three steps, each a fresh process from start to exit under
   and 95th percentile milliseconds of one search, the seconds to open the
   folder and the index;
 * "neighbors": ``bookembed neighbors --model DIR TITLE`` from start to exit,
-  what a person waits for from the command line.
+  what a person waits for from the command line;
+* "export": ``bookembed export --model DIR --out WORK --shard-rows 100000``
+  (sharded Projector TSVs and one Parquet file), with the output's size;
+* "project": ``bookembed project --model DIR --method umap`` with its cached
+  map removed first (UMAP fitted on a sample, the rest placed).
 
 ``--code DIR`` runs the same steps from another checkout (``PYTHONPATH=DIR``):
 ``git worktree add /tmp/old-index 3c09321`` (the voyager index), then
-``--code /tmp/old-index --label voyager``. Cost: the index step is what
+``--code /tmp/old-index --label voyager --steps index,query,neighbors``. Cost: the index step is what
 ``bookembed/index.py`` says; the query step reads the folder's vectors once.
-Rows go to ``benchmarks/results/index.json``, keyed by step, label, books and hogs.
+Rows go to ``benchmarks/results/bigmodel.json``, keyed by step, label, books and hogs.
 """
 
 from __future__ import annotations
@@ -66,9 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--code", default=str(ROOT), help="checkout whose bookembed runs the commands")
-    parser.add_argument("--label", default="faiss", help="name of this index in the results")
+    parser.add_argument("--label", default="current", help="name of this checkout in the results")
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--steps", default="index,query,neighbors")
+    parser.add_argument("--steps", default="index,query,neighbors,export,project")
     add_hogs_option(parser)
     args = parser.parse_args()
     model = Path(args.model).resolve()
@@ -84,14 +89,22 @@ def main() -> None:
         "index": [sys.executable, "-m", "bookembed", "index", "--model", str(model), "--force", "-q"],
         "query": [sys.executable, "-c", QUERY, str(model), str(args.queries)],
         "neighbors": [sys.executable, "-m", "bookembed", "neighbors", "--model", str(model), title],
+        "export": [sys.executable, "-m", "bookembed", "export", "--model", str(model), "--out",
+                   str(model.parent / f"export-{books}"), "--shard-rows", "100000"],
+        "project": [sys.executable, "-m", "bookembed", "project", "--model", str(model), "--method", "umap", "-q"],
     }
     out = []
     for step in args.steps.split(","):
-        log = model.parent / f"index-{step}-{args.label}-{books}.log"
-        if step == "index":
-            import shutil
+        import shutil
 
+        log = model.parent / f"bigmodel-{step}-{args.label}-{books}.log"
+        if step == "index":
             shutil.rmtree(model / "index", ignore_errors=True)  # only this checkout's index files, measured afresh
+        if step == "export":
+            shutil.rmtree(model.parent / f"export-{books}", ignore_errors=True)
+        if step == "project":
+            for cached in (model / "projections").glob("umap-*"):
+                cached.unlink()
         with busy(args.hogs):
             load = load_average()
             result = timed(commands[step], log, env)
@@ -100,7 +113,8 @@ def main() -> None:
             print(text[-2000:])
             raise SystemExit(1)
         result.pop("stages")
-        row = {"what": f"{step}, {books:,} books, {links:,} links: {args.label}", "step": step, "label": args.label,
+        named = "" if args.label == "current" else f" ({args.label})"
+        row = {"what": f"{step}, {books:,} books, {links:,} links{named}", "step": step, "label": args.label,
                "books": books, "links": links, "hogs": args.hogs, "load_before": load, **result}
         if step == "index":
             for kind in ("book", "link"):
@@ -111,12 +125,17 @@ def main() -> None:
                                                           "build_seconds", "rows")}
                     index_file = [p for p in (model / "index").glob(f"{kind}.*") if p.suffix != ".json"]
                     row[kind]["file_mb"] = round(max(p.stat().st_size for p in index_file) / 1e6, 1)
+            row["library"] = row.get("book", {}).get("library")
+        if step == "export":
+            written = list((model.parent / f"export-{books}").iterdir())
+            row["output_mb"] = round(sum(p.stat().st_size for p in written) / 1e6, 1)
+            row["files"] = len(written)
         if step == "query":
             line = [t for t in text.splitlines() if t.startswith("QUERY ")][-1]
             row.update(json.loads(line[len("QUERY "):]))
         print(row, flush=True)
         out.append(row)
-    record("index", out, key=("step", "label", "books", "hogs"))
+    record("bigmodel", out, key=("step", "label", "books", "hogs"))
 
 
 if __name__ == "__main__":
