@@ -43,7 +43,8 @@ LABELS = {
     "seconds": "s", "peak_mb": "peak MB", "slowest_s": "slowest s", "median_s": "median s",
     "exceptions": "exceptions", "no_result": "no result", "sessions": "sessions", "server_cpu_s": "server CPU s",
     "book.recall": "book recall@10", "link.recall": "link recall@10", "book.build_seconds": "book index build s",
-    "book.file_mb": "book index MB", "median_ms": "median ms", "p95_ms": "p95 ms", "open_s": "open s",
+    "book.file_mb": "book index MB", "median_ms": "median ms", "p95_ms": "p95 ms", "open_s": "open s", "output_mb": "output MB",
+    "minutes": "minutes", "peak_gb": "peak GB", "basis": "from",
 }
 
 
