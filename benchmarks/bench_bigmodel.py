@@ -19,7 +19,11 @@ size), each step a fresh process from start to exit under ``/usr/bin/time -v``
 * "export": ``bookembed export --model DIR --out WORK --shard-rows 100000``
   (sharded Projector TSVs and one Parquet file), with the output's size;
 * "project": ``bookembed project --model DIR --method umap`` with its cached
-  map removed first (UMAP fitted on a sample, the rest placed).
+  map removed first (UMAP fitted on a sample, the rest placed);
+* "pages": the Search page on a fresh server in headless Chromium, from
+  navigation to the title box, then three searches, each from Enter to its
+  top neighbour drawn; the Model and Export pages from navigation to settled
+  (``bench_scale.pages_time``; screenshots beside the log).
 
 ``--code DIR`` runs the same steps from another checkout (``PYTHONPATH=DIR``):
 ``git worktree add /tmp/old-index 3c09321`` (the voyager index), then
@@ -95,6 +99,18 @@ def main() -> None:
     }
     out = []
     for step in args.steps.split(","):
+        if step == "pages":
+            from bench_scale import pages_time
+
+            titles = pq.read_table(model / "books.parquet", columns=["title"]).column("title")[:3].to_pylist()
+            with busy(args.hogs):
+                load = load_average()
+                times = pages_time(model.parent, model.name, titles, model.parent / f"bigmodel-pages-{books}.log")
+            row = {"what": f"pages, {books:,} books", "step": "pages", "label": args.label, "books": books,
+                   "links": links, "hogs": args.hogs, "load_before": load, **times}
+            print(row, flush=True)
+            out.append(row)
+            continue
         import shutil
 
         log = model.parent / f"bigmodel-{step}-{args.label}-{books}.log"
