@@ -58,8 +58,6 @@ TRAIN_PER_LIST = 50
 KMEANS_ITERATIONS = 10
 FIRST_NPROBE = 8
 ADD_SLICE = 50_000
-TRUTH_BLOCK_BYTES = 512 << 20
-"""Memory for the similarities of one block of recall queries against every row (exact search, for the truth)."""
 
 
 def _files(model, kind: str):
@@ -176,7 +174,7 @@ def build_index(model, kind: str = "book", progress: Callable[[float, str], obje
     # 3. recall@10 against exact search; scan more cells until it reaches the target
     k = min(10, n - 1)
     queries = np.sort(rng.choice(n, size=min(RECALL_QUERIES, n), replace=False))
-    truth, _ = top_k_rows(unit, k, queries=queries, block=max(1, min(1024, TRUTH_BLOCK_BYTES // (4 * n))))
+    truth, _ = top_k_rows(unit, k, queries=queries)  # blocks of at most vectors.BLOCK_BYTES
     for nprobe in nprobe_steps(nlist):
         if progress is not None:
             progress(0.92, f"approximate {kind} index: measuring recall@{k} ({nprobe:,} of {nlist:,} cells scanned)")

@@ -30,6 +30,8 @@ SELECT_MIN_COLUMNS = 2048
 
 TINY = 1e-12
 """Rows shorter than this are treated as zero (they stay zero when normalised)."""
+BLOCK_BYTES = 512 << 20
+"""Memory for one block of similarities in ``top_k_rows`` when no block size is given."""
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -144,7 +146,7 @@ def top_k_rows(
     *,
     queries: np.ndarray | None = None,
     self_first: bool = False,
-    block: int = 1024,
+    block: int | None = None,
     progress: ProgressFn | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact cosine top-k of many rows against all rows, in blocks.
@@ -160,8 +162,10 @@ def top_k_rows(
     self_first : bool
         Put each query's own row first (even when a twin has the same
         vector); otherwise a row is never its own neighbour.
-    block : int
-        Queries per matrix product; memory is ``block * n`` floats.
+    block : int, optional
+        Queries per matrix product; memory is ``block * n`` floats. By
+        default 1,024, fewer past ``BLOCK_BYTES`` (a block of a thousand
+        queries against ten million rows would need tens of gigabytes).
 
     Returns
     -------
@@ -179,6 +183,7 @@ def top_k_rows(
     sims_out = np.empty((m, max(k, 0)), dtype=np.float32)
     if k <= 0 or m == 0:
         return indices, sims_out
+    block = block or max(1, min(1024, BLOCK_BYTES // (4 * n)))
     unit_t = np.ascontiguousarray(unit.T)
     buffer = np.empty((min(block, m), n), dtype=np.float32)  # reused: fresh blocks cost page faults
     for start in range(0, m, block):
@@ -246,7 +251,7 @@ def top_k_against(
 
 
 def cosine_knn(
-    vectors: np.ndarray, k: int, *, block: int = 1024, progress: ProgressFn | None = None
+    vectors: np.ndarray, k: int, *, block: int | None = None, progress: ProgressFn | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest neighbours of every row by cosine, each row's own point first.
 

@@ -542,3 +542,27 @@ def test_each_slice_of_50000_rows_is_added_under_its_own_ids(tmp_path, monkeypat
                       "approximate book index: 50,000 of 50,001 books added"),
                      (pytest.approx(0.9), "approximate book index: 50,001 of 50,001 books added")]
     assert built.recall >= ann.TARGET_RECALL and built.info["rows"] == 50_001
+
+
+def test_exact_search_blocks_stay_within_their_memory_whatever_the_rows(monkeypatch):
+    """``top_k_rows`` without a block size takes as many queries a block as fit ``BLOCK_BYTES`` of
+    similarities (a thousand queries against ten million rows would not fit), and the answer is the same."""
+    from bookembed import vectors
+
+    unit = vectors.unit_rows(np.random.default_rng(4).normal(size=(500, 8)).astype(np.float32))
+    queries = np.arange(0, 500, 7)
+    whole, sims = vectors.top_k_rows(unit, 5, queries=queries)
+    shapes = []
+    real = np.matmul
+
+    def matmul(a, b, out=None):
+        shapes.append(a.shape[0])
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(vectors, "BLOCK_BYTES", 4 * 500 * 10)  # ten queries' similarities
+    monkeypatch.setattr(vectors.np, "matmul", matmul)
+    blocked, blocked_sims = vectors.top_k_rows(unit, 5, queries=queries)
+    monkeypatch.undo()
+    assert max(shapes) == 10 and sum(shapes) == len(queries)
+    np.testing.assert_array_equal(blocked, whole)
+    np.testing.assert_array_equal(blocked_sims, sims)
