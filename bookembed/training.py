@@ -69,8 +69,9 @@ PAIR_VISITS = 1_500_000_000
 Past them, a corpus gets fewer epochs, ``PAIR_VISITS // training pairs``,
 but never fewer than ``MIN_SIZED_EPOCHS``: so training time stops growing
 with the corpus until that floor (about 150 million training pairs), then
-grows linearly. Every corpus of up to 50 million training pairs gets its
-goal's epochs unchanged. Epochs given by the user are always kept."""
+grows linearly. With balanced's 30 epochs, every corpus of up to 50 million
+training pairs is unchanged (25 million with the goals of 60). Epochs given
+by the user are always kept."""
 MIN_SIZED_EPOCHS = 10
 
 
@@ -116,8 +117,8 @@ class TrainConfig:
     dim: int | None = setting(None, "Length of each vector, for books and links alike. By goal: "
                               + _by_goal("dim"), flag="--dim", label="Vector length", min=1, max=1024, none="by goal")
     epochs: int | None = setting(None, "Passes over the training pairs. By goal: " + _by_goal("epochs")
-                                 + f" Fewer for corpora of over {PAIR_VISITS // 30:,} training pairs (at least "
-                                 f"{MIN_SIZED_EPOCHS}), so big corpora train in bounded time.",
+                                 + f" Fewer for big corpora, so that epochs × training pairs stays within "
+                                 f"{PAIR_VISITS:,} (but at least {MIN_SIZED_EPOCHS} epochs).",
                                  flag="--epochs", label="Epochs", min=1, max=1000, none="by goal")
     batch_size: int | None = setting(
         None, "True pairs per step; each step also draws negative-ratio times as many random non-pairs. "
