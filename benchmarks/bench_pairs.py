@@ -144,7 +144,12 @@ def main() -> None:
         if step == "train" and result["status"] == 0:
             import json
 
-            trained = json.loads((model / "manifest.json").read_text())["config"]["epochs"]
+            manifest = json.loads((model / "manifest.json").read_text())
+            trained = manifest["config"]["epochs"]
+            metrics = manifest.get("metrics", {})
+            result["auc"] = metrics.get("auc")
+            result["hits10"] = (metrics.get("ranking") or {}).get("hits")
+            result["hits10_stderr"] = (metrics.get("ranking") or {}).get("hits_stderr")
         epochs = (f"default epochs ({trained})" if args.epochs == "default" else
                   f"{trained} epoch{'s' if trained != 1 else ''}")
         what = (f"{step}, {args.items:,} items ({rows:,} pair rows)"

@@ -13,7 +13,7 @@ A generated table sits between two markers in a Markdown file::
 ``columns=`` the figures to show (``book.recall`` for a figure nested in a row); ``digits=3`` writes every figure below 100
 with three decimals (quality figures that differ in the third); ``match=a|b``
 keeps the rows whose ``what`` contains ``a`` or ``b`` (a short table from a
-long file). Rows are the file's ``what`` values in the
+long file), ``match=a+b`` those that contain both. Rows are the file's ``what`` values in the
 order the benchmark wrote them; each figure gets one column per number of CPU
 hogs that ran beside it ("quiet", "beside 2 hogs"). Below the table, one line
 says which command made each column, on what machine and when. A figure that
@@ -35,7 +35,7 @@ from results import load  # noqa: E402
 
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+)(?P<opts>[^>]*?)-->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 LABELS = {
-    "hits10": "Hits@10", "hits10_ratio": "Hits@10 / best baseline's", "genre_purity": "genre purity@10",
+    "hits10": "Hits@10", "hits10_stderr": "Hits@10 ±", "hits10_ratio": "Hits@10 / best baseline's", "genre_purity": "genre purity@10",
     "genre_gain": "genre purity − best baseline's", "raw_genre_purity": "raw genre purity@10",
     "raw_genre_gain": "raw genre purity − best baseline's", "clears": "clears the bar",
     "x_default": "training time / default's", "hits10_spread": "Hits@10 ±", "genre_purity_spread": "genre purity ±",
@@ -45,6 +45,8 @@ LABELS = {
     "book.recall": "book recall@10", "link.recall": "link recall@10", "book.build_seconds": "book index build s",
     "book.file_mb": "book index MB", "median_ms": "median ms", "p95_ms": "p95 ms", "open_s": "open s", "output_mb": "output MB",
     "minutes": "minutes", "peak_gb": "peak GB", "basis": "from",
+    "stages.reading": "reading s", "stages.cleaning": "cleaning s", "stages.training": "training s",
+    "stages.evaluating": "evaluating s", "stages.saving": "saving s",
 }
 
 
@@ -81,9 +83,9 @@ def render(name: str, options: dict) -> str:
     rows = data["rows"]
     columns = [c for c in options.get("columns", "seconds").split(",") if c]
     digits = int(options.get("digits", 2))
-    hogs = sorted({int(r.get("hogs") or 0) for r in rows})
     match = [m for m in options.get("match", "").split("|") if m]
-    rows = [r for r in rows if not match or any(m in r["what"] for m in match)]
+    rows = [r for r in rows if not match or any(all(part in r["what"] for part in m.split("+")) for m in match)]
+    hogs = sorted({int(r.get("hogs") or 0) for r in rows})
     whats = list(dict.fromkeys(r["what"] for r in rows))
     by = {(r["what"], int(r.get("hogs") or 0)): r for r in rows}
     head = ["what"] + [f"{LABELS.get(c, c)}, {_hogs_label(h)}" for c in columns for h in hogs]
