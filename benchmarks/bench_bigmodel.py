@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -103,9 +104,14 @@ def main() -> None:
             from bench_scale import pages_time
 
             titles = pq.read_table(model / "books.parquet", columns=["title"]).column("title")[:3].to_pylist()
+            # each title's top neighbour, found by the command line in its own process (the folder is not held twice)
+            expected = [json.loads(subprocess.run(
+                [sys.executable, "-m", "bookembed", "neighbors", "--model", str(model), "--json", "-k", "1", t],
+                capture_output=True, text=True, env=env, check=True).stdout)["results"][0]["title"] for t in titles]
             with busy(args.hogs):
                 load = load_average()
-                times = pages_time(model.parent, model.name, titles, model.parent / f"bigmodel-pages-{books}.log")
+                times = pages_time(model.parent, model.name, titles, model.parent / f"bigmodel-pages-{books}.log",
+                                   expected=expected)
             row = {"what": f"pages, {books:,} books", "step": "pages", "label": args.label, "books": books,
                    "links": links, "hogs": args.hogs, "load_before": load, **times}
             print(row, flush=True)

@@ -249,17 +249,21 @@ SETTLED = """() => { const app = document.querySelector('[data-testid=stApp]');
     && !document.querySelector('[data-testid=stSkeleton]'); }"""
 
 
-def pages_time(models: Path, name: str, titles: list[str], log: Path) -> dict:
-    """Seconds from navigation to drawn for Search (a title to its top neighbour shown), Model and Export."""
+def pages_time(models: Path, name: str, titles: list[str], log: Path, expected: list[str] | None = None) -> dict:
+    """Seconds from navigation to drawn for Search (a title to its top neighbour shown), Model and Export.
+
+    ``expected``: each title's top neighbour, when the caller found them (in another process, for a model too
+    big to hold twice); by default they are found here."""
     from bench_app import WAIT_CELL, WAIT_TEXT, Server, painted
     from playwright.sync_api import sync_playwright
 
-    from bookembed.neighbors import similar_books
-    from bookembed.store import load_model_folder
+    if expected is None:
+        from bookembed.neighbors import similar_books
+        from bookembed.store import load_model_folder
 
-    model = load_model_folder(models / name)
-    expected = [similar_books(model, t, 10)["title"].iloc[0] for t in titles]
-    del model
+        model = load_model_folder(models / name)
+        expected = [similar_books(model, t, 10)["title"].iloc[0] for t in titles]
+        del model
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync"]
     out: dict = {}
