@@ -38,6 +38,7 @@ its coordinates' checksum and the vectors), written atomically.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,23 @@ DENSITY_SIZE = 512
 """Cells along each side of the density raster."""
 TILES = "tiles"
 """The derived kind the tiles are cached as (``store.DERIVED``)."""
+TILED_ABOVE = 1_000_000
+"""Above this many books the point renderer draws a map a view at a time from its tiles (``BOOKEMBED_TILED_ABOVE``
+overrides it); up to it, every book at once, which the renderer draws in seconds (docs/scale.md)."""
+POINT_BUDGET = 200_000
+"""Books drawn at most in one view of a tiled map (``BOOKEMBED_POINT_BUDGET`` overrides it): with their labels,
+a message well inside Streamlit's limit, drawn by the renderer in a fraction of a second."""
 _CHUNK = 1 << 20
+
+
+def tiled_above() -> int:
+    """``TILED_ABOVE``, or the number in the environment variable ``BOOKEMBED_TILED_ABOVE``."""
+    return int(os.environ.get("BOOKEMBED_TILED_ABOVE") or TILED_ABOVE)
+
+
+def point_budget() -> int:
+    """``POINT_BUDGET``, or the number in the environment variable ``BOOKEMBED_POINT_BUDGET``."""
+    return max(1, int(os.environ.get("BOOKEMBED_POINT_BUDGET") or POINT_BUDGET))
 
 
 @dataclass(frozen=True)
@@ -221,6 +238,21 @@ def view_points(tiles: Tiles, coords: np.ndarray, view, budget: int, *, keep: np
         found.append(ids)
         total += len(ids)
     return (np.concatenate(found) if found else np.empty(0, dtype=np.int64)), True
+
+
+def draw_order(ids: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """``ids`` (int64) with the grey books (other, unknown; ``grey`` by book id) first, so they hide no coloured
+    one; otherwise in the given order."""
+    ids = np.asarray(ids, dtype=np.int64)
+    return np.concatenate([ids[grey[ids]], ids[~grey[ids]]])
+
+
+def view_payload(coords: np.ndarray, codes: np.ndarray, ids: np.ndarray) -> dict:
+    """The point renderer's ``xy``, ``ids`` and ``codes`` (bytes, as ``mapviz.point_payload``) of the books ``ids``,
+    in that order; ``codes`` are the group codes by book id."""
+    ids = np.asarray(ids, dtype=np.int64)
+    return {"xy": np.ascontiguousarray(coords[ids], dtype=np.float32).tobytes(),
+            "ids": ids.astype(np.int32).tobytes(), "codes": np.ascontiguousarray(codes[ids]).tobytes()}
 
 
 def in_box(coords: np.ndarray, box, keep: np.ndarray | None = None) -> np.ndarray:
