@@ -558,29 +558,11 @@ def point_labels(books: pd.DataFrame, details: bool = True) -> bytes:
     return whole[0].as_py().encode() if len(labels) else b""
 
 
-def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 10,
-                  seed: int = 0, only: str | None = None) -> dict:
-    """What the point renderer draws: every book once, in a seeded random order, coloured by group.
-
-    Returns
-    -------
-    dict
-        ``xy`` (float32 x, y pairs in drawing order, as bytes), ``ids``
-        (int32 book id of each drawn point, bytes), ``codes`` (uint8 group
-        of each drawn point, bytes), ``groups`` (name, colour and count of
-        each group, for the legend), ``range`` (``full_range`` of x and
-        y: the home view holds every book, far outliers too), ``size`` and
-        ``opacity`` (``marker_style``).
-
-    Grey groups (other, unknown) are drawn first, the coloured ones
-    interleaved after them, so no group hides the others. Year is drawn in
-    ten bands of the 2nd to 98th percentile. ``only`` colours one value
-    alone, as on ``map_figure``.
-    """
-    coords = np.asarray(coords, dtype=np.float32)
-    n = len(coords)
-    if coords.ndim != 2 or coords.shape[1] != 2 or len(books) != n:
-        raise ValueError(f"the point renderer draws 2-D maps of every book; got {coords.shape} for {len(books)} books")
+def point_groups(books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 10,
+                 only: str | None = None) -> tuple[np.ndarray, list[dict], np.ndarray]:
+    """The point renderer's colours: each book's group code (uint8, by book id), the groups (name, colour and
+    count, for the legend) and which books are grey (other, unknown). See ``point_payload``."""
+    n = len(books)
     if color_by not in COLOR_BY:
         raise ValueError(f"cannot colour by {color_by!r}; use one of {', '.join(COLOR_BY)}")
     column = COLOR_BY[color_by]
@@ -605,15 +587,42 @@ def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "g
         code_of = {g: i for i, g in enumerate(groups)}
         codes = pd.Series(names).map(code_of).to_numpy(np.uint8)
         grey = np.isin(names, [OTHER, UNKNOWN])
+    counts = np.bincount(codes, minlength=len(groups))
+    return codes, [{"name": str(g), "colour": c, "count": int(k)} for g, c, k in zip(groups, colours, counts)], grey
+
+
+def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 10,
+                  seed: int = 0, only: str | None = None) -> dict:
+    """What the point renderer draws: every book once, in a seeded random order, coloured by group.
+
+    Returns
+    -------
+    dict
+        ``xy`` (float32 x, y pairs in drawing order, as bytes), ``ids``
+        (int32 book id of each drawn point, bytes), ``codes`` (uint8 group
+        of each drawn point, bytes), ``groups`` (name, colour and count of
+        each group, for the legend), ``range`` (``full_range`` of x and
+        y: the home view holds every book, far outliers too), ``size`` and
+        ``opacity`` (``marker_style``).
+
+    Grey groups (other, unknown) are drawn first, the coloured ones
+    interleaved after them, so no group hides the others. Year is drawn in
+    ten bands of the 2nd to 98th percentile. ``only`` colours one value
+    alone, as on ``map_figure``.
+    """
+    coords = np.asarray(coords, dtype=np.float32)
+    n = len(coords)
+    if coords.ndim != 2 or coords.shape[1] != 2 or len(books) != n:
+        raise ValueError(f"the point renderer draws 2-D maps of every book; got {coords.shape} for {len(books)} books")
+    codes, groups, grey = point_groups(books, color_by=color_by, top_n=top_n, only=only)
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(np.flatnonzero(grey)), rng.permutation(np.flatnonzero(~grey))])
-    counts = np.bincount(codes, minlength=len(groups))
     size, opacity = marker_style(n)
     return {
         "xy": np.ascontiguousarray(coords[order]).tobytes(),
         "ids": order.astype(np.int32).tobytes(),
         "codes": codes[order].tobytes(),
-        "groups": [{"name": str(g), "colour": c, "count": int(k)} for g, c, k in zip(groups, colours, counts)],
+        "groups": groups,
         "range": [full_range(coords[:, 0]), full_range(coords[:, 1])],
         "size": size,
         "opacity": opacity,

@@ -19,6 +19,7 @@ checksum, the sidecar written last, stale or damaged entries ignored)::
     projections/         map coordinates, KEY.npy + KEY.json (``projection``)
     clusters/            cluster labels, KEY.json (``clusters``)
     index/               approximate neighbour indexes, book|link.faiss + .json (``index``)
+    tiles/               a 2-D map's level-of-detail tiles, KEY.npz + KEY.json (``tiles``)
     views.json           the Map page's saved views (``views``)
 
 Other modules reach these files only through ``ModelFolder.derived``,
@@ -78,7 +79,7 @@ FORMAT = "bookembed-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("book_vectors.npy", "link_vectors.npy", "links.json", "books.parquet", "pairs.npz")
-DERIVED = {"projections": ".npy", "clusters": None, "index": ".faiss"}
+DERIVED = {"projections": ".npy", "clusters": None, "index": ".faiss", "tiles": ".npz"}
 """Kinds of derived file: subfolder -> the data file's suffix (None: the sidecar holds the value)."""
 DOCUMENTS = {"views": "views.json"}
 """Small JSON documents of the folder that are not derived from the vectors: name -> file."""

@@ -12,6 +12,7 @@ from bookembed.neighbors import similar_books
 from bookembed.ui import crossfilter as cf
 from bookembed.ui import explain
 from bookembed.ui import map as m
+from bookembed.ui.tiledmap import is_tiled
 
 ui.frame()
 model = ui.require_model()
@@ -55,7 +56,7 @@ key = proj.projection_key(settings) if axes is None else f"axes-{layers.axes!r}"
 keep, view, isolating = cf.view_mask(model), cf.view_signature(model), cf.isolated(model) is not None
 generation = st.session_state.get(m.GENERATION, 0)
 plain = dims == 2 and axes is None and predicted is None and layers.show == "books" and not layers.density
-big = model.n_books > POINTS_ABOVE
+big = model.n_books > POINTS_ABOVE or is_tiled(model)  # a map drawn a view at a time needs the point renderer
 points = plain and st.toggle(
     "Point renderer", value=big, key=f"{m.POINTS}-{big}",
     help=f"Writes every point straight into the picture: a million books draw in seconds, where Plotly needs "

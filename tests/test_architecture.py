@@ -21,7 +21,8 @@ MAX_MODULE_LINES = 700
 # The model folder's files (bookembed/store.py is their schema): pages and bookembed/ui/ reach them only through
 # the folder's type (ModelFolder and the modules that own each file), never by name (habits 13 and 18).
 MODEL_FOLDER_NAMES = ("manifest.json", "views.json", "book_vectors.npy", "link_vectors.npy", "books.parquet",
-                      "links.json", "pairs.npz", "history.json", "model.keras", "projections/", "clusters/", "index/")
+                      "links.json", "pairs.npz", "history.json", "model.keras", "projections/", "clusters/", "index/",
+                      "tiles/")
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:

@@ -227,7 +227,12 @@ def _point_labels(path: str, stamp: int | None, limit: int, _model: ModelFolder)
 
 
 def point_labels_trimmed(model: ModelFolder) -> bool:
-    """Whether the point renderer shows titles only (every label with its details would pass ``message_limit``)."""
+    """Whether the point renderer shows titles only (every label with its details would pass ``message_limit``);
+    never for a map drawn a view at a time (``tiledmap``), whose labels are those of the drawn books."""
+    from bookembed.ui.tiledmap import is_tiled
+
+    if is_tiled(model):
+        return False
     return _point_labels(str(model.path.resolve()), model.stamp, message_limit(), model)[1]
 
 
@@ -254,10 +259,18 @@ def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_
     when it differs from the one passed last time the renderer shows it,
     the rest faded (an empty list clears it); None leaves the renderer's own.
     ``keep``, ``view`` and ``fit_kept`` restrict the books drawn as on ``book_map``.
+    A map of more books than ``tiles.tiled_above()`` is drawn a view at a time (``tiledmap.tiled_point_map``).
     """
     from bookembed.crossfilter import subset_payload
+    from bookembed.ui.tiledmap import is_tiled, tiled_point_map
 
     path = str(model.path.resolve())
+    if is_tiled(model):  # too many books for one message: a view at a time, from the map's tiles
+        return tiled_point_map(
+            _point_component(), model, coords, projection, color_by=color_by, top_n=top_n, query_ids=query_ids,
+            neighbour_ids=neighbour_ids, located=located, height=height, key=key, only=only,
+            labels=label_args(labels), selected=selected, keep=keep, fit_kept=fit_kept,
+            sig=repr((path, model.stamp, projection, color_by, top_n, only, view if keep is not None else "", "tiled")))
     payload = _point_payload(repr((path, model.stamp, projection, color_by, top_n, only)), coords, model, color_by,
                              top_n, only)
     sig = repr((path, model.stamp, projection, color_by, top_n, only, view if keep is not None else ""))
