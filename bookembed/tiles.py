@@ -51,9 +51,10 @@ DENSITY_SIZE = 512
 """Cells along each side of the density raster."""
 TILES = "tiles"
 """The derived kind the tiles are cached as (``store.DERIVED``)."""
-TILED_ABOVE = 1_000_000
+TILED_ABOVE = 500_000
 """Above this many books the point renderer draws a map a view at a time from its tiles (``BOOKEMBED_TILED_ABOVE``
-overrides it); up to it, every book at once, which the renderer draws in seconds (docs/scale.md)."""
+overrides it); up to it, every book at once. At a million books the tiled map painted first sooner than every
+book at once (``benchmarks/bench_bigmap.py``, docs/scale.md); below, sending every book is a small message."""
 POINT_BUDGET = 200_000
 """Books drawn at most in one view of a tiled map (``BOOKEMBED_POINT_BUDGET`` overrides it): with their labels,
 a message well inside Streamlit's limit, drawn by the renderer in a fraction of a second."""
