@@ -87,9 +87,7 @@ def main() -> None:
     import pyarrow.parquet as pq
 
     title = pq.read_table(model / "books.parquet", columns=["title"]).column("title")[0].as_py()
-    env = dict(os.environ, PYTHONPATH=str(Path(args.code).resolve()), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", ""))
-    if not env["OMP_NUM_THREADS"]:
-        del env["OMP_NUM_THREADS"]
+    env = dict(os.environ, PYTHONPATH=str(Path(args.code).resolve()))
     commands = {
         "index": [sys.executable, "-m", "bookembed", "index", "--model", str(model), "--force", "-q"],
         "query": [sys.executable, "-c", QUERY, str(model), str(args.queries)],
