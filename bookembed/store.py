@@ -20,6 +20,7 @@ checksum, the sidecar written last, stale or damaged entries ignored)::
     clusters/            cluster labels, KEY.json (``clusters``)
     index/               approximate neighbour indexes, book|link.faiss + .json (``index``)
     tiles/               a 2-D map's level-of-detail tiles, KEY.npz + KEY.json (``tiles``)
+    names/               big vocabularies' match keys, book|link.arrow + .json (``names``)
     views.json           the Map page's saved views (``views``)
 
 Other modules reach these files only through ``ModelFolder.derived``,
@@ -47,7 +48,6 @@ model is loaded with ``safe_mode=True``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bookembed import __version__, atomic
+from bookembed import __version__, atomic, folderfiles
 from bookembed.atomic import (  # noqa: F401  (re-exported: the writers' home was this module)
     UNNAMED_LEFTOVER_AGE_S,
     make_temp_dir,
@@ -79,7 +79,7 @@ FORMAT = "bookembed-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("book_vectors.npy", "link_vectors.npy", "links.json", "books.parquet", "pairs.npz")
-DERIVED = {"projections": ".npy", "clusters": None, "index": ".faiss", "tiles": ".npz"}
+DERIVED = {"projections": ".npy", "clusters": None, "index": ".faiss", "tiles": ".npz", "names": ".arrow"}
 """Kinds of derived file: subfolder -> the data file's suffix (None: the sidecar holds the value)."""
 DOCUMENTS = {"views": "views.json"}
 """Small JSON documents of the folder that are not derived from the vectors: name -> file."""
@@ -120,27 +120,8 @@ def recover_leftovers(target: str | Path) -> list[str]:
     return atomic.recover_leftovers(target, marker=MANIFEST)
 
 
-def file_digest(data: bytes) -> str:
-    """SHA-256 of ``data`` as hex."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def vectors_sha1(vectors: np.ndarray) -> str:
-    """SHA-1 of the bytes of ``vectors`` as contiguous float32: the key that ties a cache to its vectors."""
-    return hashlib.sha1(np.ascontiguousarray(vectors, dtype=np.float32).tobytes()).hexdigest()
-
-
-def _checksums(folder: Path) -> dict[str, dict]:
-    """``{relative path: {"sha256", "bytes"}}`` for every file under ``folder``, the manifest aside."""
-    out = {}
-    for file in sorted(folder.rglob("*")):
-        if file.is_file() and file.name != MANIFEST:
-            h = hashlib.sha256()
-            with open(file, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            out[file.relative_to(folder).as_posix()] = {"sha256": h.hexdigest(), "bytes": file.stat().st_size}
-    return out
+file_digest = folderfiles.file_digest
+vectors_sha1 = folderfiles.vectors_sha1
 
 
 @dataclass(frozen=True)
@@ -260,12 +241,13 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
             "metrics": inputs.metrics,
             "versions": library_versions(),
             "files": files,
-            "checksums": _checksums(tmp),
+            "checksums": folderfiles.checksums(tmp, MANIFEST),
         }
         if inputs.link_vectors is None:
             manifest["link_vectors"] = {"stored": False, "why": inputs.link_vectors_missing or "not given"}
         with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, ensure_ascii=False, indent=1)
+        folderfiles.record_saved(tmp, MANIFEST, files, {"book": inputs.book_vectors, "link": link_vectors})
         with atomic.folder_lock(target.parent):
             if atomic.identity(target) != seen:
                 raise WriteError(
@@ -306,6 +288,7 @@ class ModelFolder(LinkGraph):
     heldout: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     history: dict = field(default_factory=dict)
     _indexes: dict = field(default_factory=dict, repr=False, compare=False)  # kind -> AnnIndex, see ann_index
+    _sha1: dict = field(default_factory=dict, repr=False, compare=False)  # kind -> vectors' SHA-1 when recorded
 
     @property
     def name(self) -> str:
@@ -345,15 +328,23 @@ class ModelFolder(LinkGraph):
         self.require_link_vectors()
         return self._unit_links
 
+    def unit_rows(self, ids, kind: str = "book") -> np.ndarray:
+        """Rows ``ids`` of ``unit_vectors(kind)``, normalising only those until the whole matrix is needed."""
+        whole = self.__dict__.get("_unit_books" if kind == "book" else "_unit_links")  # cached_property's slot
+        if whole is not None:
+            return whole[ids]
+        vectors = self.book_vectors if kind == "book" else self.require_link_vectors()
+        return unit_rows(np.asarray(vectors[ids], dtype=np.float32))
+
     @cached_property
     def vectors_checksum(self) -> str:
         """SHA-1 of the book vectors' bytes: ties cached projections and indexes to these vectors."""
-        return vectors_sha1(self.book_vectors)
+        return self._sha1.get("book") or vectors_sha1(self.book_vectors)
 
     @cached_property
     def link_vectors_checksum(self) -> str:
         """SHA-1 of the link vectors' bytes: ties the link index to these vectors."""
-        return vectors_sha1(self.link_vectors)
+        return self._sha1.get("link") or vectors_sha1(self.link_vectors)
 
     def ann_index(self, kind: str = "book"):
         """The approximate index of the book (or link) vectors, when the model is large enough to use one
@@ -423,7 +414,7 @@ class ModelFolder(LinkGraph):
 
         checksums = self.manifest.get("checksums")
         if isinstance(checksums, dict):
-            _read_checked(self.path, "model.keras", checksums)
+            folderfiles.read_checked(self.path, "model.keras", checksums)
         read_model_outline(file, 2 * 4 * (self.n_books + self.n_links) * max(self.dim, 1) + SLACK_BYTES,
                            ModelFolderError)
         quiet_tensorflow()
@@ -516,30 +507,20 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
-def _read_checked(path: Path, name: str, checksums: dict) -> bytes:
-    """The bytes of ``path / name``, checked against the manifest's size and SHA-256 when it has them."""
-    file = path / name
-    try:
-        data = file.read_bytes()
-    except OSError as err:
-        raise ModelFolderError(f"{file}: cannot read ({err.strerror or err})") from None
-    expected = checksums.get(name)
-    if isinstance(expected, dict):
-        if "bytes" in expected and len(data) != expected["bytes"]:
-            raise ModelFolderError(
-                f"{file}: damaged file: {len(data):,} bytes where the manifest recorded {expected['bytes']:,}"
-            )
-        if expected.get("sha256") and file_digest(data) != expected["sha256"]:
-            raise ModelFolderError(f"{file}: damaged file: its SHA-256 does not match the one in the manifest")
-    return data
-
-
-def load_model_folder(path: str | Path) -> ModelFolder:
+def load_model_folder(path: str | Path, *, trust: bool = True) -> ModelFolder:
     """Read and check a model folder (no Keras import).
 
-    Each file is read once; its size and SHA-256 are checked against the
-    manifest (when the manifest has them) before it is parsed. A crash that
-    left the folder moved aside is repaired first (``recover_leftovers``).
+    The first open reads each file once and checks its size and SHA-256
+    against the manifest (when the manifest has them) before parsing it, then
+    scans the arrays; what passed is recorded (``folderfiles``), and later opens
+    memory-map the vectors and pairs of files still exactly as recorded. A
+    crash that left the folder moved aside is repaired first
+    (``recover_leftovers``).
+
+    Parameters
+    ----------
+    trust : bool
+        Use the record of files already checked; False reads and checks every file whole (``verify``).
 
     Raises
     ------
@@ -555,11 +536,18 @@ def load_model_folder(path: str | Path) -> ModelFolder:
             raise ModelFolderError(f"{path}: damaged model folder, {name} is missing")
         if not _inside(path, path / name):
             raise ModelFolderError(f"{path / name}: refused: a link that leads outside the model folder")
+    record = folderfiles.read_record(path, folderfiles.identity(path / MANIFEST))
+    if not trust:
+        record = folderfiles.Record(record.manifest)
+    seen: dict[str, dict | None] = {}  # each file read whole now: its identity before reading
 
     def read(name: str) -> io.BytesIO:
-        return io.BytesIO(_read_checked(path, name, checksums))
+        seen[name] = folderfiles.identity(path / name)
+        return io.BytesIO(folderfiles.read_checked(path, name, checksums))
 
     def load_npy(name: str) -> np.ndarray:
+        if record.trusts(path, name):
+            return folderfiles.map_npy(path / name)
         buffer = read(name)
         try:
             return np.load(buffer, allow_pickle=False)
@@ -568,22 +556,23 @@ def load_model_folder(path: str | Path) -> ModelFolder:
 
     book_vectors = load_npy("book_vectors.npy")
     link_vectors = load_npy("link_vectors.npy")
-    buffer = read("pairs.npz")
+    pairs = folderfiles.map_npz(path / "pairs.npz") if record.trusts(path, "pairs.npz") else None
+    if pairs is None:
+        pairs = folderfiles.load_npz(read("pairs.npz").getvalue(), path / "pairs.npz")
     try:
-        with np.load(buffer, allow_pickle=False) as npz:
-            pair_books, pair_links, heldout = npz["book"], npz["link"], npz["heldout"]
-    except Exception as err:
-        raise ModelFolderError(f"{path / 'pairs.npz'}: damaged pairs file ({err})") from None
-    buffer = read("links.json")
+        pair_books, pair_links, heldout = pairs["book"], pairs["link"], pairs["heldout"]
+    except KeyError as err:
+        raise ModelFolderError(f"{path / 'pairs.npz'}: damaged pairs file (no array {err})") from None
+    buffer = io.BytesIO((path / "links.json").read_bytes()) if record.trusts(path, "links.json") else read("links.json")
     try:
         vocab = json.loads(buffer.getvalue().decode("utf-8"))
         links = tuple(vocab["links"])
         link_counts = np.asarray(vocab["books"], dtype=np.int64)
     except Exception as err:
         raise ModelFolderError(f"{path / 'links.json'}: damaged link vocabulary ({err})") from None
-    buffer = read("books.parquet")
     try:
-        books = pd.read_parquet(buffer)
+        books = pd.read_parquet(path / "books.parquet" if record.trusts(path, "books.parquet")
+                                else read("books.parquet"))
     except Exception as err:
         raise ModelFolderError(f"{path / 'books.parquet'}: damaged books table ({err})") from None
     history: dict = {}
@@ -609,7 +598,9 @@ def load_model_folder(path: str | Path) -> ModelFolder:
         problems.append("links.json has counts for a different number of links")
     if not (len(pair_books) == len(pair_links) == len(heldout)):
         problems.append("pairs.npz arrays differ in length")
-    elif len(pair_books) and (pair_books.max() >= len(books) or pair_links.max() >= len(links) or min(pair_books.min(), pair_links.min()) < 0):
+    elif "pairs.npz" in seen and len(pair_books) and (
+            pair_books.max() >= len(books) or pair_links.max() >= len(links)
+            or min(pair_books.min(), pair_links.min()) < 0):
         problems.append("pairs.npz refers to books or links outside the vocabularies")
     if "title" not in books.columns:
         problems.append("books.parquet has no title column")
@@ -618,8 +609,15 @@ def load_model_folder(path: str | Path) -> ModelFolder:
         problems.append("manifest counts do not match the files")
     if problems:
         raise ModelFolderError(f"{path}: damaged model folder: {'; '.join(problems)}")
-    if not np.all(np.isfinite(book_vectors)) or not np.all(np.isfinite(link_vectors)):
-        raise ModelFolderError(f"{path}: damaged model folder: vectors contain NaN or Inf")
+    for name, vectors, kind in (("book_vectors.npy", book_vectors, "book"), ("link_vectors.npy", link_vectors, "link")):
+        if name in seen:
+            if not np.all(np.isfinite(vectors)):
+                raise ModelFolderError(f"{path}: damaged model folder: vectors contain NaN or Inf")
+            record.sha1[kind] = folderfiles.vectors_sha1(vectors)
+    if seen:
+        record.files.update({name: before for name, before in seen.items() if before is not None
+                             and before == folderfiles.identity(path / name)})
+        folderfiles.write_record(path, record)
     return ModelFolder(
         books=books,
         links=links,
@@ -632,6 +630,7 @@ def load_model_folder(path: str | Path) -> ModelFolder:
         pair_links=pair_links.astype(np.int32, copy=False),
         heldout=heldout.astype(bool, copy=False),
         history=history,
+        _sha1=dict(record.sha1),
     )
 
 
@@ -663,11 +662,11 @@ def verify_model_folder(path: str | Path) -> list[str]:
             file = path / name
             if not file.is_file():
                 raise ModelFolderError(f"{file}: missing (the manifest lists it)")
-            total += len(_read_checked(path, name, checksums))
+            total += len(folderfiles.read_checked(path, name, checksums))
         lines.append(f"{len(checksums)} files match their SHA-256 in the manifest ({total:,} bytes)")
     else:
         lines.append("this folder was written before checksums were recorded: files checked for consistency only")
-    model = load_model_folder(path)
+    model = load_model_folder(path, trust=False)
     lines.append(f"loads: {model.n_books:,} books, {model.n_links:,} links, {model.n_pairs:,} pairs, dim {model.dim}")
     if (path / "model.keras").is_file():
         keras_model = model.load_keras()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bookembed.errors import ModelFolderError
+from bookembed.folderfiles import RECORD
 from bookembed.store import MANIFEST, REQUIRED_FILES, load_model_folder, save_model_folder, verify_model_folder
 from conftest import ROOT, assert_one_line_error, make_fake_model, run_cli
 from test_store import make_inputs
@@ -30,7 +31,8 @@ def folder(tmp_path) -> Path:
 
 def test_manifest_records_the_sha256_and_size_of_every_file(folder):
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.is_file() and p.name not in (MANIFEST, RECORD))
     assert sorted(manifest["checksums"]) == files
     assert set(REQUIRED_FILES) | {"history.json"} <= set(files)
     for name, entry in manifest["checksums"].items():

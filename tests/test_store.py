@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from bookembed import atomic, store
+from bookembed import folderfiles
+from bookembed.folderfiles import RECORD
 from bookembed.errors import ModelFolderError
 from bookembed.graph import LinkGraph
 from bookembed.store import (
@@ -59,7 +61,7 @@ def make_inputs(n_books=12, n_links=9, dim=4, seed=0, model=None) -> SaveInputs:
 
 def leftovers(parent: Path) -> list[str]:
     """Hidden temporary siblings (``.name.tmp-*``, ``.name.old-*``) left in ``parent``."""
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(".") and p.name != RECORD)
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def test_manifest_says_how_the_folder_was_made(folder):
     }
     assert {"bookembed", "numpy", "pandas"} <= set(manifest["versions"])
     on_disk = sorted(p.name for p in folder.iterdir())
-    assert on_disk == sorted(manifest["files"] + [MANIFEST])
+    assert on_disk == sorted(manifest["files"] + [MANIFEST, RECORD])  # the record of checked files: a cache
     assert set(REQUIRED_FILES) <= set(manifest["files"])
 
 
@@ -564,14 +566,14 @@ def test_two_racing_writers_the_second_is_told_and_nothing_is_left(tmp_path, mon
     if exists_before:
         save_model_folder(target, make_inputs(seed=0))
     both_written = threading.Barrier(2, timeout=WAIT_CEILING_S)
-    real = store._checksums
+    real = folderfiles.checksums
 
-    def checksums_then_wait(folder):
-        out = real(folder)
+    def checksums_then_wait(folder, manifest):
+        out = real(folder, manifest)
         both_written.wait()  # both temporary folders are complete: now both try to swap
         return out
 
-    monkeypatch.setattr(store, "_checksums", checksums_then_wait)
+    monkeypatch.setattr(folderfiles, "checksums", checksums_then_wait)
     results: dict[int, object] = {}
 
     def write(seed):

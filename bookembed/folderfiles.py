@@ -1,0 +1,203 @@
+"""Reading a model folder's files: checked whole once, memory-mapped while they stay as they were.
+
+The first open of a folder reads every file whole, compares its size and
+SHA-256 with the manifest's, and the caller (``store.load_model_folder``) scans
+the arrays (finite vectors, pairs inside the vocabularies). What was checked is
+then written down beside the files, in ``.verified.json``: each file's size,
+modification and change times (ns) and inode, and the SHA-1 of the vectors that
+keys the derived files. A later open that finds a file exactly as recorded maps
+it instead: the vectors and pairs are memory-mapped read-only, cost neither time
+nor memory until they are used, and skip the scans. Opening a big folder then
+costs the books table and the link vocabulary, not reading and hashing every
+array (docs/scale.md has the figures).
+
+This is how ``git`` and ``make`` decide a file is unchanged, with ``git``'s
+care for a file rewritten within one tick of the clock: an entry is trusted only
+when the file's change time is at least ``MARGIN_NS`` older than the record, so
+a file changed after the record always shows a newer change time. The record is
+a cache, never the only copy of anything: a missing, damaged or stale record
+means the files are read and checked whole again, and a folder that cannot be
+written to is simply checked on every open. ``bookembed verify`` always checks
+everything. What a record cannot see is a file changed with its metadata
+restored by hand, or bit rot under unchanged metadata; ``bookembed verify``
+finds both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bookembed.errors import ModelFolderError
+
+RECORD = ".verified.json"
+"""The record of the files checked, in the model folder (a cache: see the module's docstring)."""
+MARGIN_NS = 1_000_000_000
+"""A record entry is trusted only for a file whose change time is this much older than the record itself."""
+_VERSION = 1
+
+
+def file_digest(data: bytes) -> str:
+    """SHA-256 of ``data``, as hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def vectors_sha1(vectors: np.ndarray) -> str:
+    """SHA-1 of float32 vectors' bytes: the key of every file derived from them (``derived``)."""
+    return hashlib.sha1(np.ascontiguousarray(vectors, dtype=np.float32).tobytes()).hexdigest()
+
+
+def identity(file: Path) -> dict | None:
+    """Size, modification and change times and inode of ``file``; None when it cannot be read."""
+    try:
+        st = file.stat()
+    except OSError:
+        return None
+    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino}
+
+
+def read_checked(path: Path, name: str, checksums: dict) -> bytes:
+    """The bytes of ``path / name``, checked against the manifest's size and SHA-256 when it has them."""
+    file = path / name
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        raise ModelFolderError(f"{file}: cannot read ({err.strerror or err})") from None
+    expected = checksums.get(name)
+    if isinstance(expected, dict):
+        if "bytes" in expected and len(data) != expected["bytes"]:
+            raise ModelFolderError(
+                f"{file}: damaged file: {len(data):,} bytes where the manifest recorded {expected['bytes']:,}"
+            )
+        if expected.get("sha256") and file_digest(data) != expected["sha256"]:
+            raise ModelFolderError(f"{file}: damaged file: its SHA-256 does not match the one in the manifest")
+    return data
+
+
+@dataclass
+class Record:
+    """What ``.verified.json`` says: the identity of each file as checked, and the vectors' SHA-1 (kind -> hex)."""
+
+    manifest: dict | None = None
+    files: dict = field(default_factory=dict)
+    sha1: dict = field(default_factory=dict)
+    written_ns: int = 0
+
+    def trusts(self, folder: Path, name: str) -> bool:
+        """Whether ``folder / name`` is exactly as it was when checked, and was so at least ``MARGIN_NS`` before."""
+        seen = self.files.get(name)
+        return (isinstance(seen, dict) and seen == identity(folder / name)
+                and seen.get("ctime_ns", self.written_ns) <= self.written_ns - MARGIN_NS)
+
+
+def read_record(folder: Path, manifest_identity: dict | None) -> Record:
+    """The folder's record, or an empty one when it is missing, damaged, or of another manifest."""
+    try:
+        raw = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return Record(manifest_identity)
+    if (not isinstance(raw, dict) or raw.get("version") != _VERSION or manifest_identity is None
+            or raw.get("manifest") != manifest_identity or not isinstance(raw.get("files"), dict)
+            or not isinstance(raw.get("written_ns"), int)):
+        return Record(manifest_identity)
+    sha1 = raw.get("sha1") if isinstance(raw.get("sha1"), dict) else {}
+    return Record(manifest_identity, raw["files"], {k: v for k, v in sha1.items() if isinstance(v, str)},
+                  raw["written_ns"])
+
+
+def write_record(folder: Path, record: Record) -> None:
+    """Write ``record`` atomically; quietly nothing where the folder cannot be written (it is only a cache)."""
+    text = json.dumps({"version": _VERSION, "manifest": record.manifest, "files": record.files,
+                       "sha1": record.sha1, "written_ns": time.time_ns()})
+    tmp = folder / f".{RECORD}.tmp-{os.getpid()}"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, folder / RECORD)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def checksums(folder: Path, manifest: str) -> dict[str, dict]:
+    """``{relative path: {"sha256", "bytes"}}`` for every file under ``folder``, the manifest aside."""
+    out = {}
+    for file in sorted(folder.rglob("*")):
+        if file.is_file() and file.name != manifest:
+            h = hashlib.sha256()
+            with open(file, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[file.relative_to(folder).as_posix()] = {"sha256": h.hexdigest(), "bytes": file.stat().st_size}
+    return out
+
+
+def record_saved(folder: Path, manifest: str, names: list[str], vectors: dict[str, np.ndarray]) -> None:
+    """Record the files a save just wrote and checksummed, and the SHA-1 of its vectors (kind -> array).
+
+    Written after the files, so entries of files written within ``MARGIN_NS`` of it are not trusted: the
+    first open checks those, as it would with no record."""
+    record = Record(identity(folder / manifest), {n: i for n in names if (i := identity(folder / n)) is not None},
+                    {kind: vectors_sha1(v) for kind, v in vectors.items()})
+    write_record(folder, record)
+
+
+def map_npy(file: Path) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only, as a plain ndarray; a one-line error when it is damaged."""
+    try:
+        array = np.load(file, mmap_mode="r", allow_pickle=False)
+        return np.array(array) if array.size == 0 else array.view(np.ndarray)
+    except Exception as err:
+        raise ModelFolderError(f"{file}: damaged array file ({err})") from None
+
+
+def map_npz(file: Path) -> dict[str, np.ndarray] | None:
+    """Every array of an uncompressed ``.npz`` file memory-mapped read-only; None when a member is compressed.
+
+    ``np.savez`` stores each array as an ``.npy`` member; an uncompressed
+    member's bytes lie whole in the zip file, after its local header, so the
+    array is a view of the file at that offset.
+    """
+    arrays = {}
+    try:
+        with open(file, "rb") as fh, zipfile.ZipFile(fh) as archive:
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                    return None
+                fh.seek(info.header_offset)
+                local = fh.read(30)
+                if local[:4] != b"PK\x03\x04":
+                    raise ValueError(f"bad local header for {info.filename}")
+                start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(
+                    local[28:30], "little")
+                fh.seek(start)
+                version = np.lib.format.read_magic(fh)
+                shape, fortran, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                                         else np.lib.format.read_array_header_2_0(fh))
+                if dtype.hasobject or fh.tell() - start + int(np.prod(shape)) * dtype.itemsize > info.file_size:
+                    raise ValueError(f"{info.filename} is shorter than its header says")
+                if int(np.prod(shape)) == 0:
+                    arrays[info.filename[:-4]] = np.zeros(shape, dtype)
+                    continue
+                arrays[info.filename[:-4]] = np.memmap(fh.name, dtype=dtype, mode="r", offset=fh.tell(),
+                                                       shape=shape, order="F" if fortran else "C").view(np.ndarray)
+    except Exception as err:
+        raise ModelFolderError(f"{file}: damaged pairs file ({err})") from None
+    return arrays
+
+
+def load_npz(data: bytes, file: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file's bytes, read into memory; a one-line error when it is damaged."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except Exception as err:
+        raise ModelFolderError(f"{file}: damaged pairs file ({err})") from None

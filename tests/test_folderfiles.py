@@ -1,0 +1,158 @@
+"""The record of checked files: a folder is read and checked whole once, then mapped while its files stay as they were."""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bookembed import folderfiles
+from bookembed.errors import ModelFolderError
+from bookembed.folderfiles import RECORD
+from bookembed.graph import LinkGraph
+from bookembed.store import load_model_folder, save_model_folder, vectors_sha1, verify_model_folder
+from test_integrity import flip_a_byte
+from test_store import make_inputs
+
+MARGIN_S = 0.2
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setattr(folderfiles, "MARGIN_NS", int(MARGIN_S * 1e9))
+    return save_model_folder(tmp_path / "models" / "m", make_inputs(n_books=40, n_links=15, dim=6))
+
+
+def mapped(model) -> bool:
+    """Whether the folder's vectors and pairs came from memory maps (read-only views of the files)."""
+    arrays = (model.book_vectors, model.link_vectors, model.pair_books, model.pair_links, model.heldout)
+    return not any(a.flags.writeable for a in arrays)
+
+
+def checked_then_settled(folder: Path):
+    """Open once (every file read and checked whole), then wait out the margin so the record is trusted."""
+    time.sleep(MARGIN_S + 0.05)
+    first = load_model_folder(folder)
+    time.sleep(MARGIN_S + 0.05)
+    return first
+
+
+def test_a_folder_opened_once_is_mapped_after_with_the_same_values(folder):
+    first = checked_then_settled(folder)
+    assert not mapped(first)
+    again = load_model_folder(folder)
+    assert mapped(again)
+    for name in ("book_vectors", "link_vectors", "pair_books", "pair_links", "heldout"):
+        assert np.array_equal(getattr(first, name), getattr(again, name)), name
+        assert getattr(first, name).dtype == getattr(again, name).dtype
+    assert again.books.equals(first.books) and again.links == first.links
+    assert again.vectors_checksum == vectors_sha1(again.book_vectors) == first.vectors_checksum
+    assert again.link_vectors_checksum == vectors_sha1(again.link_vectors)
+
+
+def test_a_file_written_just_before_its_record_is_read_whole(folder):
+    # The save records its files a moment after writing them: inside the margin, so none is trusted yet.
+    assert not mapped(load_model_folder(folder))
+    flip_a_byte(folder / "book_vectors.npy")
+    with pytest.raises(ModelFolderError, match="book_vectors.npy: damaged file: its SHA-256"):
+        load_model_folder(folder)
+
+
+@pytest.mark.parametrize("name", ["book_vectors.npy", "link_vectors.npy", "pairs.npz", "books.parquet",
+                                  "links.json"])
+def test_a_byte_changed_after_the_record_is_caught(folder, name):
+    checked_then_settled(folder)
+    flip_a_byte(folder / name)
+    with pytest.raises(ModelFolderError) as info:
+        load_model_folder(folder)
+    assert str(folder / name) in str(info.value) and "SHA-256" in str(info.value)
+
+
+def test_a_big_model_saved_long_enough_ago_opens_mapped_the_first_time(folder, tmp_path):
+    time.sleep(MARGIN_S + 0.05)
+    again = save_model_folder(tmp_path / "models" / "n", make_inputs(n_books=40, n_links=15, dim=6))
+    time.sleep(MARGIN_S + 0.05)
+    # A small save records its files a moment after writing them, inside the margin. A big one writes
+    # model.keras for seconds after the vectors and pairs: rewritten now, the record is as such a save leaves it.
+    record = folderfiles.read_record(again, folderfiles.identity(again / "manifest.json"))
+    assert set(record.files) >= {"book_vectors.npy", "pairs.npz"} and record.sha1["book"]
+    folderfiles.write_record(again, record)
+    model = load_model_folder(again)
+    assert mapped(model)
+    assert model.vectors_checksum == vectors_sha1(np.asarray(model.book_vectors))
+
+
+def test_a_damaged_or_foreign_record_is_ignored_and_replaced(folder, tmp_path):
+    checked_then_settled(folder)
+    other = save_model_folder(tmp_path / "models" / "other", make_inputs(n_books=40, n_links=15, dim=6, seed=3))
+    (other / RECORD).write_bytes((folder / RECORD).read_bytes())  # another folder's record
+    assert not mapped(load_model_folder(other))
+    (folder / RECORD).write_text("{not json", encoding="utf-8")
+    assert not mapped(load_model_folder(folder))
+    assert json.loads((folder / RECORD).read_text(encoding="utf-8"))["files"]
+
+
+def test_a_folder_that_cannot_be_written_is_checked_on_every_open(folder, monkeypatch):
+    def refuse(*_args, **_kwargs):
+        raise PermissionError("read-only")
+
+    (folder / RECORD).unlink()
+    monkeypatch.setattr(folderfiles.os, "replace", refuse)
+    for _ in range(2):
+        time.sleep(MARGIN_S + 0.05)
+        assert not mapped(load_model_folder(folder))
+    assert not (folder / RECORD).exists()
+    assert not [p.name for p in folder.iterdir() if ".tmp-" in p.name]
+
+
+def test_verify_reads_everything_whatever_the_record_says(folder):
+    checked_then_settled(folder)
+    assert mapped(load_model_folder(folder))
+    assert not mapped(load_model_folder(folder, trust=False))
+    assert any("match their SHA-256" in line for line in verify_model_folder(folder))
+
+
+def test_uncompressed_npz_members_map_to_the_saved_arrays_and_compressed_ones_are_read(tmp_path):
+    arrays = {"a": np.arange(7, dtype=np.int32), "b": np.zeros(0, np.int32),
+              "c": (np.arange(6) % 2).astype(bool), "d": np.arange(12, dtype=np.float32).reshape(3, 4)}
+    np.savez(tmp_path / "plain.npz", **arrays)
+    found = folderfiles.map_npz(tmp_path / "plain.npz")
+    assert sorted(found) == sorted(arrays)
+    for key, value in arrays.items():
+        assert np.array_equal(found[key], value) and found[key].dtype == value.dtype and found[key].shape == value.shape
+    np.savez_compressed(tmp_path / "packed.npz", **arrays)
+    assert folderfiles.map_npz(tmp_path / "packed.npz") is None
+    with zipfile.ZipFile(tmp_path / "cut.npz", "w") as archive:
+        archive.writestr("a.npy", (tmp_path / "plain.npz").read_bytes()[:0] + b"\x93NUMPY")
+    with pytest.raises(ModelFolderError, match="cut.npz: damaged pairs file"):
+        folderfiles.map_npz(tmp_path / "cut.npz")
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs=st.sets(st.tuples(st.integers(0, 9), st.integers(0, 6)), max_size=40), shuffled=st.booleans())
+def test_a_books_links_by_binary_search_are_its_links_by_grouping(pairs, shuffled):
+    rows = sorted(pairs)
+    if shuffled:
+        rows = rows[::-1]
+    pb = np.array([b for b, _ in rows], np.int32)
+    pl = np.array([link for _, link in rows], np.int32)
+
+    def graph():
+        return LinkGraph(books=pd.DataFrame({"title": [f"b{i}" for i in range(10)]}),
+                         links=tuple(f"l{j}" for j in range(7)), link_counts=np.bincount(pl, minlength=7),
+                         pair_books=pb, pair_links=pl)
+
+    searched, grouped = graph(), graph()
+    grouped.link_books(0)
+    grouped._by_book  # noqa: B018 - built first: the lookups below group
+    for book in range(10):
+        want = sorted(link for b, link in pairs if b == book)
+        assert searched.book_links(book).tolist() == want == grouped.book_links(book).tolist()
+    assert ("_by_book" in searched.__dict__) == (shuffled and len(rows) > 1 and bool((pb[1:] < pb[:-1]).any()))
