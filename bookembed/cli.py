@@ -258,7 +258,10 @@ def cmd_project(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    import time
+
     from bookembed.index import ANN_MIN_ROWS, build_index
+    from bookembed.names import TABLE_MIN_NAMES, name_table
     from bookembed.store import load_model_folder
 
     model = load_model_folder(args.model)
@@ -283,6 +286,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"{kind}s: {rows:,} vectors indexed in {info['build_seconds']:,.1f} s; recall@{info['recall_k']} "
               f"{info['recall']:.3f} against exact search on {info['recall_queries']:,} sampled {kind}s "
               f"({info['nprobe']:,} of {info['nlist']:,} cells scanned a query)")
+        if rows > TABLE_MIN_NAMES:
+            started = time.perf_counter()
+            name_table(model, kind)
+            print(f"{kind}s: the name table the search box matches against is ready "
+                  f"({time.perf_counter() - started:,.1f} s)")
     return 0
 
 
@@ -514,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_project)
 
-    p = sub.add_parser("index", help="build the approximate nearest-neighbour indexes of a large model")
+    p = sub.add_parser("index", help="build the approximate nearest-neighbour indexes (and name tables) of a large "
+                                     "model")
     p.add_argument("--model", default=str(DEFAULT_MODEL))
     p.add_argument("--force", action="store_true", help="build even below the size where exact search is fast")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -30,6 +30,15 @@ fuzzy name when it scores at least ``CLEAR_FUZZY`` and ``CLEAR_GAP`` more
 than the next. Several names in the deciding tier are ambiguous: the error
 lists them best first. Cost per query: one pass over the n keys (kept per
 model folder after the first query) plus two rapidfuzz scans, O(n).
+
+Above ``TABLE_MIN_NAMES`` names the keys are a table of Arrow columns
+(``name_table``), computed once (O(n) in Python) and kept in the model folder
+(``names/``), memory-mapped after; tiers 0-4 are then found column-wise: one
+substring scan for the first typed word, the other tests only on the names it
+finds. The same rules give the same answer (tested against the loop). The
+fuzzy scan runs only while tiers 0-4 found fewer names than asked for (it
+could not change the answer otherwise), and the loose tier, a scan several
+times slower, is left out above ``LOOSE_MAX_NAMES`` names.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from __future__ import annotations
 import re
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 from bookembed.errors import BookembedError
 from bookembed.graph import fold
@@ -47,6 +57,12 @@ CLEAR_FUZZY = 80  # a fuzzy name is taken on its own only when this close ...
 CLEAR_GAP = 15  # ... and this much closer than the next fuzzy name
 LOOSE_MIN = 75  # rapidfuzz WRatio for the pickers' last, loosest tier
 SHOWN = 5  # names listed in an error
+TABLE_MIN_NAMES = 200_000
+"""Vocabularies above this many names are matched column-wise over keys kept in the model folder."""
+LOOSE_MAX_NAMES = 1_000_000
+"""Above this many names the pickers' loose tier (a scan several times slower than the rest) is left out."""
+NAMES = "names"
+"""The model folder's derived kind holding the key tables (``store.DERIVED``)."""
 
 _QUALIFIER = re.compile(r"\s*\([^()]*\)$")
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
@@ -88,8 +104,179 @@ def _keys(model, kind: str) -> tuple[list[str], list[str]]:
     cached = _KEYS.setdefault(model, {})
     if kind not in cached:
         names = model.titles if kind == "book" else model.links
-        cached[kind] = ([name_key(n) for n in names], [base_key(n) for n in names])
+        if len(names) > TABLE_MIN_NAMES:
+            table = name_table(model, kind)
+            cached[kind] = (table.keys.to_pylist(), table.bases.to_pylist())
+        else:
+            cached[kind] = ([name_key(n) for n in names], [base_key(n) for n in names])
     return cached[kind]
+
+
+@dataclass(frozen=True)
+class NameTable:
+    """Every name of one kind with its keys, as Arrow columns (``large_string``), position = id.
+
+    ``spaced`` is each key between two spaces, so that "starts a word" is a
+    substring test (``" " + q``) and "whole words" another (``" " + q + " "``).
+    """
+
+    names: Any
+    keys: Any
+    bases: Any
+    spaced: Any
+
+
+def _build_table(names) -> tuple[NameTable, dict]:
+    import pyarrow as pa
+
+    keys = [name_key(n) for n in names]
+    bases = [base_key(n) for n in names]
+    table = NameTable(pa.array(names, pa.large_string()), pa.array(keys, pa.large_string()),
+                      pa.array(bases, pa.large_string()), pa.array([f" {k} " for k in keys], pa.large_string()))
+    return table, {"names": len(keys), "first": names[0] if len(names) else None,
+                   "last": names[-1] if len(names) else None}
+
+
+def _save_table(table: NameTable, path) -> None:
+    import pyarrow as pa
+
+    columns = {"name": table.names, "key": table.keys, "base": table.bases, "spaced": table.spaced}
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, pa.table(columns).schema) as writer:
+        writer.write_table(pa.table(columns))
+
+
+def _load_table(path, info: dict) -> NameTable:  # noqa: ARG001 - the protocol's signature
+    import pyarrow as pa
+
+    with pa.memory_map(str(path), "r") as source:
+        table = pa.ipc.open_file(source).read_all()
+    columns = [table.column(c).combine_chunks() for c in ("name", "key", "base", "spaced")]
+    return NameTable(*columns)
+
+
+def name_table(model, kind: str) -> NameTable:
+    """The key table of a model's book titles (or links): from its folder, or computed (O(n)) and kept there.
+
+    A ``LinkGraph`` (no folder) gets it computed; it is kept beside the model object for as long as it lives.
+    """
+    cached = _KEYS.setdefault(model, {})
+    if ("table", kind) not in cached:
+        names = model.titles if kind == "book" else list(model.links)
+
+        def check(info: dict) -> str | None:
+            if info.get("names") != len(names) or (names and (info.get("first"), info.get("last"))
+                                                   != (names[0], names[-1])):
+                return "names of another vocabulary"
+            return None
+
+        if hasattr(model, "cached"):
+            entry, _ = model.cached(NAMES, kind, lambda: _build_table(names), _save_table, _load_table,
+                                    check=check)
+            cached[("table", kind)] = entry.value
+        else:
+            cached[("table", kind)] = _build_table(names)[0]
+    return cached[("table", kind)]
+
+
+def _column_tiers(table: NameTable, text: str, q: str):
+    """``_word_tiers`` found column-wise, as arrays ``(ids, tiers, scores)``.
+
+    Every name of tiers 0-4 contains " " + the first typed word (or the first word of the typed base) in its
+    spaced key: one scan finds those, and the tests run on them alone.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    words = q.split()
+    qb = base_key(text) or q
+    mask = None
+    for head in {" " + words[0], " " + qb.split()[0]}:
+        found = pc.match_substring(table.spaced, head)
+        mask = found if mask is None else pc.or_(mask, found)
+    ids = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    spaced = table.spaced.take(ids)
+
+    def test(column, fn, value):
+        return fn(column if column is spaced else column.take(ids), value).to_numpy(zero_copy_only=False)
+
+    tests = {EXACT: test(table.names, pc.equal, text), SAME: test(table.keys, pc.equal, q),
+             BASE: test(table.bases, pc.equal, qb),
+             PREFIX: test(table.keys, pc.starts_with, q) | test(table.bases, pc.starts_with, q),
+             WORDS: test(spaced, pc.match_substring, " " + q)}
+    whole = test(spaced, pc.match_substring, f" {q} ")
+    every, every_whole = np.full(len(ids), len(words) > 1), np.ones(len(ids), bool)
+    for w in words:
+        every &= test(spaced, pc.match_substring, " " + w)
+        every_whole &= test(spaced, pc.match_substring, f" {w} ")
+    tiers = np.full(len(ids), FUZZY, np.int64)
+    for tier in (WORDS, PREFIX, BASE, SAME, EXACT):  # the best tier a name passes is the one it gets
+        tiers[tests[tier]] = tier
+    multi = every & (tiers == FUZZY)
+    tiers[multi] = WORDS
+    scores = np.where(multi, np.where(every_whole, 100.0, 95.0), np.where(whole, 100.0, 95.0))
+    scores[tiers <= BASE] = 100.0
+    keep = tiers < FUZZY
+    return ids[keep], tiers[keep], scores[keep]
+
+
+def _match_table(model, kind: str, text: str, q: str, limit: int) -> NameMatch:
+    """``match_names`` on a big vocabulary: tiers 0-4 column-wise, ranked and decided with arrays."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    table = name_table(model, kind)
+    ids, tiers, scores = _column_tiers(table, text, q)
+    lengths = pc.utf8_length(table.keys.take(ids)).to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(ids) < limit:  # fuzzy names rank below the rest and never decide when there is one (module doc)
+        keys, bases = _keys(model, kind)
+        found = set(ids.tolist())
+        fuzzy = {i: s for i, s in _fuzzy(keys, bases, q, limit + len(ids) + 2).items() if i not in found}
+        extra = np.fromiter(fuzzy, np.int64, len(fuzzy))
+        ids = np.concatenate([ids, extra])
+        tiers = np.concatenate([tiers, np.full(len(extra), FUZZY, np.int64)])
+        scores = np.concatenate([scores, np.fromiter(fuzzy.values(), np.float64, len(fuzzy))])
+        lengths = np.concatenate([lengths, np.array([len(keys[i]) for i in extra], np.int64)])
+    order = np.lexsort((ids, lengths, -scores, tiers))
+    ids, tiers, scores = ids[order], tiers[order], scores[order]
+    clear, ambiguous = _decide_arrays(ids, tiers, scores)
+    rows = [(int(t), -float(s), int(i)) for t, s, i in zip(tiers[:limit], scores[:limit], ids[:limit])]
+    if len(rows) < limit and len(table.keys) <= LOOSE_MAX_NAMES:
+        rows = _loose(rows, q, _keys(model, kind)[0], limit)
+    return NameMatch(text, tuple(i for _, _, i in rows), tuple(t for t, _, _ in rows),
+                     tuple(-s for _, s, _ in rows), clear, ambiguous)
+
+
+def _decide_arrays(ids, tiers, scores) -> tuple[int | None, tuple[int, ...]]:
+    """``_decide`` on rows given as arrays, best first."""
+    import numpy as np
+
+    if len(ids) and tiers[0] == EXACT:
+        return int(ids[0]), ()
+    for group in ((SAME,), (BASE,), (PREFIX, WORDS)):
+        inside = np.isin(tiers, group)
+        members, whole = ids[inside], scores[inside] == 100.0
+        if len(members) and (whole.sum() == 1 or (len(members) == 1 and not whole.any())):
+            return int((members[whole] if whole.any() else members)[0]), ()
+        if len(members):
+            return None, tuple(int(i) for i in np.concatenate([members[whole], members[~whole]]))
+    fuzzy = scores[tiers == FUZZY]
+    if len(fuzzy) and fuzzy[0] >= CLEAR_FUZZY and (len(fuzzy) == 1 or fuzzy[1] <= fuzzy[0] - CLEAR_GAP):
+        return int(ids[tiers == FUZZY][0]), ()
+    return None, ()
+
+
+def _loose(rows: list, q: str, keys: list[str], limit: int) -> list:
+    """``rows`` filled up to ``limit`` with the loose tier (``fuzz.WRatio`` of the keys, ``LOOSE_MIN`` and up)."""
+    if len(rows) >= limit:
+        return rows
+    from rapidfuzz import fuzz, process
+
+    seen = {i for _, _, i in rows}
+    for _, score, i in process.extract(q, keys, scorer=fuzz.WRatio, score_cutoff=LOOSE_MIN, limit=limit + len(seen)):
+        if i not in seen and len(rows) < limit:
+            rows.append((LOOSE, -score, i))
+            seen.add(i)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -201,6 +388,8 @@ def match_names(model, text: str, kind: str = "book", limit: int = 25) -> NameMa
     if not q:
         return NameMatch(text, (), (), (), None, ())
     names = model.titles if kind == "book" else model.links
+    if len(names) > TABLE_MIN_NAMES:
+        return _match_table(model, kind, text, q, limit)
     keys, bases = _keys(model, kind)
     tiers = _word_tiers(keys, bases, text, q, names)
     fuzzy = _fuzzy(keys, bases, q, limit + len(tiers) + 2 if len(tiers) < limit else 2)
@@ -208,16 +397,7 @@ def match_names(model, text: str, kind: str = "book", limit: int = 25) -> NameMa
     rows += [(FUZZY, -s, i) for i, s in fuzzy.items() if i not in tiers]
     rows.sort(key=lambda r: (r[0], r[1], len(keys[r[2]]), r[2]))
     clear, ambiguous = _decide(rows)
-    rows = rows[:limit]
-    if len(rows) < limit:
-        from rapidfuzz import fuzz, process
-
-        seen = {i for _, _, i in rows}
-        for _, score, i in process.extract(q, keys, scorer=fuzz.WRatio, score_cutoff=LOOSE_MIN,
-                                           limit=limit + len(seen)):
-            if i not in seen and len(rows) < limit:
-                rows.append((LOOSE, -score, i))
-                seen.add(i)
+    rows = _loose(rows[:limit], q, keys, limit)
     return NameMatch(text, tuple(int(i) for _, _, i in rows), tuple(t for t, _, _ in rows),
                      tuple(-s for _, s, _ in rows), None if clear is None else int(clear),
                      tuple(int(i) for i in ambiguous))

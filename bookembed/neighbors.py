@@ -64,21 +64,20 @@ def search(
     sims : ndarray of float32, shape (m,)
         Exact cosine similarities, most similar first (least first when ``least``).
     """
-    unit = model.unit_vectors(kind)
     index = None if least or allowed is not None else model.ann_index(kind)
     if index is None:
-        return top_k(unit, query, k, exclude=exclude, least=least, allowed=allowed)
+        return top_k(model.unit_vectors(kind), query, k, exclude=exclude, least=least, allowed=allowed)
     q = np.asarray(query, dtype=np.float32)
     norm = float(np.linalg.norm(q))
     if not norm > 1e-12:
         raise BookembedError("the query vector has length zero: it has no direction to compare")
     found = index.candidates(q / norm, 2 * (k + len(exclude)) + 10)
     found = found[~np.isin(found, np.asarray(exclude, dtype=np.int64))]
-    return _order(unit, found, q / norm, k)
+    return _order(model, kind, found, q / norm, k)
 
 
-def _order(unit: np.ndarray, candidates: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    sims = unit[candidates] @ query
+def _order(model, kind: str, candidates: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    sims = model.unit_rows(candidates, kind) @ query
     order = np.lexsort((candidates, -sims))[:k]
     return candidates[order].astype(np.int64), sims[order].astype(np.float32)
 
@@ -246,14 +245,13 @@ def similar_books(
         if not allowed.any():
             raise BookembedError(_no_such_genre(model, genre))
     if len(ids) == 1 or combine == "mean":
-        query = model.unit_vectors("book")[ids].mean(axis=0)
+        query = model.unit_rows(ids).mean(axis=0)
         found, sims = search(model, "book", query, k, exclude=ids, least=least, allowed=allowed)
     else:
         found, sims = _search_combined(model, ids, k, combine, least, allowed)
     per_query = {}
     if len(ids) > 1:
-        unit = model.unit_vectors("book")
-        each = (unit[found] @ unit[ids].T).astype(float)
+        each = (model.unit_rows(found) @ model.unit_rows(ids).T).astype(float)
         per_query = {f"similarity_{j + 1}": each[:, j] for j in range(len(ids))}
     query_links = np.unique(np.concatenate([model.book_links(i) for i in ids]))
     weight = link_informativeness(model)
@@ -285,7 +283,7 @@ def _no_such_genre(model, genre: str, shown: int = 8) -> str:
 def similar_links(model, link: str, k: int = 10, *, least: bool = False) -> pd.DataFrame:
     """Links nearest to a link; ``shared_books`` counts books linking to both."""
     j = resolve(model, link, "link")
-    found, sims = search(model, "link", model.unit_vectors("link")[j], k, exclude=[j], least=least)
+    found, sims = search(model, "link", model.unit_rows([j], "link")[0], k, exclude=[j], least=least)
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(found) + 1),
@@ -302,7 +300,7 @@ def similar_links(model, link: str, k: int = 10, *, least: bool = False) -> pd.D
 def books_for_link(model, link: str, k: int = 10, *, least: bool = False) -> pd.DataFrame:
     """Books whose vectors are nearest to a link's vector; ``links_to_it`` says which really link to it."""
     j = resolve(model, link, "link")
-    found, sims = search(model, "book", model.unit_vectors("link")[j], k, least=least)
+    found, sims = search(model, "book", model.unit_rows([j], "link")[0], k, least=least)
     linked = set(model.link_books(j).tolist())
     return pd.DataFrame(
         {
@@ -319,7 +317,7 @@ def books_for_link(model, link: str, k: int = 10, *, least: bool = False) -> pd.
 def links_for_book(model, title: str, k: int = 10, *, least: bool = False) -> pd.DataFrame:
     """Links whose vectors are nearest to a book's vector; ``linked`` says which the book really links to."""
     i = resolve(model, title, "book")
-    found, sims = search(model, "link", model.unit_vectors("book")[i], k, least=least)
+    found, sims = search(model, "link", model.unit_rows([i])[0], k, least=least)
     own = set(model.book_links(i).tolist())
     return pd.DataFrame(
         {

@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from bookembed.errors import BookembedError
+from bookembed.names import TABLE_MIN_NAMES, name_table
 from bookembed.neighbors import search_names
 from bookembed.store import ModelFolder, folder_in_root, folder_stamp, is_model_folder, load_model_folder
 from bookembed.ui.folders import (  # noqa: F401  (MODELS_ENV and select_model re-exported: their home was here)
@@ -98,8 +99,11 @@ def _load_model(path: str, stamp: int) -> ModelFolder:  # noqa: ARG001 - stamp i
 def _warm_up(model: ModelFolder) -> None:
     """Compute what a first search needs (folded names, unit vectors, pairs by book) off its path."""
     try:
-        search_names(model, "a", "book", limit=1)
-        search_names(model, "a", "link", limit=1)
+        for kind, count in (("book", model.n_books), ("link", model.n_links)):
+            if count > TABLE_MIN_NAMES:
+                name_table(model, kind)  # from the folder (``bookembed index`` keeps it there), else built
+            else:
+                search_names(model, "a", kind, limit=1)
         model.unit_vectors("book")
         model.unit_vectors("link")
         model.book_links(0)

@@ -1,0 +1,102 @@
+"""Big vocabularies are matched column-wise (``names.name_table``): the same answers as the loop, kept in the folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bookembed import names
+from bookembed.graph import LinkGraph
+from bookembed.names import match_names, name_table, resolve
+from bookembed.store import load_model_folder, save_model_folder
+from conftest import P15
+from test_store import make_inputs
+
+AWKWARD = ["Emma", "EMMA", "Émile", "Emile (book)", "Persuasion (novel)", "Persuasion (1995 film)", "Nana (novel)",
+           "Nana", "The War of the Worlds", "Cancer Ward", "War and Peace", "Warlock", "Peace", "Crime & Punishment",
+           "Crime and Punishment", "Moby-Dick", "Moby Dick; or, The Whale", "(novel)", "Dune (novel)", "Dune",
+           "Dune Messiah", "Children of Dune", "Gödel, Escher, Bach", "Pride and Prejudice", "Prejudice",
+           "War (novel)", "Warm Bodies", "A", "a (b) (c)", "x_y", "War  and   Peace", "Ward 6"]
+
+
+def graph(titles) -> LinkGraph:
+    n = len(titles)
+    return LinkGraph(books=pd.DataFrame({"title": titles}), links=tuple(f"Link {t}" for t in titles[:50]),
+                     link_counts=np.ones(min(n, 50), np.int64), pair_books=np.arange(n, dtype=np.int32),
+                     pair_links=np.arange(n, dtype=np.int32) % min(n, 50))
+
+
+def both(model, text, kind="book", limit=25):
+    """``match_names`` by the loop and by the table (the threshold moved below the vocabulary)."""
+    loop = match_names(model, text, kind, limit)
+    old = names.TABLE_MIN_NAMES
+    names.TABLE_MIN_NAMES = 0
+    try:
+        names._KEYS.pop(model, None)
+        table = match_names(model, text, kind, limit)
+    finally:
+        names.TABLE_MIN_NAMES = old
+        names._KEYS.pop(model, None)
+    return loop, table
+
+
+@pytest.fixture(scope="module")
+def real():
+    titles = [json.loads(line)[0] for line in P15.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return graph(sorted(set(titles)) + AWKWARD)
+
+
+TYPED = ["war", "War and Peace", "war and peace", "emma", "EMMA", "emile", "persuasion", "persuasion (novel)", "nana",
+         "dune", "du", "children dune", "crime & punishment", "crime and", "moby", "moby dick", "pride prejudice",
+         "prejudice", "war and pease", "the", "of the", "godel", "gödel escher", "(novel)", "a", "ward", "warl",
+         "x y", "x_y", "zzzzqqq", "novel", "the great", "anna karenina", "karenina", "1984", "ulysses"]
+
+
+@pytest.mark.parametrize("limit", [1, 5, 25])
+def test_the_table_gives_the_loops_answer_on_real_and_awkward_titles(real, limit):
+    for typed in TYPED:
+        loop, table = both(real, typed, limit=limit)
+        assert table == loop, typed
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(typed=st.text(alphabet=st.sampled_from(list("waredunpcemo &()-_éÉ 12")), min_size=1, max_size=12))
+def test_the_table_gives_the_loops_answer_for_any_typed_text(real, typed):
+    loop, table = both(real, typed)
+    assert table == loop
+
+
+def test_links_are_matched_the_same_way(real):
+    for typed in ["link war", "Link Emma", "link", "dune", "link ward 6"]:
+        loop, table = both(real, typed, kind="link")
+        assert table == loop, typed
+
+
+def test_a_big_vocabulary_keeps_its_table_in_the_folder_and_resolves_from_it(tmp_path, monkeypatch):
+    inputs = make_inputs(n_books=60, n_links=20)
+    titles = [f"Book {i}" for i in range(59)] + ["War and Peace"]
+    books = inputs.graph.books.assign(title=titles)
+    inputs = type(inputs)(**{**inputs.__dict__, "graph": LinkGraph(
+        books=books, links=inputs.graph.links, link_counts=inputs.graph.link_counts,
+        pair_books=inputs.graph.pair_books, pair_links=inputs.graph.pair_links)})
+    folder = save_model_folder(tmp_path / "m", inputs)
+    monkeypatch.setattr(names, "TABLE_MIN_NAMES", 10)
+    model = load_model_folder(folder)
+    assert resolve(model, "war and peace") == 59
+    assert (folder / "names" / "book.arrow").is_file() and (folder / "names" / "book.json").is_file()
+    built = name_table(model, "book")
+
+    def refuse(_names):
+        raise AssertionError("the table was computed again")
+
+    monkeypatch.setattr(names, "_build_table", refuse)
+    again = load_model_folder(folder)
+    kept = name_table(again, "book")
+    assert kept.keys.equals(built.keys) and kept.spaced.equals(built.spaced) and kept.names.equals(built.names)
+    assert resolve(again, "Book 7") == 7
+    assert [again.titles[i] for i in match_names(again, "book 1", limit=3).ids] == ["Book 1", "Book 10", "Book 11"]
