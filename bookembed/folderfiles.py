@@ -154,17 +154,21 @@ def map_npy(file: Path) -> np.ndarray:
     """A ``.npy`` file memory-mapped read-only, as a plain ndarray; a one-line error when it is damaged."""
     try:
         array = np.load(file, mmap_mode="r", allow_pickle=False)
-        return np.array(array) if array.size == 0 else array.view(np.ndarray)
+        if array.size == 0:
+            array = np.array(array)
+            array.flags.writeable = False
+        return array.view(np.ndarray)
     except Exception as err:
         raise ModelFolderError(f"{file}: damaged array file ({err})") from None
 
 
 def map_npz(file: Path) -> dict[str, np.ndarray] | None:
-    """Every array of an uncompressed ``.npz`` file memory-mapped read-only; None when a member is compressed.
+    """Every array of an uncompressed ``.npz`` file, read-only; None when a member is compressed.
 
     ``np.savez`` stores each array as an ``.npy`` member; an uncompressed
     member's bytes lie whole in the zip file, after its local header, so the
-    array is a view of the file at that offset.
+    array is a view of the file at that offset (memory-mapped), or, where that
+    offset does not suit its type's alignment, read from there in one go.
     """
     arrays = {}
     try:
@@ -184,11 +188,13 @@ def map_npz(file: Path) -> dict[str, np.ndarray] | None:
                                          else np.lib.format.read_array_header_2_0(fh))
                 if dtype.hasobject or fh.tell() - start + int(np.prod(shape)) * dtype.itemsize > info.file_size:
                     raise ValueError(f"{info.filename} is shorter than its header says")
-                if int(np.prod(shape)) == 0:
-                    arrays[info.filename[:-4]] = np.zeros(shape, dtype)
-                    continue
-                arrays[info.filename[:-4]] = np.memmap(fh.name, dtype=dtype, mode="r", offset=fh.tell(),
-                                                       shape=shape, order="F" if fortran else "C").view(np.ndarray)
+                if int(np.prod(shape)) == 0 or fh.tell() % dtype.alignment:  # numpy copies misaligned arrays: read
+                    array = np.fromfile(fh, dtype, int(np.prod(shape))).reshape(shape, order="F" if fortran else "C")
+                    array.flags.writeable = False
+                else:
+                    array = np.memmap(fh.name, dtype=dtype, mode="r", offset=fh.tell(), shape=shape,
+                                      order="F" if fortran else "C").view(np.ndarray)
+                arrays[info.filename[:-4]] = array
     except Exception as err:
         raise ModelFolderError(f"{file}: damaged pairs file ({err})") from None
     return arrays

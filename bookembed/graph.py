@@ -170,7 +170,8 @@ class LinkGraph:
         for another reason: O(log n_pairs) a book, nothing built first.
         """
         if "_by_book" not in self.__dict__ and self._sorted_by_book:
-            lo, hi = np.searchsorted(self.pair_books, [book, book + 1])
+            pb = self.pair_books  # keys of its own type: mixed ones would convert every pair first
+            lo, hi = np.searchsorted(pb, np.array([book, book + 1], dtype=pb.dtype))
             return np.sort(np.asarray(self.pair_links[lo:hi]))
         ptr, values = self._by_book
         return values[ptr[book] : ptr[book + 1]]

@@ -127,6 +127,7 @@ def test_uncompressed_npz_members_map_to_the_saved_arrays_and_compressed_ones_ar
     assert sorted(found) == sorted(arrays)
     for key, value in arrays.items():
         assert np.array_equal(found[key], value) and found[key].dtype == value.dtype and found[key].shape == value.shape
+        assert found[key].flags.aligned and not found[key].flags.writeable  # misaligned members are read whole
     np.savez_compressed(tmp_path / "packed.npz", **arrays)
     assert folderfiles.map_npz(tmp_path / "packed.npz") is None
     with zipfile.ZipFile(tmp_path / "cut.npz", "w") as archive:

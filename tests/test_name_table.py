@@ -100,3 +100,11 @@ def test_a_big_vocabulary_keeps_its_table_in_the_folder_and_resolves_from_it(tmp
     assert kept.keys.equals(built.keys) and kept.spaced.equals(built.spaced) and kept.names.equals(built.names)
     assert resolve(again, "Book 7") == 7
     assert [again.titles[i] for i in match_names(again, "book 1", limit=3).ids] == ["Book 1", "Book 10", "Book 11"]
+
+
+@pytest.mark.parametrize("limit", [1, 3, 10])
+def test_names_tied_in_the_fuzzy_tier_are_taken_as_the_loop_takes_them(limit):
+    tied = graph([f"Abcd {i}" for i in range(30)] + ["Zebra", "Abcd"])
+    for typed in ["abce 5", "abxd 7", "abcd 99", "bcd"]:
+        loop, table = both(tied, typed, limit=limit)
+        assert table == loop, typed
