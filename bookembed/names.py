@@ -33,9 +33,11 @@ model folder after the first query) plus two rapidfuzz scans, O(n).
 
 Above ``TABLE_MIN_NAMES`` names the keys are a table of Arrow columns
 (``name_table``), computed once (O(n) in Python) and kept in the model folder
-(``names/``), memory-mapped after; tiers 0-4 are then found column-wise: one
-substring scan for the first typed word, the other tests only on the names it
-finds. The same rules give the same answer (tested against the loop). The
+(``names/``), memory-mapped after, with an index of their words
+(``wordindex``); tiers 0-4 are then found column-wise: the typed word with the
+fewest names in the index gives the candidates, the other tests run on those
+alone, and one equality scan finds the names of the typed base. The same rules
+give the same answer (tested against the loop). The
 fuzzy scan runs only while tiers 0-4 found fewer names than asked for (it
 could not change the answer otherwise), and the loose tier, a scan several
 times slower, is left out above ``LOOSE_MAX_NAMES`` names.
@@ -45,7 +47,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bookembed.errors import BookembedError
@@ -61,8 +63,6 @@ TABLE_MIN_NAMES = 200_000
 """Vocabularies above this many names are matched column-wise over keys kept in the model folder."""
 LOOSE_MAX_NAMES = 1_000_000
 """Above this many names the pickers' loose tier (a scan several times slower than the rest) is left out."""
-SUBSET_SCAN = 50_000
-"""While matching column-wise, a word is looked for among the names already found once they are this few."""
 NAMES = "names"
 """The model folder's derived kind holding the key tables (``store.DERIVED``)."""
 
@@ -126,6 +126,7 @@ class NameTable:
     keys: Any
     bases: Any
     spaced: Any
+    words: Any = None  # wordindex.WordIndex of the keys' words, when built
 
 
 def _build_table(names) -> tuple[NameTable, dict]:
@@ -135,8 +136,7 @@ def _build_table(names) -> tuple[NameTable, dict]:
     bases = [base_key(n) for n in names]
     table = NameTable(pa.array(names, pa.large_string()), pa.array(keys, pa.large_string()),
                       pa.array(bases, pa.large_string()), pa.array([f" {k} " for k in keys], pa.large_string()))
-    return table, {"names": len(keys), "first": names[0] if len(names) else None,
-                   "last": names[-1] if len(names) else None}
+    return table, _sidecar(names)
 
 
 def _save_table(table: NameTable, path) -> None:
@@ -172,13 +172,27 @@ def name_table(model, kind: str) -> NameTable:
                 return "names of another vocabulary"
             return None
 
+        from bookembed.wordindex import build_word_index, load_word_index, save_word_index
+
         if hasattr(model, "cached"):
-            entry, _ = model.cached(NAMES, kind, lambda: _build_table(names), _save_table, _load_table,
-                                    check=check)
-            cached[("table", kind)] = entry.value
+            table = model.cached(NAMES, kind, lambda: _build_table(names), _save_table, _load_table,
+                                 check=check)[0].value
+
+            def index():
+                built = build_word_index(table.keys)
+                return built, {**_sidecar(names), "words": len(built)}
+
+            words = model.cached(NAMES, f"{kind}-words", index, save_word_index, load_word_index, check=check)[0]
+            cached[("table", kind)] = replace(table, words=words.value)
         else:
-            cached[("table", kind)] = _build_table(names)[0]
+            table = _build_table(names)[0]
+            cached[("table", kind)] = replace(table, words=build_word_index(table.keys))
     return cached[("table", kind)]
+
+
+def _sidecar(names) -> dict:
+    return {"names": len(names), "first": names[0] if len(names) else None,
+            "last": names[-1] if len(names) else None}
 
 
 def _column_tiers(table: NameTable, text: str, q: str):
@@ -192,7 +206,7 @@ def _column_tiers(table: NameTable, text: str, q: str):
 
     words = q.split()
     qb = base_key(text) or q
-    ids = _containing(table.spaced, words)
+    ids = _containing(table, words)
     same_base = np.flatnonzero(pc.equal(table.bases, qb).to_numpy(zero_copy_only=False))
     if len(np.setdiff1d(same_base, ids, assume_unique=True)):
         ids = np.union1d(ids, same_base)
@@ -224,23 +238,17 @@ def _column_tiers(table: NameTable, text: str, q: str):
     return ids[keep], tiers[keep], scores[keep]
 
 
-def _containing(spaced, words: list[str]):
-    """Ids of the names whose spaced key contains " " + each of ``words``.
-
-    Longest word first (most often the rarest): each word is scanned over the whole column while the names
-    found so far are many, over those names alone once they are few (``SUBSET_SCAN``).
-    """
-    import numpy as np
+def _containing(table: NameTable, words: list[str]):
+    """Ids of the names whose spaced key contains " " + each of ``words`` (a word of the key starts with it):
+    the word with the fewest postings in the table's word index gives the candidates, and each other word is
+    looked for in their keys alone."""
     import pyarrow.compute as pc
 
-    mask = ids = None
-    for word in sorted(set(words), key=len, reverse=True):
-        if ids is not None and len(ids) <= SUBSET_SCAN:
-            ids = ids[pc.match_substring(spaced.take(ids), " " + word).to_numpy(zero_copy_only=False)]
-            continue
-        found = pc.match_substring(spaced, " " + word)
-        mask = found if mask is None else pc.and_(mask, found)
-        ids = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    words = sorted(set(words), key=table.words.count)
+    ids = table.words.names_with(words[0])
+    for word in words[1:]:
+        if len(ids):
+            ids = ids[pc.match_substring(table.spaced.take(ids), " " + word).to_numpy(zero_copy_only=False)]
     return ids
 
 

@@ -14,6 +14,8 @@ from bookembed import names
 from bookembed.graph import LinkGraph
 from bookembed.names import match_names, name_table, resolve
 from bookembed.store import load_model_folder, save_model_folder
+from bookembed import wordindex
+from bookembed.wordindex import build_word_index
 from conftest import P15
 from test_store import make_inputs
 
@@ -88,7 +90,8 @@ def test_a_big_vocabulary_keeps_its_table_in_the_folder_and_resolves_from_it(tmp
     monkeypatch.setattr(names, "TABLE_MIN_NAMES", 10)
     model = load_model_folder(folder)
     assert resolve(model, "war and peace") == 59
-    assert (folder / "names" / "book.arrow").is_file() and (folder / "names" / "book.json").is_file()
+    assert {p.name for p in (folder / "names").iterdir()} == {"book.arrow", "book.json", "book-words.arrow",
+                                                                "book-words.json"}
     built = name_table(model, "book")
 
     def refuse(_names):
@@ -98,6 +101,7 @@ def test_a_big_vocabulary_keeps_its_table_in_the_folder_and_resolves_from_it(tmp
     again = load_model_folder(folder)
     kept = name_table(again, "book")
     assert kept.keys.equals(built.keys) and kept.spaced.equals(built.spaced) and kept.names.equals(built.names)
+    assert kept.words.words.equals(built.words.words) and kept.words.ids.equals(built.words.ids)
     assert resolve(again, "Book 7") == 7
     assert [again.titles[i] for i in match_names(again, "book 1", limit=3).ids] == ["Book 1", "Book 10", "Book 11"]
 
@@ -108,3 +112,22 @@ def test_names_tied_in_the_fuzzy_tier_are_taken_as_the_loop_takes_them(limit):
     for typed in ["abce 5", "abxd 7", "abcd 99", "bcd"]:
         loop, table = both(tied, typed, limit=limit)
         assert table == loop, typed
+
+
+@settings(max_examples=80, deadline=None)
+@given(keys=st.lists(st.lists(st.sampled_from(["a", "ab", "abc", "b", "ba", "war", "ward", "1", "12", "é"]),
+                              max_size=4).map(" ".join), max_size=30),
+       typed=st.sampled_from(["a", "ab", "b", "w", "war", "ward", "1", "12", "é", "z", "abcd"]))
+def test_the_word_index_finds_exactly_the_names_with_a_word_starting_with_the_typed_one(keys, typed):
+    import pyarrow as pa
+
+    index = build_word_index(pa.array(keys, pa.large_string()))
+    want = [i for i, key in enumerate(keys) if any(w.startswith(typed) for w in key.split())]
+    for share in (1 << 40, 0):  # made distinct through a mask, then by a sort
+        wordindex.MASK_SHARE = share
+        try:
+            assert index.names_with(typed).tolist() == want
+        finally:
+            wordindex.MASK_SHARE = 64
+    assert index.count(typed) == sum(w.startswith(typed) for key in keys for w in key.split())
+    assert index.words.to_pylist() == sorted({w for key in keys for w in key.split()})
