@@ -97,7 +97,11 @@ def _load_model(path: str, stamp: int) -> ModelFolder:  # noqa: ARG001 - stamp i
 
 
 def _warm_up(model: ModelFolder) -> None:
-    """Compute what a first search needs (folded names, unit vectors, pairs by book) off its path."""
+    """Compute what a first search needs (folded names, unit vectors, pairs by book) off its path.
+
+    A model searched through its index needs only the rows it ranks (``ModelFolder.unit_rows``): its whole
+    unit matrix waits for a search that needs it (least similar, one genre), not to compete with the first.
+    """
     try:
         for kind, count in (("book", model.n_books), ("link", model.n_links)):
             if count > TABLE_MIN_NAMES:
@@ -105,8 +109,9 @@ def _warm_up(model: ModelFolder) -> None:
                 _ = model.link_index if kind == "link" else None  # the results table's link lookups
             else:
                 search_names(model, "a", kind, limit=1)
-        model.unit_vectors("book")
-        model.unit_vectors("link")
+        for kind in ("book", "link"):
+            if model.ann_index(kind) is None:
+                model.unit_vectors(kind)
         model.book_links(0)
     except Exception:  # noqa: BLE001 - only a head start; the query computes what is missing
         log.debug("warm-up failed", exc_info=True)
