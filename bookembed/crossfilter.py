@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from bookembed.distinct import distinct_stripped
 from bookembed.mapviz import OTHER, UNKNOWN, escape_label, full_range
 
 
@@ -92,9 +93,10 @@ def facet_columns(books: pd.DataFrame) -> Columns:
         if facet.column == "year":
             continue
         raw = books[facet.column] if facet.column in books.columns else pd.Series([""] * n)
-        values = pd.Series(raw, dtype="object").fillna("").astype(str).str.strip().to_numpy(dtype=object)
-        code, uniques = pd.factorize(np.where(values == "", None, values), use_na_sentinel=True)
-        codes[facet.name], names[facet.name] = code.astype(np.int32), np.asarray(uniques, dtype=object)
+        by_value, stripped, _ = distinct_stripped(raw)  # the few distinct values stripped, not every book's
+        code, uniques = pd.factorize(np.array([v or None for v in stripped], dtype=object), use_na_sentinel=True)
+        codes[facet.name] = code[by_value].astype(np.int32) if len(by_value) else np.zeros(0, np.int32)
+        names[facet.name] = np.asarray(uniques, dtype=object)
     years = (books["year"] if "year" in books.columns else pd.Series([np.nan] * n)).to_numpy("float64", na_value=np.nan)
     return Columns(codes=codes, names=names, years=years)
 

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from bookembed.distinct import distinct_stripped
 from bookembed.zoom import ZOOM_SHARES, robust_range, scene_camera, zoom_window  # noqa: F401  (re-exported)
 
 COLOR_BY = {
@@ -130,9 +131,30 @@ def group_sizes(values: Sequence) -> pd.Series:
     Series of int
         Indexed by value.
     """
-    series = pd.Series(values, dtype="object").fillna("").astype(str).str.strip()
-    counts = series[series != ""].value_counts()
+    counts = distinct_stripped(values)[2]
+    counts = counts[counts.index != ""].rename("count")
     return counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+
+
+def category_codes(values: Sequence, top_n: int, only: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """``category_labels`` as codes: each book's group as its position in ``groups`` (int64, shape (n,))."""
+    codes, cleaned, counts = distinct_stripped(values)
+    if only is not None:
+        top = [str(only).strip()] if counts.get(str(only).strip(), 0) > 0 else []
+    else:
+        known = counts[counts.index != ""]
+        top = list(known.sort_index(kind="stable").sort_values(ascending=False, kind="stable").index[: max(0, top_n)])
+    order = {g: i for i, g in enumerate(top)}
+    per_value = np.array([-2 if v == "" else order.get(v, -1) for v in cleaned], dtype=np.int64)  # -1: other
+    book = per_value[codes] if len(codes) else np.zeros(0, np.int64)
+    groups, at = list(top), {}
+    for code, name in ((-1, OTHER), (-2, UNKNOWN)):
+        if (book == code).any():
+            at[code] = len(groups)
+            groups.append(name)
+    for code, position in at.items():
+        book = np.where(book == code, position, book)
+    return book, groups
 
 
 def category_labels(values: Sequence, top_n: int, only: str | None = None) -> tuple[np.ndarray, list[str]]:
@@ -155,15 +177,8 @@ def category_labels(values: Sequence, top_n: int, only: str | None = None) -> tu
         The kept values, most common first (ties by name), then ``"other"``
         and ``"(unknown)"`` where present.
     """
-    series = pd.Series(values, dtype="object").fillna("").astype(str).str.strip()
-    if only is not None:
-        top = [str(only).strip()] if (series == str(only).strip()).any() else []
-    else:
-        top = list(group_sizes(series).index[: max(0, top_n)])
-    labels = np.where(series.isin(top), series, OTHER).astype(object)
-    labels[(series == "").to_numpy()] = UNKNOWN
-    groups = top + [g for g in (OTHER, UNKNOWN) if (labels == g).any()]
-    return labels, groups
+    codes, groups = category_codes(values, top_n, only)
+    return np.array(groups, dtype=object)[codes] if len(codes) else np.array([], dtype=object), groups
 
 
 def _trace(coords: np.ndarray, ids: np.ndarray, dims: int, *, name: str, marker: dict, meta: str, hover=None, **extra) -> dict:
@@ -581,12 +596,11 @@ def point_groups(books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 1
         grey = codes == 10
     else:
         values = books[column] if column in books.columns else pd.Series([""] * n)
-        names, groups = category_labels(values, min(top_n, MAX_GROUPS), only=only)
+        book, groups = category_codes(values, min(top_n, MAX_GROUPS), only=only)
         colours = [GREY_OTHER if g == OTHER else GREY_UNKNOWN if g == UNKNOWN else PALETTE[i % len(PALETTE)]
                    for i, g in enumerate(groups)]
-        code_of = {g: i for i, g in enumerate(groups)}
-        codes = pd.Series(names).map(code_of).to_numpy(np.uint8)
-        grey = np.isin(names, [OTHER, UNKNOWN])
+        codes = book.astype(np.uint8)
+        grey = np.isin(codes, [i for i, g in enumerate(groups) if g in (OTHER, UNKNOWN)])
     counts = np.bincount(codes, minlength=len(groups))
     return codes, [{"name": str(g), "colour": c, "count": int(k)} for g, c, k in zip(groups, colours, counts)], grey
 

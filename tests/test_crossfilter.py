@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bookembed import crossfilter as cf
 from bookembed import mapviz
@@ -308,3 +310,18 @@ def test_one_value_coloured_alone_works_within_a_filter(fake_demo):
     alone = [t for t in spec["data"] if t.get("meta") == "books" and t["name"].startswith("Author 3")]
     assert len(alone) == 1 and sorted(_numbers(alone[0]["customdata"])) == [24, 52]  # author i % 7, genre i % 4
     assert alone[0]["name"] == "Author 3 (2)"
+
+
+@settings(max_examples=120, deadline=None)
+@given(genres=st.lists(st.one_of(st.none(), st.sampled_from(["a", " a", "a ", "b", "", "  ", "c d", "é"])), max_size=30))
+def test_facets_of_a_string_column_are_coded_as_each_books_value_stripped_on_its_own(genres):
+    def facets(dtype):
+        books = pd.DataFrame({"primary_genre": pd.Series(genres, dtype=dtype), "country": pd.Series(genres, dtype=dtype)})
+        return cf.facet_columns(books)
+
+    fast, one_by_one = facets("str"), facets(object)  # a string column: its distinct values stripped
+    for name in ("genre", "country"):
+        assert fast.codes[name].tolist() == one_by_one.codes[name].tolist()
+        assert fast.names[name].tolist() == one_by_one.names[name].tolist()
+    stripped = ["" if g is None else g.strip() for g in genres]
+    assert [None if c < 0 else fast.names["genre"][c] for c in fast.codes["genre"]] == [s or None for s in stripped]

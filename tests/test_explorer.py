@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pyarrow as pa
 import pytest
 
@@ -411,3 +413,33 @@ def test_colour_by_one_author_shows_where_their_books_lie(demo_models):
     ok(at.selectbox(key="map_only-author").select_index(0).run())
     assert len([t for t in _spec(at)["data"] if t.get("meta") == "books"
                 and t["marker"]["color"] not in (mapviz.GREY_OTHER, mapviz.GREY_UNKNOWN)]) > 1
+
+
+def _labels_one_by_one(values, top_n, only=None):
+    """``mapviz.category_labels`` as it was written first: every book's value stripped on its own."""
+    from bookembed.mapviz import OTHER, UNKNOWN, group_sizes
+
+    series = pd.Series(values, dtype="object").fillna("").astype(str).str.strip()
+    if only is not None:
+        top = [str(only).strip()] if (series == str(only).strip()).any() else []
+    else:
+        top = list(group_sizes(series).index[: max(0, top_n)])
+    labels = np.where(series.isin(top), series, OTHER).astype(object)
+    labels[(series == "").to_numpy()] = UNKNOWN
+    return labels, top + [g for g in (OTHER, UNKNOWN) if (labels == g).any()]
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", " a", "a ", "b", "B", "", "  ", "c d", "é", "7"])),
+                       max_size=40),
+       top_n=st.integers(0, 5), only=st.one_of(st.none(), st.sampled_from(["a", " b", "", "zz", "7"])),
+       arrow=st.booleans())
+def test_groups_found_a_distinct_value_at_a_time_are_the_ones_found_book_by_book(values, top_n, only, arrow):
+    from bookembed.mapviz import category_labels
+
+    column = pd.Series(values, dtype="str" if arrow else object)
+    labels, groups = category_labels(column, top_n, only=only)
+    want_labels, want_groups = _labels_one_by_one(values, top_n, only=only)
+    assert groups == want_groups
+    assert labels.tolist() == want_labels.tolist()
+

@@ -319,6 +319,13 @@ def label_args(labels: list[dict] | None) -> list[dict]:
     return out
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _group_sizes(path: str, stamp: int | None, column: str, _model: ModelFolder):  # noqa: ARG001 - the key
+    from bookembed.mapviz import group_sizes
+
+    return group_sizes(_model.books[column])
+
+
 def one_value_picker(model: ModelFolder, color_by: str, where=None) -> str | None:
     """A select box of every value of the colouring's column (largest first, with its number of books);
     returns the one chosen, to colour alone with the rest grey, or None for the largest groups.
@@ -326,7 +333,7 @@ def one_value_picker(model: ModelFolder, color_by: str, where=None) -> str | Non
     One choice per column (a key each), so going back to author finds the author picked before. None for
     year, which is a colour scale.
     """
-    from bookembed.mapviz import COLOR_BY, group_sizes
+    from bookembed.mapviz import COLOR_BY
 
     where = st if where is None else where
     column = COLOR_BY[color_by]
@@ -334,7 +341,7 @@ def one_value_picker(model: ModelFolder, color_by: str, where=None) -> str | Non
         where.selectbox(f"Show one {color_by}", ["—"], disabled=True, key=f"{ONLY}-{color_by}",
                         help="Year is a colour scale.")
         return None
-    sizes = group_sizes(model.books[column]) if column in model.books.columns else None
+    sizes = _group_sizes(str(model.path.resolve()), model.stamp, column, model) if column in model.books.columns else None
     options = [None] + ([] if sizes is None else list(sizes.index))
     return where.selectbox(
         f"Show one {color_by}", options, key=f"{ONLY}-{color_by}",
