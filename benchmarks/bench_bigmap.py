@@ -6,7 +6,8 @@ For each size it writes a model folder of its own (seeded random vectors of
 a few dimensions, books with titles, authors, genres and years, one link
 each: no training) and plants UMAP's coordinates in its projection cache
 (fifty Gaussian clusters, one per genre, of uneven sizes and spreads), so
-the page finds its projection on disk as after a first computation. Then:
+the page finds its projection on disk as after a first computation, and opens
+it once and builds its name tables as ``bookembed index`` does. Then:
 
 * ``tiles``: ``tiles.build_tiles`` and ``tiles.density`` in this process,
   with the peak of the memory they allocate (Python's tracemalloc, which
@@ -116,6 +117,18 @@ def write_model(folder: Path, n: int, dim: int = 8, seed: int = 0) -> float:
         metrics={}, history={"epochs": [], "steps": []},
     ))
     return time.perf_counter() - started
+
+
+def prepare(folder: Path) -> None:
+    """Open the folder once (its files checked and recorded, as any earlier open leaves them) and build the
+    name tables that ``bookembed index`` keeps beside a big model, so the page meets the folder as a user's."""
+    from bookembed.names import TABLE_MIN_NAMES, name_table
+    from bookembed.store import load_model_folder
+
+    model = load_model_folder(folder)
+    for kind, count in (("book", model.n_books), ("link", model.n_links)):
+        if count > TABLE_MIN_NAMES:
+            name_table(model, kind)
 
 
 def plant_projection(folder: Path, n: int) -> None:
@@ -230,6 +243,7 @@ def main() -> None:
                 seconds = write_model(folder, n)
                 plant_projection(folder, n)
                 print(f"{size}: model written in {seconds:.1f} s", flush=True)
+            prepare(folder)
             t = tile_times(n)
             print(f"{size}: tiles built in {t['build_s']} s (peak {t['build_peak_mb']} MB beside "
                   f"{t['coords_mb']} MB of coordinates), density {t['density_s']} s, home view {t['home_view_s']} s",
