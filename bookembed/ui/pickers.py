@@ -146,10 +146,15 @@ def link_query(model: ModelFolder, key: str = "link") -> int | None:
 
 
 def genre_options(model: ModelFolder) -> list[str]:
-    """``""`` (all genres) then the primary genres, most common first."""
-    if "primary_genre" not in model.books.columns:
-        return [""]
-    counts = model.books["primary_genre"].fillna("").value_counts()
-    return [""] + [g for g in counts.index if g]
+    """``""`` (all genres) then the primary genres, most common first (counted once per model folder)."""
+    return list(_genre_options(str(model.path.resolve()), model.stamp, model))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _genre_options(path: str, stamp: int | None, _model: ModelFolder) -> tuple[str, ...]:  # noqa: ARG001 - the key
+    if "primary_genre" not in _model.books.columns:
+        return ("",)
+    counts = _model.books["primary_genre"].fillna("").value_counts()
+    return ("",) + tuple(g for g in counts.index if g)
 
 
