@@ -120,8 +120,7 @@ def recover_leftovers(target: str | Path) -> list[str]:
     return atomic.recover_leftovers(target, marker=MANIFEST)
 
 
-file_digest = folderfiles.file_digest
-vectors_sha1 = folderfiles.vectors_sha1
+vectors_sha1 = folderfiles.vectors_sha1  # re-exported: its home was this module
 
 
 @dataclass(frozen=True)
@@ -563,7 +562,8 @@ def load_model_folder(path: str | Path, *, trust: bool = True) -> ModelFolder:
         pair_books, pair_links, heldout = pairs["book"], pairs["link"], pairs["heldout"]
     except KeyError as err:
         raise ModelFolderError(f"{path / 'pairs.npz'}: damaged pairs file (no array {err})") from None
-    buffer = io.BytesIO((path / "links.json").read_bytes()) if record.trusts(path, "links.json") else read("links.json")
+    buffer = io.BytesIO(folderfiles.read_checked(path, "links.json", {})) if record.trusts(path, "links.json") \
+        else read("links.json")  # as recorded: read (a one-line error if it cannot be), not hashed
     try:
         vocab = json.loads(buffer.getvalue().decode("utf-8"))
         links = tuple(vocab["links"])
