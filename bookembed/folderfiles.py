@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+import struct
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ from bookembed.errors import ModelFolderError
 
 RECORD = ".verified.json"
 """The record of the files checked, in the model folder (a cache: see the module's docstring)."""
+ALIGN = 64
+"""Where ``save_npz`` starts each array's data: a multiple of this many bytes into the file (numpy's own
+``.npy`` alignment), so that ``map_npz`` maps every member instead of reading it."""
+_PAD_ID = 0xD935  # the id of the zip extra field that pads a member's local header (no reader interprets it)
 MARGIN_NS = 1_000_000_000
 """A record entry is trusted only for a file whose change time is this much older than the record itself."""
 _VERSION = 1
@@ -160,6 +165,42 @@ def map_npy(file: Path) -> np.ndarray:
         return array.view(np.ndarray)
     except Exception as err:
         raise ModelFolderError(f"{file}: damaged array file ({err})") from None
+
+
+def save_npz(file: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` (uncompressed; ``np.load`` reads it), with each array's data aligned to ``ALIGN`` bytes.
+
+    ``np.savez`` lays each ``.npy`` member right after its zip header, so an
+    int32 array usually starts at an odd offset and ``map_npz`` must read it
+    whole (numpy copies a misaligned map on every use). Here each member's
+    local header is padded by an extra field, as ``zipalign`` pads Android
+    packages, until the member starts at a multiple of ``ALIGN``; ``.npy``
+    headers are themselves a multiple of 64 bytes long, so the data follows
+    aligned. Time and memory: one pass over the arrays, no copy.
+    """
+    date = (1980, 1, 1, 0, 0, 0)
+    with open(file, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            member = name + ".npy"
+            pad = -(fh.tell() + _local_header_size(member, date)) % ALIGN
+            if 0 < pad < 4:  # an extra field is at least its 4-byte id and length
+                pad += ALIGN
+            info = zipfile.ZipInfo(member, date_time=date)
+            if pad:
+                info.extra = struct.pack("<HH", _PAD_ID, pad - 4) + bytes(pad - 4)
+            with archive.open(info, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _local_header_size(member: str, date: tuple) -> int:
+    """Bytes of the zip local header ``save_npz`` writes before ``member``'s data with no padding: measured
+    by writing an empty member to memory, so it holds for whatever fields this Python's ``zipfile`` adds."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True) as archive, \
+            archive.open(zipfile.ZipInfo(member, date_time=date), "w", force_zip64=True):
+        pass
+    local = buffer.getvalue()[:30]
+    return 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
 
 
 def map_npz(file: Path) -> dict[str, np.ndarray] | None:

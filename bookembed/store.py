@@ -211,12 +211,10 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
                 ensure_ascii=False,
             )
         graph.books.to_parquet(tmp / "books.parquet", index=False)
-        np.savez(
-            tmp / "pairs.npz",
-            book=np.asarray(graph.pair_books, dtype=np.int32),
-            link=np.asarray(graph.pair_links, dtype=np.int32),
-            heldout=np.asarray(inputs.heldout, dtype=bool),
-        )
+        folderfiles.save_npz(tmp / "pairs.npz", {  # each array aligned, so a later open maps it
+            "book": np.asarray(graph.pair_books, dtype=np.int32),
+            "link": np.asarray(graph.pair_links, dtype=np.int32),
+            "heldout": np.asarray(inputs.heldout, dtype=bool)})
         with open(tmp / "history.json", "w", encoding="utf-8") as fh:
             json.dump(inputs.history, fh)
         files = list(REQUIRED_FILES) + ["history.json"]

@@ -136,6 +136,36 @@ def test_uncompressed_npz_members_map_to_the_saved_arrays_and_compressed_ones_ar
         folderfiles.map_npz(tmp_path / "cut.npz")
 
 
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(0, 300), min_size=1, max_size=4), name_lengths=st.lists(st.integers(1, 9), min_size=4,
+                                                                                           max_size=4))
+def test_save_npz_is_what_np_load_reads_and_every_member_is_mapped(tmp_path_factory, sizes, name_lengths):
+    """Whatever the members' sizes, types and name lengths (each shifts the next header), every non-empty array
+    is memory-mapped in place: its data starts at a multiple of ``ALIGN`` bytes, so none is copied."""
+    types = (np.int32, np.bool_, np.float32, np.int64)
+    arrays = {"n" * length + str(i): (np.arange(size) * 7 % 5).astype(types[i % 4])
+              for i, (size, length) in enumerate(zip(sizes, name_lengths))}
+    file = tmp_path_factory.mktemp("npz") / "pairs.npz"
+    folderfiles.save_npz(file, arrays)
+    with np.load(file) as loaded:
+        assert sorted(loaded.files) == sorted(arrays)
+        for key, value in arrays.items():
+            assert np.array_equal(loaded[key], value) and loaded[key].dtype == value.dtype
+    found = folderfiles.map_npz(file)
+    for key, value in arrays.items():
+        assert np.array_equal(found[key], value) and found[key].dtype == value.dtype
+        if len(value):
+            assert isinstance(found[key].base, np.memmap), key  # mapped, not read whole
+            assert (found[key].ctypes.data - found[key].base.ctypes.data) == 0
+
+
+def test_a_saved_folders_pairs_are_mapped_after_the_first_open(folder):
+    checked_then_settled(folder)
+    again = load_model_folder(folder)
+    for name in ("pair_books", "pair_links", "heldout"):
+        assert isinstance(getattr(again, name).base, np.memmap), name
+
+
 @settings(max_examples=60, deadline=None)
 @given(pairs=st.sets(st.tuples(st.integers(0, 9), st.integers(0, 6)), max_size=40), shuffled=st.booleans())
 def test_a_books_links_by_binary_search_are_its_links_by_grouping(pairs, shuffled):

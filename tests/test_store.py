@@ -160,7 +160,7 @@ def test_crash_mid_write_keeps_the_previous_folder(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store.np, "savez", crash)
+    monkeypatch.setattr(store.folderfiles, "save_npz", crash)
     with pytest.raises(RuntimeError, match="disk on fire"):
         save_model_folder(target, make_inputs(seed=2))
     monkeypatch.undo()
@@ -171,7 +171,7 @@ def test_crash_mid_write_keeps_the_previous_folder(tmp_path, monkeypatch):
 
 
 def test_crash_on_a_first_write_leaves_no_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(store.np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError("no space left")))
+    monkeypatch.setattr(store.folderfiles, "save_npz", lambda *a, **k: (_ for _ in ()).throw(OSError("no space left")))
     with pytest.raises(OSError):
         save_model_folder(tmp_path / "models" / "new", make_inputs())
     assert list((tmp_path / "models").iterdir()) == []
