@@ -79,7 +79,7 @@ def _resolve_books(model, query: list[str]) -> list[str]:
 
     titles = []
     for text in query:
-        title = model.titles[resolve_title(model, text)]
+        title = model.titles_of([resolve_title(model, text)])[0]
         if title != text:
             print(f"bookembed: {text!r} taken as {title!r}", file=sys.stderr)
         titles.append(title)

@@ -28,6 +28,7 @@ def fold(text: str) -> str:
 
 
 UNIQUE_CHUNK = 1 << 22
+LIST_TITLES_UP_TO = 200_000  # above: titles looked up in the books table, not a list or dict of every title
 """Keys moved at once when ``unique_keys`` compacts in place."""
 
 
@@ -122,6 +123,24 @@ class LinkGraph:
     def titles(self) -> list[str]:
         """Book titles; position i is book id i."""
         return self.books["title"].tolist()
+
+    def titles_of(self, ids) -> list[str]:
+        """The titles of book ``ids``, in order. O(len(ids)): a big table's ``titles`` (a Python string for
+        every book: seconds and a gigabyte at 10M books) is not built for it."""
+        if "titles" in self.__dict__ or len(self.books) <= LIST_TITLES_UP_TO:
+            return [self.titles[int(i)] for i in ids]
+        return self.books["title"].take(np.asarray(ids, dtype=np.int64)).tolist()
+
+    def book_id(self, title: str) -> int | None:
+        """The id of the book titled exactly ``title``, or None; one scan of the titles for a big table, not
+        ``title_index`` (a dict of every title)."""
+        if "title_index" in self.__dict__ or len(self.books) <= LIST_TITLES_UP_TO:
+            return self.title_index.get(title)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        at = pc.index(pa.array(self.books["title"].array), title).as_py()
+        return None if at < 0 else int(at)
 
     @cached_property
     def title_index(self) -> dict[str, int]:

@@ -472,7 +472,7 @@ def resolve_title(model, text: str) -> int:
     UnknownName
         None fits; with up to five close titles as suggestions.
     """
-    if len(model.titles) > TABLE_MIN_NAMES:  # no dict of every title: one scan of the table for the exact one
+    if model.n_books > TABLE_MIN_NAMES:  # no dict of every title: one scan of the table for the exact one
         import pyarrow.compute as pc
 
         at = pc.index(name_table(model, "book").names, text).as_py()
@@ -484,8 +484,8 @@ def resolve_title(model, text: str) -> int:
     if found.clear is not None:
         return found.clear
     if found.ambiguous:
-        raise AmbiguousName("book", text, [model.titles[i] for i in found.ambiguous])
-    raise UnknownName("book", text, [model.titles[i] for i, t in zip(found.ids, found.tiers) if t == FUZZY])
+        raise AmbiguousName("book", text, model.titles_of(found.ambiguous))
+    raise UnknownName("book", text, model.titles_of([i for i, t in zip(found.ids, found.tiers) if t == FUZZY]))
 
 
 def resolve(model, name: str, kind: str = "book") -> int:

@@ -15,7 +15,9 @@ apart when shown (``split_common``, ``describe_shared``).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -29,6 +31,9 @@ from bookembed.vectors import top_k
 
 if TYPE_CHECKING:
     from bookembed.store import ModelFolder
+
+
+_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> link_informativeness(model)
 
 
 def _meta_columns(model, ids: np.ndarray) -> dict:
@@ -102,8 +107,16 @@ def link_informativeness(model) -> np.ndarray:
     ndarray of float64, shape (n_links,)
         0 for a link every book has; larger for rarer links.
     """
+    try:
+        return _WEIGHTS[model]
+    except (KeyError, TypeError):
+        pass
     counts = np.maximum(np.asarray(model.link_counts, dtype=np.float64), 1.0)
-    return np.log(max(model.n_books, 1) / counts)
+    weight = np.log(max(model.n_books, 1) / counts)
+    weight.flags.writeable = False
+    with contextlib.suppress(TypeError):  # kept for the model's life: O(links) once, not on every search
+        _WEIGHTS[model] = weight
+    return weight
 
 
 def common_links(model) -> np.ndarray:
@@ -259,7 +272,7 @@ def similar_books(
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(found) + 1),
-            "title": [model.titles[j] for j in found],
+            "title": model.titles_of(found),
             "similarity": np.asarray(sims, dtype=float),
             **per_query,
             **_meta_columns(model, found),
@@ -305,7 +318,7 @@ def books_for_link(model, link: str, k: int = 10, *, least: bool = False) -> pd.
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(found) + 1),
-            "title": [model.titles[i] for i in found],
+            "title": model.titles_of(found),
             "similarity": sims.astype(float),
             **_meta_columns(model, found),
             "links_to_it": [int(i) in linked for i in found],

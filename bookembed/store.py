@@ -9,6 +9,7 @@
     link_vectors.npy     float32, shape (n_links, dim)
     links.json           link vocabulary, position = link id, with book counts
     books.parquet        books table: title, metadata columns, n_links
+    books.arrow          the same table as Arrow IPC, for big folders, memory-mapped
     pairs.npz            book, link (int32) and heldout (bool) arrays
     history.json         loss per epoch and per chunk of steps
 
@@ -26,15 +27,10 @@ checksum, the sidecar written last, stale or damaged entries ignored)::
 Other modules reach these files only through ``ModelFolder.derived``,
 ``ModelFolder.cached`` and ``ModelFolder.document``.
 
-Folders are written to a temporary sibling ``.NAME.tmp-PID-*`` and swapped in
-with one atomic exchange of the two names (``renameat2(RENAME_EXCHANGE)``;
-where the system lacks it, two renames, and a crash between them is repaired
-at the next load or write), so at every instant the path holds either the old
-folder or the new one. Leftover temporary folders of writers that are no
-longer running are removed by the next load or write. Two writers racing for
-one path: the second to finish is refused rather than silently replacing the
-first. How files are stored (temporary siblings, the exchange, locks and
-leftovers) lives in ``atomic``; what the folder holds lives here.
+Folders are written to a temporary sibling and swapped in with one atomic
+exchange of the two names, so the path holds either the old folder or the new
+one; of two writers racing for one path, the second to finish is refused. How
+(temporary siblings, the exchange, locks, leftovers) lives in ``atomic``.
 
 The manifest records the SHA-256 and size of every file the save wrote;
 loading checks the files it reads (from the bytes it parses, so each file is
@@ -211,13 +207,14 @@ def save_model_folder(path: str | Path, inputs: SaveInputs) -> Path:
                 ensure_ascii=False,
             )
         graph.books.to_parquet(tmp / "books.parquet", index=False)
+        copied = folderfiles.write_books_copy(tmp, graph.books)
         folderfiles.save_npz(tmp / "pairs.npz", {  # each array aligned, so a later open maps it
             "book": np.asarray(graph.pair_books, dtype=np.int32),
             "link": np.asarray(graph.pair_links, dtype=np.int32),
             "heldout": np.asarray(inputs.heldout, dtype=bool)})
         with open(tmp / "history.json", "w", encoding="utf-8") as fh:
             json.dump(inputs.history, fh)
-        files = list(REQUIRED_FILES) + ["history.json"]
+        files = list(REQUIRED_FILES) + ["history.json"] + [folderfiles.BOOKS_COPY] * copied
         if inputs.model is not None:
             inputs.model.save(tmp / "model.keras")
             files.append("model.keras")
@@ -568,11 +565,17 @@ def load_model_folder(path: str | Path, *, trust: bool = True) -> ModelFolder:
         link_counts = np.asarray(vocab["books"], dtype=np.int64)
     except Exception as err:
         raise ModelFolderError(f"{path / 'links.json'}: damaged link vocabulary ({err})") from None
-    try:
-        books = pd.read_parquet(path / "books.parquet" if record.trusts(path, "books.parquet")
-                                else read("books.parquet"))
-    except Exception as err:
-        raise ModelFolderError(f"{path / 'books.parquet'}: damaged books table ({err})") from None
+    copy = folderfiles.BOOKS_COPY if folderfiles.BOOKS_COPY in checksums else None  # one this folder's save wrote
+    books = folderfiles.map_books_copy(path / copy) if copy and all(
+        record.trusts(path, name) for name in ("books.parquet", copy)) else None
+    if books is None:
+        try:
+            books = pd.read_parquet(path / "books.parquet" if record.trusts(path, "books.parquet")
+                                    else read("books.parquet"))
+        except Exception as err:
+            raise ModelFolderError(f"{path / 'books.parquet'}: damaged books table ({err})") from None
+        if copy and not record.trusts(path, copy):
+            read(copy)  # checked against the manifest, so that the record trusts it from the next open
     history: dict = {}
     if (path / "history.json").is_file():
         buffer = read("history.json")

@@ -39,7 +39,7 @@ axes = explain.custom_axes(model, layers)
 # Drawn before the map's coordinates are: a run that stops to compute them (another projection, 3-D) still
 # draws the box, so it keeps its text.
 ids = ui.book_query(model, "map", label="Locate a book", compact=True)
-titles = [model.titles[i] for i in ids]
+titles = model.titles_of(ids)
 neighbours = similar_books(model, titles, n_neighbours)["id"].tolist() if ids and n_neighbours else []
 
 coords = axes.books if axes is not None else m.projection_or_progress(model, settings)

@@ -32,7 +32,7 @@ if mode == "Books":
         st.info("Type part of a title above. Several books can be combined: their average is searched, "
                 "as if asking what readers of all of them would read next.", icon=":material/lightbulb:")
         st.stop()
-    titles = [model.titles[i] for i in ids]
+    titles = model.titles_of(ids)
     combine = "mean"
     if len(titles) > 1:
         combine = st.segmented_control(
@@ -60,8 +60,9 @@ else:
         ids = ui.book_query(model, "search", several=False)
         if ids:
             st.subheader("Links whose vectors are nearest to")
-            st.text(model.titles[ids[0]])
-            ui.link_table(links_for_book(model, model.titles[ids[0]], k))
+            title = model.titles_of(ids[:1])[0]
+            st.text(title)
+            ui.link_table(links_for_book(model, title, k))
             st.caption("“linked”: the article really links to that page; the others are what the model expects.")
     else:
         link = ui.link_query(model)

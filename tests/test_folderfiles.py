@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import zipfile
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -87,6 +89,51 @@ def test_a_big_model_saved_long_enough_ago_opens_mapped_the_first_time(folder, t
     model = load_model_folder(again)
     assert mapped(model)
     assert model.vectors_checksum == vectors_sha1(np.asarray(model.book_vectors))
+
+
+@pytest.fixture
+def big_folder(tmp_path, monkeypatch) -> Path:
+    """A folder saved as a big one is: with the Arrow copy of its books table (every folder, for this test)."""
+    monkeypatch.setattr(folderfiles, "MARGIN_NS", int(MARGIN_S * 1e9))
+    monkeypatch.setattr(folderfiles, "BOOKS_COPY_MIN_ROWS", 0)
+    inputs = make_inputs(n_books=40, n_links=15, dim=6)
+    books = inputs.graph.books.copy()
+    books["author"] = pd.array([None if i % 3 == 0 else f"Ä{i}" for i in range(len(books))], dtype="str")
+    books["year"] = pd.array([None if i % 4 == 0 else 1800 + i for i in range(len(books))], dtype="Int64")
+    graph = LinkGraph(books, inputs.graph.links, inputs.graph.link_counts, inputs.graph.pair_books,
+                      inputs.graph.pair_links)
+    return save_model_folder(tmp_path / "models" / "big", dataclasses.replace(inputs, graph=graph))
+
+
+def test_a_big_folders_books_come_from_their_arrow_copy_once_checked(big_folder, monkeypatch):
+    manifest = json.loads((big_folder / "manifest.json").read_text(encoding="utf-8"))
+    assert folderfiles.BOOKS_COPY in manifest["files"] and folderfiles.BOOKS_COPY in manifest["checksums"]
+    first = checked_then_settled(big_folder)  # the Parquet file read, the copy checked against the manifest
+    record = folderfiles.read_record(big_folder, folderfiles.identity(big_folder / "manifest.json"))
+    assert folderfiles.BOOKS_COPY in record.files
+
+    def no_parquet(*args, **kwargs):
+        raise AssertionError("books.parquet read although its Arrow copy is trusted")
+
+    monkeypatch.setattr(pd, "read_parquet", no_parquet)
+    again = load_model_folder(big_folder)
+    pd.testing.assert_frame_equal(again.books, first.books)  # values, missing values and dtypes
+    assert again.books["author"].isna().sum() == 14 and again.books["year"].isna().sum() == 10
+    for column in ("title", "author"):  # one chunk a column: taking a few rows does not walk every chunk
+        assert getattr(pa.array(again.books[column].array), "num_chunks", 1) == 1, column
+    assert again.titles == first.titles
+
+
+def test_a_damaged_arrow_copy_is_caught(big_folder):
+    checked_then_settled(big_folder)
+    flip_a_byte(big_folder / folderfiles.BOOKS_COPY)
+    with pytest.raises(ModelFolderError, match=r"books\.arrow: damaged file: its SHA-256"):
+        load_model_folder(big_folder)
+
+
+def test_a_small_folder_has_no_arrow_copy(folder):
+    assert not (folder / folderfiles.BOOKS_COPY).exists()
+    assert load_model_folder(folder).books["title"].tolist() == pd.read_parquet(folder / "books.parquet")["title"].tolist()
 
 
 def test_a_damaged_or_foreign_record_is_ignored_and_replaced(folder, tmp_path):

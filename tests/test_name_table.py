@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bookembed import graph as graph_module
 from bookembed import names
 from bookembed.graph import LinkGraph
 from bookembed.names import match_names, name_table, resolve
@@ -131,3 +132,17 @@ def test_the_word_index_finds_exactly_the_names_with_a_word_starting_with_the_ty
             wordindex.MASK_SHARE = 64
     assert index.count(typed) == sum(w.startswith(typed) for key in keys for w in key.split())
     assert index.words.to_pylist() == sorted({w for key in keys for w in key.split()})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ids=st.lists(st.integers(0, 59), max_size=8), probe=st.sampled_from(["T 7", "t 7", "missing", "T 59", ""]))
+def test_titles_and_ids_looked_up_in_a_big_table_are_those_of_the_lists(monkeypatch, ids, probe):
+    """Above ``LIST_TITLES_UP_TO`` books, ``titles_of`` and ``book_id`` read the books table instead of
+    building a list and a dict of every title: the same answers, and neither is built."""
+    books = pd.DataFrame({"title": pd.array([f"T {i}" for i in range(60)], dtype="str")})  # titles are unique
+    small = LinkGraph(books, ("a",), np.ones(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32))
+    big = LinkGraph(books, ("a",), np.ones(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32))
+    monkeypatch.setattr(graph_module, "LIST_TITLES_UP_TO", 10)  # the same on every example
+    assert big.titles_of(ids) == [small.titles[i] for i in ids]
+    assert big.book_id(probe) == small.title_index.get(probe)
+    assert "titles" not in big.__dict__ and "title_index" not in big.__dict__

@@ -450,7 +450,7 @@ def open_view(view) -> None:
     st.session_state.setdefault(PARAMS, {})[settings.method] = params
     if view.color_by in COLOR_BY:
         st.session_state[COLOR] = view.color_by
-    set_query([t for t in view.query if t in model.title_index])
+    set_query([t for t in view.query if model.book_id(t) is not None])
     st.session_state[SELECTED] = [i for i in view.selected if 0 <= i < model.n_books]
     st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
     st.session_state.pop(SELECTION_STATE, None)

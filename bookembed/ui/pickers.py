@@ -91,14 +91,14 @@ def book_query(
                 help="Best match first." if found.clear is not None else
                 "Several titles fit what you typed equally well, best first: pick one.",
             )
-    basket = [t for t in st.session_state.get(basket_key, []) if t in model.title_index] if several else []
+    basket = [t for t in st.session_state.get(basket_key, []) if model.book_id(t) is not None] if several else []
     if several:
         row = (buttons or st).container(horizontal=True)
         row.button(
             "" if compact else "Add another book",
             icon=":material/add:",
             on_click=_keep_and_clear,
-            args=(key, model.titles[pick] if pick is not None else ""),
+            args=(key, model.titles_of([pick])[0] if pick is not None else ""),
             disabled=pick is None,
             key=f"{key}_add",
             help="Add another book: keep this one in the query and clear the box for the next. The search then "
@@ -111,8 +111,9 @@ def book_query(
             if kept != basket:
                 basket = kept
                 st.session_state[basket_key] = kept
-    ids = list(dict.fromkeys([model.title_index[t] for t in basket] + ([int(pick)] if pick is not None else [])))
-    titles = [model.titles[i] for i in ids]
+    kept_ids = [model.book_id(t) for t in basket]
+    ids = list(dict.fromkeys([i for i in kept_ids if i is not None] + ([int(pick)] if pick is not None else [])))
+    titles = model.titles_of(ids)
     set_query(titles)
     st.session_state[shown_key] = titles
     if st.query_params.get_all("book") != titles:
