@@ -105,11 +105,11 @@ def _keys(model, kind: str) -> tuple[list[str], list[str]]:
     # Kept beside the model object (not in it: the folder's type is store.py's) for as long as it lives.
     cached = _KEYS.setdefault(model, {})
     if kind not in cached:
-        names = model.titles if kind == "book" else model.links
-        if len(names) > TABLE_MIN_NAMES:
+        if (model.n_books if kind == "book" else model.n_links) > TABLE_MIN_NAMES:
             table = name_table(model, kind)
             cached[kind] = (table.keys.to_pylist(), table.bases.to_pylist())
         else:
+            names = model.titles if kind == "book" else model.links
             cached[kind] = ([name_key(n) for n in names], [base_key(n) for n in names])
     return cached[kind]
 
@@ -164,28 +164,34 @@ def name_table(model, kind: str) -> NameTable:
     """
     cached = _KEYS.setdefault(model, {})
     if ("table", kind) not in cached:
-        names = model.titles if kind == "book" else list(model.links)
+        count = model.n_books if kind == "book" else model.n_links
+        ends = (model.titles_of([0, count - 1]) if kind == "book" else [model.links[0], model.links[-1]]) \
+            if count else []
+        sidecar = {"names": count, "first": ends[0] if count else None, "last": ends[-1] if count else None}
+
+        def all_names() -> list[str]:  # only to build the table: a list of every title is seconds at 10M
+            return model.titles if kind == "book" else list(model.links)
 
         def check(info: dict) -> str | None:
-            if info.get("names") != len(names) or (names and (info.get("first"), info.get("last"))
-                                                   != (names[0], names[-1])):
+            if info.get("names") != count or (count and (info.get("first"), info.get("last"))
+                                              != (sidecar["first"], sidecar["last"])):
                 return "names of another vocabulary"
             return None
 
         from bookembed.wordindex import build_word_index, load_word_index, save_word_index
 
         if hasattr(model, "cached"):
-            table = model.cached(NAMES, kind, lambda: _build_table(names), _save_table, _load_table,
+            table = model.cached(NAMES, kind, lambda: _build_table(all_names()), _save_table, _load_table,
                                  check=check)[0].value
 
             def index():
                 built = build_word_index(table.keys)
-                return built, {**_sidecar(names), "words": len(built)}
+                return built, {**sidecar, "words": len(built)}
 
             words = model.cached(NAMES, f"{kind}-words", index, save_word_index, load_word_index, check=check)[0]
             cached[("table", kind)] = replace(table, words=words.value)
         else:
-            table = _build_table(names)[0]
+            table = _build_table(all_names())[0]
             cached[("table", kind)] = replace(table, words=build_word_index(table.keys))
     return cached[("table", kind)]
 
@@ -441,9 +447,9 @@ def match_names(model, text: str, kind: str = "book", limit: int = 25) -> NameMa
     q = name_key(text)
     if not q:
         return NameMatch(text, (), (), (), None, ())
-    names = model.titles if kind == "book" else model.links
-    if len(names) > TABLE_MIN_NAMES:
+    if (model.n_books if kind == "book" else model.n_links) > TABLE_MIN_NAMES:
         return _match_table(model, kind, text, q, limit)
+    names = model.titles if kind == "book" else model.links
     keys, bases = _keys(model, kind)
     tiers = _word_tiers(keys, bases, text, q, names)
     fuzzy = _fuzzy(keys, bases, q, limit + len(tiers) + 2 if len(tiers) < limit else 2)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 
 _WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> link_informativeness(model)
+_COMMON: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> _common_counts(model)
 
 
 def _meta_columns(model, ids: np.ndarray) -> dict:
@@ -150,12 +151,23 @@ def split_common(model, names: Sequence[str]) -> tuple[list[str], list[str]]:
     common : list of str
         The common ones (``common_links``), most common first.
     """
-    common = common_links(model)
-    index = model.link_index
-    flags = [bool(common[index[n]]) if n in index else False for n in names]
-    rare = [n for n, f in zip(names, flags) if not f]
-    generic = sorted((n for n, f in zip(names, flags) if f), key=lambda n: (-int(model.link_counts[index[n]]), n))
+    counts = _common_counts(model)
+    rare = [n for n in names if n not in counts]
+    generic = sorted((n for n in names if n in counts), key=lambda n: (-counts[n], n))
     return rare, generic
+
+
+def _common_counts(model) -> dict[str, int]:
+    """``{name: books linking to it}`` of the common links (``common_links``), kept for the model's life: a
+    few names, where a dict of every link name takes seconds to build at millions of links."""
+    try:
+        return _COMMON[model]
+    except (KeyError, TypeError):
+        pass
+    counts = {model.links[j]: int(model.link_counts[j]) for j in np.flatnonzero(common_links(model))}
+    with contextlib.suppress(TypeError):
+        _COMMON[model] = counts
+    return counts
 
 
 def describe_shared(informative: Sequence[str], common: Sequence[str], shown: int = 6) -> str:

@@ -11,7 +11,7 @@ import pytest
 from bookembed import mapviz
 from bookembed import projection as proj
 from bookembed.store import load_model_folder
-from conftest import WAIT_CEILING_S, make_fake_model
+from conftest import ROOT, WAIT_CEILING_S, make_fake_model
 
 
 # ---------------------------------------------------------------- settings and keys
@@ -488,6 +488,30 @@ def test_the_warm_up_waits_until_no_page_has_run_for_a_while(monkeypatch):
     assert started.wait(WAIT_CEILING_S)
     # the warm-up began QUIET_S after the page run before it (however the machine's load spaced the runs)
     assert began[0] - max(t for t in runs if t <= began[0]) >= 0.3
+    thread.join(WAIT_CEILING_S)
+
+
+def test_no_warm_up_starts_while_the_models_first_map_is_cached(monkeypatch, tmp_path):
+    """The warm-up readies code for a map not yet computed: a model whose first map is in its folder (the
+    demo ships its UMAP map) gets none, and one whose map is not cached does."""
+    import shutil
+
+    from bookembed import warmup
+    from bookembed.store import load_model_folder
+    from bookembed.ui import warm
+
+    monkeypatch.setattr(warmup, "warm_up", lambda: None)
+    monkeypatch.setattr(warm, "_thread", None)
+    monkeypatch.setattr(warm, "WARM_UP_DELAY_S", 0.0)
+    demo = load_model_folder(ROOT / "models" / "demo")
+    assert warm.first_map_cached(demo)
+    assert warm.start_warm_up(lambda: not warm.first_map_cached(demo)) is None
+    bare = tmp_path / "bare"
+    shutil.copytree(ROOT / "models" / "demo", bare, ignore=shutil.ignore_patterns("projections"))
+    model = load_model_folder(bare)
+    assert not warm.first_map_cached(model)
+    thread = warm.start_warm_up(lambda: not warm.first_map_cached(model))
+    assert thread is not None
     thread.join(WAIT_CEILING_S)
 
 

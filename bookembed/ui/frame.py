@@ -17,7 +17,7 @@ import streamlit as st
 from bookembed.errors import BookembedError
 from bookembed.ui.model import load_model, model_picker, sidebar_summary
 from bookembed.ui.train import training_result_banner
-from bookembed.ui.warm import start_warm_up
+from bookembed.ui.warm import first_map_cached, start_warm_up
 
 # (script, label, icon) in menu order; the script path is relative to app.py.
 PAGES = (
@@ -34,18 +34,27 @@ def frame() -> None:
     """Page settings, the sidebar (pages, model picker, model size) and a one-time training result banner.
 
     Also starts, once per server process, the background warm-up of the map's compiled code
-    (``ui.warm``), whichever page a fresh server is first opened on.
+    (``ui.warm``), whichever page a fresh server is first opened on, unless the chosen model's first map is
+    cached already.
     """
     st.set_page_config(page_title="bookembed", page_icon=":material/menu_book:", layout="wide")
-    start_warm_up()
     with st.sidebar:
         for script, label, icon in PAGES:
             st.page_link(script, label=label, icon=icon)
         st.divider()
     model_picker()
+    start_warm_up(wanted=_first_map_not_cached)
     sidebar_summary()
     training_result_banner()
     prefetch_scripts()
+
+
+def _first_map_not_cached() -> bool:
+    try:
+        model = load_model()
+    except BookembedError:
+        return True
+    return model is None or not first_map_cached(model)
 
 
 def prefetch_scripts() -> None:

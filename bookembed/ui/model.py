@@ -106,7 +106,6 @@ def _warm_up(model: ModelFolder) -> None:
         for kind, count in (("book", model.n_books), ("link", model.n_links)):
             if count > TABLE_MIN_NAMES:
                 name_table(model, kind)  # from the folder (``bookembed index`` keeps it there), else built
-                _ = model.link_index if kind == "link" else None  # the results table's link lookups
             else:
                 search_names(model, "a", kind, limit=1)
         for kind in ("book", "link"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 log = logging.getLogger("bookembed.ui")
 
@@ -31,15 +32,28 @@ _thread: threading.Thread | None = None
 _last_run = 0.0
 
 
-def start_warm_up() -> threading.Thread:
-    """Note that a page runs now, and start the warm-up thread unless this process already has one; returns it."""
+def start_warm_up(wanted: Callable[[], bool] = lambda: True) -> threading.Thread | None:
+    """Note that a page runs now, and start the warm-up thread unless this process already has one or
+    ``wanted()`` says no (``first_map_cached``); returns the thread, None while there is none."""
     global _thread, _last_run
     with _lock:
         _last_run = time.monotonic()
-        if _thread is None:
+        if _thread is None and wanted():
             _thread = threading.Thread(target=_run, name="bookembed-warm-up", daemon=True)
             _thread.start()
         return _thread
+
+
+def first_map_cached(model) -> bool:
+    """Whether the Map page's first map of ``model`` (the first method, 2-D, default parameters) is cached in
+    its folder: then that map needs no compiled code, and the warm-up would only take Python's lock from the
+    pages for seconds (``import umap`` alone holds it about 5 s on 2 busy cores). Reads one small sidecar."""
+    from bookembed import projection as proj
+
+    try:
+        return proj.projection_info(model, proj.make_settings(next(iter(proj.SETTINGS)), dims=2)) is not None
+    except Exception:  # noqa: BLE001 - only decides whether to warm up
+        return False
 
 
 def _wait_for_a_quiet_moment() -> None:
