@@ -14,7 +14,7 @@ one bar's books (a filter), ``view_mask`` the books every filter keeps (AND).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -39,6 +39,8 @@ FACET_BY_NAME = {f.name: f for f in FACETS}
 TOP_BARS = 10
 YEAR_WIDTHS = (10, 20, 25, 50, 100, 200, 250, 500, 1000)
 MAX_YEAR_BARS = 24
+YEAR_SPAN_CODED = 100_000  # whole years spanning at most this many are coded by offset, not hashed
+MEMO_CHARTS = 6  # bar_index answers kept with a Columns (int8: n bytes each)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class Columns:
     codes: Mapping[str, np.ndarray]
     names: Mapping[str, np.ndarray]
     years: np.ndarray
+    memo: dict = field(default_factory=dict, compare=False, repr=False)  # chart -> bar_index, a few kept
+    year_codes: np.ndarray | None = None  # each book's year as a code into year_values (-1: none)
+    year_values: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -92,26 +97,66 @@ def facet_columns(books: pd.DataFrame) -> Columns:
     for facet in FACETS:
         if facet.column == "year":
             continue
-        raw = books[facet.column] if facet.column in books.columns else pd.Series([""] * n)
-        by_value, stripped, _ = distinct_stripped(raw)  # the few distinct values stripped, not every book's
+        if facet.column not in books.columns:  # every book without a value: no column of n empty strings
+            codes[facet.name], names[facet.name] = np.full(n, -1, np.int32), np.zeros(0, dtype=object)
+            continue
+        by_value, stripped, _ = distinct_stripped(books[facet.column])  # the few distinct values, not every book's
         code, uniques = pd.factorize(np.array([v or None for v in stripped], dtype=object), use_na_sentinel=True)
         codes[facet.name] = code[by_value].astype(np.int32) if len(by_value) else np.zeros(0, np.int32)
         names[facet.name] = np.asarray(uniques, dtype=object)
-    years = (books["year"] if "year" in books.columns else pd.Series([np.nan] * n)).to_numpy("float64", na_value=np.nan)
-    return Columns(codes=codes, names=names, years=years)
+    years = books["year"].to_numpy("float64", na_value=np.nan) if "year" in books.columns else np.full(n, np.nan)
+    year_codes, year_values = _year_codes(years)
+    return Columns(codes=codes, names=names, years=years, year_codes=year_codes, year_values=year_values)
 
 
-def year_bins(years: np.ndarray, widths: Sequence[int] = YEAR_WIDTHS, most: int = MAX_YEAR_BARS) -> list[Choice]:
+def _year_codes(years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each book's year as a code into a few distinct values (-1: none): whole years over a span of at most
+    ``YEAR_SPAN_CODED`` are their offset from the first (O(n) arithmetic); other years are hashed."""
+    known = ~np.isnan(years)
+    if known.any():
+        lo, hi = float(np.nanmin(years)), float(np.nanmax(years))
+        if hi - lo <= YEAR_SPAN_CODED and np.array_equal(np.floor(years[known]), years[known]):
+            codes = np.where(known, years - lo, -1).astype(np.int32)
+            return codes, np.arange(lo, hi + 1, dtype=np.float64)
+    codes, values = pd.factorize(years, use_na_sentinel=True)
+    return codes.astype(np.int32), np.asarray(values, dtype=np.float64)
+
+
+def year_bins(years: np.ndarray, widths: Sequence[int] = YEAR_WIDTHS, most: int = MAX_YEAR_BARS, *,
+              weights: np.ndarray | None = None) -> list[Choice]:
     """Bars of years: decades where ``most`` of them span the years (from the 5th percentile to the last), else
-    the narrowest wider bins that do; the earliest few years in one bar "before …". Missing years get no bar."""
+    the narrowest wider bins that do; the earliest few years in one bar "before …". Missing years get no bar.
+
+    ``weights``: how many books have each of ``years`` (distinct, known), for the same bars as the books'
+    years one by one."""
+    if weights is not None:
+        order = np.argsort(years, kind="stable")
+        known, weights = np.asarray(years, dtype=np.float64)[order], np.asarray(weights)[order]
+        if not len(known):
+            return []
+        lo, hi = _weighted_percentile(known, weights, 5), float(known.max())
+        return _year_bars_between(lo, hi, float(known.min()), widths, most)
     known = years[~np.isnan(years)]
     if not len(known):
         return []
     lo, hi = float(np.percentile(known, 5)), float(known.max())
+    return _year_bars_between(lo, hi, float(known.min()), widths, most)
+
+
+def _weighted_percentile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
+    """``np.percentile`` (linear) of ``values`` (sorted, distinct) each repeated ``counts`` times."""
+    ends = np.cumsum(counts)  # the rank after each value's last copy
+    position = q / 100 * (ends[-1] - 1)
+    below, above = int(np.floor(position)), int(np.ceil(position))
+    at = np.searchsorted(ends, [below, above], side="right")  # the value holding each rank
+    return float(values[at[0]] + (values[at[1]] - values[at[0]]) * (position - below))
+
+
+def _year_bars_between(lo: float, hi: float, first: float, widths: Sequence[int], most: int) -> list[Choice]:
     width = next((w for w in widths if math.floor(hi / w) - math.floor(lo / w) + 1 <= most), widths[-1])
     start, end = math.floor(lo / width) * width, (math.floor(hi / width) + 1) * width
     bars = []
-    if known.min() < start:
+    if first < start:
         bars.append(Choice("year", f"before {start}", span=(-math.inf, float(start))))
     for a in range(start, end, width):
         label = f"{a}s" if width == 10 else f"{a}–{a + width - 1}"
@@ -125,7 +170,18 @@ def bars(columns: Columns, facet: str, base: np.ndarray | None = None, top: int 
     A category's ``top`` largest values (ties by name), then "other" and
     "(unknown)" where books fall there; years in ``year_bins``.
     """
+    if base is not None:
+        return _bars(columns, facet, base, top)
+    if ("bars", facet, top) not in columns.memo:  # every book's bars: the same on every rerun
+        columns.memo[("bars", facet, top)] = tuple(_bars(columns, facet, None, top))
+    return list(columns.memo[("bars", facet, top)])
+
+
+def _bars(columns: Columns, facet: str, base: np.ndarray | None, top: int) -> list[Choice]:
     if facet == "year":
+        if base is None and columns.year_codes is not None:  # from each distinct year's count: no sort of n
+            counts = np.bincount(columns.year_codes + 1, minlength=len(columns.year_values) + 1)[1:]
+            return year_bins(columns.year_values[counts > 0], weights=counts[counts > 0])
         return year_bins(columns.years if base is None else columns.years[base])
     code, names = columns.codes[facet], columns.names[facet]
     counts = np.bincount((code if base is None else code[base]) + 1, minlength=len(names) + 1)
@@ -157,7 +213,38 @@ def choice_mask(columns: Columns, choice: Choice) -> np.ndarray:
 
 
 def bar_index(columns: Columns, chart: Sequence[Choice]) -> np.ndarray:
-    """Which bar of ``chart`` each book falls in (-1: none), shape (n_books,): the first bar holding it."""
+    """Which bar of ``chart`` each book falls in (-1: none), shape (n_books,): the first bar holding it.
+
+    A category's bars depend on a book's code alone: they are found for each distinct code, then looked up
+    once per book (one pass over the books, not one a bar). The last ``MEMO_CHARTS`` charts' answers are kept
+    with ``columns`` (int8 where the bars allow: n bytes each), so a rerun of an unchanged chart is a lookup."""
+    key = tuple(chart)
+    if key in columns.memo:
+        return columns.memo[key]
+    found = _bar_index(columns, chart)
+    if len(chart) < 127:
+        found = found.astype(np.int8)
+    found.flags.writeable = False
+    charts = [k for k in columns.memo if k[:1] != ("bars",)]
+    for old in charts[:max(0, len(charts) - MEMO_CHARTS + 1)]:
+        columns.memo.pop(old)
+    columns.memo[key] = found
+    return found
+
+
+def _bar_index(columns: Columns, chart: Sequence[Choice]) -> np.ndarray:
+    facets = {c.facet for c in chart}
+    if chart and len(facets) == 1 and "year" not in facets and all(c.span is None for c in chart):
+        (facet,) = facets
+        names = columns.names[facet]
+        each = np.arange(-1, len(names), dtype=np.int64)  # every code once, -1 (none) first
+        per_code = _bar_index(Columns({facet: each}, {facet: names}, np.zeros(len(each))), chart) \
+            if len(each) < columns.n else None
+        if per_code is not None:
+            return per_code[columns.codes[facet] + 1]
+    if chart and facets == {"year"} and columns.year_codes is not None and len(columns.year_values) + 1 < columns.n:
+        each = np.concatenate([[np.nan], columns.year_values])  # every distinct year once, none first
+        return _bar_index(Columns({}, {}, each), chart)[columns.year_codes + 1]
     out = np.full(columns.n, -1, dtype=np.int32)
     for i in range(len(chart) - 1, -1, -1):  # backwards, so the first bar holding a book wins
         out[choice_mask(columns, chart[i])] = i
@@ -167,7 +254,7 @@ def bar_index(columns: Columns, chart: Sequence[Choice]) -> np.ndarray:
 def count_bars(index: np.ndarray, n_bars: int, mask: np.ndarray | None = None) -> np.ndarray:
     """Books per bar (``bar_index``), of every book or of those in ``mask``; shape (n_bars,)."""
     chosen = index if mask is None else index[mask]
-    return np.bincount(chosen[chosen >= 0], minlength=n_bars)[:n_bars]
+    return np.bincount(chosen.astype(np.intp) + 1, minlength=n_bars + 1)[1:n_bars + 1]  # -1 (none) counted apart
 
 
 def view_mask(columns: Columns, filters: Sequence[Choice] = (),

@@ -325,3 +325,73 @@ def test_facets_of_a_string_column_are_coded_as_each_books_value_stripped_on_its
         assert fast.names[name].tolist() == one_by_one.names[name].tolist()
     stripped = ["" if g is None else g.strip() for g in genres]
     assert [None if c < 0 else fast.names["genre"][c] for c in fast.codes["genre"]] == [s or None for s in stripped]
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_a_missing_facet_column_is_every_book_without_a_value_as_an_empty_one_is(n):
+    missing = cf.facet_columns(pd.DataFrame({"primary_genre": pd.Series(["a", " b", ""] * n, dtype="str")}))
+    empty = cf.facet_columns(pd.DataFrame({"primary_genre": pd.Series(["a", " b", ""] * n, dtype="str"),
+                                           "country": pd.Series([""] * 3 * n, dtype="str")}))
+    assert missing.codes["country"].tolist() == empty.codes["country"].tolist() == [-1] * 3 * n
+    assert missing.names["country"].tolist() == empty.names["country"].tolist() == []
+    assert missing.codes["country"].dtype == empty.codes["country"].dtype
+    assert cf.bars(missing, "country") == cf.bars(empty, "country")
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d", "e", " "])), max_size=60),
+       top=st.integers(1, 5))
+def test_the_bar_of_each_book_is_the_first_bar_whose_mask_holds_it(values, top):
+    """``bar_index`` finds a category's bars per distinct value: the same as each bar's mask over every book,
+    "other" and "(unknown)" included."""
+    columns = cf.facet_columns(pd.DataFrame({"primary_genre": pd.Series(values, dtype="str")}))
+    chart = cf.bars(columns, "genre", top=top)
+    expected = np.full(columns.n, -1, dtype=np.int32)
+    for i in range(len(chart) - 1, -1, -1):
+        expected[cf.choice_mask(columns, chart[i])] = i
+    assert cf.bar_index(columns, chart).tolist() == expected.tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(years=st.lists(st.one_of(st.none(), st.integers(1500, 2030), st.sampled_from([1800, 1955, 1960, 2001])),
+                      max_size=80))
+def test_the_year_bar_of_each_book_is_the_first_bar_whose_mask_holds_it(years):
+    """Each book's year bar, found once per distinct year, is the one the bars' masks give, unknown years too."""
+    columns = cf.facet_columns(pd.DataFrame({"year": pd.array(years, dtype="Int64")}))
+    chart = cf.bars(columns, "year")
+    expected = np.full(columns.n, -1, dtype=np.int32)
+    for i in range(len(chart) - 1, -1, -1):
+        expected[cf.choice_mask(columns, chart[i])] = i
+    assert cf.bar_index(columns, chart).tolist() == expected.tolist()
+    assert cf.bar_index(columns, chart) is cf.bar_index(columns, chart)  # kept: a rerun looks it up
+    if len(chart) > 1:  # another chart of the same books: its own answer, not the kept one
+        assert cf.bar_index(columns, chart[1:]).tolist() == [-1 if b < 1 else b - 1 for b in expected.tolist()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(years=st.lists(st.one_of(st.none(), st.sampled_from([1800.0, 1955.5, 1960.0, -44.0, 2001.25, 1e9])),
+                      max_size=40))
+def test_year_codes_name_each_books_year_whole_or_not(years):
+    """Whole years over a short span are coded by offset, others hashed: either way a code names the year."""
+    columns = cf.facet_columns(pd.DataFrame({"year": pd.array(years, dtype="Float64")}))
+    decoded = [None if c < 0 else float(columns.year_values[c]) for c in columns.year_codes]
+    assert decoded == [None if y is None else float(y) for y in years]
+
+
+def test_the_range_of_coordinates_with_an_infinity_or_a_nan_is_that_of_the_finite_ones():
+    from bookembed import mapviz
+
+    assert mapviz.full_range(np.array([1.0, np.inf, 3.0, np.nan])) == mapviz.full_range(np.array([1.0, 3.0]))
+    assert mapviz.full_range(np.array([np.nan, -np.inf])) == [-1.0, 1.0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(years=st.lists(st.one_of(st.none(), st.integers(-500, 2030), st.sampled_from([1800, 1955, 2001])),
+                      max_size=60))
+def test_year_bars_from_each_years_count_are_those_of_the_years_one_by_one(years):
+    """Every book's year bars come from the distinct years' counts (no sort of every book): the same bars,
+    the 5th percentile's interpolation included."""
+    columns = cf.facet_columns(pd.DataFrame({"year": pd.array(years, dtype="Int64")}))
+    assert cf.bars(columns, "year") == cf.year_bins(columns.years)
+    if len(years) > 1:
+        assert cf.bars(columns, "year", np.arange(len(years)) % 2 == 0) == cf.year_bins(columns.years[::2])

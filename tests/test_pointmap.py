@@ -45,3 +45,15 @@ def test_label_args_are_plain_values_and_leave_out_what_cannot_be_placed():
     ]
     assert all(type(v) in (int, float, str) for label in out for v in label.values())  # JSON as it is
     assert label_args(None) == []
+
+
+def test_the_grey_books_are_exactly_those_of_the_other_and_unknown_groups():
+    from bookembed.mapviz import OTHER, UNKNOWN, point_groups
+
+    genres = ["a", "b", "a", None, "c", "d", "", "a", "b", "e"] * 3
+    codes, groups, grey = point_groups(pd.DataFrame({"title": [str(i) for i in range(30)],
+                                                     "primary_genre": pd.Series(genres, dtype="str")}), top_n=2)
+    names = [g["name"] for g in groups]
+    assert OTHER in names and UNKNOWN in names
+    assert grey.tolist() == [names[c] in (OTHER, UNKNOWN) for c in codes]
+    assert grey.sum() == sum(1 for g in genres if g not in ("a", "b"))
