@@ -90,7 +90,9 @@ def tiled_point_map(component, model: ModelFolder, coords: np.ndarray, projectio
     budget = point_budget()
     ids, complete = view_points(found.tiles, coords, view, budget, keep=keep)
     marked = np.array([int(i) for i in (*query_ids, *neighbour_ids) if 0 <= int(i) < len(coords)], dtype=np.int64)
-    ids = draw_order(np.concatenate([ids, np.setdiff1d(marked, ids)]), grey)
+    if len(marked):  # the located book and its neighbours, where the view's books lack them
+        ids = np.concatenate([ids, np.setdiff1d(marked, ids)])
+    ids = draw_order(ids, grey)
     # 3. drawn with their labels (every detail fits: the budget keeps the message small)
     size, opacity = marker_style(min(budget, model.n_books))
     shown = None
