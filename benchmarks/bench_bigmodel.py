@@ -20,6 +20,10 @@ size), each step a fresh process from start to exit under ``/usr/bin/time -v``
   (sharded Projector TSVs and one Parquet file), with the output's size;
 * "project": ``bookembed project --model DIR --method umap`` with its cached
   map removed first (UMAP fitted on a sample, the rest placed);
+* "evaluate", "clusters", "predict", "compare": ``bookembed evaluate``,
+  ``clusters --no-cache``, ``predict --column genre`` and ``compare DIR DIR``
+  (the folder against itself) with ``--json``, each with its figures and the
+  sample it drew (every one is bounded: docs/scale.md);
 * "pages": the Search page on a fresh server in headless Chromium, from
   navigation to the title box, then three searches, each from Enter to its
   top neighbour drawn; the Model and Export pages from navigation to settled
@@ -95,6 +99,12 @@ def main() -> None:
         "export": [sys.executable, "-m", "bookembed", "export", "--model", str(model), "--out",
                    str(model.parent / f"export-{books}"), "--shard-rows", "100000"],
         "project": [sys.executable, "-m", "bookembed", "project", "--model", str(model), "--method", "umap", "-q"],
+        "evaluate": [sys.executable, "-m", "bookembed", "evaluate", "--model", str(model), "--json"],
+        "clusters": [sys.executable, "-m", "bookembed", "clusters", "--model", str(model), "--no-cache", "--json"],
+        "predict": [sys.executable, "-m", "bookembed", "predict", "--model", str(model), "--column", "genre",
+                    "--json"],
+        # the folder against itself: what a comparison of two models this size costs (its sample is bounded)
+        "compare": [sys.executable, "-m", "bookembed", "compare", str(model), str(model), "--json"],
     }
     out = []
     for step in args.steps.split(","):
@@ -153,9 +163,25 @@ def main() -> None:
         if step == "query":
             line = [t for t in text.splitlines() if t.startswith("QUERY ")][-1]
             row.update(json.loads(line[len("QUERY "):]))
+        if step in ("evaluate", "clusters", "predict", "compare"):
+            row["answer"] = _answer(step, text)
         print(row, flush=True)
         out.append(row)
     record("bigmodel", out, key=("step", "label", "books", "hogs"))
+
+
+def _answer(step: str, text: str) -> dict:
+    """The few figures of a command's JSON answer worth keeping beside its time (with their sampling)."""
+    start = text.find("{")
+    try:
+        data = json.JSONDecoder().raw_decode(text[start:])[0] if start >= 0 else {}
+    except ValueError:
+        return {}
+    keep = {"evaluate": ("auc", "hits10", "hits10_stderr", "purity10", "purity10_stderr", "sampled"),
+            "clusters": ("n_clusters", "params"),
+            "predict": ("accuracy", "accuracy_stderr", "books_scored", "books_trained", "books_missing"),
+            "compare": ("overlap", "overlap_stderr", "compared", "sampled")}[step]
+    return {k: data[k] for k in keep if k in data}
 
 
 if __name__ == "__main__":

@@ -427,7 +427,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"model: {model.path} · predicting {result.column} ({result.source}) from the book vectors")
     print(f"learned: {len(result.classes)} values held by {args.min_count}+ books, {result.n_train:,} books "
           f"({result.n_rare:,} with rarer values left out)")
-    print(f"{result.folds}-fold cross-validated accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f}")
+    if result.sampled:
+        print(f"fitted and scored on a seeded sample of {result.sampled:,} of those books (the time stays bounded)")
+    print(f"{result.folds}-fold cross-validated accuracy {result.accuracy:.3f} ± {result.accuracy_stderr:.3f}, "
+          f"macro-F1 {result.macro_f1:.3f}")
     print(f"majority baseline ({result.majority!r}): accuracy {result.baseline_accuracy:.3f}, "
           f"macro-F1 {result.baseline_macro_f1:.3f}")
     print(f"books without a {result.column}: {result.n_missing:,}"

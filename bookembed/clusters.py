@@ -49,6 +49,10 @@ METHODS = ("kmeans", "hdbscan")
 MAX_CLUSTERS = 50
 HDBSCAN_MAX_BOOKS = 10_000
 KMEANS_SINGLE_INIT_ABOVE = 100_000
+KMEANS_MAX_BOOKS = 200_000
+"""Above this many books k-means is fitted on a seeded sample of this many; every book then joins its nearest
+centre (as ``KMeans.predict``), so the time grows as one pass over the books, not iterations over them."""
+ASSIGN_CHUNK = 500_000
 NOISE = -1
 
 
@@ -198,24 +202,40 @@ def fit_labels(
     """
     if method not in METHODS:
         raise ClusterError(f"unknown clustering method {method!r}; use one of {', '.join(METHODS)}")
-    unit = _unit(vectors)
-    n = len(unit)
+    n = len(vectors)
     if n < 2:
         raise ClusterError(f"cannot cluster {n} book(s); need at least 2")
     if method == "kmeans":
         k = default_n_clusters(n) if n_clusters is None else int(n_clusters)
         if not 2 <= k <= n:
             raise ClusterError(f"n_clusters must be between 2 and the number of books ({n}), got {k}")
-        from sklearn.cluster import KMeans
-
-        n_init = 4 if n <= KMEANS_SINGLE_INIT_ABOVE else 1
-        raw = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(unit)
-        params = {"n_clusters": k, "seed": seed, "n_init": n_init}
+        raw, params = _kmeans(vectors, k, seed)
     else:
+        unit = _unit(vectors)
         if min_cluster_size < 2:
             raise ClusterError(f"min_cluster_size must be at least 2, got {min_cluster_size}")
         raw, params = _hdbscan(unit, min_cluster_size, seed)
     return _renumber(raw), params
+
+
+def _kmeans(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, dict]:
+    """k-means on the unit rows; above ``KMEANS_MAX_BOOKS`` fitted on a seeded sample of that many, every
+    book then given its nearest centre a chunk of rows at a time (O(n k d), memory one chunk)."""
+    from sklearn.cluster import KMeans
+
+    n = len(vectors)
+    n_init = 4 if n <= KMEANS_SINGLE_INIT_ABOVE else 1
+    params: dict = {"n_clusters": k, "seed": seed, "n_init": n_init}
+    if n <= KMEANS_MAX_BOOKS:
+        return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(_unit(vectors)), params
+    vectors = np.asarray(vectors)
+    sample = np.sort(np.random.default_rng(seed).choice(n, KMEANS_MAX_BOOKS, replace=False))
+    fitted = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(_unit(vectors[sample]))
+    labels = np.empty(n, dtype=np.int64)
+    for start in range(0, n, ASSIGN_CHUNK):
+        labels[start:start + ASSIGN_CHUNK] = fitted.predict(_unit(vectors[start:start + ASSIGN_CHUNK]))
+    params.update(sampled=KMEANS_MAX_BOOKS)
+    return labels, params
 
 
 def _hdbscan(unit: np.ndarray, min_cluster_size: int, seed: int) -> tuple[np.ndarray, dict]:

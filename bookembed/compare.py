@@ -17,8 +17,10 @@ drawn from the same candidates.
 Cost for n shared books: the neighbour search is exact, in blocks of rows
 (memory ``block * n`` floats), O(m n dim) for m books compared. Above
 ``MAX_COMPARED`` shared books, m = ``MAX_COMPARED`` books are sampled (their
-neighbours still searched among all n) and the mean overlap is reported with
-its standard error. Procrustes is O(n dim^2).
+neighbours still searched among all n), and past a million fewer, so that
+m * n stays within ``evaluate.SAMPLE_WORK`` (never below its ``MIN_SAMPLED``);
+the mean overlap is reported with its standard error. A block holds at most
+``BLOCK_FLOATS`` similarities. Procrustes is O(n dim^2).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from bookembed.errors import BookembedError
 
 MAX_COMPARED = 50_000
 BLOCK = 1024
+BLOCK_FLOATS = 1 << 27  # a block's similarities: at most this many floats (512 MB), whatever the books
 
 
 class CompareError(BookembedError):
@@ -46,12 +49,14 @@ def shared_books(a, b) -> tuple[np.ndarray, np.ndarray]:
     ids_a, ids_b : ndarray of int64, shape (n_shared,)
         ``a.titles[ids_a[i]] == b.titles[ids_b[i]]``.
     """
-    index_b = b.title_index
-    pairs = [(i, index_b[t]) for i, t in enumerate(a.titles) if t in index_b]
-    if not pairs:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    ids = np.asarray(pairs, dtype=np.int64)
-    return ids[:, 0], ids[:, 1]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # one hash of B's titles in Arrow, not a dict of Python strings (seconds and gigabytes at 10M books)
+    titles_a, titles_b = (pa.array(m.books["title"], type=pa.large_string()) for m in (a, b))
+    found = pc.fill_null(pc.index_in(titles_a, value_set=titles_b), -1).to_numpy(zero_copy_only=False)
+    ids_a = np.flatnonzero(found >= 0).astype(np.int64)
+    return ids_a, found[ids_a].astype(np.int64)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -301,10 +306,14 @@ def compare_models(a, b, k: int = 10, *, max_books: int = MAX_COMPARED, seed: in
         raise CompareError(f"{a.path} and {b.path} share {n} book title(s); at least 3 are needed to compare them")
     k = min(k, n - 1)
     unit_a, unit_b = _unit(a.book_vectors[ids_a]), _unit(b.book_vectors[ids_b])
+    from bookembed.evaluate import sample_size
+
     compared = np.arange(n)
-    if n > max_books:
-        compared = np.sort(np.random.default_rng(seed).choice(n, max_books, replace=False))
-    na, nb = knn_rows(unit_a, compared, k), knn_rows(unit_b, compared, k)
+    m = sample_size(max_books, n)  # past a million books fewer, so that m * n stays bounded (evaluate's rule)
+    if n > m:
+        compared = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+    block = max(1, min(BLOCK, BLOCK_FLOATS // n))  # memory: block * n floats
+    na, nb = knn_rows(unit_a, compared, k, block), knn_rows(unit_b, compared, k, block)
     shares = overlap(na, nb)
     m = len(compared)
     se = 0.0

@@ -11,7 +11,10 @@ two books cannot be learned or scored); books with rarer values are left out
 of training and are not predicted for.
 
 Cost for n labelled books, c classes, dim d: each fit is O(iterations * n * c * d)
-(lbfgs); ``folds + 1`` fits. Prediction for the missing books is O(m c d).
+(lbfgs); ``folds + 1`` fits. Above ``MAX_TRAIN`` labelled books the fits and
+scores use a seeded sample of that many (``sampled``), so the fits stop growing
+with n, and the accuracy carries its standard error over the books scored.
+Prediction for the m missing books is O(m c d), ``PREDICT_CHUNK`` rows at a time.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ COLUMNS = {
 MIN_COUNT = 5
 FOLDS = 5
 C = 10.0
+MAX_TRAIN = 50_000
+"""Above this many labelled books the classifier is fitted and scored on a seeded sample of this many."""
+PREDICT_CHUNK = 200_000
 
 
 class PredictError(BookembedError):
@@ -77,6 +83,13 @@ class Prediction:
     baseline_macro_f1: float
     majority: str
     predicted: pd.DataFrame
+    sampled: int | None = None  # the labelled books fitted and scored, where fewer than ``n_train``
+
+    @property
+    def accuracy_stderr(self) -> float:
+        """The standard error of ``accuracy`` over the books scored (binomial)."""
+        scored = self.sampled or self.n_train
+        return float(np.sqrt(self.accuracy * (1 - self.accuracy) / max(scored, 1)))
 
     @property
     def n_missing(self) -> int:
@@ -104,6 +117,8 @@ class Prediction:
             "books_missing": self.n_missing,
             "folds": self.folds,
             "accuracy": round(self.accuracy, 4),
+            "accuracy_stderr": round(self.accuracy_stderr, 4),
+            "books_scored": self.sampled or self.n_train,
             "macro_f1": round(self.macro_f1, 4),
             "baseline": {"value": self.majority, "accuracy": round(self.baseline_accuracy, 4),
                          "macro_f1": round(self.baseline_macro_f1, 4)},
@@ -180,10 +195,20 @@ def predict_column(
             f"({int(known.sum())} books have a value); nothing to learn"
         )
     train = known & pd.Series(values).isin(classes).to_numpy()
-    x = model.unit_vectors("book")
-    y = values[train].astype(str)
-    xt = x[train]
-    folds = int(max(2, min(folds, counts[classes].min())))
+    rows = np.flatnonzero(train)
+    sampled = None
+    if len(rows) > MAX_TRAIN:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_TRAIN, replace=False))
+        sampled = MAX_TRAIN
+    y = values[rows].astype(str)
+    xt = model.unit_rows(rows)
+    in_sample = pd.Series(y).value_counts()
+    if sampled and (in_sample < 2).any():  # a value too rare to be scored in the sample: left out of the fits
+        keep = pd.Series(y).isin(in_sample.index[in_sample >= 2]).to_numpy()
+        rows, y, xt = rows[keep], y[keep], xt[keep]
+        in_sample = in_sample[in_sample >= 2]
+        sampled = len(rows)
+    folds = int(max(2, min(folds, in_sample.min())))
 
     def classifier():
         return LogisticRegression(C=C, max_iter=2000)
@@ -202,15 +227,18 @@ def predict_column(
     }
     # 2. One fit on every labelled book, for the books without a value.
     missing = np.flatnonzero(~known)
-    predicted = pd.DataFrame({"id": missing, "title": [model.titles[i] for i in missing],
+    predicted = pd.DataFrame({"id": missing, "title": model.titles_of(missing),
                               "predicted": np.full(len(missing), "", dtype=object),
                               "probability": np.zeros(len(missing))})
     if len(missing):
         final = classifier().fit(xt, y)
-        proba = final.predict_proba(x[missing])
-        best = proba.argmax(axis=1)
+        best = np.empty(len(missing), dtype=np.int64)
+        for start in range(0, len(missing), PREDICT_CHUNK):  # memory: one chunk's probabilities
+            proba = final.predict_proba(model.unit_rows(missing[start:start + PREDICT_CHUNK]))
+            best[start:start + len(proba)] = proba.argmax(axis=1)
+            predicted.loc[start:start + len(proba) - 1, "probability"] = proba[np.arange(len(proba)),
+                                                                               best[start:start + len(proba)]]
         predicted["predicted"] = final.classes_[best]
-        predicted["probability"] = proba[np.arange(len(missing)), best]
         predicted = predicted.sort_values(["probability", "id"], ascending=[False, True], kind="stable")
     return Prediction(
         column=column,
@@ -221,5 +249,6 @@ def predict_column(
         folds=folds,
         majority=str(counts.index[0]),
         predicted=predicted.reset_index(drop=True),
+        sampled=sampled,
         **{k: float(v) for k, v in scores.items()},
     )

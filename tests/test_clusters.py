@@ -180,6 +180,27 @@ def test_hdbscan_finds_the_planted_groups_and_samples_above_its_limit(grouped, m
         assert len(set(genres[labels == c])) == 1  # the unsampled books joined their own group
 
 
+def test_kmeans_above_its_limit_fits_a_sample_and_gives_every_book_its_nearest_centre(grouped, monkeypatch):
+    """Above ``KMEANS_MAX_BOOKS`` the centres come from a sample; every book, sampled or not, joins the centre
+    nearest to its unit vector, whatever the chunks it is assigned in."""
+    from sklearn.cluster import KMeans
+
+    genres = grouped.books["primary_genre"].to_numpy()
+    monkeypatch.setattr(cl, "KMEANS_MAX_BOOKS", 18)
+    monkeypatch.setattr(cl, "ASSIGN_CHUNK", 7)
+    labels, params = cl.fit_labels(grouped.book_vectors, "kmeans", n_clusters=3, seed=4)
+    assert params["sampled"] == 18 and labels.shape == (grouped.n_books,)
+    for c in range(3):
+        assert len(set(genres[labels == c])) == 1  # each planted group whole in one cluster
+    unit = cl._unit(grouped.book_vectors)
+    sample = np.sort(np.random.default_rng(4).choice(grouped.n_books, 18, replace=False))
+    centres = KMeans(n_clusters=3, n_init=4, random_state=4).fit(unit[sample]).cluster_centers_
+    nearest = np.argmin(((unit[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+    assert len(set(zip(nearest.tolist(), labels.tolist()))) == 3  # the same partition, renumbered
+    monkeypatch.setattr(cl, "ASSIGN_CHUNK", 10**6)
+    assert cl.fit_labels(grouped.book_vectors, "kmeans", n_clusters=3, seed=4)[0].tolist() == labels.tolist()
+
+
 def test_to_dict_is_plain_json(grouped):
     result = cl.cluster_books(grouped, n_clusters=3, cache=False)
     data = json.loads(json.dumps(result.to_dict()))

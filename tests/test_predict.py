@@ -88,6 +88,22 @@ def test_planted_groups_are_predicted_for_books_without_a_value(tmp_path):
     assert data["books_missing"] == 3 and data["accuracy"] == 1.0
 
 
+def test_above_its_limit_the_classifier_is_fitted_and_scored_on_a_sample(tmp_path, monkeypatch):
+    """Above ``MAX_TRAIN`` labelled books the fits use a seeded sample (the time stops growing with the books);
+    every book without a value is still predicted, in chunks, and the accuracy carries its standard error."""
+    hidden = [0, 10, 20]
+    model = load_model_folder(make_grouped_model(tmp_path / "grouped", per_group=10, no_genre=tuple(hidden)))
+    whole = pr.predict_column(model, "genre")
+    monkeypatch.setattr(pr, "MAX_TRAIN", 15)
+    monkeypatch.setattr(pr, "PREDICT_CHUNK", 2)
+    result = pr.predict_column(model, "genre")
+    assert whole.sampled is None and result.sampled == 15 and result.n_train == whole.n_train == 27
+    assert result.accuracy == 1.0 and result.accuracy_stderr == 0.0
+    assert result.predicted.sort_values("id")["predicted"].tolist() == ["russian", "tolkien", "asimov"]
+    assert result.to_dict()["books_scored"] == 15
+    assert pr.predict_column(model, "genre").predicted.equals(result.predicted)  # seeded: the same sample
+
+
 def test_bad_columns_are_named(demo):
     with pytest.raises(pr.PredictError, match="cannot predict 'shoe size'"):
         pr.predict_column(demo, "shoe size")
@@ -258,7 +274,9 @@ def test_to_dict_names_every_field_and_rounds_to_four_places():
     rows = [{"title": f"T{i}", "predicted": "x" if i % 2 == 0 else "y", "probability": round(0.9 - i / 100, 4)}
             for i in range(25)]
     expected = {"column": "genre", "source": "primary_genre", "classes": 3, "books_trained": 17,
-                "books_rare_value": 4, "books_missing": 25, "folds": 3, "accuracy": 0.1235, "macro_f1": 0.6543,
+                "books_rare_value": 4, "books_missing": 25, "folds": 3, "accuracy": 0.1235,
+                "accuracy_stderr": round((0.123456 * (1 - 0.123456) / 17) ** 0.5, 4), "books_scored": 17,
+                "macro_f1": 0.6543,
                 "baseline": {"value": "x", "accuracy": 0.3334, "macro_f1": 0.1666}, "predicted": rows[:20]}
     assert result.to_dict() == expected  # the first 20 predictions by default
     assert result.to_dict(limit=None) == {**expected, "predicted": rows}
