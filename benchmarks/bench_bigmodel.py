@@ -177,10 +177,10 @@ def _answer(step: str, text: str) -> dict:
         data = json.JSONDecoder().raw_decode(text[start:])[0] if start >= 0 else {}
     except ValueError:
         return {}
-    keep = {"evaluate": ("auc", "hits10", "hits10_stderr", "purity10", "purity10_stderr", "sampled"),
-            "clusters": ("n_clusters", "params"),
+    keep = {"evaluate": ("auc", "genre_purity", "ranking"),
+            "clusters": ("params",),
             "predict": ("accuracy", "accuracy_stderr", "books_scored", "books_trained", "books_missing"),
-            "compare": ("overlap", "overlap_stderr", "compared", "sampled")}[step]
+            "compare": ("shared", "compared", "mean_overlap", "standard_error")}[step]
     return {k: data[k] for k in keep if k in data}
 
 

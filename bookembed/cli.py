@@ -367,7 +367,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     a, b = load_model_folder(args.a), load_model_folder(args.b)
     result = compare_models(a, b, args.k, max_books=args.max_books, seed=args.seed)
-    out = result.to_dict(a.titles, args.changed)
+    titles = a.books["title"].array  # by id, without a list of every title
+    out = result.to_dict(titles, args.changed)
     if args.map:
         from bookembed import projection as proj
 
@@ -393,7 +394,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"map alignment disparity ({out['map']}): {out['map_disparity']:.4f}")
     if args.changed:
         print("neighbourhoods that changed most:")
-        for row in result.changed(a.titles, args.changed).itertuples():
+        for row in result.changed(titles, args.changed).itertuples():
             print(f"  {row.overlap:.1f}  {row.title}")
             if row.only_in_a:
                 print(f"       only in A: {'; '.join(row.only_in_a)}")

@@ -20,7 +20,8 @@ Cost for n shared books: the neighbour search is exact, in blocks of rows
 neighbours still searched among all n), and past a million fewer, so that
 m * n stays within ``evaluate.SAMPLE_WORK`` (never below its ``MIN_SAMPLED``);
 the mean overlap is reported with its standard error. A block holds at most
-``BLOCK_FLOATS`` similarities. Procrustes is O(n dim^2).
+``BLOCK_FLOATS`` similarities. Procrustes is O(n dim^2), on at most
+``PROCRUSTES_MAX_ROWS`` sampled books.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from bookembed.errors import BookembedError
 MAX_COMPARED = 50_000
 BLOCK = 1024
 BLOCK_FLOATS = 1 << 27  # a block's similarities: at most this many floats (512 MB), whatever the books
+PROCRUSTES_MAX_ROWS = 500_000
+"""Above this many shared books the vector alignment (Procrustes) is fitted on a seeded sample of this many:
+its float64 copies of every row took tens of gigabytes at 10M books. The disparity is then the sample's."""
 
 
 class CompareError(BookembedError):
@@ -320,7 +324,10 @@ def compare_models(a, b, k: int = 10, *, max_books: int = MAX_COMPARED, seed: in
     if m < n:
         # Sampling without replacement: the finite-population correction shrinks the error.
         se = float(shares.std(ddof=1) / np.sqrt(m) * np.sqrt(1 - m / n))
-    fit = procrustes(unit_b, unit_a)
+    fitted = np.arange(n)  # the vector alignment: on a sample past PROCRUSTES_MAX_ROWS (its float64 copies)
+    if n > PROCRUSTES_MAX_ROWS:
+        fitted = np.sort(np.random.default_rng(seed).choice(n, PROCRUSTES_MAX_ROWS, replace=False))
+    fit = procrustes(unit_b[fitted], unit_a[fitted])
     return Comparison(str(a.path), str(b.path), a.n_books, b.n_books, ids_a, ids_b, k, compared, shares, na, nb, se,
                       fit.disparity)
 

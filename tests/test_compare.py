@@ -83,6 +83,21 @@ def test_noise_lowers_overlap_and_the_most_changed_come_first(demo, tmp_path):
     assert sum(data["histogram"].values()) == demo.n_books
 
 
+def test_past_its_limit_the_alignment_is_fitted_on_a_sample_and_still_finds_a_rotation(demo, tmp_path, monkeypatch):
+    """Above ``PROCRUSTES_MAX_ROWS`` shared books the vector alignment is fitted on a seeded sample: a rotated,
+    reordered copy still aligns exactly, and a noisy one about as well as when every book is fitted."""
+    rotated = demo.book_vectors @ random_rotation(demo.dim, 5).astype(np.float32)
+    order = np.random.default_rng(2).permutation(demo.n_books)
+    exact = copy_of(demo, tmp_path / "rotated", rotated, order=order)
+    noisy = copy_of(demo, tmp_path / "noisy", rotated + np.random.default_rng(3).normal(
+        scale=0.05, size=rotated.shape).astype(np.float32), order=order)
+    whole = cmp.compare_models(demo, noisy).vector_disparity
+    monkeypatch.setattr(cmp, "PROCRUSTES_MAX_ROWS", 100)
+    assert cmp.compare_models(demo, exact).vector_disparity < 1e-6
+    sampled = cmp.compare_models(demo, noisy).vector_disparity
+    assert sampled != whole and abs(sampled - whole) < 0.5 * whole
+
+
 def test_only_shared_titles_are_compared(demo, tmp_path):
     keep = np.arange(0, demo.n_books, 2)
     other = copy_of(demo, tmp_path / "half", demo.book_vectors, keep=keep)
