@@ -124,6 +124,7 @@ def main() -> None:
                    "links": links, "hogs": args.hogs, "load_before": load, **times}
             print(row, flush=True)
             out.append(row)
+            record("bigmodel", [row], key=("step", "label", "books", "hogs"))  # kept if a later step fails
             continue
         import shutil
 
@@ -167,7 +168,7 @@ def main() -> None:
             row["answer"] = _answer(step, text)
         print(row, flush=True)
         out.append(row)
-    record("bigmodel", out, key=("step", "label", "books", "hogs"))
+        record("bigmodel", [row], key=("step", "label", "books", "hogs"))  # kept if a later step fails
 
 
 def _answer(step: str, text: str) -> dict:

@@ -38,7 +38,7 @@ BLOCK = 1024
 BLOCK_FLOATS = 1 << 27  # a block's similarities: at most this many floats (512 MB), whatever the books
 PROCRUSTES_MAX_ROWS = 500_000
 """Above this many shared books the vector alignment (Procrustes) is fitted on a seeded sample of this many:
-its float64 copies of every row took tens of gigabytes at 10M books. The disparity is then the sample's."""
+its float64 copies of every row grew with the books, several times over. The disparity is then the sample's."""
 
 
 class CompareError(BookembedError):
@@ -56,7 +56,7 @@ def shared_books(a, b) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    # one hash of B's titles in Arrow, not a dict of Python strings (seconds and gigabytes at 10M books)
+    # one hash of B's titles in Arrow, not a dict of Python strings (an object a book)
     titles_a, titles_b = (pa.array(m.books["title"], type=pa.large_string()) for m in (a, b))
     found = pc.fill_null(pc.index_in(titles_a, value_set=titles_b), -1).to_numpy(zero_copy_only=False)
     ids_a = np.flatnonzero(found >= 0).astype(np.int64)

@@ -126,7 +126,7 @@ class LinkGraph:
 
     def titles_of(self, ids) -> list[str]:
         """The titles of book ``ids``, in order. O(len(ids)): a big table's ``titles`` (a Python string for
-        every book: seconds and a gigabyte at 10M books) is not built for it."""
+        every book, O(n) time and memory) is not built for it."""
         if "titles" in self.__dict__ or len(self.books) <= LIST_TITLES_UP_TO:
             return [self.titles[int(i)] for i in ids]
         return self.books["title"].take(np.asarray(ids, dtype=np.int64)).tolist()

@@ -602,7 +602,7 @@ def point_groups(books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 1
         colours = [GREY_OTHER if g == OTHER else GREY_UNKNOWN if g == UNKNOWN else PALETTE[i % len(PALETTE)]
                    for i, g in enumerate(groups)]
         codes = book.astype(np.uint8)
-        greys = np.zeros(256, dtype=bool)  # by code: one lookup a book (np.isin took a second at 10M)
+        greys = np.zeros(256, dtype=bool)  # by code: one lookup a book, not np.isin's search
         greys[[i for i, g in enumerate(groups) if g in (OTHER, UNKNOWN)]] = True
         grey = greys[codes]
     counts = np.bincount(codes, minlength=len(groups))

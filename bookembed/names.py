@@ -169,7 +169,7 @@ def name_table(model, kind: str) -> NameTable:
             if count else []
         sidecar = {"names": count, "first": ends[0] if count else None, "last": ends[-1] if count else None}
 
-        def all_names() -> list[str]:  # only to build the table: a list of every title is seconds at 10M
+        def all_names() -> list[str]:  # only to build the table: a list of every title is O(n) Python strings
             return model.titles if kind == "book" else list(model.links)
 
         def check(info: dict) -> str | None:

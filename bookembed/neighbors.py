@@ -159,7 +159,7 @@ def split_common(model, names: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _common_counts(model) -> dict[str, int]:
     """``{name: books linking to it}`` of the common links (``common_links``), kept for the model's life: a
-    few names, where a dict of every link name takes seconds to build at millions of links."""
+    few names, where a dict of every link name is O(links) Python objects."""
     try:
         return _COMMON[model]
     except (KeyError, TypeError):

@@ -47,7 +47,7 @@ def start_warm_up(wanted: Callable[[], bool] = lambda: True) -> threading.Thread
 def first_map_cached(model) -> bool:
     """Whether the Map page's first map of ``model`` (the first method, 2-D, default parameters) is cached in
     its folder: then that map needs no compiled code, and the warm-up would only take Python's lock from the
-    pages for seconds (``import umap`` alone holds it about 5 s on 2 busy cores). Reads one small sidecar."""
+    pages for seconds (``import umap`` and numba's compiling). Reads one small sidecar."""
     from bookembed import projection as proj
 
     try:
