@@ -35,7 +35,7 @@ from bookembed.errors import BookembedError
 
 MAX_COMPARED = 50_000
 BLOCK = 1024
-BLOCK_FLOATS = 1 << 27  # a block's similarities: at most this many floats (512 MB), whatever the books
+BLOCK_FLOATS = 1 << 27  # a block's similarities: at most this many float32s, whatever the books
 PROCRUSTES_MAX_ROWS = 500_000
 """Above this many shared books the vector alignment (Procrustes) is fitted on a seeded sample of this many:
 its float64 copies of every row grew with the books, several times over. The disparity is then the sample's."""
@@ -61,6 +61,15 @@ def shared_books(a, b) -> tuple[np.ndarray, np.ndarray]:
     found = pc.fill_null(pc.index_in(titles_a, value_set=titles_b), -1).to_numpy(zero_copy_only=False)
     ids_a = np.flatnonzero(found >= 0).astype(np.int64)
     return ids_a, found[ids_a].astype(np.int64)
+
+
+def _unit_rows_of(vectors: np.ndarray, ids: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """``_unit(vectors[ids])`` normalised in place a chunk of rows at a time: memory one copy of the rows."""
+    out = np.asarray(vectors)[ids].astype(np.float32, copy=False)  # fancy indexing copies: ours to change
+    for start in range(0, len(out), chunk):
+        rows = out[start:start + chunk]
+        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return out
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -309,7 +318,7 @@ def compare_models(a, b, k: int = 10, *, max_books: int = MAX_COMPARED, seed: in
     if n < 3:
         raise CompareError(f"{a.path} and {b.path} share {n} book title(s); at least 3 are needed to compare them")
     k = min(k, n - 1)
-    unit_a, unit_b = _unit(a.book_vectors[ids_a]), _unit(b.book_vectors[ids_b])
+    unit_a, unit_b = _unit_rows_of(a.book_vectors, ids_a), _unit_rows_of(b.book_vectors, ids_b)
     from bookembed.evaluate import sample_size
 
     compared = np.arange(n)

@@ -431,3 +431,12 @@ def test_to_dict_gives_every_documented_field_rounded_to_six_places():
     third = cmp.Comparison("A", "B", 3, 3, np.arange(3), np.arange(3), 3, np.arange(3), np.array([0.0, 0.0, 1 / 3]),
                            np.zeros((3, 3), np.int64), np.zeros((3, 3), np.int64), 0.0, 0.0)
     assert third.to_dict(["p", "q", "r"])["mean_overlap"] == 0.111111
+
+
+def test_unit_rows_of_a_selection_are_the_unit_rows_and_leave_the_vectors_alone():
+    vectors = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    vectors[3] = 0.0  # a zero row stays zero
+    before = vectors.copy()
+    ids = np.array([5, 3, 39, 0, 5])
+    got = cmp._unit_rows_of(vectors, ids, chunk=2)
+    assert np.allclose(got, cmp._unit(vectors[ids])) and np.array_equal(vectors, before)
