@@ -225,9 +225,9 @@ def bar_index(columns: Columns, chart: Sequence[Choice]) -> np.ndarray:
     if len(chart) < 127:
         found = found.astype(np.int8)
     found.flags.writeable = False
-    charts = [k for k in columns.memo if k[:1] != ("bars",)]
+    charts = [k for k in list(columns.memo) if k[:1] != ("bars",)]  # a snapshot: pages share the memo
     for old in charts[:max(0, len(charts) - MEMO_CHARTS + 1)]:
-        columns.memo.pop(old)
+        columns.memo.pop(old, None)
     columns.memo[key] = found
     return found
 

@@ -28,8 +28,10 @@ def fold(text: str) -> str:
 
 
 UNIQUE_CHUNK = 1 << 22
-LIST_TITLES_UP_TO = 200_000  # above: titles looked up in the books table, not a list or dict of every title
 """Keys moved at once when ``unique_keys`` compacts in place."""
+LIST_TITLES_UP_TO = 200_000
+"""Above this many books, ``titles_of`` and ``book_id`` look titles up in the books table: no list or dict of
+every title."""
 
 
 def unique_keys(keys: np.ndarray, *, overwrite: bool = False) -> np.ndarray:

@@ -574,7 +574,7 @@ def load_model_folder(path: str | Path, *, trust: bool = True) -> ModelFolder:
                                     else read("books.parquet"))
         except Exception as err:
             raise ModelFolderError(f"{path / 'books.parquet'}: damaged books table ({err})") from None
-        if copy and not record.trusts(path, copy):
+        if copy and (path / copy).is_file() and not record.trusts(path, copy):
             read(copy)  # checked against the manifest, so that the record trusts it from the next open
     history: dict = {}
     if (path / "history.json").is_file():

@@ -131,6 +131,21 @@ def test_a_damaged_arrow_copy_is_caught(big_folder):
         load_model_folder(big_folder)
 
 
+def test_a_big_folder_whose_arrow_copy_is_gone_still_opens_from_its_parquet_file(big_folder):
+    first = checked_then_settled(big_folder)
+    (big_folder / folderfiles.BOOKS_COPY).unlink()
+    again = load_model_folder(big_folder)
+    pd.testing.assert_frame_equal(again.books, first.books)
+    assert any("books.arrow" in line for line in _verify_problems(big_folder))
+
+
+def _verify_problems(folder) -> list[str]:
+    try:
+        return verify_model_folder(folder)
+    except ModelFolderError as err:
+        return [str(err)]
+
+
 def test_a_small_folder_has_no_arrow_copy(folder):
     assert not (folder / folderfiles.BOOKS_COPY).exists()
     assert load_model_folder(folder).books["title"].tolist() == pd.read_parquet(folder / "books.parquet")["title"].tolist()
