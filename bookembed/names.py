@@ -212,17 +212,24 @@ def _column_tiers(table: NameTable, text: str, q: str):
 
     words = q.split()
     qb = base_key(text) or q
-    ids = _containing(table, words)
+    ids, spaced = _containing(table, words)
     same_base = np.flatnonzero(pc.equal(table.bases, qb).to_numpy(zero_copy_only=False))
     if len(np.setdiff1d(same_base, ids, assume_unique=True)):
         ids = np.union1d(ids, same_base)
+        spaced = None
     every_name = len(ids) > len(table.spaced) // 4  # so many found that testing every name is cheaper
-    spaced = table.spaced if every_name else table.spaced.take(ids)
+    if every_name:
+        spaced = table.spaced
+    elif spaced is None:
+        spaced = table.spaced.take(ids)
+    taken = {id(spaced): spaced}  # each column taken at the found names once, whatever the tests on it
 
     def test(column, fn, value):
         if every_name:
             return fn(column, value).to_numpy(zero_copy_only=False)[ids]
-        return fn(column if column is spaced else column.take(ids), value).to_numpy(zero_copy_only=False)
+        if id(column) not in taken:
+            taken[id(column)] = column.take(ids)
+        return fn(taken[id(column)], value).to_numpy(zero_copy_only=False)
 
     tests = {EXACT: test(table.names, pc.equal, text), SAME: test(table.keys, pc.equal, q),
              BASE: test(table.bases, pc.equal, qb),
@@ -245,17 +252,19 @@ def _column_tiers(table: NameTable, text: str, q: str):
 
 
 def _containing(table: NameTable, words: list[str]):
-    """Ids of the names whose spaced key contains " " + each of ``words`` (a word of the key starts with it):
-    the word with the fewest postings in the table's word index gives the candidates, and each other word is
-    looked for in their keys alone."""
+    """Ids of the names whose spaced key contains " " + each of ``words`` (a word of the key starts with it),
+    and those spaced keys: the word with the fewest postings in the table's word index gives the candidates,
+    and each other word is looked for in their keys alone."""
     import pyarrow.compute as pc
 
     words = sorted(set(words), key=table.words.count)
     ids = table.words.names_with(words[0])
+    spaced = table.spaced.take(ids)  # taken once; each other word filters what is left of it
     for word in words[1:]:
         if len(ids):
-            ids = ids[pc.match_substring(table.spaced.take(ids), " " + word).to_numpy(zero_copy_only=False)]
-    return ids
+            keep = pc.match_substring(spaced, " " + word)
+            ids, spaced = ids[keep.to_numpy(zero_copy_only=False)], spaced.filter(keep)
+    return ids, spaced
 
 
 def _match_table(model, kind: str, text: str, q: str, limit: int) -> NameMatch:
