@@ -38,7 +38,12 @@ def start_warm_up(wanted: Callable[[], bool] = lambda: True) -> threading.Thread
     global _thread, _last_run
     with _lock:
         _last_run = time.monotonic()
-        if _thread is None and wanted():
+        if _thread is not None:
+            return _thread
+    if not wanted():  # outside the lock: it may load a model, and other pages only note their run
+        return None
+    with _lock:
+        if _thread is None:
             _thread = threading.Thread(target=_run, name="bookembed-warm-up", daemon=True)
             _thread.start()
         return _thread
