@@ -106,7 +106,6 @@ def main() -> None:
         # the folder against itself: what a comparison of two models this size costs (its sample is bounded)
         "compare": [sys.executable, "-m", "bookembed", "compare", str(model), str(model), "--json"],
     }
-    out = []
     for step in args.steps.split(","):
         if step == "pages":
             from bench_scale import pages_time
@@ -123,7 +122,6 @@ def main() -> None:
             row = {"what": f"pages, {books:,} books", "step": "pages", "label": args.label, "books": books,
                    "links": links, "hogs": args.hogs, "load_before": load, **times}
             print(row, flush=True)
-            out.append(row)
             record("bigmodel", [row], key=("step", "label", "books", "hogs"))  # kept if a later step fails
             continue
         import shutil
@@ -167,7 +165,6 @@ def main() -> None:
         if step in ("evaluate", "clusters", "predict", "compare"):
             row["answer"] = _answer(step, text)
         print(row, flush=True)
-        out.append(row)
         record("bigmodel", [row], key=("step", "label", "books", "hogs"))  # kept if a later step fails
 
 
