@@ -122,8 +122,10 @@ def write_model(folder: Path, n: int, dim: int = 8, seed: int = 0) -> float:
 
 def prepare(folder: Path) -> None:
     """Run ``bookembed index`` on the folder, as docs/scale.md asks of a big model before it is served: its
-    files checked and recorded, the nearest-neighbour indexes and the name tables built (minutes at 10M, once:
-    an index already there is kept). The page then meets the folder as a user's."""
+    files checked and recorded, the nearest-neighbour indexes and the name tables built (once: a folder kept
+    from an earlier run keeps its index). The page then meets the folder as a user's."""
+    if (folder / "index" / "book.json").is_file():  # built by an earlier run on this folder (--keep)
+        return
     subprocess.run([sys.executable, "-m", "bookembed", "index", "--model", str(folder), "-q"], cwd=ROOT, check=True)
 
 
