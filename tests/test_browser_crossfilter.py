@@ -128,7 +128,9 @@ def test_the_linked_charts_follow_a_box_and_filter_and_isolate_the_map(server, p
     wait_idle(page)
     assert drawn_count(page) == count
     assert page.get_by_text(f"Showing {count:,} of {n:,} books").is_visible()
-    assert sum(facet(page, "Country")["shown"]) == count  # the other charts count the books shown
+    # the other charts count the books shown; they may be drawn a moment after the map, so wait for them
+    wait_until(page, f"k => {{ const g = ({FACET})('Country'); return g && g._fullData.length == 2 && {SCRIPT_IDLE}; }}")
+    assert sum(facet(page, "Country")["shown"]) == count
     page.screenshot(path=str(tmp / "facets-filtered.png"), full_page=True)
     chip.click()
     wait_until(page, "k => MAP() && MAP()._fullData.filter(t => t.meta === 'books')"
