@@ -39,8 +39,12 @@ fewest names in the index gives the candidates, the other tests run on those
 alone, and one equality scan finds the names of the typed base. The same rules
 give the same answer (tested against the loop). The
 fuzzy scan runs only while tiers 0-4 found fewer names than asked for (it
-could not change the answer otherwise), and the loose tier, a scan several
-times slower, is left out above ``LOOSE_MAX_NAMES`` names.
+could not change the answer otherwise); above ``FUZZY_FILL_MAX_NAMES`` names
+only when they found none at all (any name they find decides the answer, so
+the scans, O(n), would only add look-alikes to the list), and the loose tier,
+a scan several times slower, is left out above ``LOOSE_MAX_NAMES`` names. So a
+title typed whole costs the word index's candidates, not a pass over every
+name; a typo that matches no name in tiers 0-4 still costs the two scans.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ SHOWN = 5  # names listed in an error
 TABLE_MIN_NAMES = 200_000
 """Vocabularies above this many names are matched column-wise over keys kept in the model folder."""
 LOOSE_MAX_NAMES = 1_000_000
+FUZZY_FILL_MAX_NAMES = 200_000  # above it, the fuzzy scan runs only when tiers 0-4 find no name at all
 """Above this many names the pickers' loose tier (a scan several times slower than the rest) is left out."""
 NAMES = "names"
 """The model folder's derived kind holding the key tables (``store.DERIVED``)."""
@@ -275,7 +280,10 @@ def _match_table(model, kind: str, text: str, q: str, limit: int) -> NameMatch:
     table = name_table(model, kind)
     ids, tiers, scores = _column_tiers(table, text, q)
     lengths = pc.utf8_length(table.keys.take(ids)).to_numpy(zero_copy_only=False).astype(np.int64)
-    plain = len(ids) >= limit  # tiers 0-4 alone (scores 100 or 95)
+    # tiers 0-4 alone (scores 100 or 95) when they fill the list, or when they found any name in a vocabulary
+    # above FUZZY_FILL_MAX_NAMES: they decide the answer then, and the fuzzy tail would only lengthen the list
+    settled = len(ids) > 0 and len(table.keys) > FUZZY_FILL_MAX_NAMES
+    plain = len(ids) >= limit or settled
     if not plain:  # fuzzy names rank below the rest and never decide when there is one (module doc)
         keys, bases = _keys(model, kind)
         found = set(ids.tolist())
@@ -293,7 +301,7 @@ def _match_table(model, kind: str, text: str, q: str, limit: int) -> NameMatch:
     ids, tiers, scores = ids[order], tiers[order], scores[order]
     clear, ambiguous = _decide_arrays(ids, tiers, scores)
     rows = [(int(t), -float(s), int(i)) for t, s, i in zip(tiers[:limit], scores[:limit], ids[:limit])]
-    if len(rows) < limit and len(table.keys) <= LOOSE_MAX_NAMES:
+    if len(rows) < limit and len(table.keys) <= LOOSE_MAX_NAMES and not settled:
         rows = _loose(rows, q, _keys(model, kind)[0], limit)
     return NameMatch(text, tuple(i for _, _, i in rows), tuple(t for t, _, _ in rows),
                      tuple(-s for _, s, _ in rows), clear, ambiguous)

@@ -146,3 +146,26 @@ def test_titles_and_ids_looked_up_in_a_big_table_are_those_of_the_lists(monkeypa
     assert big.titles_of(ids) == [small.titles[i] for i in ids]
     assert big.book_id(probe) == small.title_index.get(probe)
     assert "titles" not in big.__dict__ and "title_index" not in big.__dict__
+
+
+def test_above_the_fill_size_a_name_found_plainly_skips_the_fuzzy_scans_and_a_typo_still_finds_its_name(
+        real, monkeypatch):
+    """The answer is the loop's; the list is the loop's names of tiers 0-4 alone, or all of it for a typo."""
+    for typed in ["War and Peace", "dune", "children dune", "war and pease", "anna karenina", "zzzzqqq"]:
+        loop, table_full = both(real, typed)
+        monkeypatch.setattr(names, "FUZZY_FILL_MAX_NAMES", 10)
+        scans = []
+        real_scan = names._fuzzy_column
+        monkeypatch.setattr(names, "_fuzzy_column", lambda *a: scans.append(a) or real_scan(*a))
+        _, table = both(real, typed)
+        monkeypatch.undo()
+        assert table_full == loop, typed
+        assert (table.clear, table.ambiguous) == (loop.clear, loop.ambiguous), typed
+        plain = [i for i, t in zip(loop.ids, loop.tiers) if t < names.FUZZY]
+        if plain:  # tiers 0-4 found names: they alone are listed, in the loop's order, and nothing was scanned
+            assert table.ids == tuple(plain) and not scans, typed
+        else:  # a typo: the fuzzy names, as the loop ranks them (the loose tier is the loop's only beyond those)
+            assert len(scans) == 1, typed
+            fuzzy = [i for i, t in zip(loop.ids, loop.tiers) if t == names.FUZZY]
+            assert table.ids[:len(fuzzy)] == tuple(fuzzy), typed
+    assert match_names(real, "war and pease").ids[0] == real.titles.index("War and Peace")  # the typo's name first
