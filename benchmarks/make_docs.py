@@ -96,11 +96,12 @@ def render(name: str, options: dict) -> str:
         cells = [what] + [_fmt(_get(by.get((what, h), {}), c), digits) for c in columns for h in hogs]
         lines.append("| " + " | ".join(cells) + " |")
     machine = data.get("machine", {})
-    where = f"{machine.get('cores')} cores, {machine.get('memory_gb')} GB, {machine.get('cpu')}"
     for h in hogs:
         made = [by[(w, h)] for w in whats if (w, h) in by]
         commands = list(dict.fromkeys(r.get("command", "?") for r in made))
         dates = sorted({r.get("date", "?") for r in made})
+        cpus = " and ".join(dict.fromkeys(str(r.get("cpu") or machine.get("cpu")) for r in made))  # each row's own
+        where = f"{machine.get('cores')} cores, {machine.get('memory_gb')} GB, {cpus}"
         lines.append("")
         lines.append(f"{_hogs_label(h).capitalize()}: `{'`, `'.join(commands)}` on {where}, {dates[-1]}.")
     return "\n".join(lines) + "\n"

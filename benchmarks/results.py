@@ -1,7 +1,7 @@
 """One source for every measured figure: each benchmark writes ``benchmarks/results/<name>.json``.
 
 A results file holds the command that produced it, the machine (cores,
-memory, processor), the date, the number of CPU hogs that ran beside it and
+memory, processor: each row names the processor it was measured on), the date, the number of CPU hogs that ran beside it and
 the figures themselves, as rows of plain values::
 
     record("latency", rows=[{"what": "train p15, 1 epoch", "hogs": 0, "seconds": 8.1}, ...])
@@ -69,12 +69,16 @@ def record(name: str, rows: list[dict], key: tuple[str, ...] = ("what", "hogs"),
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     old = load(name) or {}
-    merged = {tuple(r.get(k) for k in key): r for r in old.get("rows", [])}
+    # each row names the processor it was measured on: rows measured on another machine keep theirs
+    earlier = (old.get("machine") or {}).get("cpu")
+    merged = {tuple(r.get(k) for k in key): {**r, "cpu": r.get("cpu", earlier)} for r in old.get("rows", [])}
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    here = machine()
     for row in rows:
-        row = {**row, "command": row.get("command", command_line()), "date": row.get("date", stamp)}
+        row = {**row, "command": row.get("command", command_line()), "date": row.get("date", stamp),
+               "cpu": row.get("cpu", here["cpu"])}
         merged[tuple(row.get(k) for k in key)] = row
-    data = {"name": name, "machine": machine(), "key": list(key), "rows": list(merged.values())}
+    data = {"name": name, "machine": here, "key": list(key), "rows": list(merged.values())}
     if notes or old.get("notes"):
         data["notes"] = notes or old.get("notes")
     tmp = path.with_suffix(".json.tmp")
