@@ -257,6 +257,23 @@ def test_search_shows_the_nearest_books_and_keeps_the_query_in_the_url(server, p
     fresh.close()
 
 
+def test_ticking_a_result_row_searches_that_book_and_the_new_results_start_unticked(server, page):
+    base, _ = server
+    page.goto(url_for(base, book="War and Peace"))
+    wait_for_cell(page, "Anna Karenina")
+    results = "() => Array.from(document.querySelectorAll('[data-testid=stDataFrame]')).pop()"
+    second = page.evaluate(f"() => ({results})().querySelector('tbody tr:nth-child(2) td[aria-colindex=\"2\"]').innerText")
+    box = page.locator("[data-testid=stDataFrame]").last.bounding_box()
+    page.mouse.click(box["x"] + 15, box["y"] + 35 + 35 + 17)  # the second row's tick box (rows and header: 35 px)
+    page.wait_for_function("t => new URLSearchParams(location.search).getAll('book').includes(t)", arg=second)
+    wait_until(page, f"() => ({results})().querySelectorAll('tbody tr').length > 0 && {SCRIPT_IDLE}")
+    assert page.get_by_label("Book", exact=True).input_value() == second
+    wait_for_cell(page, "War and Peace")  # the ticked book's own neighbours
+    ticked = page.evaluate(f"() => Array.from(({results})().querySelectorAll('tbody tr'))"
+                           ".filter(r => r.getAttribute('aria-selected') === 'true').length")
+    assert ticked == 0  # the tick stayed with the old results
+
+
 def test_map_draws_every_book_then_a_box_selection_is_listed_and_exported(server, page):
     base, models = server
     page.goto(url_for(base, "map", book="War and Peace"))

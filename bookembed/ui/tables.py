@@ -49,13 +49,16 @@ def book_table(frame: pd.DataFrame, key: str, *, pick_rows: bool = True, model=N
     if not pick_rows or frame.empty:
         st.dataframe(view, hide_index=True, column_config=config, width="stretch")
         return
-    # A new key for new results, so a ticked row does not stay ticked in the next table.
-    widget_key = f"{key}:{hash(tuple(frame['id'].tolist()))}"
+    # The table keeps its key from one search to the next, so the browser updates it in place rather than
+    # building a new one; a ticked row moves it to a new key, so the tick does not stay on the next results.
+    picks = f"{key}_picks"
+    widget_key = f"{key}:{st.session_state.get(picks, 0)}"
 
     def picked() -> None:
         rows = st.session_state[widget_key].selection.rows
         if rows:
             set_query([frame["title"].iloc[rows[0]]])
+            st.session_state[picks] = st.session_state.get(picks, 0) + 1
 
     st.dataframe(view, hide_index=True, column_config=config, width="stretch", key=widget_key,
                  on_select=picked, selection_mode="single-row")
