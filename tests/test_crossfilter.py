@@ -395,3 +395,22 @@ def test_year_bars_from_each_years_count_are_those_of_the_years_one_by_one(years
     assert cf.bars(columns, "year") == cf.year_bins(columns.years)
     if len(years) > 1:
         assert cf.bars(columns, "year", np.arange(len(years)) % 2 == 0) == cf.year_bins(columns.years[::2])
+
+
+def test_with_nothing_restricting_the_map_its_mask_needs_no_facet_codes(fake_demo, monkeypatch):
+    """The facets' codes are an O(n) pass: a map that every book is drawn on is not kept waiting for them."""
+    from bookembed.store import load_model_folder
+
+    ui_cf = cf_ui()
+    model = load_model_folder(fake_demo)
+    ui_cf._columns.clear()  # nothing kept from another test
+    calls = []
+    monkeypatch.setattr(cf, "facet_columns", lambda books: calls.append(len(books)))
+    monkeypatch.setattr(ui_cf, "filters", lambda: [])
+    monkeypatch.setattr(ui_cf, "isolated", lambda model: None)
+    assert ui_cf.view_mask(model) is None and calls == []
+    monkeypatch.undo()
+    monkeypatch.setattr(ui_cf, "filters", lambda: [cf.Choice("genre", "fantasy", values=("fantasy",))])
+    monkeypatch.setattr(ui_cf, "isolated", lambda model: None)
+    keep = ui_cf.view_mask(model)
+    assert keep.tolist() == [i % 4 == 0 for i in range(model.n_books)]  # make_fake_model: genres[i % 4]

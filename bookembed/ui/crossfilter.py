@@ -43,7 +43,10 @@ def view_mask(model: ModelFolder) -> np.ndarray | None:
     """The books the map draws (a mask by book id), or None for every book."""
     from bookembed.crossfilter import view_mask as mask
 
-    return mask(columns(model), filters(), isolated(model))
+    chosen, ids = filters(), isolated(model)
+    if not chosen and ids is None:  # nothing restricts the map: no need of the facets' codes (O(n)) before it
+        return None
+    return mask(columns(model), chosen, ids)
 
 
 def view_signature(model: ModelFolder) -> str:
