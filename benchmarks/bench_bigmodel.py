@@ -25,8 +25,9 @@ size), each step a fresh process from start to exit under ``/usr/bin/time -v``
   (the folder against itself) with ``--json``, each with its figures and the
   sample it drew (every one is bounded: docs/scale.md);
 * "pages": the Search page on a fresh server in headless Chromium, from
-  navigation to the title box, then three searches, each from Enter to its
-  top neighbour drawn; the Model and Export pages from navigation to settled
+  navigation to the title box, then three searches (the titles a quarter,
+  half and three quarters into the folder, typed whole), each from Enter to
+  its top neighbour drawn; the Model and Export pages from navigation to settled
   (``bench_scale.pages_time``; screenshots beside the log).
 
 ``--code DIR`` runs the same steps from another checkout (``PYTHONPATH=DIR``):
