@@ -47,7 +47,7 @@ LABELS = {
     "minutes": "minutes", "peak_gb": "peak GB", "basis": "from",
     "stages.reading": "reading s", "stages.cleaning": "cleaning s", "stages.training": "training s",
     "stages.evaluating": "evaluating s", "stages.saving": "saving s",
-    "search_page": "Search page s", "search_first": "first search s", "search_2": "second search s",
+    "search_page": "Search page s", "search_first": "first search s", "search_2": "second search s", "search_3": "third search s",
     "model_page": "Model page s", "export_page": "Export page s",
 }
 
