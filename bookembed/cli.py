@@ -291,6 +291,14 @@ def cmd_index(args: argparse.Namespace) -> int:
             name_table(model, kind)
             print(f"{kind}s: the name table the search box matches against is ready "
                   f"({time.perf_counter() - started:,.1f} s)")
+    from bookembed.distinct import KEEP_FROM_BOOKS, column_distinct
+
+    coded = [c for c in ("primary_genre", "country") if c in model.books.columns]  # the map's first colours, charts
+    if model.n_books >= KEEP_FROM_BOOKS and coded:
+        started = time.perf_counter()
+        for column in coded:
+            column_distinct(model, column)
+        print(f"books: the map's {' and '.join(coded)} columns are coded ({time.perf_counter() - started:,.1f} s)")
     return 0
 
 

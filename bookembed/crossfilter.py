@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -81,12 +81,15 @@ class Columns:
         return len(self.years)
 
 
-def facet_columns(books: pd.DataFrame) -> Columns:
+def facet_columns(books: pd.DataFrame, distinct: Callable[[str], tuple] | None = None) -> Columns:
     """Code the books table's facets once (values stripped; empty and missing are none).
 
     Parameters
     ----------
     books : DataFrame, shape (n_books, k)
+    distinct : callable, optional
+        ``distinct(column)`` gives a column of strings already coded, as ``distinct_stripped`` does
+        (``distinct.column_distinct`` of the model the books are of).
 
     Returns
     -------
@@ -100,7 +103,8 @@ def facet_columns(books: pd.DataFrame) -> Columns:
         if facet.column not in books.columns:  # every book without a value: no column of n empty strings
             codes[facet.name], names[facet.name] = np.full(n, -1, np.int32), np.zeros(0, dtype=object)
             continue
-        by_value, stripped, _ = distinct_stripped(books[facet.column])  # the few distinct values, not every book's
+        # the few distinct values, not every book's
+        by_value, stripped, _ = (distinct or (lambda c: distinct_stripped(books[c])))(facet.column)
         code, uniques = pd.factorize(np.array([v or None for v in stripped], dtype=object), use_na_sentinel=True)
         codes[facet.name] = code[by_value].astype(np.int32) if len(by_value) else np.zeros(0, np.int32)
         names[facet.name] = np.asarray(uniques, dtype=object)

@@ -118,27 +118,31 @@ def _shorten(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def group_sizes(values: Sequence) -> pd.Series:
+def group_sizes(values: Sequence | None, *, distinct: tuple | None = None) -> pd.Series:
     """How many books hold each value, most common first (ties by name); empty and missing values left out.
 
     Parameters
     ----------
     values : sequence of str
         One per book.
+    distinct : tuple, optional
+        The column already coded, ``distinct_stripped(values)`` (``distinct.column_distinct``): values unused.
 
     Returns
     -------
     Series of int
         Indexed by value.
     """
-    counts = distinct_stripped(values)[2]
+    counts = (distinct or distinct_stripped(values))[2]
     counts = counts[counts.index != ""].rename("count")
     return counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
 
 
-def category_codes(values: Sequence, top_n: int, only: str | None = None) -> tuple[np.ndarray, list[str]]:
-    """``category_labels`` as codes: each book's group as its position in ``groups`` (int64, shape (n,))."""
-    codes, cleaned, counts = distinct_stripped(values)
+def category_codes(values: Sequence | None, top_n: int, only: str | None = None, *,
+                   distinct: tuple | None = None) -> tuple[np.ndarray, list[str]]:
+    """``category_labels`` as codes: each book's group as its position in ``groups`` (int64, shape (n,)).
+    ``distinct``: the column already coded, as ``group_sizes`` takes it."""
+    codes, cleaned, counts = distinct or distinct_stripped(values)
     if only is not None:
         top = [str(only).strip()] if counts.get(str(only).strip(), 0) > 0 else []
     else:
@@ -576,9 +580,10 @@ def point_labels(books: pd.DataFrame, details: bool = True) -> bytes:
 
 
 def point_groups(books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 10,
-                 only: str | None = None) -> tuple[np.ndarray, list[dict], np.ndarray]:
+                 only: str | None = None, distinct: tuple | None = None) -> tuple[np.ndarray, list[dict], np.ndarray]:
     """The point renderer's colours: each book's group code (uint8, by book id), the groups (name, colour and
-    count, for the legend) and which books are grey (other, unknown). See ``point_payload``."""
+    count, for the legend) and which books are grey (other, unknown). See ``point_payload``; ``distinct``, the
+    colouring's column already coded (``distinct.column_distinct``), for a column of strings."""
     n = len(books)
     if color_by not in COLOR_BY:
         raise ValueError(f"cannot colour by {color_by!r}; use one of {', '.join(COLOR_BY)}")
@@ -598,7 +603,8 @@ def point_groups(books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 1
         grey = codes == 10
     else:
         values = books[column] if column in books.columns else pd.Series([""] * n)
-        book, groups = category_codes(values, min(top_n, MAX_GROUPS), only=only)
+        book, groups = category_codes(values, min(top_n, MAX_GROUPS), only=only,
+                                      distinct=distinct if column in books.columns else None)
         colours = [GREY_OTHER if g == OTHER else GREY_UNKNOWN if g == UNKNOWN else PALETTE[i % len(PALETTE)]
                    for i, g in enumerate(groups)]
         codes = book.astype(np.uint8)
@@ -610,7 +616,7 @@ def point_groups(books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 1
 
 
 def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 10,
-                  seed: int = 0, only: str | None = None) -> dict:
+                  seed: int = 0, only: str | None = None, distinct: tuple | None = None) -> dict:
     """What the point renderer draws: every book once, in a seeded random order, coloured by group.
 
     Returns
@@ -626,13 +632,13 @@ def point_payload(coords: np.ndarray, books: pd.DataFrame, *, color_by: str = "g
     Grey groups (other, unknown) are drawn first, the coloured ones
     interleaved after them, so no group hides the others. Year is drawn in
     ten bands of the 2nd to 98th percentile. ``only`` colours one value
-    alone, as on ``map_figure``.
+    alone, as on ``map_figure``. ``distinct`` as on ``point_groups``.
     """
     coords = np.asarray(coords, dtype=np.float32)
     n = len(coords)
     if coords.ndim != 2 or coords.shape[1] != 2 or len(books) != n:
         raise ValueError(f"the point renderer draws 2-D maps of every book; got {coords.shape} for {len(books)} books")
-    codes, groups, grey = point_groups(books, color_by=color_by, top_n=top_n, only=only)
+    codes, groups, grey = point_groups(books, color_by=color_by, top_n=top_n, only=only, distinct=distinct)
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(np.flatnonzero(grey)), rng.permutation(np.flatnonzero(~grey))])
     size, opacity = marker_style(n)

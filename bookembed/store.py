@@ -75,8 +75,8 @@ FORMAT = "bookembed-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("book_vectors.npy", "link_vectors.npy", "links.json", "books.parquet", "pairs.npz")
-DERIVED = {"projections": ".npy", "clusters": None, "index": ".faiss", "tiles": ".npz", "names": ".arrow"}
-"""Kinds of derived file: subfolder -> the data file's suffix (None: the sidecar holds the value)."""
+DERIVED = {"projections": ".npy", "clusters": None, "index": ".faiss", "tiles": ".npz", "names": ".arrow",
+           "columns": ".npy"}  # kind of derived file: subfolder -> its data file's suffix (None: in the sidecar)
 DOCUMENTS = {"views": "views.json"}
 """Small JSON documents of the folder that are not derived from the vectors: name -> file."""
 

@@ -21,8 +21,9 @@ CHARTS = "_map_facets"  # bumped when the filters change: the charts are drawn a
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _columns(path: str, stamp: int | None, _model: ModelFolder):  # noqa: ARG001 - the key
     from bookembed.crossfilter import facet_columns
+    from bookembed.distinct import column_distinct
 
-    return facet_columns(_model.books)
+    return facet_columns(_model.books, distinct=lambda column: column_distinct(_model, column))
 
 
 def columns(model: ModelFolder):

@@ -241,7 +241,17 @@ def _point_payload(sig: str, _coords: np.ndarray, _model: ModelFolder, color_by:
                    only: str | None) -> dict:  # noqa: ARG001
     from bookembed.mapviz import point_payload
 
-    return point_payload(_coords, _model.books, color_by=color_by, top_n=top_n, only=only)
+    return point_payload(_coords, _model.books, color_by=color_by, top_n=top_n, only=only,
+                         distinct=coded(_model, color_by))
+
+
+def coded(model: ModelFolder, color_by: str) -> tuple | None:
+    """The colouring's column coded once per model (``distinct.column_distinct``), or None (year, or no column)."""
+    from bookembed.distinct import column_distinct
+    from bookembed.mapviz import COLOR_BY
+
+    column = COLOR_BY.get(color_by)
+    return column_distinct(model, column) if column not in (None, "year") and column in model.books.columns else None
 
 
 def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_by: str, top_n: int,
@@ -321,9 +331,10 @@ def label_args(labels: list[dict] | None) -> list[dict]:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _group_sizes(path: str, stamp: int | None, column: str, _model: ModelFolder):  # noqa: ARG001 - the key
+    from bookembed.distinct import column_distinct
     from bookembed.mapviz import group_sizes
 
-    return group_sizes(_model.books[column])
+    return group_sizes(None, distinct=column_distinct(_model, column))
 
 
 def one_value_picker(model: ModelFolder, color_by: str, where=None) -> str | None:

@@ -37,8 +37,9 @@ def _map_tiles(path: str, stamp: int | None, projection: str, _model: ModelFolde
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _colours(path: str, stamp: int | None, color_by: str, top_n: int, only: str | None, _model: ModelFolder):  # noqa: ARG001
     from bookembed.mapviz import point_groups
+    from bookembed.ui.map import coded
 
-    return point_groups(_model.books, color_by=color_by, top_n=top_n, only=only)
+    return point_groups(_model.books, color_by=color_by, top_n=top_n, only=only, distinct=coded(_model, color_by))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

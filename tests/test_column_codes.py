@@ -1,0 +1,102 @@
+"""A big folder's columns are coded once and kept in it (``distinct.column_distinct``): the same codes as coding
+them afresh, read back without coding, and never trusted when the books or the file changed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bookembed import crossfilter as cf
+from bookembed import distinct as distinct_module
+from bookembed import mapviz
+from bookembed.distinct import column_distinct, distinct_stripped
+from bookembed.graph import LinkGraph
+from bookembed.store import load_model_folder, save_model_folder
+from test_store import make_inputs
+
+GENRES = ["fantasy", " fantasy", "", None, "science fiction", "Fantasy", "horror ", "horror"]
+COUNTRIES = ["Russia", "", "France", None]
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(distinct_module, "KEEP_FROM_BOOKS", 10)  # the tiny folder counts as big
+    inputs = make_inputs(n_books=40, n_links=9)
+    books = inputs.graph.books.assign(primary_genre=[GENRES[i % len(GENRES)] for i in range(40)],
+                                      country=[COUNTRIES[i % 3] for i in range(40)])
+    g = inputs.graph
+    inputs = type(inputs)(**{**inputs.__dict__, "graph": LinkGraph(
+        books=books, links=g.links, link_counts=g.link_counts, pair_books=g.pair_books, pair_links=g.pair_links)})
+    return save_model_folder(tmp_path / "m", inputs)
+
+
+def same(a, b) -> None:
+    assert np.array_equal(np.asarray(a[0]), np.asarray(b[0])) and list(a[1]) == list(b[1])
+    pd.testing.assert_series_equal(a[2], b[2])
+
+
+def test_codes_kept_in_the_folder_are_the_columns_own_and_are_read_back_without_coding(folder, monkeypatch):
+    model = load_model_folder(folder)
+    first = column_distinct(model, "primary_genre")
+    same(first, distinct_stripped(model.books["primary_genre"]))
+    assert column_distinct(model, "primary_genre") is first  # once per model object
+    kept = sorted(p.name for p in (folder / "columns").iterdir())
+    assert len(kept) == 2 and kept[0].startswith("primary_genre-") and {p.rsplit(".", 1)[1] for p in kept} == {"json", "npy"}
+
+    def refuse(values):
+        raise AssertionError("the column was coded again")
+
+    monkeypatch.setattr(distinct_module, "distinct_stripped", refuse)
+    again = column_distinct(load_model_folder(folder), "primary_genre")
+    same(again, first)
+    assert isinstance(again[0], np.memmap)  # mapped, not read whole
+
+
+def test_a_damaged_or_foreign_codes_file_is_coded_again(folder):
+    model = load_model_folder(folder)
+    truth = column_distinct(model, "primary_genre")
+    (path,) = (folder / "columns").glob("*.npy")
+    codes = np.load(path)
+    with open(path, "wb") as fh:  # codes past the distinct values
+        np.save(fh, np.full_like(codes, 99))
+    same(column_distinct(load_model_folder(folder), "primary_genre"), truth)
+    with open(path, "wb") as fh:  # another table's length
+        np.save(fh, codes[:-1])
+    same(column_distinct(load_model_folder(folder), "primary_genre"), truth)
+    path.write_bytes(b"not numpy")
+    same(column_distinct(load_model_folder(folder), "primary_genre"), truth)
+
+
+def test_codes_of_other_books_are_not_trusted(folder):
+    model = load_model_folder(folder)
+    column_distinct(model, "primary_genre")
+    sidecar = next((folder / "columns").glob("*.json"))
+    text = sidecar.read_text()
+    sidecar.write_text(text.replace(model.manifest["checksums"]["books.parquet"]["sha256"], "0" * 64))
+    fresh = load_model_folder(folder)
+    same(column_distinct(fresh, "primary_genre"), distinct_stripped(fresh.books["primary_genre"]))
+    assert model.manifest["checksums"]["books.parquet"]["sha256"] in sidecar.read_text()  # written again
+
+
+def test_the_map_and_its_charts_group_the_books_the_same_from_kept_codes(folder):
+    model = load_model_folder(folder)
+    coded = lambda column: column_distinct(model, column)  # noqa: E731
+    for top_n, only in ((2, None), (10, None), (10, "horror"), (10, "nobody")):
+        plain = mapviz.point_groups(model.books, color_by="genre", top_n=top_n, only=only)
+        kept = mapviz.point_groups(model.books, color_by="genre", top_n=top_n, only=only,
+                                   distinct=coded("primary_genre"))
+        assert np.array_equal(plain[0], kept[0]) and plain[1] == kept[1] and np.array_equal(plain[2], kept[2])
+    pd.testing.assert_series_equal(mapviz.group_sizes(model.books["primary_genre"]),
+                                   mapviz.group_sizes(None, distinct=coded("primary_genre")))
+    a, b = cf.facet_columns(model.books), cf.facet_columns(model.books, distinct=coded)
+    assert a.codes.keys() == b.codes.keys()
+    for facet in a.codes:
+        assert np.array_equal(a.codes[facet], b.codes[facet]) and list(a.names[facet]) == list(b.names[facet]), facet
+
+
+def test_a_small_folder_codes_its_columns_in_memory_only(tmp_path):
+    folder = save_model_folder(tmp_path / "small", make_inputs(n_books=12))
+    model = load_model_folder(folder)
+    same(column_distinct(model, "author"), distinct_stripped(model.books["author"]))
+    assert not (folder / "columns").exists()
