@@ -209,7 +209,7 @@ def _local_header_size(member: str, date: tuple) -> int:
     return 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
 
 
-def map_npz(file: Path) -> dict[str, np.ndarray] | None:
+def map_npz(file: Path, what: str = "pairs") -> dict[str, np.ndarray] | None:
     """Every array of an uncompressed ``.npz`` file, read-only; None when a member is compressed.
 
     ``np.savez`` stores each array as an ``.npy`` member; an uncompressed
@@ -243,7 +243,7 @@ def map_npz(file: Path) -> dict[str, np.ndarray] | None:
                                       order="F" if fortran else "C").view(np.ndarray)
                 arrays[info.filename[:-4]] = array
     except Exception as err:
-        raise ModelFolderError(f"{file}: damaged pairs file ({err})") from None
+        raise ModelFolderError(f"{file}: damaged {what} file ({err})") from None
     return arrays
 
 

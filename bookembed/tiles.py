@@ -302,17 +302,29 @@ class MapTiles:
 
 
 def _save(value: MapTiles, path) -> None:
-    t = value.tiles
-    with open(path, "wb") as fh:  # a file, not a name: np.savez would add ".npz" to a temporary name
-        np.savez(fh, order=t.order, level=t.level, bounds=t.bounds, start=t.start, count=t.count, extent=t.extent,
-                 density=value.density)
+    from pathlib import Path
+
+    from bookembed.folderfiles import save_npz
+
+    t = value.tiles  # each array aligned in the file, so a fresh server maps the tiles rather than reading them
+    save_npz(Path(path), {"order": t.order, "level": t.level, "bounds": t.bounds, "start": t.start, "count": t.count,
+                          "extent": t.extent, "density": value.density})
 
 
 def _load(n: int):
     def load(path, info: dict) -> MapTiles:  # noqa: ARG001 - the protocol's signature
-        with np.load(path, allow_pickle=False) as z:
-            tiles = Tiles(z["order"], z["level"], z["bounds"], z["start"], z["count"], z["extent"])
-            raster = z["density"]
+        from bookembed.errors import ModelFolderError
+        from bookembed.folderfiles import map_npz
+
+        try:
+            z = map_npz(path, "tiles")  # memory-mapped: a view touches only its tiles' part of ``order``
+        except ModelFolderError as err:
+            raise ValueError(str(err)) from None
+        if z is None:  # a compressed file, written by hand: read whole
+            with np.load(path, allow_pickle=False) as f:
+                z = {k: f[k] for k in f.files}
+        tiles = Tiles(z["order"], z["level"], z["bounds"], z["start"], z["count"], z["extent"])
+        raster = z["density"]
         if tiles.n != n or int(tiles.count.sum()) != n or tiles.bounds.shape != (len(tiles.level), 4):
             raise ValueError("tiles of another map")
         return MapTiles(tiles, raster)

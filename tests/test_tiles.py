@@ -156,6 +156,12 @@ def test_tiles_are_cached_in_the_model_folder_and_rebuilt_for_another_map(fake_m
     assert (fake_model.path / "tiles" / "planted-c8.npz").is_file()
     again = tl.tiles_for(load_model_folder(fake_model.path), "planted", coords, capacity=8)  # read back
     assert np.array_equal(first.tiles.order, again.tiles.order) and np.array_equal(first.density, again.density)
+    check_partition(again.tiles, coords)
+    assert isinstance(again.tiles.order.base, np.memmap)  # mapped from the folder, not read whole
+    path = fake_model.path / "tiles" / "planted-c8.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a cut file is rebuilt, never trusted
+    rebuilt = tl.tiles_for(load_model_folder(fake_model.path), "planted", coords, capacity=8)
+    check_partition(rebuilt.tiles, coords)
     moved = coords + 1
     other = tl.tiles_for(fake_model, "planted", moved, capacity=8)
     check_partition(other.tiles, moved)
