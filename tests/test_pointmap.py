@@ -57,3 +57,14 @@ def test_the_grey_books_are_exactly_those_of_the_other_and_unknown_groups():
     assert OTHER in names and UNKNOWN in names
     assert grey.tolist() == [names[c] in (OTHER, UNKNOWN) for c in codes]
     assert grey.sum() == sum(1 for g in genres if g not in ("a", "b"))
+
+
+def test_labels_of_some_rows_are_those_rows_labels_whatever_the_other_columns():
+    from bookembed.mapviz import label_rows, point_labels
+
+    books = pd.DataFrame({"title": ["A", "B <b>", "C", "D"], "author": ["x", "", None, "y"],
+                          "genre": ["g", "h", "", None], "year": pd.array([1900, None, 2001, 1850], dtype="Int64"),
+                          "country": ["Russia", "", "France", None], "n_links": [3, 1, 2, 5], "other": list("abcd")})
+    ids = np.array([3, 0, 2])
+    assert point_labels(label_rows(books, ids)) == point_labels(books.iloc[ids])
+    assert point_labels(label_rows(books[["title"]], ids)) == point_labels(books[["title"]].iloc[ids])

@@ -71,7 +71,7 @@ def tiled_point_map(component, model: ModelFolder, coords: np.ndarray, projectio
                     selected=None, keep: np.ndarray | None = None, fit_kept: bool = False) -> list[int] | None:
     """``ui.map.point_map`` for a big map (arguments as there; ``component`` the declared renderer, ``sig`` names
     the map): draws the books of the renderer's view; returns the ids of every book in the box last selected."""
-    from bookembed.mapviz import full_range, marker_style, point_labels
+    from bookembed.mapviz import full_range, label_rows, marker_style, point_labels
     from bookembed.tiles import DENSITY_SIZE, draw_order, point_budget, view_payload, view_points
 
     # 1. the map's tiles and colours, built once; the view the renderer reported (else the whole map)
@@ -101,7 +101,7 @@ def tiled_point_map(component, model: ModelFolder, coords: np.ndarray, projectio
         shown = np.intersect1d(np.asarray(selected, dtype=np.int64), ids).tolist()
     result = component(
         **view_payload(coords, codes, ids), groups=groups, range=home, size=size, opacity=opacity, sig=sig,
-        texts=point_labels(model.books.iloc[ids]), texts_drawn=True,
+        texts=point_labels(label_rows(model.books, ids)), texts_drawn=True,
         density=None if keep is not None else found.density.tobytes(),
         tiled={"key": repr(view), "complete": bool(complete), "extent": found.tiles.extent.tolist(),
                "size": DENSITY_SIZE, "total": int(model.n_books if keep is None else keep.sum())},
