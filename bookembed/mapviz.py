@@ -150,14 +150,13 @@ def category_codes(values: Sequence | None, top_n: int, only: str | None = None,
         top = list(known.sort_index(kind="stable").sort_values(ascending=False, kind="stable").index[: max(0, top_n)])
     order = {g: i for i, g in enumerate(top)}
     per_value = np.array([-2 if v == "" else order.get(v, -1) for v in cleaned], dtype=np.int64)  # -1: other
-    book = per_value[codes] if len(codes) else np.zeros(0, np.int64)
-    groups, at = list(top), {}
-    for code, name in ((-1, OTHER), (-2, UNKNOWN)):
-        if (book == code).any():
-            at[code] = len(groups)
+    held = np.bincount(codes, minlength=len(cleaned)) > 0 if len(codes) else np.zeros(len(cleaned), bool)
+    groups = list(top)
+    for code, name in ((-1, OTHER), (-2, UNKNOWN)):  # each group some book is in, after the kept values
+        if (held & (per_value == code)).any():
+            per_value[per_value == code] = len(groups)
             groups.append(name)
-    for code, position in at.items():
-        book = np.where(book == code, position, book)
+    book = per_value[codes] if len(codes) else np.zeros(0, np.int64)  # one pass over the books
     return book, groups
 
 

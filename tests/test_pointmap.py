@@ -68,3 +68,19 @@ def test_labels_of_some_rows_are_those_rows_labels_whatever_the_other_columns():
     ids = np.array([3, 0, 2])
     assert point_labels(label_rows(books, ids)) == point_labels(books.iloc[ids])
     assert point_labels(label_rows(books[["title"]], ids)) == point_labels(books[["title"]].iloc[ids])
+
+
+def test_each_book_is_coded_as_its_kept_value_or_other_or_unknown():
+    rng = np.random.default_rng(5)
+    pool = ["a", "b ", " b", "c", "", None, "d", "e", "f"]
+    for n, top_n, only in ((0, 3, None), (1, 3, None), (50, 2, None), (50, 10, None), (50, 3, "c"), (50, 3, "zz")):
+        values = [pool[i] for i in rng.integers(0, len(pool), n)]
+        codes, groups = mapviz.category_codes(values, top_n, only)
+        stripped = [("" if v is None else v.strip()) for v in values]
+        counts = pd.Series([v for v in stripped if v]).value_counts()
+        kept = ([only] if only in counts.index else []) if only is not None else \
+            list(counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable").index[:top_n])
+        expected = [v if v in kept else mapviz.UNKNOWN if v == "" else mapviz.OTHER for v in stripped]
+        assert [groups[c] for c in codes] == expected
+        assert groups[:len(kept)] == kept and set(groups[len(kept):]) == set(expected) - set(kept)
+        assert codes.dtype == np.int64 and len(codes) == n
