@@ -241,17 +241,10 @@ def _point_payload(sig: str, _coords: np.ndarray, _model: ModelFolder, color_by:
                    only: str | None) -> dict:  # noqa: ARG001
     from bookembed.mapviz import point_payload
 
+    from bookembed.ui.tiledmap import coded
+
     return point_payload(_coords, _model.books, color_by=color_by, top_n=top_n, only=only,
                          distinct=coded(_model, color_by))
-
-
-def coded(model: ModelFolder, color_by: str) -> tuple | None:
-    """The colouring's column coded once per model (``distinct.column_distinct``), or None (year, or no column)."""
-    from bookembed.distinct import column_distinct
-    from bookembed.mapviz import COLOR_BY
-
-    column = COLOR_BY.get(color_by)
-    return column_distinct(model, column) if column not in (None, "year") and column in model.books.columns else None
 
 
 def point_map(model: ModelFolder, coords: np.ndarray, projection: str, *, color_by: str, top_n: int,

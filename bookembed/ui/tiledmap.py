@@ -37,9 +37,17 @@ def _map_tiles(path: str, stamp: int | None, projection: str, _model: ModelFolde
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _colours(path: str, stamp: int | None, color_by: str, top_n: int, only: str | None, _model: ModelFolder):  # noqa: ARG001
     from bookembed.mapviz import point_groups
-    from bookembed.ui.map import coded
 
     return point_groups(_model.books, color_by=color_by, top_n=top_n, only=only, distinct=coded(_model, color_by))
+
+
+def coded(model: ModelFolder, color_by: str) -> tuple | None:
+    """The colouring's column coded once per model (``distinct.column_distinct``), or None (year, or no column)."""
+    from bookembed.distinct import column_distinct
+    from bookembed.mapviz import COLOR_BY
+
+    column = COLOR_BY.get(color_by)
+    return column_distinct(model, column) if column not in (None, "year") and column in model.books.columns else None
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
