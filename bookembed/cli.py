@@ -291,9 +291,11 @@ def cmd_index(args: argparse.Namespace) -> int:
             name_table(model, kind)
             print(f"{kind}s: the name table the search box matches against is ready "
                   f"({time.perf_counter() - started:,.1f} s)")
+    from bookembed.crossfilter import FACETS
     from bookembed.distinct import KEEP_FROM_BOOKS, column_distinct
 
-    coded = [c for c in ("primary_genre", "country") if c in model.books.columns]  # the map's first colours, charts
+    # the columns of the map's linked charts (genre is also its first colouring); year is coded apart
+    coded = [f.column for f in FACETS if f.column != "year" and f.column in model.books.columns]
     if model.n_books >= KEEP_FROM_BOOKS and coded:
         started = time.perf_counter()
         for column in coded:

@@ -100,3 +100,12 @@ def test_a_small_folder_codes_its_columns_in_memory_only(tmp_path):
     model = load_model_folder(folder)
     same(column_distinct(model, "author"), distinct_stripped(model.books["author"]))
     assert not (folder / "columns").exists()
+
+
+def test_bookembed_index_codes_the_columns_of_the_maps_charts(folder, capsys):
+    from bookembed.cli import main
+
+    assert main(["index", "--model", str(folder), "-q"]) == 0
+    assert "the map's primary_genre and country columns are coded" in capsys.readouterr().out
+    kept = {p.name.split("-")[0] for p in (folder / "columns").glob("*.npy")}
+    assert kept == {"primary_genre", "country"}
