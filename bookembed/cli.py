@@ -292,15 +292,17 @@ def cmd_index(args: argparse.Namespace) -> int:
             print(f"{kind}s: the name table the search box matches against is ready "
                   f"({time.perf_counter() - started:,.1f} s)")
     from bookembed.crossfilter import FACETS
-    from bookembed.distinct import KEEP_FROM_BOOKS, column_distinct
+    from bookembed.distinct import KEEP_FROM_BOOKS, column_distinct, column_years
 
-    # the columns of the map's linked charts (genre is also its first colouring); year is coded apart
+    # the columns of the map's linked charts (genre is also its first colouring), and the years
     coded = [f.column for f in FACETS if f.column != "year" and f.column in model.books.columns]
-    if model.n_books >= KEEP_FROM_BOOKS and coded:
+    if model.n_books >= KEEP_FROM_BOOKS:
         started = time.perf_counter()
         for column in coded:
             column_distinct(model, column)
-        print(f"books: the map's {' and '.join(coded)} columns are coded ({time.perf_counter() - started:,.1f} s)")
+        column_years(model)
+        print(f"books: the map's {', '.join(coded)}{' and ' if coded else ''}year columns are coded "
+              f"({time.perf_counter() - started:,.1f} s)")
     return 0
 
 

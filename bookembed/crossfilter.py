@@ -14,13 +14,14 @@ one bar's books (a filter), ``view_mask`` the books every filter keeps (AND).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from bookembed.distinct import distinct_stripped
+from bookembed.counting import bincount
+from bookembed.distinct import book_years, code_years, distinct_stripped
 from bookembed.mapviz import OTHER, UNKNOWN, escape_label, full_range
 
 
@@ -39,7 +40,6 @@ FACET_BY_NAME = {f.name: f for f in FACETS}
 TOP_BARS = 10
 YEAR_WIDTHS = (10, 20, 25, 50, 100, 200, 250, 500, 1000)
 MAX_YEAR_BARS = 24
-YEAR_SPAN_CODED = 100_000  # whole years spanning at most this many are coded by offset, not hashed
 MEMO_CHARTS = 6  # bar_index answers kept with a Columns (int8: n bytes each)
 
 
@@ -64,24 +64,30 @@ class Choice:
         return f"{FACET_BY_NAME[self.facet].title}: {self.label}"
 
 
-@dataclass(frozen=True)
 class Columns:
     """The facets of a books table as codes: ``codes[f][i]`` is book i's value (``names[f][code]``), -1 for none;
-    ``years`` is float, NaN for none."""
+    ``years`` is float, NaN for none: given, or made on first use from ``year_codes`` and ``year_values`` (n
+    floats that a map nothing filters never needs). ``memo`` keeps answers for reruns (``bar_index``)."""
 
-    codes: Mapping[str, np.ndarray]
-    names: Mapping[str, np.ndarray]
-    years: np.ndarray
-    memo: dict = field(default_factory=dict, compare=False, repr=False)  # chart -> bar_index, a few kept
-    year_codes: np.ndarray | None = None  # each book's year as a code into year_values (-1: none)
-    year_values: np.ndarray | None = None
+    def __init__(self, codes: Mapping[str, np.ndarray], names: Mapping[str, np.ndarray],
+                 years: np.ndarray | None = None, memo: dict | None = None, year_codes: np.ndarray | None = None,
+                 year_values: np.ndarray | None = None):
+        if years is None and (year_codes is None or year_values is None):
+            raise ValueError("the years, or their codes and values, are needed")
+        self.codes, self.names, self._years = codes, names, years
+        self.memo = {} if memo is None else memo
+        self.year_codes, self.year_values = year_codes, year_values  # each book's year as a code (-1: none)
+        self.n = len(years) if years is not None else len(year_codes)
 
     @property
-    def n(self) -> int:
-        return len(self.years)
+    def years(self) -> np.ndarray:
+        if self._years is None:
+            self._years = np.append(self.year_values, np.nan)[self.year_codes]  # code -1 (none) takes NaN
+        return self._years
 
 
-def facet_columns(books: pd.DataFrame, distinct: Callable[[str], tuple] | None = None) -> Columns:
+def facet_columns(books: pd.DataFrame, distinct: Callable[[str], tuple] | None = None,
+                  years: Callable[[], tuple] | None = None) -> Columns:
     """Code the books table's facets once (values stripped; empty and missing are none).
 
     Parameters
@@ -90,40 +96,60 @@ def facet_columns(books: pd.DataFrame, distinct: Callable[[str], tuple] | None =
     distinct : callable, optional
         ``distinct(column)`` gives a column of strings already coded, as ``distinct_stripped`` does
         (``distinct.column_distinct`` of the model the books are of).
+    years : callable, optional
+        ``years()`` gives the years already coded, as ``distinct.code_years`` does (``distinct.column_years``).
 
     Returns
     -------
     Columns
     """
     n = len(books)
-    codes, names = {}, {}
+    makers, names, memo = {}, {}, {}
     for facet in FACETS:
         if facet.column == "year":
             continue
         if facet.column not in books.columns:  # every book without a value: no column of n empty strings
-            codes[facet.name], names[facet.name] = np.full(n, -1, np.int32), np.zeros(0, dtype=object)
+            makers[facet.name], names[facet.name] = (lambda: np.full(n, -1, np.int32)), np.zeros(0, dtype=object)
+            memo[("counts", facet.name)] = np.array([n], dtype=np.int64)
             continue
         # the few distinct values, not every book's
         by_value, stripped, _ = (distinct or (lambda c: distinct_stripped(books[c])))(facet.column)
         code, uniques = pd.factorize(np.array([v or None for v in stripped], dtype=object), use_na_sentinel=True)
-        codes[facet.name] = code[by_value].astype(np.int32) if len(by_value) else np.zeros(0, np.int32)
+        code = code.astype(np.int32)
+        makers[facet.name] = lambda by_value=by_value, code=code: np.take(code, by_value) if len(by_value) \
+            else np.zeros(0, np.int32)
         names[facet.name] = np.asarray(uniques, dtype=object)
-    years = books["year"].to_numpy("float64", na_value=np.nan) if "year" in books.columns else np.full(n, np.nan)
-    year_codes, year_values = _year_codes(years)
-    return Columns(codes=codes, names=names, years=years, year_codes=year_codes, year_values=year_values)
+        each = bincount(by_value, len(stripped))  # books per distinct value, then per facet code (none first)
+        memo[("counts", facet.name)] = bincount(code, len(uniques) + 1, shift=1, weights=each).astype(np.int64)
+    every = book_years(books) if years is None else None
+    year_codes, year_values = code_years(every) if years is None else years()
+    memo[("counts", "year")] = bincount(year_codes, len(year_values) + 1, shift=1)
+    return Columns(codes=Coded(makers), names=names, years=every, memo=memo, year_codes=year_codes,
+                   year_values=year_values)
 
 
-def _year_codes(years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each book's year as a code into a few distinct values (-1: none): whole years over a span of at most
-    ``YEAR_SPAN_CODED`` are their offset from the first (O(n) arithmetic); other years are hashed."""
-    known = ~np.isnan(years)
-    if known.any():
-        lo, hi = float(np.nanmin(years)), float(np.nanmax(years))
-        if hi - lo <= YEAR_SPAN_CODED and np.array_equal(np.floor(years[known]), years[known]):
-            codes = np.where(known, years - lo, -1).astype(np.int32)
-            return codes, np.arange(lo, hi + 1, dtype=np.float64)
-    codes, values = pd.factorize(years, use_na_sentinel=True)
-    return codes.astype(np.int32), np.asarray(values, dtype=np.float64)
+class Coded(Mapping):
+    """Each facet's code by book (``Columns.codes``), made on first use: one gather of n from a code per distinct
+    value. A map that nothing filters counts its charts from the values' counts and never needs them."""
+
+    def __init__(self, makers: Mapping[str, Callable[[], np.ndarray]]):
+        self._makers, self._made = dict(makers), {}
+
+    def __getitem__(self, facet: str) -> np.ndarray:
+        if facet not in self._made:
+            self._made[facet] = self._makers[facet]()
+        return self._made[facet]
+
+    def __iter__(self):
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+    @property
+    def made(self) -> list[str]:
+        """The facets whose codes by book were made so far."""
+        return list(self._made)
 
 
 def year_bins(years: np.ndarray, widths: Sequence[int] = YEAR_WIDTHS, most: int = MAX_YEAR_BARS, *,
@@ -184,11 +210,12 @@ def bars(columns: Columns, facet: str, base: np.ndarray | None = None, top: int 
 def _bars(columns: Columns, facet: str, base: np.ndarray | None, top: int) -> list[Choice]:
     if facet == "year":
         if base is None and columns.year_codes is not None:  # from each distinct year's count: no sort of n
-            counts = np.bincount(columns.year_codes + 1, minlength=len(columns.year_values) + 1)[1:]
+            counts = _value_counts(columns, "year")[1:]
             return year_bins(columns.year_values[counts > 0], weights=counts[counts > 0])
         return year_bins(columns.years if base is None else columns.years[base])
-    code, names = columns.codes[facet], columns.names[facet]
-    counts = np.bincount((code if base is None else code[base]) + 1, minlength=len(names) + 1)
+    names = columns.names[facet]
+    counts = _value_counts(columns, facet) if base is None else \
+        bincount(columns.codes[facet][base], len(names) + 1, shift=1)
     known = pd.Series(counts[1:], index=names)
     known = known[known > 0].sort_index(kind="stable").sort_values(ascending=False, kind="stable")
     kept = tuple(str(v) for v in known.index[:top])
@@ -229,7 +256,7 @@ def bar_index(columns: Columns, chart: Sequence[Choice]) -> np.ndarray:
     if len(chart) < 127:
         found = found.astype(np.int8)
     found.flags.writeable = False
-    charts = [k for k in list(columns.memo) if k[:1] != ("bars",)]  # a snapshot: pages share the memo
+    charts = [k for k in list(columns.memo) if k[:1] not in (("bars",), ("counts",))]  # a snapshot: pages share it
     for old in charts[:max(0, len(charts) - MEMO_CHARTS + 1)]:
         columns.memo.pop(old, None)
     columns.memo[key] = found
@@ -255,10 +282,42 @@ def _bar_index(columns: Columns, chart: Sequence[Choice]) -> np.ndarray:
     return out
 
 
+def bar_totals(columns: Columns, chart: Sequence[Choice]) -> np.ndarray:
+    """Every book's count per bar of ``chart`` (``count_bars`` of ``bar_index`` with no mask), shape (n_bars,).
+
+    A chart of one facet is counted from each distinct value's count (one ``bincount`` of the codes, kept with
+    ``columns``): no bar index of n books is built, so the charts of a map nothing filters cost a pass each."""
+    facets = {c.facet for c in chart}
+    if len(facets) != 1:
+        return count_bars(bar_index(columns, chart), len(chart))
+    (facet,) = facets
+    if facet == "year":
+        if columns.year_codes is None:
+            return count_bars(bar_index(columns, chart), len(chart))
+        each = Columns({}, {}, np.concatenate([[np.nan], columns.year_values]))  # none first, then every year
+    else:
+        names = columns.names[facet]
+        each = Columns({facet: np.arange(-1, len(names), dtype=np.int64)}, {facet: names}, np.zeros(len(names) + 1))
+    per_value = _bar_index(each, chart)
+    return np.bincount(per_value + 1, weights=_value_counts(columns, facet),
+                       minlength=len(chart) + 1)[1:len(chart) + 1].astype(np.int64)
+
+
+def _value_counts(columns: Columns, facet: str) -> np.ndarray:
+    """How many books have each code of a facet, none (-1) first: one pass over the books, kept with ``columns``."""
+    if ("counts", facet) not in columns.memo:
+        if facet == "year":
+            code, distinct = columns.year_codes, len(columns.year_values)
+        else:
+            code, distinct = columns.codes[facet], len(columns.names[facet])
+        columns.memo[("counts", facet)] = bincount(code, distinct + 1, shift=1)
+    return columns.memo[("counts", facet)]
+
+
 def count_bars(index: np.ndarray, n_bars: int, mask: np.ndarray | None = None) -> np.ndarray:
     """Books per bar (``bar_index``), of every book or of those in ``mask``; shape (n_bars,)."""
     chosen = index if mask is None else index[mask]
-    return np.bincount(chosen.astype(np.intp) + 1, minlength=n_bars + 1)[1:n_bars + 1]  # -1 (none) counted apart
+    return bincount(chosen, n_bars + 1, shift=1)[1:n_bars + 1]  # -1 (none) counted apart
 
 
 def view_mask(columns: Columns, filters: Sequence[Choice] = (),
@@ -358,7 +417,7 @@ def subset_payload(payload: dict, keep: np.ndarray, fit: bool = False) -> dict:
     kept = np.asarray(keep, dtype=bool)[ids]
     xy = np.frombuffer(payload["xy"], dtype=np.float32).reshape(-1, 2)[kept]
     codes = np.frombuffer(payload["codes"], dtype=np.uint8)[kept]
-    counts = np.bincount(codes, minlength=len(payload["groups"]))
+    counts = bincount(codes, len(payload["groups"]))
     return {
         **payload,
         "xy": np.ascontiguousarray(xy).tobytes(),

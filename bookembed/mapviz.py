@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from bookembed.counting import bincount
 from bookembed.distinct import distinct_stripped
 from bookembed.zoom import ZOOM_SHARES, robust_range, scene_camera, zoom_window  # noqa: F401  (re-exported)
 
@@ -140,8 +141,9 @@ def group_sizes(values: Sequence | None, *, distinct: tuple | None = None) -> pd
 
 def category_codes(values: Sequence | None, top_n: int, only: str | None = None, *,
                    distinct: tuple | None = None) -> tuple[np.ndarray, list[str]]:
-    """``category_labels`` as codes: each book's group as its position in ``groups`` (int64, shape (n,)).
-    ``distinct``: the column already coded, as ``group_sizes`` takes it."""
+    """``category_labels`` as codes: each book's group as its position in ``groups`` (shape (n,); uint8 for
+    fewer than 256 groups, else int64). ``distinct``: the column already coded, as ``group_sizes`` takes it.
+    One pass over the books: which groups hold a book is read from the values' counts."""
     codes, cleaned, counts = distinct or distinct_stripped(values)
     if only is not None:
         top = [str(only).strip()] if counts.get(str(only).strip(), 0) > 0 else []
@@ -150,13 +152,16 @@ def category_codes(values: Sequence | None, top_n: int, only: str | None = None,
         top = list(known.sort_index(kind="stable").sort_values(ascending=False, kind="stable").index[: max(0, top_n)])
     order = {g: i for i, g in enumerate(top)}
     per_value = np.array([-2 if v == "" else order.get(v, -1) for v in cleaned], dtype=np.int64)  # -1: other
-    held = np.bincount(codes, minlength=len(cleaned)) > 0 if len(codes) else np.zeros(len(cleaned), bool)
+    held_values = set(counts.index[counts.to_numpy() > 0])  # a value's group depends on the value alone
+    held = np.array([v in held_values for v in cleaned], dtype=bool)
     groups = list(top)
     for code, name in ((-1, OTHER), (-2, UNKNOWN)):  # each group some book is in, after the kept values
         if (held & (per_value == code)).any():
             per_value[per_value == code] = len(groups)
             groups.append(name)
-    book = per_value[codes] if len(codes) else np.zeros(0, np.int64)  # one pass over the books
+    dtype = np.uint8 if len(groups) < 256 else np.int64
+    per_value = np.where(per_value < 0, 0, per_value).astype(dtype)  # the unheld -1, -2: no book looks them up
+    book = per_value[codes] if len(codes) else np.zeros(0, dtype)
     return book, groups
 
 
@@ -227,7 +232,7 @@ def _mixed_traces(coords, labels, groups, colours, dims, base_marker, hover, dra
     marker = {**base_marker, "color": codes[order].astype(np.uint8), "colorscale": scale, "cmin": -0.5, "cmax": g - 0.5,
               "showscale": False}
     traces = [_trace(coords, order, dims, name="books", meta="books", hover=hover, marker=marker, showlegend=False)]
-    counts = np.bincount(codes[drawn], minlength=g)
+    counts = bincount(codes[drawn], g)
     for i, name in enumerate(groups):
         if not counts[i]:
             continue
@@ -535,6 +540,8 @@ def _arrow_text(books: pd.DataFrame, name: str, shorten: int | None = None):
     values = books[name]
     if name == "year":
         arr = pc.cast(pa.array(values.astype("Int64"), from_pandas=True), pa.large_string())
+    elif pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
+        arr = pc.cast(pa.array(values), pa.large_string())  # Arrow-backed already: no Python object per book
     else:
         arr = pc.cast(pa.array(values.astype(object).where(values.notna(), None), type=pa.large_string(),
                                from_pandas=True), pa.large_string())
@@ -619,7 +626,7 @@ def point_groups(books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 1
         greys = np.zeros(256, dtype=bool)  # by code: one lookup a book, not np.isin's search
         greys[[i for i, g in enumerate(groups) if g in (OTHER, UNKNOWN)]] = True
         grey = greys[codes]
-    counts = np.bincount(codes, minlength=len(groups))
+    counts = bincount(codes, len(groups))
     return codes, [{"name": str(g), "colour": c, "count": int(k)} for g, c, k in zip(groups, colours, counts)], grey
 
 

@@ -414,3 +414,25 @@ def test_with_nothing_restricting_the_map_its_mask_needs_no_facet_codes(fake_dem
     monkeypatch.setattr(ui_cf, "isolated", lambda model: None)
     keep = ui_cf.view_mask(model)
     assert keep.tolist() == [i % 4 == 0 for i in range(model.n_books)]  # make_fake_model: genres[i % 4]
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d", "e", " "])), max_size=60),
+       years=st.lists(st.one_of(st.none(), st.integers(1500, 2030), st.sampled_from([1800, 1955, 2001])),
+                      min_size=60, max_size=60),
+       top=st.integers(1, 5), drop=st.integers(0, 3))
+def test_every_books_count_per_bar_from_each_values_count_is_that_of_a_bar_for_each_book(values, years, top, drop):
+    """``bar_totals`` counts a chart from the distinct values' counts: the same counts as placing every book in
+    a bar, for any chart of the facet (its bars, part of them, "other" and "(unknown)" included)."""
+    n = len(values)
+    columns = cf.facet_columns(pd.DataFrame({"primary_genre": pd.Series(values, dtype="str"),
+                                             "year": pd.array(years[:n], dtype="Int64")}))
+    for facet in ("genre", "year"):
+        chart = cf.bars(columns, facet, top=top)[drop:]
+        by_book = np.zeros(len(chart), np.int64)
+        for i, bar in enumerate(cf.bar_index(columns, chart)):
+            if bar >= 0:
+                by_book[bar] += 1
+        assert cf.bar_totals(columns, chart).tolist() == by_book.tolist()
+    mixed = cf.bars(columns, "genre", top=top)[:1] + cf.bars(columns, "year")[:1]  # two facets: book by book
+    assert cf.bar_totals(columns, mixed).tolist() == cf.count_bars(cf.bar_index(columns, mixed), len(mixed)).tolist()

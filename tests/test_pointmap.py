@@ -83,4 +83,11 @@ def test_each_book_is_coded_as_its_kept_value_or_other_or_unknown():
         expected = [v if v in kept else mapviz.UNKNOWN if v == "" else mapviz.OTHER for v in stripped]
         assert [groups[c] for c in codes] == expected
         assert groups[:len(kept)] == kept and set(groups[len(kept):]) == set(expected) - set(kept)
-        assert codes.dtype == np.int64 and len(codes) == n
+        assert codes.dtype == np.uint8 and len(codes) == n  # a byte a book
+
+
+def test_more_groups_than_a_byte_holds_are_coded_in_a_wider_type():
+    values = [f"v{i % 300}" for i in range(900)] + ["", None]
+    codes, groups = mapviz.category_codes(values, 400)
+    assert len(groups) == 301 and codes.dtype == np.int64
+    assert [groups[c] for c in codes] == [f"v{i % 300}" for i in range(900)] + [mapviz.UNKNOWN] * 2

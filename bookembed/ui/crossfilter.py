@@ -21,9 +21,10 @@ CHARTS = "_map_facets"  # bumped when the filters change: the charts are drawn a
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _columns(path: str, stamp: int | None, _model: ModelFolder):  # noqa: ARG001 - the key
     from bookembed.crossfilter import facet_columns
-    from bookembed.distinct import column_distinct
+    from bookembed.distinct import column_distinct, column_years
 
-    return facet_columns(_model.books, distinct=lambda column: column_distinct(_model, column))
+    return facet_columns(_model.books, distinct=lambda column: column_distinct(_model, column),
+                         years=lambda: column_years(_model))
 
 
 def columns(model: ModelFolder):
@@ -147,8 +148,9 @@ def facet_charts(model: ModelFolder, keep: np.ndarray | None, selected, where=No
         chart = cf.bars(cols, facet.name, base)
         if not chart:
             continue
-        index = cf.bar_index(cols, chart)
-        totals = cf.count_bars(index, len(chart), base)
+        # every book's bars from each value's count; a bar for each book only for a part of them
+        index = None if base is None and shown is None else cf.bar_index(cols, chart)
+        totals = cf.bar_totals(cols, chart) if base is None else cf.count_bars(index, len(chart), base)
         counted = None if shown is None else cf.count_bars(index, len(chart), shown)
         title = facet.title + (" · selected" if selected else " · shown" if keep is not None else "")
         figure = cf.facet_figure(chart, totals, counted, title=title, active=active.get(facet.name),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from bookembed.counting import bincount
 from bookembed.store import ModelFolder
 
 
@@ -88,7 +89,7 @@ def tiled_point_map(component, model: ModelFolder, coords: np.ndarray, projectio
     found, home = _map_tiles(path, model.stamp, projection, model, coords)
     codes, groups, grey = _colours(path, model.stamp, color_by, int(top_n), only, model)
     if keep is not None:
-        kept = np.bincount(codes[keep], minlength=len(groups))
+        kept = bincount(codes[keep], len(groups))
         groups = [{**g, "count": int(k)} for g, k in zip(groups, kept)]
         if fit_kept and keep.any():
             home = [full_range(coords[keep, 0]), full_range(coords[keep, 1])]
