@@ -263,9 +263,35 @@ def map_books_copy(file: Path):
     import pyarrow.ipc as ipc
 
     try:
-        return ipc.open_file(pa.memory_map(str(file))).read_all().to_pandas()
-    except (OSError, pa.ArrowException, ValueError):
+        table = ipc.open_file(pa.memory_map(str(file))).read_all()
+        return _frame_of(table)
+    except (OSError, pa.ArrowException, ValueError, TypeError, KeyError):
         return None
+
+
+def _frame_of(table):
+    """``table.to_pandas()`` without copying a column: a plain number column as a view of its pages, a nullable
+    integer column (years) as pandas' masked integers over them (only the mask is new, a byte a book). pandas
+    would copy both, the largest part of a fresh server's wait for a big model."""
+    import pandas as pd
+    import pyarrow as pa
+
+    meta = {c["name"]: c.get("numpy_type") for c in (table.schema.pandas_metadata or {}).get("columns", [])}
+    masked = {}
+    for name, column in zip(table.column_names, table.columns):
+        kind = meta.get(name)
+        if isinstance(kind, str) and kind.startswith(("Int", "UInt")) and column.num_chunks == 1:
+            chunk = column.chunk(0)
+            dtype = pd.api.types.pandas_dtype(kind).numpy_dtype
+            if not pa.types.is_integer(chunk.type) or chunk.type.bit_width != dtype.itemsize * 8:
+                continue
+            data = np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize)
+            mask = chunk.is_null().to_numpy(zero_copy_only=False) if chunk.null_count else np.zeros(len(chunk), bool)
+            masked[name] = pd.arrays.IntegerArray(data, mask)
+    frame = table.drop_columns(list(masked)).to_pandas(split_blocks=True)
+    for name, values in masked.items():
+        frame.insert(table.column_names.index(name), name, pd.Series(values, index=frame.index, copy=False))
+    return frame
 
 
 def write_books_copy(folder: Path, books) -> bool:

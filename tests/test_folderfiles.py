@@ -249,3 +249,28 @@ def test_a_books_links_by_binary_search_are_its_links_by_grouping(pairs, shuffle
         want = sorted(link for b, link in pairs if b == book)
         assert searched.book_links(book).tolist() == want == grouped.book_links(book).tolist()
     assert ("_by_book" in searched.__dict__) == (shuffled and len(rows) > 1 and bool((pb[1:] < pb[:-1]).any()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(years=st.lists(st.one_of(st.none(), st.integers(-3000, 3000)), max_size=40), start=st.integers(0, 5),
+       kind=st.sampled_from(["Int64", "Int32", "UInt16"]))
+def test_the_books_copy_reads_back_as_pandas_reads_it_without_copying_a_number_column(tmp_path_factory, years, start,
+                                                                                         kind):
+    """Nullable integers (years), plain numbers and strings come back with pandas' own values, missing values
+    and dtypes; plain numbers are views of the mapped file, not copies."""
+    if kind == "UInt16":
+        years = [None if y is None else abs(y) for y in years]
+    n = len(years)
+    books = pd.DataFrame({"title": pd.array([f"T{i}" if i % 5 else None for i in range(n)], dtype="str"),
+                          "year": pd.array(years, dtype=kind), "n_links": np.arange(n, dtype=np.int64)})
+    file = tmp_path_factory.mktemp("copy") / "books.arrow"
+    table = pa.Table.from_pandas(books, preserve_index=False)
+    with pa.OSFile(str(file), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    mapped = folderfiles.map_books_copy(file)
+    pd.testing.assert_frame_equal(mapped, pa.ipc.open_file(str(file)).read_all().to_pandas())
+    pd.testing.assert_frame_equal(mapped, books)
+    sliced = folderfiles._frame_of(pa.ipc.open_file(pa.memory_map(str(file))).read_all().slice(min(start, n)))
+    pd.testing.assert_frame_equal(sliced, books.iloc[min(start, n):].reset_index(drop=True))  # an offset into pages
+    if n:
+        assert not mapped["n_links"].to_numpy().flags.writeable  # the file's pages, read-only
