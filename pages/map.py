@@ -14,7 +14,7 @@ from bookembed.ui import explain
 from bookembed.ui import map as m
 from bookembed.ui.tiledmap import is_tiled
 
-ui.frame()
+ui.frame(prefetch_chart=False)  # its own charts have the browser fetch Plotly
 model = ui.require_model()
 st.title("Map")
 

@@ -442,3 +442,13 @@ def test_model_page_puts_a_sampled_figures_error_under_it(tiny_demo):
     purity = next(m for m in at.metric if m.label.startswith("Genre purity"))
     assert purity.value == "0.412" and purity.delta == "± 0.007"
     assert at.metric[0].label == "Held-out AUC" and not at.metric[0].delta  # exact figures have none
+
+
+def test_the_sidebar_prefetches_plotly_except_on_the_page_that_draws_its_own_charts(fake_demo):
+    """The invisible chart makes the browser fetch Plotly before the first map; the Map page draws Plotly
+    charts itself, so it leaves that chart out (a chart more only delays its picture). Both prefetch the table."""
+    model_first = ok(app().run())
+    assert len(model_first.sidebar.get("plotly_chart")) == 1 and len(model_first.sidebar.dataframe) == 1
+    map_first = page(app(), "map")
+    assert len(map_first.sidebar.get("plotly_chart")) == 0 and len(map_first.sidebar.dataframe) == 1
+    assert "Map" in [t.value for t in map_first.title]

@@ -30,7 +30,7 @@ PAGES = (
 )
 
 
-def frame() -> None:
+def frame(*, prefetch_chart: bool = True) -> None:
     """Page settings, the sidebar (pages, model picker, model size) and a one-time training result banner.
 
     Also starts, once per server process, the background warm-up of the map's compiled code
@@ -46,7 +46,7 @@ def frame() -> None:
     start_warm_up(wanted=_first_map_not_cached)
     sidebar_summary()
     training_result_banner()
-    prefetch_scripts()
+    prefetch_scripts(chart=prefetch_chart)
 
 
 def _first_map_not_cached() -> bool:
@@ -57,7 +57,7 @@ def _first_map_not_cached() -> bool:
     return model is None or not first_map_cached(model)
 
 
-def prefetch_scripts() -> None:
+def prefetch_scripts(*, chart: bool = True) -> None:
     """Once per session, an invisible Plotly chart and table at the foot of the sidebar.
 
     The browser fetches and compiles Plotly (megabytes of script) and the
@@ -67,11 +67,19 @@ def prefetch_scripts() -> None:
     search and the first map. The chart is WebGL only when this model's map
     will be (above ``map.SVG_UP_TO`` books): setting up WebGL is a wait of its
     own in a browser that draws it in software, which a small model's SVG map
-    never pays.
+    never pays. ``chart=False`` leaves the chart out: a page that draws its own Plotly charts (the Map page)
+    has the browser fetch Plotly anyway, and a chart more would only delay its first picture.
     """
     if st.session_state.get("_scripts_prefetched"):
         return
     st.session_state["_scripts_prefetched"] = True
+    with st.sidebar.container(height=1, border=False):
+        if chart:
+            _invisible_chart()
+        st.dataframe(pd.DataFrame({"": [""]}), hide_index=True, width=10, height=40)
+
+
+def _invisible_chart() -> None:
     import plotly.graph_objects as go
 
     from bookembed.ui.map import SVG_UP_TO
@@ -84,6 +92,4 @@ def prefetch_scripts() -> None:
     figure = go.Figure(trace(x=[0], y=[0], mode="markers", marker={"size": 1, "opacity": 0}, hoverinfo="skip"))
     figure.update_layout(width=10, height=10, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
                          xaxis={"visible": False}, yaxis={"visible": False})
-    with st.sidebar.container(height=1, border=False):
-        st.plotly_chart(figure, config={"displayModeBar": False, "staticPlot": True}, width=10, height=10)
-        st.dataframe(pd.DataFrame({"": [""]}), hide_index=True, width=10, height=40)
+    st.plotly_chart(figure, config={"displayModeBar": False, "staticPlot": True}, width=10, height=10)
