@@ -452,3 +452,18 @@ def test_the_sidebar_prefetches_plotly_except_on_the_page_that_draws_its_own_cha
     map_first = page(app(), "map")
     assert len(map_first.sidebar.get("plotly_chart")) == 0 and len(map_first.sidebar.dataframe) == 1
     assert "Map" in [t.value for t in map_first.title]
+
+
+@pytest.mark.parametrize("points_above, expected", [(10_000, "scattergl"), (10, "scatter")])
+def test_the_prefetched_chart_is_webgl_only_where_the_first_map_will_be(fake_demo, monkeypatch, points_above,
+                                                                        expected):
+    """Above ``SVG_UP_TO`` books Plotly's map is WebGL, so the prefetch sets WebGL up; above ``POINTS_ABOVE`` the
+    point renderer draws the map instead, and setting up WebGL would only be a wait."""
+    from bookembed import mapviz
+    from bookembed.ui import map as ui_map
+
+    monkeypatch.setattr(ui_map, "SVG_UP_TO", 5)  # the demo's 30 books: a WebGL map for Plotly
+    monkeypatch.setattr(mapviz, "POINTS_ABOVE", points_above)
+    at = ok(app().run())
+    (chart,) = at.sidebar.get("plotly_chart")
+    assert json.loads(chart.proto.spec)["data"][0]["type"] == expected

@@ -65,9 +65,9 @@ def prefetch_scripts(*, chart: bool = True) -> None:
     the first map and the first result table (docs/performance.md has the
     figures). Doing it while the first page is read takes that off the first
     search and the first map. The chart is WebGL only when this model's map
-    will be (above ``map.SVG_UP_TO`` books): setting up WebGL is a wait of its
-    own in a browser that draws it in software, which a small model's SVG map
-    never pays. ``chart=False`` leaves the chart out: a page that draws its own Plotly charts (the Map page)
+    will be (above ``map.SVG_UP_TO`` books, up to ``mapviz.POINTS_ABOVE``, where the
+    point renderer takes over): setting up WebGL is a wait of its own in a
+    browser that draws it in software, which an SVG map or the point renderer never pays. ``chart=False`` leaves the chart out: a page that draws its own Plotly charts (the Map page)
     has the browser fetch Plotly anyway, and a chart more would only delay its first picture.
     """
     if st.session_state.get("_scripts_prefetched"):
@@ -82,13 +82,16 @@ def prefetch_scripts(*, chart: bool = True) -> None:
 def _invisible_chart() -> None:
     import plotly.graph_objects as go
 
+    from bookembed.mapviz import POINTS_ABOVE
     from bookembed.ui.map import SVG_UP_TO
 
     try:
         model = load_model()
     except BookembedError:
         model = None
-    trace = go.Scattergl if model is not None and model.n_books > SVG_UP_TO else go.Scatter
+    # WebGL only where the first map will be Plotly's WebGL one: above POINTS_ABOVE the point renderer draws it
+    webgl = model is not None and SVG_UP_TO < model.n_books <= POINTS_ABOVE
+    trace = go.Scattergl if webgl else go.Scatter
     figure = go.Figure(trace(x=[0], y=[0], mode="markers", marker={"size": 1, "opacity": 0}, hoverinfo="skip"))
     figure.update_layout(width=10, height=10, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
                          xaxis={"visible": False}, yaxis={"visible": False})
