@@ -175,6 +175,15 @@ def predict_column(
         An unknown column, fewer than two values with ``min_count`` books, ``min_count``
         or ``folds`` below 2.
     """
+    from threadpoolctl import threadpool_limits
+
+    # The fits' matrix products are small (a sample of books by 50 numbers): BLAS threads gain nothing on them,
+    # and beside other busy processes their waits for one another cost several times the work (docs/scale.md).
+    with threadpool_limits(1, "blas"):
+        return _predict_column(model, column, min_count=min_count, folds=folds, C=C, seed=seed)
+
+
+def _predict_column(model, column: str, *, min_count: int, folds: int, C: float, seed: int) -> Prediction:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import StratifiedKFold

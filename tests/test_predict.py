@@ -384,3 +384,23 @@ def test_predicted_table_columns_and_order(tmp_path):
     full = vector_model(tmp_path / "full", [v or "x" for v in labels], vectors)
     empty = pr.predict_column(full, "genre", min_count=2).predicted
     assert list(empty.columns) == ["id", "title", "predicted", "probability"] and len(empty) == 0
+
+
+def test_the_classifier_is_fitted_and_applied_on_one_blas_thread_and_the_limit_is_lifted_after(demo, monkeypatch):
+    """Beside other busy processes BLAS threads wait on one another for most of a small fit's time: the fits and
+    the predictions run on one thread, and the caller's own limit is back afterwards."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    before = blas_threads()
+    seen = []
+    real_fit, real_proba = LogisticRegression.fit, LogisticRegression.predict_proba
+    monkeypatch.setattr(LogisticRegression, "fit", lambda self, *a, **k: seen.append(blas_threads()) or real_fit(self, *a, **k))
+    monkeypatch.setattr(LogisticRegression, "predict_proba",
+                        lambda self, *a, **k: seen.append(blas_threads()) or real_proba(self, *a, **k))
+    pr.predict_column(demo, "genre")
+    assert seen and all(threads == {1} for threads in seen), seen
+    assert blas_threads() == before
