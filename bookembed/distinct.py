@@ -10,6 +10,7 @@ import pandas as pd
 
 from bookembed.counting import bincount
 
+
 def distinct_stripped(values: Sequence) -> tuple[np.ndarray, list[str], pd.Series]:
     """Each book's value as a code into the distinct values stripped (missing as ""), and each value's count.
 
@@ -83,7 +84,9 @@ YEAR_SPAN_CODED = 100_000  # whole years spanning at most this many are coded by
 
 def book_years(books: pd.DataFrame) -> np.ndarray:
     """The books table's years as floats, NaN for none (every book's NaN without a year column)."""
-    return books["year"].to_numpy("float64", na_value=np.nan) if "year" in books.columns else np.full(len(books), np.nan)
+    if "year" not in books.columns:
+        return np.full(len(books), np.nan)
+    return books["year"].to_numpy("float64", na_value=np.nan)
 
 
 def _year_coded(model) -> tuple[np.ndarray, np.ndarray]:

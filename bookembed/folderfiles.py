@@ -285,7 +285,8 @@ def _frame_of(table):
             dtype = pd.api.types.pandas_dtype(kind).numpy_dtype
             if not pa.types.is_integer(chunk.type) or chunk.type.bit_width != dtype.itemsize * 8:
                 continue
-            data = np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize)
+            data = np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
+                                 offset=chunk.offset * dtype.itemsize)
             mask = chunk.is_null().to_numpy(zero_copy_only=False) if chunk.null_count else np.zeros(len(chunk), bool)
             masked[name] = pd.arrays.IntegerArray(data, mask)
     frame = table.drop_columns(list(masked)).to_pandas(split_blocks=True)

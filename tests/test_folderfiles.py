@@ -254,8 +254,7 @@ def test_a_books_links_by_binary_search_are_its_links_by_grouping(pairs, shuffle
 @settings(max_examples=60, deadline=None)
 @given(years=st.lists(st.one_of(st.none(), st.integers(-3000, 3000)), max_size=40), start=st.integers(0, 5),
        kind=st.sampled_from(["Int64", "Int32", "UInt16"]))
-def test_the_books_copy_reads_back_as_pandas_reads_it_without_copying_a_number_column(tmp_path_factory, years, start,
-                                                                                         kind):
+def test_the_books_copy_reads_back_as_pandas_reads_it_without_copying_numbers(tmp_path_factory, years, start, kind):
     """Nullable integers (years), plain numbers and strings come back with pandas' own values, missing values
     and dtypes; plain numbers are views of the mapped file, not copies."""
     if kind == "UInt16":

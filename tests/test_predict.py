@@ -398,7 +398,8 @@ def test_the_classifier_is_fitted_and_applied_on_one_blas_thread_and_the_limit_i
     before = blas_threads()
     seen = []
     real_fit, real_proba = LogisticRegression.fit, LogisticRegression.predict_proba
-    monkeypatch.setattr(LogisticRegression, "fit", lambda self, *a, **k: seen.append(blas_threads()) or real_fit(self, *a, **k))
+    monkeypatch.setattr(LogisticRegression, "fit",
+                        lambda self, *a, **k: seen.append(blas_threads()) or real_fit(self, *a, **k))
     monkeypatch.setattr(LogisticRegression, "predict_proba",
                         lambda self, *a, **k: seen.append(blas_threads()) or real_proba(self, *a, **k))
     pr.predict_column(demo, "genre")

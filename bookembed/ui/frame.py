@@ -67,8 +67,10 @@ def prefetch_scripts(*, chart: bool = True) -> None:
     search and the first map. The chart is WebGL only when this model's map
     will be (above ``map.SVG_UP_TO`` books, up to ``mapviz.POINTS_ABOVE``, where the
     point renderer takes over): setting up WebGL is a wait of its own in a
-    browser that draws it in software, which an SVG map or the point renderer never pays. ``chart=False`` leaves the chart out: a page that draws its own Plotly charts (the Map page)
-    has the browser fetch Plotly anyway, and a chart more would only delay its first picture.
+    browser that draws it in software, which an SVG map or the point renderer
+    never pays. ``chart=False`` leaves the chart out: a page that draws its own
+    Plotly charts (the Map page) has the browser fetch Plotly anyway, and a
+    chart more would only delay its first picture.
     """
     if st.session_state.get("_scripts_prefetched"):
         return
