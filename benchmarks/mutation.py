@@ -86,6 +86,14 @@ def _tests(path: str, *names: str) -> tuple[str, ...]:
 
 
 TARGETS: dict[str, Target] = {
+    "counting": Target("bookembed/counting.py", (), ("tests/test_counting.py",)),
+    "crossfilter": Target(
+        # the counting of the linked charts; not the figure and payload helpers, which the page tests reach
+        "bookembed/crossfilter.py",
+        ("x_facet_columns", "x_bar_totals", "x__value_counts", "x_count_bars", "x__bars",
+         "xColumnsǁ__init__", "xCodedǁ__getitem__"),
+        ("tests/test_crossfilter.py", "tests/test_column_codes.py", "-k",
+         "not map_page and not point_renderer and not one_value and not bookembed_index")),
     "kernels": Target(
         # only the functions mutmut can mutate: the compiled ones are decorated (see above)
         "bookembed/kernels.py", ("x_sgd_span",),
