@@ -31,8 +31,12 @@ def test_the_counts_are_numpys_whatever_the_type_and_the_block(dtype, values, mi
     assert codes.tolist() == np.array(values, dtype=dtype).tolist()  # the caller's codes are left alone
 
 
-def test_weights_and_negative_codes_are_numpys():
+def test_weights_empty_codes_and_negative_codes_are_numpys():
     codes = np.array([0, 2, 2, 5], dtype=np.int32)
     assert counting.bincount(codes, 7, weights=[1.0, 0.5, 0.25, 2.0]).tolist() == [1.0, 0, 0.75, 0, 0, 2.0, 0]
+    assert counting.bincount(codes - 1, 7, shift=1, weights=[1.0, 0.5, 0.25, 2.0]).tolist() == \
+        [1.0, 0, 0.75, 0, 0, 2.0, 0]  # codes from -1, weighted
+    for dtype in (np.int8, np.intp):
+        assert counting.bincount(np.array([], dtype=dtype)).tolist() == np.bincount(np.array([], np.intp)).tolist() == []
     with pytest.raises(ValueError):
         counting.bincount(np.array([-1, 0], dtype=np.int32))
