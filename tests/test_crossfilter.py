@@ -436,3 +436,86 @@ def test_every_books_count_per_bar_from_each_values_count_is_that_of_a_bar_for_e
         assert cf.bar_totals(columns, chart).tolist() == by_book.tolist()
     mixed = cf.bars(columns, "genre", top=top)[:1] + cf.bars(columns, "year")[:1]  # two facets: book by book
     assert cf.bar_totals(columns, mixed).tolist() == cf.count_bars(cf.bar_index(columns, mixed), len(mixed)).tolist()
+
+
+# ---------------------------------------------------------------- counting from each value's count: edge cases
+
+
+def hand_built() -> cf.Columns:
+    """Columns made by hand, without the counts ``facet_columns`` keeps: a genre named but held by no book
+    (the last code), years given as codes and values."""
+    names = np.array(["fantasy", "drama", "poetry", "unread"], dtype=object)
+    codes = np.array([0, 0, 1, -1, 2, 1, 0, -1], dtype=np.int32)
+    year_codes = np.array([0, 2, 2, -1, 5, 5, 0, 1], dtype=np.int32)
+    return cf.Columns({"genre": codes, "country": np.full(8, -1, np.int32)},
+                      {"genre": names, "country": np.zeros(0, dtype=object)},
+                      year_codes=year_codes, year_values=np.arange(1850.0, 1856.0))
+
+
+def by_book(columns: cf.Columns, chart) -> list[int]:
+    counts = [0] * len(chart)
+    for bar in cf.bar_index(columns, chart).tolist():
+        if bar >= 0:
+            counts[bar] += 1
+    return counts
+
+
+def test_charts_of_columns_made_by_hand_are_counted_from_their_codes():
+    """Without kept counts, each value's count is made from the codes (a value no book holds counted 0), and
+    the bars and totals are those of every book placed one by one; years given only as floats too."""
+    columns = hand_built()
+    assert columns.years.tolist()[:3] == [1850.0, 1852.0, 1852.0] and np.isnan(columns.years[3])
+    for facet in ("genre", "year"):
+        chart = cf.bars(columns, facet)
+        totals = cf.bar_totals(columns, chart)
+        assert totals.dtype == np.int64 and totals.tolist() == by_book(columns, chart), facet
+    assert [b.label for b in cf.bars(columns, "genre")] == ["fantasy", "drama", "poetry", mapviz.UNKNOWN]
+    floats = cf.Columns({}, {}, columns.years)  # years as floats alone: no codes
+    chart = cf.bars(floats, "year")
+    assert cf.bar_totals(floats, chart).tolist() == by_book(floats, chart) == by_book(columns, chart)
+    with pytest.raises(ValueError):
+        cf.Columns({}, {})
+
+
+def test_a_chart_whose_last_bars_hold_no_book_counts_them_zero():
+    columns = cf.facet_columns(tiny_books())
+    for facet, empty in (("year", cf.Choice("year", "3000s", span=(3000.0, 3010.0))),
+                         ("genre", cf.Choice("genre", "nobody", values=("nobody",)))):
+        chart = cf.bars(columns, facet) + [empty, empty]
+        expected = by_book(columns, chart)
+        assert expected[-2:] == [0, 0]
+        assert cf.bar_totals(columns, chart).tolist() == expected, facet
+        assert cf.count_bars(cf.bar_index(columns, chart), len(chart)).tolist() == expected, facet
+
+
+def test_the_bars_of_a_part_leave_out_values_it_does_not_hold_and_exactly_top_values_get_no_other_bar():
+    columns = hand_built()
+    base = np.array([True, True, True, True, False, True, False, False])  # no book of "poetry" or "unread"
+    assert [b.label for b in cf.bars(columns, "genre", base)] == ["drama", "fantasy", mapviz.UNKNOWN]
+    ten = [f"g{i:02d}" for i in range(10)]
+    exact = cf.facet_columns(pd.DataFrame({"primary_genre": pd.Series(ten * 2, dtype="str")}))
+    assert [b.label for b in cf.bars(exact, "genre", top=10)] == ten  # ten values, ten bars, no "other"
+
+
+def test_ties_beyond_a_few_values_are_ordered_by_name():
+    """Thirty values held by as many books each: the ten bars are the first ten names (a stable sort)."""
+    values = [f"v{i:02d}" for i in range(30)][::-1] * 3
+    columns = cf.facet_columns(pd.DataFrame({"primary_genre": pd.Series(values, dtype="str")}))
+    assert [b.label for b in cf.bars(columns, "genre")][:10] == [f"v{i:02d}" for i in range(10)]
+    base = np.ones(len(values), dtype=bool)
+    assert [b.label for b in cf.bars(columns, "genre", base)][:10] == [f"v{i:02d}" for i in range(10)]
+
+
+def test_the_coded_facets_are_genre_and_country_whichever_columns_the_table_lacks():
+    """Years are coded apart; a table without a genre or a country column still has both facets, every book
+    without a value, and counting them makes no code for each book."""
+    full = cf.facet_columns(tiny_books())
+    assert set(full.codes) == {"genre", "country"}
+    for missing in ("primary_genre", "country"):
+        columns = cf.facet_columns(tiny_books().drop(columns=[missing]))
+        assert set(columns.codes) == {"genre", "country"}, missing
+        facet = "genre" if missing == "primary_genre" else "country"
+        chart = cf.bars(columns, facet)
+        assert [b.label for b in chart] == [mapviz.UNKNOWN] and cf.bar_totals(columns, chart).tolist() == [8]
+        assert columns.codes.made == [], missing
+        assert columns.codes[facet].tolist() == [-1] * 8
