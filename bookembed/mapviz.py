@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bookembed.counting import bincount
-from bookembed.distinct import distinct_stripped
+from bookembed.distinct import book_years, distinct_stripped
 from bookembed.zoom import ZOOM_SHARES, robust_range, scene_camera, zoom_window  # noqa: F401  (re-exported)
 
 COLOR_BY = {
@@ -604,7 +604,7 @@ def point_groups(books: pd.DataFrame, *, color_by: str = "genre", top_n: int = 1
         raise ValueError(f"cannot colour by {color_by!r}; use one of {', '.join(COLOR_BY)}")
     column = COLOR_BY[color_by]
     if column == "year":
-        years = (books["year"] if "year" in books.columns else pd.Series([pd.NA] * n)).to_numpy("float64", na_value=np.nan)
+        years = book_years(books)
         known = ~np.isnan(years)
         lo, hi = np.nanpercentile(years, [2, 98]) if known.any() else (0.0, 1.0)
         edges = np.linspace(lo, max(hi, lo + 1), 11)
